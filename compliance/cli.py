@@ -1,0 +1,50 @@
+"""``district-compliance``: the command line central office and IT use. Sub-commands live beside their domain."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from compliance.runtime import configure_prefect_env
+from compliance.settings import ProfileError, get_settings
+
+configure_prefect_env()
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="AR 1114 social-media policy compliance.")
+db_app = typer.Typer(no_args_is_help=True, help="State store maintenance.")
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply schema migrations to the configured database."""
+    from compliance.store import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    console.print(f"[green]schema at {revision}[/green]")
+
+
+@app.command("check-profile")
+def check_profile() -> None:
+    """Validate the district profile and environment; prints the sites it found."""
+    settings = get_settings()
+    console.print(f"{settings.district.name}: {len(settings.sites)} sites, zone {settings.district.time_zone}")
+
+
+# Sub-command groups register here, one line each.
+
+
+def main() -> None:
+    """Entry point: configuration errors are one readable message, never a traceback."""
+    try:
+        app()
+    except ProfileError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""State store schema (SQLAlchemy 2). Timestamps are stored in UTC; the district's zone is applied on display.
+
+Alembic migrations in compliance/migrations are generated from these models; change both together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (no tz support) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    org_unit: Mapped[str] = mapped_column(String(300))
+    site_admin_email: Mapped[str] = mapped_column(String(320))
+    web_contact_email: Mapped[str] = mapped_column(String(320))
+
+
+class Person(Base):
+    """An employee or an Associated Person; one row per real person after deduplication."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_key: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # employee | associated
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    given_name: Mapped[str] = mapped_column(String(200))
+    family_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_normalized: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    has_district_account: Mapped[bool] = mapped_column(Boolean, default=False)
+    paper_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    preferred_language: Mapped[str] = mapped_column(String(8), default="en")
+    source: Mapped[str] = mapped_column(String(300))
+    source_ref: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PolicyVersion(Base):
+    """One version of the policy text: Drive revision plus the hash of what people were asked to read."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("drive_file_id", "revision_id", "school_year"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drive_file_id: Mapped[str] = mapped_column(String(120))
+    revision_id: Mapped[str] = mapped_column(String(120))
+    sha256: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    school_year: Mapped[str] = mapped_column(String(9))  # e.g. 2026-2027
+    staff_form_id: Mapped[str | None] = mapped_column(String(120))
+    community_form_id: Mapped[str | None] = mapped_column(String(120))
+    form_questions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned|sending|sent|closed
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Delivery(Base):
+    """The send ledger: written before a message goes out, keyed so a re-run never sends twice."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # announcement|reminder_1|...|site_digest|takedown|report
+    recipient: Mapped[str] = mapped_column(String(320))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    gmail_message_id: Mapped[str | None] = mapped_column(String(120))
+    rfc822_message_id: Mapped[str | None] = mapped_column(String(300), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Acknowledgement(Base):
+    """A signed acknowledgement with its evidence, hash-chained to the previous row (evidence ledger)."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (UniqueConstraint("person_id", "policy_version_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"), index=True)
+    method: Mapped[str] = mapped_column(String(10))  # form | paper
+    response_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    signed_name: Mapped[str] = mapped_column(String(300))
+    verified_email: Mapped[str | None] = mapped_column(String(320))
+    token_id: Mapped[str | None] = mapped_column(String(64))
+    policy_sha256: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Student(Base):
+    __tablename__ = "students"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # SIS student id
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    legal_first: Mapped[str] = mapped_column(String(200))
+    legal_last: Mapped[str] = mapped_column(String(200))
+    preferred_first: Mapped[str | None] = mapped_column(String(200))
+    preferred_last: Mapped[str | None] = mapped_column(String(200))
+    grade: Mapped[str | None] = mapped_column(String(4))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ConsentRecord(Base):
+    """One row of a consent spreadsheet after validation; the latest per student and purpose wins."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (UniqueConstraint("source_file", "source_sheet", "source_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(40), index=True)
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"))
+    purposes: Mapped[list[Any]] = mapped_column(default=list)  # website, social_media, yearbook, press
+    parent_consent: Mapped[bool] = mapped_column(Boolean)
+    parent_signed_on: Mapped[date | None] = mapped_column(Date)
+    principal_approved: Mapped[bool] = mapped_column(Boolean)
+    principal_approved_on: Mapped[date | None] = mapped_column(Date)
+    revoked_on: Mapped[date | None] = mapped_column(Date)
+    school_year: Mapped[str | None] = mapped_column(String(9))
+    conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_file: Mapped[str] = mapped_column(String(500))
+    source_sheet: Mapped[str] = mapped_column(String(200), default="")
+    source_row: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Page(Base):
+    __tablename__ = "pages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    etag: Mapped[str | None] = mapped_column(String(300))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="live")  # live | gone
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Photo(Base):
+    """One image by content; the same photo on several pages is one row with several appearances."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    phash: Mapped[str | None] = mapped_column(String(32), index=True)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    metadata_text: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PhotoAppearance(Base):
+    """Where a photo is shown: page, image URL, and the text around it that may identify a student."""
+
+    __tablename__ = "photo_appearances"
+    __table_args__ = (UniqueConstraint("page_id", "image_url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), index=True)
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id"), index=True)
+    image_url: Mapped[str] = mapped_column(String(2000))
+    etag: Mapped[str | None] = mapped_column(String(300))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="live")
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Finding(Base):
+    """Result of reconciling one (page, image, student); persists across nights so takedown time is known."""
+
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # sha256 of page_url|image_url|student_id: URLs are too long for a portable unique index.
+    finding_key: Mapped[str] = mapped_column(String(64), unique=True)
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    page_url: Mapped[str] = mapped_column(String(2000))
+    image_url: Mapped[str] = mapped_column(String(2000))
+    student_id: Mapped[str] = mapped_column(String(40), index=True)
+    verdict: Mapped[str] = mapped_column(String(20))  # violation | ok | needs_review
+    reason: Mapped[str] = mapped_column(String(40))
+    confidence: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(20), default="new", index=True)  # new | open | resolved
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    notified_at: Mapped[datetime | None] = mapped_column(default=None)
+    reminded_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ReportRun(Base):
+    __tablename__ = "report_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    path: Mapped[str] = mapped_column(String(1000))
+    drive_file_id: Mapped[str | None] = mapped_column(String(120))
+    emailed_to: Mapped[list[Any]] = mapped_column(default=list)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Quarantine(Base):
+    """Input that did not validate: kept with where it came from and why, never silently dropped."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        UniqueConstraint("source_file", "sheet", "row", "field", "reason"),
+        Index("ix_quarantine_job", "job"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(60))  # roster | consent | acknowledgement | paper | ...
+    source_file: Mapped[str] = mapped_column(String(500))
+    sheet: Mapped[str] = mapped_column(String(200), default="")
+    row: Mapped[int] = mapped_column(Integer, default=0)
+    field: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(String(500))
+    raw_value: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncState(Base):
+    """Watermarks and cursors (e.g. the last Forms response timestamp per form)."""
+
+    __tablename__ = "sync_state"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

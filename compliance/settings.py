@@ -1,0 +1,237 @@
+"""The one settings object: environment variables over the district profile (TOML) over defaults.
+
+The district profile (``data/district.toml`` by default, ``DC_PROFILE`` to change it) holds what belongs to the
+district: its name, time zone, sites, sender mailboxes, recipients and reminder cadence. The environment holds what
+belongs to the machine: database URL, Google endpoints and credentials, output folders. Nested values use ``__``
+in environment names (``DC_GOOGLE__EMULATOR_URL``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, BaseModel, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROFILE = PROJECT_ROOT / "data" / "district.toml"
+
+# AR 1114 names these groups as Associated Persons; employees are the other kind of person.
+ASSOCIATED_CATEGORIES: tuple[str, ...] = (
+    "committee_parent",
+    "volunteer",
+    "walk_on_coach",
+    "consultant",
+    "contractor",
+    "vendor",
+    "child_care_provider",
+    "after_school_provider",
+)
+PERSON_CATEGORIES: tuple[str, ...] = ("employee", *ASSOCIATED_CATEGORIES)
+SiteKind = Literal["elementary", "middle", "high", "k8", "adult", "office", "other"]
+
+
+class ProfileError(Exception):
+    """The district profile or environment is invalid; the message names the key and is meant for people."""
+
+
+class Site(BaseModel):
+    """A school or office: the unit that owns people, pages and escalations."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    name: str
+    kind: SiteKind = "elementary"
+    org_unit: str = Field(description="Admin Directory orgUnitPath whose users belong to this site")
+    web_roots: list[str] = Field(default_factory=list)
+    site_admin: EmailStr
+    web_contact: EmailStr
+
+
+class District(BaseModel):
+    name: str
+    short_name: str = "district"
+    time_zone: str = "America/Los_Angeles"
+    domain: str = Field(description="The Google Workspace primary domain, e.g. standard-sd.org")
+    customer: str = "my_customer"
+    school_year_start: str = Field("08-01", pattern=r"^\d\d-\d\d$", description="MM-DD a school year starts")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class Reminders(BaseModel):
+    """Cadence in days after the announcement went out."""
+
+    reminder_days: list[int] = Field(default_factory=lambda: [7, 14])
+    site_admin_digest_days: int = 21
+    superintendent_days: int = 28
+    takedown_reminder_days: int = 3
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Reminders:
+        if sorted(self.reminder_days) != self.reminder_days or any(d <= 0 for d in self.reminder_days):
+            raise ValueError("reminder_days must be positive and ascending")
+        if self.reminder_days and self.site_admin_digest_days <= self.reminder_days[-1]:
+            raise ValueError("site_admin_digest_days must come after the last reminder")
+        if self.superintendent_days < self.site_admin_digest_days:
+            raise ValueError("superintendent_days must not come before site_admin_digest_days")
+        return self
+
+
+class Quotas(BaseModel):
+    """Google's published limits; keep them here so a district on an older project can raise them."""
+
+    gmail_daily_per_sender: int = 2000
+    gmail_sends_per_minute: int = 60
+    gmail_recipients_per_message: int = 100
+    gmail_batch_size: int = Field(50, le=100)
+    forms_expensive_reads_per_minute: int = 180
+    sheets_reads_per_minute: int = 60
+    directory_page_size: int = Field(500, ge=1, le=500)
+
+
+class GoogleSettings(BaseModel):
+    """Where Google calls go and with which identity.
+
+    ``emulator_url`` set (``https://127.0.0.1:PORT``) sends every API to the local Workspace emulator and trusts
+    ``ca_bundle``; unset, calls go to Google with the service account and domain-wide delegation.
+    """
+
+    emulator_url: str | None = None
+    ca_bundle: Path | None = None
+    service_account_file: Path | None = None
+    service_account_json: str | None = Field(None, repr=False)
+    service_account_secret_block: str | None = None
+    admin_subject: str | None = Field(None, description="Directory admin the service account acts as")
+    num_retries: int = 5
+    timeout_seconds: float = 60.0
+
+
+class Crawl(BaseModel):
+    allow_loopback: bool = False
+    allow_private: bool = False
+    per_host_concurrency: int = 4
+    per_host_delay_seconds: float = 0.0
+    max_pages_per_site: int = 2000
+    max_bytes_per_response: int = 15_000_000
+    max_seconds_per_site: float = 600.0
+    max_image_pixels: int = 40_000_000
+    user_agent: str = "district-compliance-crawler/0.1 (+AR1114 photo consent audit)"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DC_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
+
+    district: District
+    sites: list[Site] = Field(min_length=1)
+    senders: list[EmailStr] = Field(min_length=1, description="Delegated mailboxes campaigns send from")
+    superintendent_recipients: list[EmailStr] = Field(min_length=1)
+    report_share_with: list[EmailStr] = Field(default_factory=list)
+    reminders: Reminders = Field(default_factory=Reminders)
+    quotas: Quotas = Field(default_factory=Quotas)
+    google: GoogleSettings = Field(default_factory=GoogleSettings)
+    crawl: Crawl = Field(default_factory=Crawl)
+    sites_base_url: str = Field(
+        "https://www.example.org", description="Replaces {sites_base_url} in site web roots (demo and tests)"
+    )
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'var' / 'compliance.db'}",
+        validation_alias=AliasChoices("DATABASE_URL", "DC_DATABASE_URL"),
+    )
+    out_dir: Path = PROJECT_ROOT / "out"
+    var_dir: Path = PROJECT_ROOT / "var"
+    token_secret: str = Field(
+        "change-me-in-production-this-is-the-demo-secret",
+        min_length=16,
+        repr=False,
+        description="HMAC key for community acknowledgement tokens",
+    )
+    profile_path: Path = Field(DEFAULT_PROFILE, validation_alias=AliasChoices("DC_PROFILE", "profile_path"))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.district.time_zone)
+
+    def site(self, site_id: str) -> Site:
+        for site in self.sites:
+            if site.id == site_id:
+                return site
+        raise KeyError(site_id)
+
+    def site_roots(self, site: Site) -> list[str]:
+        return [root.replace("{sites_base_url}", self.sites_base_url.rstrip("/")) for root in site.web_roots]
+
+    @model_validator(mode="after")
+    def _unique_sites(self) -> Settings:
+        ids = [s.id for s in self.sites]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"site ids must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, ProfileSource(settings_cls))
+
+
+class ProfileSource(PydanticBaseSettingsSource):
+    """Reads the district profile TOML named by DC_PROFILE (or the default) as the lowest-priority source."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = Path(os.environ.get("DC_PROFILE") or DEFAULT_PROFILE)
+        if not path.exists():
+            raise ProfileError(f"{path}: district profile not found (set DC_PROFILE to its path)")
+        try:
+            with path.open("rb") as fh:
+                return tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ProfileError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid district settings"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings or raise ProfileError with one readable message naming each bad key."""
+    path = Path(os.environ.get("DC_PROFILE") or DEFAULT_PROFILE)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ProfileError(_describe(exc, path)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; tests call ``get_settings.cache_clear()`` after changing the environment."""
+    return load_settings()
