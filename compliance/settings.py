@@ -50,6 +50,9 @@ class Site(BaseModel):
     web_roots: list[str] = Field(default_factory=list)
     site_admin: EmailStr
     web_contact: EmailStr
+    # Input locations: a path relative to the profile's folder, or "sheets:<spreadsheetId>" for a Google Sheet.
+    associated_sources: list[str] = Field(default_factory=list)
+    consent_sources: list[str] = Field(default_factory=list)
 
 
 class District(BaseModel):
@@ -146,6 +149,10 @@ class Settings(BaseSettings):
     quotas: Quotas = Field(default_factory=Quotas)
     google: GoogleSettings = Field(default_factory=GoogleSettings)
     crawl: Crawl = Field(default_factory=Crawl)
+    sis_export: str | None = Field(None, description="SIS student export CSV, relative to the profile folder")
+    paper_acknowledgements: str | None = None
+    policy_document: str | None = Field(None, description="Policy text uploaded to Drive on first run (demo)")
+    policy_drive_file_id: str | None = Field(None, description="Drive file holding the policy, once it exists")
     sites_base_url: str = Field(
         "https://www.example.org", description="Replaces {sites_base_url} in site web roots (demo and tests)"
     )
@@ -162,7 +169,10 @@ class Settings(BaseSettings):
         repr=False,
         description="HMAC key for community acknowledgement tokens",
     )
-    profile_path: Path = Field(DEFAULT_PROFILE, validation_alias=AliasChoices("DC_PROFILE", "profile_path"))
+    profile_path: Path = Field(
+        default_factory=lambda: Path(os.environ.get("DC_PROFILE") or DEFAULT_PROFILE),
+        validation_alias=AliasChoices("DC_PROFILE", "profile_path"),
+    )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -173,6 +183,16 @@ class Settings(BaseSettings):
             if site.id == site_id:
                 return site
         raise KeyError(site_id)
+
+    @property
+    def data_dir(self) -> Path:
+        """Folder that relative input paths in the profile are read from: the profile's own folder."""
+        return self.profile_path.resolve().parent
+
+    def input_path(self, source: str) -> Path:
+        """Resolve a profile input path (not a ``sheets:`` reference) against the profile folder."""
+        path = Path(source)
+        return path if path.is_absolute() else self.data_dir / path
 
     def site_roots(self, site: Site) -> list[str]:
         return [root.replace("{sites_base_url}", self.sites_base_url.rstrip("/")) for root in site.web_roots]
