@@ -1,0 +1,572 @@
+"""Messy spreadsheets in, rows with a detected header out: xlsx, csv (any common encoding) and Google Sheets
+values.
+
+School offices keep their lists the way they like: a title row or two above the header (often merged across
+the
+columns), headers in their own words, "Last, First" in one column or first and last names apart, a CSV saved
+from
+Excel in Windows-1252, a formula here and there. This module turns each sheet into a :class:`Table` whose
+rows are
+keyed by *canonical* field names the caller defines (a :data:`FieldSpec`), and every row remembers its
+source, sheet
+and the 1-based row number a person sees in Excel, so a rejected value can be found and fixed.
+
+Safety:
+
+* xlsx files are zip archives: before openpyxl opens one, the declared uncompressed size of every member and
+of the
+  whole archive is checked against :class:`Limits` (a zip bomb is refused in milliseconds), then the sheet's
+  declared dimension, then the rows actually read (a lying dimension does not help).
+* Nothing is ever evaluated. A formula cell is read as its formula text (not Excel's cached result: a computed
+  value is not a fact somebody typed), and any text starting with ``= + - @`` is kept as text and flagged in
+  :attr:`SourceRow.formula_fields`, so writers of Excel reports know to escape it.
+* An empty sheet, or one without a recognisable header, becomes a :class:`~compliance.quarantine.Rejected`
+entry
+  naming the file and sheet, never an exception that stops the batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from compliance.quarantine import Rejected
+
+# A cell as the readers hand it over: text (stripped), a number, a bool, a date/datetime from a typed Excel
+# cell.
+CellValue = str | int | float | bool | date | datetime | None
+# Google Sheets values as the API returns them: one sheet (list of rows) or several, by sheet title.
+SheetValues = Sequence[Sequence[Any]] | Mapping[str, Sequence[Sequence[Any]]]
+# What a reader accepts: a path to an xlsx/csv file, or ("sheets:<spreadsheetId>", values).
+Source = str | os.PathLike[str] | tuple[str, SheetValues]
+# Canonical field name -> the words people use for it in a header.
+FieldSpec = Mapping[str, Sequence[str]]
+
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+SHEETS_PREFIX = "sheets:"
+_FUZZY_CUTOFF = 88.0
+
+
+class TabularError(Exception):
+    """A whole source could not be read (missing, refused by a safety limit, not a spreadsheet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Safety limits for reading untrusted spreadsheets; generous for real school lists, fatal for bombs."""
+
+    max_file_bytes: int = 50_000_000
+    max_member_bytes: int = 60_000_000  # one uncompressed zip member (a sheet's XML)
+    max_total_uncompressed_bytes: int = 200_000_000
+    max_rows: int = 1_100_000
+    max_columns: int = 500
+    header_search_rows: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One data row below the header; ``row`` is the 1-based row number shown in Excel (or Sheets)."""
+
+    source: str
+    sheet: str
+    row: int
+    values: Mapping[str, CellValue]
+    formula_fields: frozenset[str] = frozenset()
+    extra: Mapping[str, CellValue] = field(default_factory=dict)  # unmapped columns, by header text
+
+    def text(self, name: str) -> str:
+        """The field as text ('' when missing); dates as ISO, whole floats without '.0'."""
+        return cell_text(self.values.get(name))
+
+    def has(self, name: str) -> bool:
+        return name in self.values
+
+
+@dataclass(slots=True)
+class Table:
+    """One sheet after header detection."""
+
+    source: str
+    sheet: str
+    header_row: int
+    headers: list[str]
+    columns: dict[str, int]  # canonical field -> 0-based column index
+    rows: list[SourceRow]
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """Tables that could be read plus what was refused (whole sheets or files), ready for quarantine."""
+
+    tables: list[Table] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[SourceRow]:
+        return [r for t in self.tables for r in t.rows]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Text helpers
+
+
+def normalize_header(text: str) -> str:
+    """Casefold, strip accents, turn punctuation into spaces: 'E-mail Address:' -> 'e mail address'."""
+    text = unicodedata.normalize("NFKD", str(text))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = re.sub(r"[^0-9a-z]+", " ", text)
+    return " ".join(text.split())
+
+
+def _compact(text: str) -> str:
+    return text.replace(" ", "")
+
+
+def cell_text(value: CellValue) -> str:
+    """A cell as text: '' for empty, ISO for dates, '5551234567' rather than '5551234567.0'."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def looks_like_formula(value: CellValue) -> bool:
+    """True for text that a spreadsheet would run as a formula (or DDE) if written back unescaped."""
+    return isinstance(value, str) and value.lstrip().startswith(FORMULA_PREFIXES)
+
+
+class HeaderMatcher:
+    """Maps header text to canonical fields: exact synonym first, then fuzzy (rapidfuzz) above a high
+    cutoff."""
+
+    def __init__(self, spec: FieldSpec, cutoff: float = _FUZZY_CUTOFF) -> None:
+        self.cutoff = cutoff
+        self._exact: dict[str, str] = {}
+        choices: dict[str, str] = {}
+        for name, words in spec.items():
+            for word in (name.replace("_", " "), *words):
+                norm = normalize_header(word)
+                if norm:
+                    self._exact.setdefault(_compact(norm), name)
+                    choices.setdefault(norm, name)
+        self._choices = choices
+
+    def match(self, header: str) -> tuple[str, float] | None:
+        """Best canonical field for one header and its score (100 for an exact synonym), or None."""
+        norm = normalize_header(header)
+        if not norm:
+            return None
+        exact = self._exact.get(_compact(norm))
+        if exact:
+            return exact, 100.0
+        # ratio, not WRatio: partial matching would read "Last Name" as "Name".
+        best = process.extractOne(norm, list(self._choices), scorer=fuzz.ratio, score_cutoff=self.cutoff)
+        if best is not None:
+            return self._choices[best[0]], float(best[1])
+        # Containment: "Date signed (mm/dd/yyyy)" holds every word of "date signed". Scored below any exact or
+        # fuzzy match and by how much of the header the synonym explains, so "Student last name" prefers
+        # "last name" over "name".
+        tokens = set(norm.split())
+        found: tuple[str, float] | None = None
+        for choice, name in self._choices.items():
+            words = choice.split()
+            if set(words) <= tokens:
+                score = 80.0 + 10.0 * len(words) / len(tokens)
+                if found is None or score > found[1]:
+                    found = (name, score)
+        return found
+
+    def map_columns(self, headers: Sequence[str]) -> dict[str, int]:
+        """Canonical field -> column; each column serves one field, each field its best column (ties:
+        leftmost)."""
+        scored: list[tuple[float, int, str]] = []
+        for col, header in enumerate(headers):
+            found = self.match(header)
+            if found:
+                scored.append((found[1], col, found[0]))
+        columns: dict[str, int] = {}
+        used: set[int] = set()
+        for score, col, name in sorted(scored, key=lambda t: (-t[0], t[1])):
+            del score
+            if name not in columns and col not in used:
+                columns[name] = col
+                used.add(col)
+        return columns
+
+    def score_row(self, cells: Sequence[CellValue]) -> int:
+        """How many distinct fields a row's cells name: the header is the best-scoring row near the top."""
+        texts = [cell_text(c) for c in cells]
+        if sum(1 for t in texts if t) < 2:
+            return 0  # a title row (one merged cell) is never the header
+        return len(
+            self.map_columns([t if isinstance(c, str) else "" for t, c in zip(texts, cells, strict=True)])
+        )
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Raw grids: (excel_row_number, cells) per sheet, plus merged ranges
+
+
+@dataclass(slots=True)
+class _Grid:
+    sheet: str
+    rows: list[tuple[int, list[CellValue]]]
+    merged: list[tuple[int, int, int, int]] = field(
+        default_factory=list
+    )  # min_row, min_col, max_row, max_col
+    formula_cells: set[tuple[int, int]] = field(default_factory=set)  # (excel row, 0-based col)
+
+
+def source_label(source: Source) -> str:
+    """The name rows and quarantine entries carry for a source: 'sheets:<id>' or the path as given."""
+    if isinstance(source, tuple):
+        return source[0]
+    return os.fspath(source)
+
+
+def _check_zip(path: Path, limits: Limits) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                if info.file_size > limits.max_member_bytes:
+                    raise TabularError(
+                        f"{path}: refused: zip member {info.filename} would expand to "
+                        f"{info.file_size:,} bytes "
+                        f"(limit {limits.max_member_bytes:,}); possible zip bomb"
+                    )
+                total += info.file_size
+            if total > limits.max_total_uncompressed_bytes:
+                raise TabularError(
+                    f"{path}: refused: workbook would expand to {total:,} bytes "
+                    f"(limit {limits.max_total_uncompressed_bytes:,}); possible zip bomb"
+                )
+    except zipfile.BadZipFile as exc:
+        raise TabularError(f"{path}: not an xlsx workbook (bad zip: {exc})") from exc
+
+
+def _read_xlsx(path: Path, limits: Limits) -> list[_Grid]:
+    # openpyxl's private sheet parser is used so one streaming pass yields values, formulas and merged ranges,
+    # which the public read-only worksheet does not expose together.
+    from openpyxl import load_workbook
+    from openpyxl.utils.cell import range_boundaries
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+
+    class _Parser(WorkSheetParser):  # type: ignore[misc]
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            cell: dict[str, Any] = super().parse_cell(element)
+            formula = element.find(FORMULA_TAG)
+            if formula is not None:
+                cell["value"] = "=" + (formula.text or "")
+                cell["formula"] = True
+            return cell
+
+    _check_zip(path, limits)
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for corrupt files; all mean "cannot read this"
+        raise TabularError(f"{path}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
+    grids: list[_Grid] = []
+    try:
+        for ws in wb.worksheets:
+            if not hasattr(ws, "_get_source"):
+                continue  # chartsheets
+            max_row, max_col = ws.max_row or 0, ws.max_column or 0
+            if max_row > limits.max_rows or max_col > limits.max_columns:
+                raise TabularError(
+                    f"{path} [{ws.title}]: refused: sheet declares {max_row:,} rows x {max_col:,} columns "
+                    f"(limit {limits.max_rows:,} x {limits.max_columns:,})"
+                )
+            grid = _Grid(sheet=ws.title, rows=[])
+            with ws._get_source() as src:
+                parser = _Parser(
+                    src,
+                    wb.shared_strings,
+                    data_only=True,
+                    epoch=wb.epoch,
+                    date_formats=wb._date_formats,
+                    timedelta_formats=wb._timedelta_formats,
+                )
+                for row_no, cells in parser.parse():
+                    if row_no > limits.max_rows:
+                        raise TabularError(
+                            f"{path} [{ws.title}]: refused: more than {limits.max_rows:,} rows"
+                        )
+                    values: list[CellValue] = []
+                    for cell in cells:
+                        col = cell["column"]
+                        if col > limits.max_columns:
+                            raise TabularError(
+                                f"{path} [{ws.title}]: refused: more than {limits.max_columns} columns"
+                            )
+                        while len(values) < col:
+                            values.append(None)
+                        values[col - 1] = _clean(cell["value"])
+                        if cell.get("formula"):
+                            grid.formula_cells.add((row_no, col - 1))
+                    grid.rows.append((row_no, values))
+                if parser.merged_cells is not None:
+                    for mc in parser.merged_cells.mergeCell:
+                        min_col, min_row, max_col_m, max_row_m = range_boundaries(mc.ref)
+                        grid.merged.append((min_row, min_col - 1, max_row_m, max_col_m - 1))
+            grids.append(grid)
+    finally:
+        wb.close()
+    return grids
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Decode CSV bytes; returns (text, encoding).
+
+    Order: a BOM (UTF-8, UTF-16) wins; then strict UTF-8; then strict Windows-1252 (what Excel on Windows
+    saves
+    as "CSV" in a California office, and it covers Spanish accents); then charset-normalizer's best guess;
+    latin-1 last, which cannot fail.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            pass
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is not None and best.encoding:
+            return str(best), best.encoding
+    except ImportError:  # pragma: no cover - charset-normalizer ships with requests
+        pass
+    return data.decode("latin-1"), "latin-1"
+
+
+def _read_csv(path: Path, limits: Limits) -> list[_Grid]:
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise TabularError(f"{path}: refused: {size:,} bytes (limit {limits.max_file_bytes:,})")
+    text, _encoding = decode_bytes(path.read_bytes())
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    rows: list[tuple[int, list[CellValue]]] = []
+    # Row numbers count records, not physical lines: a quoted multi-line cell is still one row in Excel.
+    for number, record in enumerate(csv.reader(io.StringIO(text, newline=""), dialect), start=1):
+        if number > limits.max_rows:
+            raise TabularError(f"{path}: refused: more than {limits.max_rows:,} rows")
+        if len(record) > limits.max_columns:
+            raise TabularError(f"{path} row {number}: refused: more than {limits.max_columns} columns")
+        rows.append((number, [_clean(v) for v in record]))
+    return [_Grid(sheet="", rows=rows)]
+
+
+def _read_values(values: SheetValues, limits: Limits) -> list[_Grid]:
+    sheets: Iterable[tuple[str, Sequence[Sequence[Any]]]]
+    sheets = values.items() if isinstance(values, Mapping) else [("", values)]
+    grids = []
+    for title, rows in sheets:
+        if len(rows) > limits.max_rows:
+            raise TabularError(f"sheet {title!r}: refused: more than {limits.max_rows:,} rows")
+        grid_rows = [
+            (i, [_clean(v) for v in (row or [])][: limits.max_columns]) for i, row in enumerate(rows, 1)
+        ]
+        grids.append(_Grid(sheet=str(title), rows=grid_rows))
+    return grids
+
+
+def _clean(value: Any) -> CellValue:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if value is None or isinstance(value, int | float | bool | date | datetime):
+        return value
+    return str(value)
+
+
+def read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
+    """Every sheet of a source as raw rows; raises TabularError when the whole source is unreadable."""
+    limits = limits or Limits()
+    if isinstance(source, tuple):
+        label, values = source
+        if not str(label).startswith(SHEETS_PREFIX):
+            raise TabularError(f"{label}: values must come with a 'sheets:<id>' label")
+        return _read_values(values, limits)
+    path = Path(source)
+    if not path.is_file():
+        raise TabularError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path, limits)
+    if suffix in (".csv", ".txt", ".tsv"):
+        return _read_csv(path, limits)
+    raise TabularError(f"{path}: unsupported file type {suffix!r} (expected .xlsx or .csv)")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Header detection and rows
+
+
+def _fill_merged(grid: _Grid, header_row: int) -> dict[int, list[CellValue]]:
+    # Merged ranges below the header repeat their top-left value (a "Category" merged down a group of people
+    # applies to each of them); in and above the header only the top-left cell counts (titles, banner
+    # headers).
+    by_row = {n: list(cells) for n, cells in grid.rows}
+    for min_row, min_col, max_row, max_col in grid.merged:
+        if min_row <= header_row:
+            continue
+        top = by_row.get(min_row, [])
+        value = top[min_col] if min_col < len(top) else None
+        if value is None:
+            continue
+        for r in range(min_row, max_row + 1):
+            cells = by_row.setdefault(r, [])
+            while len(cells) <= max_col:
+                cells.append(None)
+            for c in range(min_col, max_col + 1):
+                if cells[c] is None:
+                    cells[c] = value
+                    if (min_row, min_col) in grid.formula_cells:
+                        grid.formula_cells.add((r, c))
+    return by_row
+
+
+def _table_from_grid(
+    grid: _Grid, label: str, matcher: HeaderMatcher, limits: Limits, job: str, min_fields: int
+) -> Table | Rejected:
+    nonempty = [(n, cells) for n, cells in grid.rows if any(c is not None for c in cells)]
+    if not nonempty:
+        return Rejected(job, label, 0, "(sheet)", "empty sheet: no rows with data", sheet=grid.sheet)
+    best_row, best_score = 0, 0
+    for n, cells in nonempty[: limits.header_search_rows]:
+        score = matcher.score_row(cells)
+        if score > best_score:
+            best_row, best_score = n, score
+    if best_score < min_fields:
+        first = nonempty[0]
+        return Rejected(
+            job,
+            label,
+            first[0],
+            "(header)",
+            f"no header row found in the first {limits.header_search_rows} rows "
+            f"(needs at least {min_fields} recognised column names)",
+            raw_value=" | ".join(cell_text(c) for c in first[1])[:500],
+            sheet=grid.sheet,
+        )
+    by_row = _fill_merged(grid, best_row)
+    headers = [cell_text(c) for c in by_row[best_row]]
+    columns = matcher.map_columns(headers)
+    mapped_cols = set(columns.values())
+    rows: list[SourceRow] = []
+    for n in sorted(by_row):
+        if n <= best_row:
+            continue
+        cells = by_row[n]
+        if all(c is None for c in cells):
+            continue
+        values: dict[str, CellValue] = {}
+        flagged: set[str] = set()
+        for name, col in columns.items():
+            value = cells[col] if col < len(cells) else None
+            values[name] = value
+            if (n, col) in grid.formula_cells or looks_like_formula(value):
+                flagged.add(name)
+        extra = {
+            (headers[c] if c < len(headers) and headers[c] else f"column {c + 1}"): v
+            for c, v in enumerate(cells)
+            if c not in mapped_cols and v is not None
+        }
+        rows.append(SourceRow(label, grid.sheet, n, values, frozenset(flagged), extra))
+    return Table(label, grid.sheet, best_row, headers, columns, rows)
+
+
+def read_table(
+    source: Source,
+    spec: FieldSpec,
+    *,
+    job: str,
+    label: str | None = None,
+    limits: Limits | None = None,
+    min_fields: int = 2,
+) -> ReadResult:
+    """Read every sheet of ``source`` into tables keyed by the canonical fields of ``spec``.
+
+    ``label`` is the name rows and quarantine entries carry (default: the path as given, or 'sheets:<id>').
+    Sheets that are empty or have no recognisable header, and whole sources that cannot be read (missing,
+    zip bomb, corrupt), come back as ``rejected`` entries; the call itself does not raise for bad input.
+    """
+    limits = limits or Limits()
+    label = label or source_label(source)
+    result = ReadResult()
+    try:
+        grids = read_grids(source, limits)
+    except TabularError as exc:
+        result.rejected.append(Rejected(job, label, 0, "(file)", str(exc)))
+        return result
+    matcher = HeaderMatcher(spec)
+    for grid in grids:
+        table = _table_from_grid(grid, label, matcher, limits, job, min_fields)
+        if isinstance(table, Rejected):
+            result.rejected.append(table)
+        else:
+            result.tables.append(table)
+    if not grids:
+        result.rejected.append(Rejected(job, label, 0, "(file)", "workbook has no worksheets"))
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Names
+
+
+@dataclass(frozen=True, slots=True)
+class SplitName:
+    given: str
+    family: str
+
+
+def split_name(text: str, *, last_first: bool | None = None) -> SplitName:
+    """Split a one-column name.
+
+    'Garcia Lopez, Maria' (or ``last_first=True``) -> given 'Maria', family 'Garcia Lopez'; 'Maria Garcia
+    Lopez'
+    -> given 'Maria', family 'Garcia Lopez' (the first word is the given name: a district cannot tell a second
+    given name from a first surname, and matching compares the whole name as well).
+    """
+    text = " ".join(text.split())
+    if "," in text:
+        family, _, given = text.partition(",")
+        return SplitName(given.strip(), family.strip())
+    parts = text.split(" ")
+    if len(parts) == 1:
+        return SplitName(parts[0], "") if not last_first else SplitName("", parts[0])
+    if last_first:
+        return SplitName(" ".join(parts[1:]), parts[0])
+    return SplitName(parts[0], " ".join(parts[1:]))
+
+
+def iter_rows(result: ReadResult) -> Iterator[SourceRow]:
+    """All data rows of all tables, in file and sheet order."""
+    for table in result.tables:
+        yield from table.rows
