@@ -1,0 +1,175 @@
+"""A local static web server for the sample school websites (demo, tests and benchmarks).
+
+Starlette's StaticFiles gives every file an ETag and a Last-Modified header and answers conditional requests
+(If-None-Match / If-Modified-Since) with 304, the behaviour of a real school web host that the crawler's
+"unchanged site costs only 304s" relies on. Uvicorn runs in a background thread on a free port of 127.0.0.1.
+
+Test-only hooks add redirect routes (to another host, or in a loop) and huge streamed responses, and a request
+counter keyed by (method, path, status) lets tests assert what the crawler actually asked for.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class _Recorder:
+    """ASGI middleware: serves test hook routes first; counts every response by (method, path, status)."""
+
+    def __init__(self, app: ASGIApp, owner: SampleWebsites) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                with self.owner._lock:
+                    self.owner.counts[(method, path, int(message["status"]))] += 1
+            await send(message)
+
+        hook = self.owner._hooks.get(path)
+        target = hook if hook is not None else self.app
+        await target(scope, receive, counting_send)
+
+
+class SampleWebsites:
+    """Serve ``root`` over plain HTTP on 127.0.0.1; use as a context manager.
+
+    ``base_url`` is ``http://127.0.0.1:PORT`` (no trailing slash): a file ``root/lincoln-es/index.html`` is
+    ``{base_url}/lincoln-es/index.html``, so ``base_url`` is what the profile's ``sites_base_url`` should be.
+    """
+
+    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
+        self.root = Path(root)
+        self.host = host
+        self.counts: Counter[tuple[str, str, int]] = Counter()
+        self._lock = threading.Lock()
+        self._hooks: dict[str, ASGIApp] = {}
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # -- test hooks ---------------------------------------------------------------------------------------
+    def add_redirect(self, path: str, location: str, status: int = 302) -> None:
+        """Answer ``path`` with a redirect to ``location`` (absolute, e.g. another host, or another path)."""
+        self._hooks[path] = RedirectResponse(location, status_code=status)
+
+    def add_huge(
+        self, path: str, size: int, content_type: str = "text/html", *, declare_length: bool = False
+    ) -> None:
+        """Answer ``path`` with ``size`` bytes streamed in chunks (never held in memory at once).
+
+        ``declare_length`` sends a Content-Length header; without it the body is chunked, so a client must
+        count bytes itself to stop early.
+        """
+        chunk = (b"<p>" + b"x" * 65_530 + b"</p>")[:65_536]
+
+        async def body() -> AsyncIterator[bytes]:
+            left = size
+            while left > 0:
+                piece = chunk[: min(left, len(chunk))]
+                left -= len(piece)
+                yield piece
+
+        headers = {"content-length": str(size)} if declare_length else None
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await StreamingResponse(body(), media_type=content_type, headers=headers)(scope, receive, send)
+
+        self._hooks[path] = app
+
+    def add_response(self, path: str, content: bytes, content_type: str, status: int = 200) -> None:
+        """Answer ``path`` with fixed content (e.g. an HTML page served as an image type)."""
+        self._hooks[path] = Response(content, status_code=status, media_type=content_type)
+
+    def hits(self, *, path_prefix: str = "", status: int | None = None, method: str | None = None) -> int:
+        """Number of responses whose path starts with ``path_prefix`` (and status/method, if given)."""
+        with self._lock:
+            return sum(
+                n
+                for (m, p, s), n in self.counts.items()
+                if p.startswith(path_prefix)
+                and (status is None or s == status)
+                and (method is None or m == method)
+            )
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def _app(self) -> ASGIApp:
+        app = Starlette()
+        app.mount("/", StaticFiles(directory=self.root, html=True, check_dir=True))
+        return _Recorder(app, self)
+
+    def __enter__(self) -> SampleWebsites:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, 0))
+        self.port = sock.getsockname()[1]
+        self._socket = sock
+        config = uvicorn.Config(self._app(), log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="sample-websites", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("sample websites server did not start")
+            time.sleep(0.005)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the server and wait for its thread."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"SampleWebsites(root={self.root!s}, base_url={self.base_url})"
+
+
+def serve_forever(root: Path, **_: Any) -> None:  # pragma: no cover - manual demo helper
+    """Serve the folder until interrupted (for a person browsing the sample sites)."""
+    with SampleWebsites(root) as sites:
+        print(f"serving {root} at {sites.base_url}/ (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
