@@ -1,0 +1,557 @@
+"""Small typed wrappers over the Google calls the pipeline makes; tasks call these, never googleapiclient.
+
+Every call goes through :func:`compliance.google.retry.execute` (or :func:`compliance.google.batch.
+execute_batch`) with ``clients.policy``, so retries, sender pauses and typed errors are the same everywhere.
+Directory/Drive/Sheets/Forms calls act as ``subject`` (default ``settings.google.admin_subject``); Gmail calls
+as the named mailbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Hashable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from googleapiclient.http import MediaIoBaseUpload
+
+from compliance.google.batch import execute_batch
+from compliance.google.clients import GoogleClients
+from compliance.google.paging import paginate
+from compliance.google.retry import execute
+
+# Multipart uploads are meant for small files; larger ones go resumable (Drive's documented 5 MB guidance).
+RESUMABLE_THRESHOLD = 5 * 1024 * 1024
+GMAIL_MAX_MESSAGE_BYTES = 35 * 1024 * 1024  # messages.send maxSize in the discovery document
+FORMS_MAX_PAGE_SIZE = 5000
+SHARE_ROLES = frozenset({"reader", "commenter", "writer"})
+SHARE_KINDS = frozenset({"user", "group"})
+EmailCollection = Literal["DO_NOT_COLLECT", "VERIFIED", "RESPONDER_INPUT"]
+
+
+class ShareRefused(ValueError):
+    """A sharing request this pipeline never makes (public or whole-domain links, owner transfer)."""
+
+
+# -- Admin Directory -------------------------------------------------------------------------------
+
+
+def list_users(
+    clients: GoogleClients,
+    *,
+    customer: str | None = None,
+    org_unit_path: str | None = None,
+    query: str | None = None,
+    page_size: int | None = None,
+    subject: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield Directory ``User`` resources (projection ``full``, so ``customSchemas`` are included).
+
+    ``customer`` defaults to ``settings.district.customer``; ``org_unit_path`` limits to that org unit and the
+    ones under it; ``query`` is Directory search syntax and is ANDed with the org unit; ``page_size`` 1..500
+    (default ``settings.quotas.directory_page_size``).
+    """
+    size = page_size or clients.settings.quotas.directory_page_size
+    if not 1 <= size <= 500:
+        raise ValueError("page_size must be 1..500 (Directory maxResults)")
+    terms = []
+    if org_unit_path:
+        if "'" in org_unit_path or not org_unit_path.startswith("/"):
+            raise ValueError(f"org unit path must start with / and contain no quote: {org_unit_path!r}")
+        terms.append(f"orgUnitPath='{org_unit_path}'")
+    if query:
+        terms.append(query)
+    params: dict[str, Any] = {
+        "customer": customer or clients.settings.district.customer,
+        "maxResults": size,
+        "projection": "full",
+        "orderBy": "email",
+    }
+    if terms:
+        params["query"] = " ".join(terms)
+    service = clients.directory(subject)
+    yield from paginate(service.users().list, "users", policy=clients.policy, **params)
+
+
+def list_orgunits(
+    clients: GoogleClients,
+    *,
+    customer: str | None = None,
+    org_unit_path: str | None = None,
+    subject: str | None = None,
+) -> list[dict[str, Any]]:
+    """All Directory ``OrgUnit`` resources (every level), optionally only those under ``org_unit_path``."""
+    params: dict[str, Any] = {"customerId": customer or clients.settings.district.customer, "type": "all"}
+    if org_unit_path:
+        params["orgUnitPath"] = org_unit_path
+    service = clients.directory(subject)
+    page = execute(service.orgunits().list(**params), policy=clients.policy)
+    return list(page.get("organizationUnits") or [])
+
+
+# -- Gmail -----------------------------------------------------------------------------------------
+
+
+def send_messages(
+    clients: GoogleClients, sender: str, messages: Sequence[tuple[Hashable, bytes]]
+) -> dict[Hashable, str | Exception]:
+    """Send RFC 2822 messages from mailbox ``sender``; return ``{key: gmail message id | error}``.
+
+    Messages go out in batches of ``clients.batch_size`` (``settings.quotas.gmail_batch_size``, at most 100).
+    Per-message errors are values, not raised: :class:`DailyLimitExceeded` means pause ``sender`` (messages
+    with ``attempted=False`` were never sent), :class:`OutcomeUnknown` means the connection failed mid-batch
+    (check the Sent folder before resending), anything else is a typed :class:`GoogleApiError`. Keys must be
+    unique. Pacing (Google's ~60 sends/min/user) is the caller's plan; per-minute 429s here are retried.
+    """
+    service = clients.gmail(sender)
+    requests = []
+    for key, raw in messages:
+        if not isinstance(raw, bytes):
+            raise TypeError(f"message {key!r}: raw RFC 2822 bytes expected")
+        if len(raw) > GMAIL_MAX_MESSAGE_BYTES:
+            raise ValueError(f"message {key!r}: {len(raw)} bytes is over Gmail's 35 MB limit")
+        body = {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}
+        requests.append((key, service.users().messages().send(userId="me", body=body)))
+    if not requests:
+        return {}
+    results = execute_batch(
+        service,
+        requests,
+        batch_uri=clients.batch_uri("gmail"),
+        max_per_batch=clients.batch_size,
+        policy=clients.policy,
+        sender=sender,
+        idempotent=False,
+    )
+    return {key: value["id"] if isinstance(value, dict) else value for key, value in results.items()}
+
+
+def send_message(clients: GoogleClients, sender: str, raw: bytes) -> str:
+    """Send one message outside a batch (raises instead of returning errors); return its Gmail id."""
+    service = clients.gmail(sender)
+    body = {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}
+    result = execute(
+        service.users().messages().send(userId="me", body=body), policy=clients.policy, sender=sender
+    )
+    return str(result["id"])
+
+
+def list_message_ids(
+    clients: GoogleClients, mailbox: str, query: str, *, page_size: int = 500
+) -> Iterator[str]:
+    """Yield ids of messages in ``mailbox`` matching Gmail search ``query`` (e.g. bounces after a date)."""
+    service = clients.gmail(mailbox)
+    for item in paginate(
+        service.users().messages().list,
+        "messages",
+        policy=clients.policy,
+        userId="me",
+        q=query,
+        maxResults=page_size,
+    ):
+        yield str(item["id"])
+
+
+def get_message(
+    clients: GoogleClients,
+    mailbox: str,
+    message_id: str,
+    format: Literal["full", "metadata", "minimal", "raw"] = "full",
+) -> dict[str, Any]:
+    """One Gmail ``Message`` from ``mailbox`` (``format="raw"``: base64url RFC 2822 in ``raw``)."""
+    service = clients.gmail(mailbox)
+    return execute(
+        service.users().messages().get(userId="me", id=message_id, format=format), policy=clients.policy
+    )
+
+
+# -- Drive -----------------------------------------------------------------------------------------
+
+_FILE_FIELDS = "id,name,mimeType,parents,webViewLink,modifiedTime,size,version"
+
+
+def _media(content: bytes, mime_type: str) -> MediaIoBaseUpload:
+    return MediaIoBaseUpload(
+        io.BytesIO(content), mimetype=mime_type, resumable=len(content) > RESUMABLE_THRESHOLD
+    )
+
+
+def upload_file(
+    clients: GoogleClients,
+    name: str,
+    mime_type: str,
+    content: bytes,
+    *,
+    parents: Sequence[str] | None = None,
+    convert_to: str | None = None,
+    subject: str | None = None,
+) -> dict[str, Any]:
+    """Create a Drive file from ``content``; return its ``File`` (id, name, mimeType, webViewLink, ...).
+
+    ``convert_to`` (e.g. ``application/vnd.google-apps.spreadsheet``) asks Drive to convert on upload.
+    Creating is not idempotent: a caller re-running should look the file up (or keep its id) first.
+    """
+    metadata: dict[str, Any] = {"name": name}
+    if convert_to:
+        metadata["mimeType"] = convert_to
+    if parents:
+        metadata["parents"] = list(parents)
+    service = clients.drive(subject)
+    request = service.files().create(
+        body=metadata, media_body=_media(content, mime_type), fields=_FILE_FIELDS, supportsAllDrives=True
+    )
+    return execute(request, policy=clients.policy)
+
+
+def update_file_content(
+    clients: GoogleClients, file_id: str, mime_type: str, content: bytes, *, subject: str | None = None
+) -> dict[str, Any]:
+    """Replace a Drive file's content (the previous version stays as a revision); return the ``File``."""
+    service = clients.drive(subject)
+    request = service.files().update(
+        fileId=file_id, media_body=_media(content, mime_type), fields=_FILE_FIELDS, supportsAllDrives=True
+    )
+    return execute(request, policy=clients.policy, idempotent=True)
+
+
+def get_file(clients: GoogleClients, file_id: str, *, subject: str | None = None) -> dict[str, Any]:
+    """A Drive ``File``'s metadata."""
+    service = clients.drive(subject)
+    return execute(
+        service.files().get(fileId=file_id, fields=_FILE_FIELDS, supportsAllDrives=True),
+        policy=clients.policy,
+    )
+
+
+def export_file(clients: GoogleClients, file_id: str, mime_type: str, *, subject: str | None = None) -> bytes:
+    """Export a Google-native file (Doc, Sheet) as ``mime_type`` (e.g. ``text/html``, ``application/pdf``)."""
+    service = clients.drive(subject)
+    return bytes(execute(service.files().export(fileId=file_id, mimeType=mime_type), policy=clients.policy))
+
+
+def download_file(clients: GoogleClients, file_id: str, *, subject: str | None = None) -> bytes:
+    """The stored bytes of a non-native Drive file (an uploaded xlsx, image, ...)."""
+    service = clients.drive(subject)
+    return bytes(
+        execute(service.files().get_media(fileId=file_id, supportsAllDrives=True), policy=clients.policy)
+    )
+
+
+def list_revisions(
+    clients: GoogleClients, file_id: str, *, subject: str | None = None
+) -> list[dict[str, Any]]:
+    """Every ``Revision`` of a Drive file, oldest first (id, modifiedTime, mimeType, size, ...)."""
+    service = clients.drive(subject)
+    return list(
+        paginate(
+            service.revisions().list,
+            "revisions",
+            policy=clients.policy,
+            fileId=file_id,
+            pageSize=200,
+            fields="nextPageToken,revisions(id,modifiedTime,mimeType,size,keepForever)",
+        )
+    )
+
+
+def share_file(
+    clients: GoogleClients,
+    file_id: str,
+    email: str,
+    role: str = "reader",
+    notify: bool = False,
+    *,
+    kind: str = "user",
+    subject: str | None = None,
+) -> dict[str, Any]:
+    """Give one person (or group) access to a file; return the ``Permission``.
+
+    Refused locally with :class:`ShareRefused`, before any call: ``anyone``/``domain`` links (reports hold
+    personal data), roles other than reader/commenter/writer, and addresses that are not one plain address.
+    Re-sharing with the same person is safe (Drive keeps one permission). ``notify=False`` needs a Google
+    account on the other side (Drive refuses to share silently with others).
+    """
+    if kind not in SHARE_KINDS:
+        raise ShareRefused(
+            f"sharing with type {kind!r} is not allowed (only {', '.join(sorted(SHARE_KINDS))})"
+        )
+    if role not in SHARE_ROLES:
+        raise ShareRefused(f"role {role!r} is not allowed (only {', '.join(sorted(SHARE_ROLES))})")
+    if "@" not in email or any(c in email for c in " ,;\r\n\t<>"):
+        raise ShareRefused("share target must be one plain email address")
+    service = clients.drive(subject)
+    request = service.permissions().create(
+        fileId=file_id,
+        body={"type": kind, "role": role, "emailAddress": email},
+        sendNotificationEmail=notify,
+        fields="id,type,role,emailAddress",
+        supportsAllDrives=True,
+    )
+    return execute(request, policy=clients.policy, idempotent=True)
+
+
+def list_permissions(
+    clients: GoogleClients, file_id: str, *, subject: str | None = None
+) -> list[dict[str, Any]]:
+    """Every ``Permission`` on a file (id, type, role, emailAddress, domain)."""
+    service = clients.drive(subject)
+    return list(
+        paginate(
+            service.permissions().list,
+            "permissions",
+            policy=clients.policy,
+            fileId=file_id,
+            supportsAllDrives=True,
+            fields="nextPageToken,permissions(id,type,role,emailAddress,domain)",
+        )
+    )
+
+
+# -- Sheets ----------------------------------------------------------------------------------------
+
+
+def _a1_sheet(title: str) -> str:
+    # A sheet name as an A1 range meaning "all its cells"; quotes inside the name are doubled.
+    return "'" + title.replace("'", "''") + "'"
+
+
+def get_sheet_values(
+    clients: GoogleClients, spreadsheet_id: str, *, subject: str | None = None
+) -> list[tuple[str, list[list[str]]]]:
+    """Every sheet of a spreadsheet as ``(title, rows)``, cells as displayed (FORMATTED_VALUE strings).
+
+    Two reads whatever the number of sheets (spreadsheets.get for the titles, one values.batchGet), which
+    matters under the ~60 reads/min/user quota. Trailing empty cells and rows are absent, as the API returns.
+    """
+    service = clients.sheets(subject)
+    meta = execute(
+        service.spreadsheets().get(spreadsheetId=spreadsheet_id, fields="sheets.properties(title,index)"),
+        policy=clients.policy,
+    )
+    titles = [s["properties"]["title"] for s in meta.get("sheets") or []]
+    if not titles:
+        return []
+    values = execute(
+        service.spreadsheets()
+        .values()
+        .batchGet(
+            spreadsheetId=spreadsheet_id,
+            ranges=[_a1_sheet(t) for t in titles],
+            valueRenderOption="FORMATTED_VALUE",
+            majorDimension="ROWS",
+        ),
+        policy=clients.policy,
+    )
+    ranges = values.get("valueRanges") or []
+    if len(ranges) != len(titles):
+        raise ValueError(
+            f"spreadsheet {spreadsheet_id}: asked {len(titles)} sheets, got {len(ranges)} ranges"
+        )
+    return [
+        (title, [["" if cell is None else str(cell) for cell in row] for row in vr.get("values") or []])
+        for title, vr in zip(titles, ranges, strict=True)
+    ]
+
+
+# -- Forms -----------------------------------------------------------------------------------------
+
+
+def text_question(
+    title: str, *, required: bool = True, paragraph: bool = False, description: str = ""
+) -> dict:
+    """A Forms ``Item`` asking for text (short answer, or paragraph)."""
+    item: dict[str, Any] = {
+        "title": title,
+        "questionItem": {"question": {"required": required, "textQuestion": {"paragraph": paragraph}}},
+    }
+    if description:
+        item["description"] = description
+    return item
+
+
+def choice_question(
+    title: str,
+    options: Sequence[str],
+    *,
+    required: bool = True,
+    kind: Literal["RADIO", "CHECKBOX", "DROP_DOWN"] = "RADIO",
+    description: str = "",
+) -> dict:
+    """A Forms ``Item`` with fixed choices (radio buttons by default)."""
+    if not options:
+        raise ValueError(f"question {title!r} needs at least one option")
+    item: dict[str, Any] = {
+        "title": title,
+        "questionItem": {
+            "question": {
+                "required": required,
+                "choiceQuestion": {"type": kind, "options": [{"value": o} for o in options]},
+            }
+        },
+    }
+    if description:
+        item["description"] = description
+    return item
+
+
+def create_form(
+    clients: GoogleClients,
+    title: str,
+    *,
+    document_title: str | None = None,
+    description: str | None = None,
+    subject: str | None = None,
+) -> dict[str, Any]:
+    """Create an (unpublished) form; return the ``Form`` (``formId``, ``responderUri``, ...).
+
+    forms.create accepts only the title; a description is set with a second (batchUpdate) call.
+    """
+    service = clients.forms(subject)
+    info = {"title": title, "documentTitle": document_title or title}
+    form = execute(service.forms().create(body={"info": info}), policy=clients.policy)
+    if description:
+        _batch_update(
+            clients,
+            form["formId"],
+            [{"updateFormInfo": {"info": {"description": description}, "updateMask": "description"}}],
+            subject=subject,
+        )
+        form = get_form(clients, form["formId"], subject=subject)
+    return form
+
+
+def _batch_update(
+    clients: GoogleClients, form_id: str, requests: list[dict[str, Any]], *, subject: str | None
+) -> dict[str, Any]:
+    service = clients.forms(subject)
+    return execute(
+        service.forms().batchUpdate(
+            formId=form_id, body={"requests": requests, "includeFormInResponse": False}
+        ),
+        policy=clients.policy,
+    )
+
+
+def add_form_items(
+    clients: GoogleClients,
+    form_id: str,
+    items: Sequence[dict[str, Any]],
+    *,
+    start_index: int = 0,
+    subject: str | None = None,
+) -> list[dict[str, Any]]:
+    """Insert ``items`` (see :func:`text_question`, :func:`choice_question`) at ``start_index`` in one call.
+
+    Returns one ``CreateItemResponse`` per item (``itemId``, ``questionId`` list) in order: the question ids
+    are what responses' ``answers`` are keyed by.
+    """
+    requests = [
+        {"createItem": {"item": dict(item), "location": {"index": start_index + i}}}
+        for i, item in enumerate(items)
+    ]
+    if not requests:
+        return []
+    reply = _batch_update(clients, form_id, requests, subject=subject)
+    return [r.get("createItem", {}) for r in reply.get("replies") or []]
+
+
+def set_email_collection(
+    clients: GoogleClients, form_id: str, collection: EmailCollection, *, subject: str | None = None
+) -> None:
+    """Set how the form collects respondents' email.
+
+    VERIFIED: a signed-in district account (people without one cannot answer); RESPONDER_INPUT: typed,
+    unverified; DO_NOT_COLLECT.
+    """
+    _batch_update(
+        clients,
+        form_id,
+        [
+            {
+                "updateSettings": {
+                    "settings": {"emailCollectionType": collection},
+                    "updateMask": "emailCollectionType",
+                }
+            }
+        ],
+        subject=subject,
+    )
+
+
+def publish_form(
+    clients: GoogleClients, form_id: str, *, accepting_responses: bool = True, subject: str | None = None
+) -> dict[str, Any]:
+    """Publish a form (API-created forms start unpublished); ``accepting_responses=False`` closes it."""
+    service = clients.forms(subject)
+    body = {
+        "publishSettings": {
+            "publishState": {"isPublished": True, "isAcceptingResponses": accepting_responses}
+        },
+        "updateMask": "publishState",
+    }
+    return execute(service.forms().setPublishSettings(formId=form_id, body=body), policy=clients.policy)
+
+
+def get_form(clients: GoogleClients, form_id: str, *, subject: str | None = None) -> dict[str, Any]:
+    """The ``Form`` with its items, settings and ``responderUri``."""
+    service = clients.forms(subject)
+    return execute(service.forms().get(formId=form_id), policy=clients.policy)
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC "Zulu" RFC 3339 with microseconds, as Forms filters require; naive datetimes are refused."""
+    if moment.tzinfo is None:
+        raise ValueError("aware datetime required (UTC stored everywhere)")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def list_responses(
+    clients: GoogleClients,
+    form_id: str,
+    since: datetime | None = None,
+    *,
+    page_size: int = FORMS_MAX_PAGE_SIZE,
+    subject: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield ``FormResponse`` resources, only those submitted after ``since`` (strictly) when given.
+
+    For incremental sync keep the greatest ``lastSubmittedTime`` seen as the next ``since``. ``page_size`` up
+    to 5,000 (each page is one "expensive read" of the ~180/min/user quota).
+    """
+    if not 1 <= page_size <= FORMS_MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be 1..{FORMS_MAX_PAGE_SIZE}")
+    params: dict[str, Any] = {"formId": form_id, "pageSize": page_size}
+    if since is not None:
+        params["filter"] = f"timestamp > {rfc3339(since)}"
+    service = clients.forms(subject)
+    yield from paginate(service.forms().responses().list, "responses", policy=clients.policy, **params)
+
+
+__all__ = [
+    "ShareRefused",
+    "add_form_items",
+    "choice_question",
+    "create_form",
+    "download_file",
+    "export_file",
+    "get_file",
+    "get_form",
+    "get_message",
+    "get_sheet_values",
+    "list_message_ids",
+    "list_orgunits",
+    "list_permissions",
+    "list_responses",
+    "list_revisions",
+    "list_users",
+    "publish_form",
+    "rfc3339",
+    "send_message",
+    "send_messages",
+    "set_email_collection",
+    "share_file",
+    "text_question",
+    "update_file_content",
+    "upload_file",
+]
