@@ -2,27 +2,22 @@
 values.
 
 School offices keep their lists the way they like: a title row or two above the header (often merged across
-the
-columns), headers in their own words, "Last, First" in one column or first and last names apart, a CSV saved
-from
-Excel in Windows-1252, a formula here and there. This module turns each sheet into a :class:`Table` whose
-rows are
-keyed by *canonical* field names the caller defines (a :data:`FieldSpec`), and every row remembers its
-source, sheet
-and the 1-based row number a person sees in Excel, so a rejected value can be found and fixed.
+the columns), headers in their own words, "Last, First" in one column or first and last names apart, a CSV
+saved from Excel in Windows-1252, a formula here and there. This module turns each sheet into a :class:`Table`
+whose rows are keyed by *canonical* field names the caller defines (a :data:`FieldSpec`), and every row
+remembers its source, sheet and the 1-based row number a person sees in Excel, so a rejected value can be
+found and fixed.
 
 Safety:
 
 * xlsx files are zip archives: before openpyxl opens one, the declared uncompressed size of every member and
-of the
-  whole archive is checked against :class:`Limits` (a zip bomb is refused in milliseconds), then the sheet's
-  declared dimension, then the rows actually read (a lying dimension does not help).
+  of the whole archive is checked against :class:`Limits` (a zip bomb is refused in milliseconds), then the
+  sheet's declared dimension, then the rows actually read (a lying dimension does not help).
 * Nothing is ever evaluated. A formula cell is read as its formula text (not Excel's cached result: a computed
   value is not a fact somebody typed), and any text starting with ``= + - @`` is kept as text and flagged in
   :attr:`SourceRow.formula_fields`, so writers of Excel reports know to escape it.
 * An empty sheet, or one without a recognisable header, becomes a :class:`~compliance.quarantine.Rejected`
-entry
-  naming the file and sheet, never an exception that stops the batch.
+  entry naming the file and sheet, never an exception that stops the batch.
 """
 
 from __future__ import annotations
@@ -154,8 +149,7 @@ def looks_like_formula(value: CellValue) -> bool:
 
 
 class HeaderMatcher:
-    """Maps header text to canonical fields: exact synonym first, then fuzzy (rapidfuzz) above a high
-    cutoff."""
+    """Maps header text to canonical fields: exact synonym, then fuzzy (rapidfuzz) above a high cutoff."""
 
     def __init__(self, spec: FieldSpec, cutoff: float = _FUZZY_CUTOFF) -> None:
         self.cutoff = cutoff
@@ -182,8 +176,8 @@ class HeaderMatcher:
         if best is not None:
             return self._choices[best[0]], float(best[1])
         # Containment: "Date signed (mm/dd/yyyy)" holds every word of "date signed". Scored below any exact or
-        # fuzzy match and by how much of the header the synonym explains, so "Student last name" prefers
-        # "last name" over "name".
+        # fuzzy match and by how much of the header the synonym explains, so "Student last name" prefers "last
+        # name" over "name".
         tokens = set(norm.split())
         found: tuple[str, float] | None = None
         for choice, name in self._choices.items():
@@ -195,8 +189,7 @@ class HeaderMatcher:
         return found
 
     def map_columns(self, headers: Sequence[str]) -> dict[str, int]:
-        """Canonical field -> column; each column serves one field, each field its best column (ties:
-        leftmost)."""
+        """Canonical field -> column; a column serves one field, a field its best column (ties: leftmost)."""
         scored: list[tuple[float, int, str]] = []
         for col, header in enumerate(headers):
             found = self.match(header)
@@ -337,9 +330,8 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     """Decode CSV bytes; returns (text, encoding).
 
     Order: a BOM (UTF-8, UTF-16) wins; then strict UTF-8; then strict Windows-1252 (what Excel on Windows
-    saves
-    as "CSV" in a California office, and it covers Spanish accents); then charset-normalizer's best guess;
-    latin-1 last, which cannot fail.
+    saves as "CSV" in a California office, and it covers Spanish accents); then charset-normalizer's best
+    guess; latin-1 last, which cannot fail.
     """
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
@@ -513,8 +505,8 @@ def read_table(
     """Read every sheet of ``source`` into tables keyed by the canonical fields of ``spec``.
 
     ``label`` is the name rows and quarantine entries carry (default: the path as given, or 'sheets:<id>').
-    Sheets that are empty or have no recognisable header, and whole sources that cannot be read (missing,
-    zip bomb, corrupt), come back as ``rejected`` entries; the call itself does not raise for bad input.
+    Sheets that are empty or have no recognisable header, and whole sources that cannot be read (missing, zip
+    bomb, corrupt), come back as ``rejected`` entries; the call itself does not raise for bad input.
     """
     limits = limits or Limits()
     label = label or source_label(source)
@@ -550,12 +542,14 @@ def split_name(text: str, *, last_first: bool | None = None) -> SplitName:
     """Split a one-column name.
 
     'Garcia Lopez, Maria' (or ``last_first=True``) -> given 'Maria', family 'Garcia Lopez'; 'Maria Garcia
-    Lopez'
-    -> given 'Maria', family 'Garcia Lopez' (the first word is the given name: a district cannot tell a second
-    given name from a first surname, and matching compares the whole name as well).
+    Lopez' -> given 'Maria', family 'Garcia Lopez' (the first word is the given name: a district cannot tell a
+    second given name from a first surname, and matching compares the whole name as well).
     """
     text = " ".join(text.split())
-    if "," in text:
+    # A comma means "Last, First" only when it is the one comma outside quotes and brackets: a cell holding
+    # =HYPERLINK("a","b") text must not be cut at a comma that belongs to something else.
+    bare = re.sub(r'"[^"]*"|\([^)]*\)', "", text)
+    if bare.count(",") == 1 and not looks_like_formula(text):
         family, _, given = text.partition(",")
         return SplitName(given.strip(), family.strip())
     parts = text.split(" ")

@@ -1,0 +1,869 @@
+"""The people AR 1114 applies to: employees from the Admin Directory and Associated Persons from school lists.
+
+Pipeline (plain functions, no Prefect):
+
+1. :func:`employees_from_directory` turns Directory ``User`` resources into :class:`PersonRecord`: site from
+   the orgUnitPath (customSchemas ``District.site_id`` when the unit is not a site's), role from
+   ``District.role`` or the primary organization title, suspended = leaver. A user whose ``District.role`` is
+   an Associated Person category (a consultant given an account) is an associated person with an account.
+   Service mailboxes (role ``service_mailbox`` or an address in ``skip_emails``) are not people.
+2. :func:`read_associated` reads one school's list (xlsx, csv or Google Sheets values, via
+   :mod:`compliance.tabular`), maps the role written in the school's own words to
+   :data:`compliance.settings.ASSOCIATED_CATEGORIES` and validates the row; a bad row becomes
+   :class:`~compliance.quarantine.Rejected` entries (file, sheet, row, field, reason), the good rows load.
+3. :func:`merge_people` deduplicates: the same normalised email is the same person; without a shared email,
+   the same normalised family name and phone (last 10 digits) with nickname-compatible given names is.
+4. :func:`sync_people` upserts into ``people``: joiners inserted, known people updated, absent people leave.
+
+Hostile text is data. Markup, quotes, SQL-looking or formula-looking text is kept as typed (it is escaped
+where it is shown). Line breaks and tabs inside a name are *sanitised* to one space: in a spreadsheet they
+come from Alt+Enter or a paste, the name itself is intact, and once flattened it cannot break an email header
+or a log line. Other control characters and bidirectional overrides are *quarantined*: they have no innocent
+source in a name and can disguise what a reader sees. Zero-width characters are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from compliance.models import Person
+from compliance.models import Site as SiteRow
+from compliance.quarantine import Rejected
+from compliance.settings import ASSOCIATED_CATEGORIES, Site
+from compliance.tabular import (
+    FieldSpec,
+    Limits,
+    Source,
+    SourceRow,
+    normalize_header,
+    read_table,
+    split_name,
+)
+
+JOB = "roster"
+DIRECTORY_SOURCE = "directory"
+SERVICE_MAILBOX_ROLE = "service_mailbox"
+
+ASSOCIATED_FIELDS: FieldSpec = {
+    "full_name": [
+        "name",
+        "full name",
+        "person",
+        "volunteer name",
+        "contact name",
+        "first last",
+        "first and last",
+        "coach",
+        "coach name",
+    ],
+    "last_first": [
+        "last, first",
+        "last first",
+        "name (last, first)",
+        "last name, first name",
+        "surname, name",
+    ],
+    "given_name": ["first name", "first", "given name", "nombre", "first nm", "fname"],
+    "family_name": [
+        "last name",
+        "last",
+        "surname",
+        "family name",
+        "apellido",
+        "apellidos",
+        "lname",
+        "last nm",
+    ],
+    "email": ["email", "e-mail", "email address", "e-mail address", "correo", "correo electronico", "mail"],
+    "phone": [
+        "phone",
+        "phone number",
+        "telephone",
+        "tel",
+        "cell",
+        "mobile",
+        "cell phone",
+        "telefono",
+        "contact #",
+    ],
+    "category": [
+        "role",
+        "category",
+        "role/category",
+        "type",
+        "affiliation",
+        "group",
+        "position",
+        "capacity",
+        "relationship",
+        "association",
+    ],
+    "site": ["school", "site", "campus", "location"],
+    "organization": ["organization", "company", "agency", "business", "employer", "org"],
+}
+
+# The school's own words -> category. Matched on normalised text: exact, then containment of a keyword, then
+# fuzzy.
+CATEGORY_SYNONYMS: Mapping[str, Sequence[str]] = {
+    "committee_parent": [
+        "committee parent",
+        "parent committee",
+        "pta",
+        "pto",
+        "pta committee",
+        "pto committee",
+        "ssc",
+        "school site council",
+        "site council",
+        "elac",
+        "delac",
+        "booster",
+        "booster club",
+        "parent volunteer committee",
+        "committee",
+        "committee member",
+        "parent rep",
+        "room parent",
+        "parent leader",
+    ],
+    "volunteer": [
+        "volunteer",
+        "parent volunteer",
+        "classroom volunteer",
+        "chaperone",
+        "field trip chaperone",
+        "library volunteer",
+        "tutor volunteer",
+        "docent",
+        "mentor",
+        "voluntario",
+    ],
+    "walk_on_coach": [
+        "walk on coach",
+        "walk-on coach",
+        "walkon coach",
+        "coach",
+        "assistant coach",
+        "volunteer coach",
+        "athletic coach",
+        "walk on",
+        "walk-on",
+    ],
+    "consultant": [
+        "consultant",
+        "advisor",
+        "adviser",
+        "specialist",
+        "trainer",
+        "presenter",
+        "speaker",
+        "instructional coach consultant",
+        "independent consultant",
+    ],
+    "contractor": [
+        "contractor",
+        "independent contractor",
+        "subcontractor",
+        "construction",
+        "maintenance contractor",
+        "it contractor",
+        "service provider",
+        "contract",
+        "contracted",
+        "contracted services",
+    ],
+    "vendor": [
+        "vendor",
+        "supplier",
+        "food service vendor",
+        "photographer",
+        "photo vendor",
+        "catering",
+        "school photographer",
+        "yearbook vendor",
+        "fundraiser vendor",
+    ],
+    "child_care_provider": [
+        "child care provider",
+        "childcare provider",
+        "child care",
+        "childcare",
+        "daycare",
+        "day care",
+        "preschool provider",
+        "child-care",
+        "before school care",
+        "before and after school care",
+        "kids club",
+    ],
+    "after_school_provider": [
+        "after school provider",
+        "after-school provider",
+        "after school",
+        "afterschool",
+        "after-school",
+        "after school program",
+        "ymca",
+        "boys and girls club",
+        "boys & girls club",
+        "extended day",
+        "expanded learning",
+        "asp",
+        "aspire",
+        "ases",
+        "ases provider",
+    ],
+}
+
+_LINE_BREAKS = re.compile(r"[\t\n\r\v\f\x85\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+_ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """One real person after validation (and, after :func:`merge_people`, after deduplication)."""
+
+    person_key: str
+    kind: str  # employee | associated
+    category: str  # from compliance.settings.PERSON_CATEGORIES
+    given_name: str
+    family_name: str
+    email: str | None
+    phone: str | None  # digits only, last 10
+    site_id: str | None
+    paper_only: bool
+    has_district_account: bool
+    active: bool = True  # False for a suspended directory user (a leaver)
+    role: str | None = None  # employee job title / District.role; the school's words for associated persons
+    directory_id: str | None = None
+    sources: tuple[tuple[str, int], ...] = ()  # (source label, row); directory users are ("directory", 0)
+    also_sites: tuple[str, ...] = ()  # other sites that list the same person
+
+    @property
+    def email_normalized(self) -> str | None:
+        return normalize_email(self.email)
+
+
+@dataclass(slots=True)
+class RosterResult:
+    people: list[PersonRecord] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Normalisation
+
+
+def normalize_email(email: str | None) -> str | None:
+    """Lowercase and strip; dots in Gmail addresses are kept (they are different mailboxes for Workspace)."""
+    if not email:
+        return None
+    return email.strip().lower() or None
+
+
+def normalize_phone(phone: str | None) -> str | None:
+    """Digits only, the last 10 (drops +1 and formatting); fewer than 10 digits is not a usable phone."""
+    digits = re.sub(r"\D", "", phone or "")
+    return digits[-10:] if len(digits) >= 10 else None
+
+
+def normalize_name(text: str) -> str:
+    """Casefold, strip accents, hyphens/apostrophes/dots to nothing or space, collapse spaces."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = re.sub(r"[\u2019'`´.]", "", text)  # O'Brien -> obrien, Jr. -> jr
+    text = re.sub(r"[^0-9a-z]+", " ", text)  # hyphens, commas, other punctuation -> space
+    return " ".join(text.split())
+
+
+# The nicknames package covers English names; California lists also carry Spanish hypocorisms and a few
+# English forms it lacks. Normalised (no accents) formal name -> nicknames.
+EXTRA_NICKNAMES: Mapping[str, frozenset[str]] = {
+    formal: frozenset(nicks.split())
+    for formal, nicks in {
+        "jose": "pepe chepe",
+        "francisco": "paco pancho kiko frank",
+        "guadalupe": "lupe lupita",
+        "jesus": "chuy chucho",
+        "alejandro": "alex ale",
+        "alejandra": "alex ale",
+        "ignacio": "nacho",
+        "eduardo": "lalo",
+        "enrique": "quique kike",
+        "dolores": "lola lolita",
+        "rosario": "chayo charo",
+        "concepcion": "concha conchita",
+        "manuel": "manolo manny",
+        "antonio": "tono tony",
+        "roberto": "beto",
+        "alberto": "beto",
+        "guillermo": "memo",
+        "rafael": "rafa",
+        "fernando": "nando",
+        "mercedes": "meche",
+        "graciela": "chela",
+        "isabel": "chabela",
+        "refugio": "cuca cuco",
+        "william": "liam",
+        "katherine": "katie kate kathy",
+        "catherine": "katie kate cathy",
+        "alexander": "xander alex",
+        "alexandra": "alex sasha",
+    }.items()
+}
+
+
+@lru_cache(maxsize=1)
+def _nicknamer() -> Any:
+    from nicknames import NickNamer
+
+    return NickNamer()
+
+
+@lru_cache(maxsize=20_000)
+def given_name_forms(given: str) -> frozenset[str]:
+    """The normalised given name plus its nickname family: 'Bill' -> {bill, william, ...}."""
+    norm = normalize_name(given)
+    first = norm.split(" ")[0] if norm else ""
+    if not first:
+        return frozenset()
+    nn = _nicknamer()
+    forms = {first}
+    forms |= set(nn.canonicals_of(first))
+    forms |= set(nn.nicknames_of(first))
+    for formal, nicks in EXTRA_NICKNAMES.items():
+        if first == formal or first in nicks:
+            forms |= {formal, *nicks}
+    return frozenset(forms)
+
+
+def given_names_compatible(a: str, b: str) -> bool:
+    """Same first given name, or a known nickname of the other ('Bob' ~ 'Robert', 'Lupe' ~ 'Guadalupe')."""
+    na, nb = normalize_name(a), normalize_name(b)
+    if not na or not nb:
+        return False
+    fa, fb = na.split(" ")[0], nb.split(" ")[0]
+    if fa == fb:
+        return True
+    return fb in given_name_forms(a) or fa in given_name_forms(b)
+
+
+def clean_name(text: str) -> tuple[str | None, str | None]:
+    """(cleaned name, None), or (None, reason) for a name to quarantine; see the module docstring."""
+    text = _LINE_BREAKS.sub(" ", text)
+    if _CONTROL.search(text):
+        return None, "name contains a control character"
+    if _BIDI.search(text):
+        return None, "name contains a bidirectional text override"
+    text = _ZERO_WIDTH.sub("", text)
+    return " ".join(text.split()), None  # tabs, NBSP and friends -> one space
+
+
+def person_key(email: str | None, given: str, family: str, phone: str | None, site_id: str | None) -> str:
+    """Deterministic key of a person's canonical identity: the email if any, else name + phone/site.
+
+    A paper-only person who later gives an email gets a new key (and the old record becomes a leaver); the
+    evidence of any acknowledgement stays attached to the old row.
+    """
+    norm_email = normalize_email(email)
+    if norm_email:
+        identity = f"email:{norm_email}"
+    else:
+        identity = f"name:{normalize_name(family)}|{normalize_name(given)}|{phone or ''}|{site_id or ''}"
+    return "p_" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Categories
+
+
+@lru_cache(maxsize=1)
+def _category_choices() -> dict[str, str]:
+    choices: dict[str, str] = {}
+    for category in ASSOCIATED_CATEGORIES:
+        choices.setdefault(normalize_header(category), category)
+    for category, words in CATEGORY_SYNONYMS.items():
+        for word in words:
+            choices.setdefault(normalize_header(word), category)
+    return choices
+
+
+def map_category(text: str) -> str | None:
+    """The school's words for a role -> an Associated Person category, or None when unsure.
+
+    Exact synonym first; then the longest synonym whose words all appear in the text ("After school (YMCA)" ->
+    after_school_provider); then fuzzy (rapidfuzz ratio >= 85) for typos ("Volunter").
+    """
+    norm = normalize_header(text)
+    if not norm:
+        return None
+    choices = _category_choices()
+    if norm in choices:
+        return choices[norm]
+    if norm.replace(" ", "") in {k.replace(" ", ""): v for k, v in choices.items()}:
+        return {k.replace(" ", ""): v for k, v in choices.items()}[norm.replace(" ", "")]
+    tokens = norm.split()
+    token_set = set(tokens)
+    best: tuple[int, str] | None = None
+    for choice, category in choices.items():
+        words = choice.split()
+        if set(words) <= token_set and (best is None or len(choice) > best[0]):
+            best = (len(choice), category)
+    if best:
+        return best[1]
+    found = process.extractOne(norm, list(choices), scorer=fuzz.ratio, score_cutoff=85)
+    return choices[found[0]] if found else None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Employees
+
+
+def site_for_org_unit(org_unit_path: str | None, sites: Sequence[Site]) -> str | None:
+    """The site whose org_unit is the longest prefix of the user's orgUnitPath (sub-units belong to it)."""
+    if not org_unit_path:
+        return None
+    path = org_unit_path.rstrip("/").casefold()
+    best: tuple[int, str] | None = None
+    for site in sites:
+        ou = site.org_unit.rstrip("/").casefold()
+        if (path == ou or path.startswith(ou + "/")) and (best is None or len(ou) > best[0]):
+            best = (len(ou), site.id)
+    return best[1] if best else None
+
+
+def _role_of(user: Mapping[str, Any]) -> str | None:
+    district = (user.get("customSchemas") or {}).get("District") or {}
+    if district.get("role"):
+        return str(district["role"])
+    orgs = user.get("organizations") or []
+    primary = [o for o in orgs if o.get("primary")] or orgs
+    for org in primary:
+        if org.get("title"):
+            return str(org["title"])
+    return None
+
+
+def employees_from_directory(
+    users: Iterable[Mapping[str, Any]],
+    sites: Sequence[Site],
+    *,
+    label: str = DIRECTORY_SOURCE,
+    skip_emails: Iterable[str] = (),
+) -> RosterResult:
+    """Directory ``User`` resources -> people with a district account (see the module docstring).
+
+    ``label`` names the source in records and rejects (row = 1-based position in ``users``); suspended users
+    are kept with ``active=False`` so :func:`sync_people` records them as leavers.
+    """
+    result = RosterResult()
+    site_ids = {s.id for s in sites}
+    skip = {e.strip().lower() for e in skip_emails}
+    for index, user in enumerate(users, start=1):
+        ref = str(user.get("id") or f"user #{index}")
+        email = normalize_email(user.get("primaryEmail"))
+        custom = (user.get("customSchemas") or {}).get("District") or {}
+        if email in skip or custom.get("role") == SERVICE_MAILBOX_ROLE:
+            continue  # the district's own sending mailboxes are not people
+        if not email:
+            result.rejected.append(Rejected(JOB, label, index, "primaryEmail", "no primary email", ref))
+            continue
+        name = user.get("name") or {}
+        given, reason_g = clean_name(str(name.get("givenName") or ""))
+        family, reason_f = clean_name(str(name.get("familyName") or ""))
+        if reason_g or reason_f:
+            result.rejected.append(Rejected(JOB, label, index, "name", reason_g or reason_f or "", ref))
+            continue
+        if not given and not family:
+            result.rejected.append(Rejected(JOB, label, index, "name", "no name", ref))
+            continue
+        site_id = site_for_org_unit(user.get("orgUnitPath"), sites)
+        if site_id is None and custom.get("site_id") in site_ids:
+            site_id = str(custom["site_id"])
+        phone = next((normalize_phone(p.get("value")) for p in user.get("phones") or []), None)
+        role = _role_of(user)
+        associated = custom.get("role") in ASSOCIATED_CATEGORIES
+        result.people.append(
+            PersonRecord(
+                person_key=person_key(email, given or "", family or "", phone, site_id),
+                kind="associated" if associated else "employee",
+                category=str(custom["role"]) if associated else "employee",
+                given_name=given or "",
+                family_name=family or "",
+                email=email,
+                phone=phone,
+                site_id=site_id,
+                paper_only=False,
+                has_district_account=True,
+                active=not bool(user.get("suspended")),
+                role=role,
+                directory_id=str(user["id"]) if user.get("id") else None,
+                sources=((label, index),),
+            )
+        )
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Associated Persons
+
+
+def _validate_email(raw: str) -> tuple[str | None, str | None]:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        info = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return None, f"invalid email address: {exc}"
+    return info.normalized.lower(), None
+
+
+def associated_from_row(row: SourceRow, site_id: str | None) -> PersonRecord | list[Rejected]:
+    """Validate one list row; returns the record or the reasons it is rejected (one entry per bad field).
+
+    Problems with the name, whichever column(s) hold it, are reported under the field ``name``.
+    """
+    problems: list[Rejected] = []
+
+    def reject(field_name: str, reason: str, raw: str | None) -> None:
+        problems.append(Rejected(JOB, row.source, row.row, field_name, reason, raw, row.sheet))
+
+    parts = {k: clean_name(row.text(k)) for k in ("given_name", "family_name", "last_first", "full_name")}
+    bad = next((reason for _, reason in parts.values() if reason), None)
+    given = family = ""
+    if bad:
+        raw = " | ".join(row.text(k) for k in parts if row.text(k))
+        reject("name", bad, raw)
+    else:
+        given, family = parts["given_name"][0] or "", parts["family_name"][0] or ""
+        if not (given or family):
+            if parts["last_first"][0]:
+                split = split_name(parts["last_first"][0], last_first=True)
+                given, family = split.given, split.family
+            elif parts["full_name"][0]:
+                split = split_name(parts["full_name"][0])
+                given, family = split.given, split.family
+        if not given or not family:
+            raw = " ".join(p for p in (given, family) if p)
+            reject("name", "name is required (given and family name)", raw or None)
+
+    email: str | None = None
+    raw_email = row.text("email")
+    if raw_email:
+        email, reason = _validate_email(raw_email)
+        if reason:
+            reject("email", reason, raw_email)
+
+    raw_category = row.text("category")
+    category = map_category(raw_category) if raw_category else None
+    if category is None:
+        reject(
+            "category",
+            "unknown Associated Person category" if raw_category else "category is required",
+            raw_category or None,
+        )
+
+    if problems:
+        return problems
+    phone = normalize_phone(row.text("phone"))
+    assert category is not None
+    return PersonRecord(
+        person_key=person_key(email, given, family, phone, site_id),
+        kind="associated",
+        category=category,
+        given_name=given,
+        family_name=family,
+        email=email,
+        phone=phone,
+        site_id=site_id,
+        paper_only=email is None,
+        has_district_account=False,  # only the directory knows who has an account
+        role=raw_category,
+        sources=((row.source, row.row),),
+    )
+
+
+def read_associated(
+    source: Source,
+    site_id: str | None,
+    *,
+    label: str | None = None,
+    limits: Limits | None = None,
+) -> RosterResult:
+    """Read one school's Associated Persons list (path, or ("sheets:<id>", values)) into records + rejects."""
+    read = read_table(source, ASSOCIATED_FIELDS, job=JOB, label=label, limits=limits)
+    result = RosterResult(rejected=list(read.rejected))
+    for table in read.tables:
+        has_name = {"full_name", "last_first", "given_name", "family_name"} & set(table.columns)
+        if not has_name:
+            result.rejected.append(
+                Rejected(
+                    JOB,
+                    table.source,
+                    table.header_row,
+                    "name",
+                    "no name column in the header",
+                    " | ".join(table.headers)[:500],
+                    table.sheet,
+                )
+            )
+            continue
+        for row in table.rows:
+            outcome = associated_from_row(row, site_id)
+            if isinstance(outcome, PersonRecord):
+                result.people.append(outcome)
+            else:
+                result.rejected.extend(outcome)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Deduplication
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)  # the earliest record stays the representative
+
+
+def same_person_groups(records: Sequence[PersonRecord]) -> list[list[int]]:
+    """Indexes of records that are the same person, each group in input order, groups by first appearance.
+
+    Same normalised email -> same person. Without a shared email: same normalised family name and phone, with
+    nickname-compatible given names. Two different emails never merge through name + phone (a parent may share
+    a phone with a spouse of the same surname).
+    """
+    uf = _UnionFind(len(records))
+    by_email: dict[str, int] = {}
+    by_name_phone: dict[tuple[str, str], list[int]] = {}
+    for i, rec in enumerate(records):
+        email = rec.email_normalized
+        if email:
+            if email in by_email:
+                uf.union(by_email[email], i)
+            else:
+                by_email[email] = i
+        if rec.phone:
+            by_name_phone.setdefault((normalize_name(rec.family_name), rec.phone), []).append(i)
+    for block in by_name_phone.values():
+        for pos, i in enumerate(block):
+            for j in block[pos + 1 :]:
+                a, b = records[i], records[j]
+                if a.email_normalized and b.email_normalized and a.email_normalized != b.email_normalized:
+                    continue
+                if given_names_compatible(a.given_name, b.given_name):
+                    uf.union(i, j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(records)):
+        groups.setdefault(uf.find(i), []).append(i)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _name_quality(rec: PersonRecord) -> tuple[int, ...]:
+    # Among spellings of one person, prefer the one carrying the most information: the directory's, then not
+    # ALL CAPS, with its accents, without a trailing middle initial, the formal given name over a nickname.
+    full = f"{rec.given_name} {rec.family_name}"
+    return (
+        int(rec.directory_id is not None),
+        int(not (full.isupper() and len(full) > 3)),
+        int(normalize_name(full) != full.casefold()),
+        int(not re.search(r"\s[A-Za-z]\.?$", rec.given_name)),
+        len(normalize_name(rec.given_name).split(" ")[0]) if rec.given_name else 0,
+    )
+
+
+def _merge_group(group: Sequence[PersonRecord]) -> PersonRecord:
+    # Identity fields come from the best-spelled record (see _name_quality; ties: first in source order); a
+    # value missing there is taken from the next record that has one.
+    ordered = sorted(group, key=_name_quality, reverse=True)  # stable: source order breaks ties
+    base = ordered[0]
+    email = next((r.email for r in ordered if r.email), None)
+    phone = next((r.phone for r in ordered if r.phone), None)
+    site_id = next((r.site_id for r in ordered if r.site_id), None)
+    sources = tuple(s for r in group for s in r.sources)
+    also = tuple(dict.fromkeys(r.site_id for r in group if r.site_id and r.site_id != site_id))
+    employee = next((r for r in group if r.kind == "employee"), None)
+    directory = next((r for r in group if r.directory_id), None)
+    kind_source = employee or directory or base
+    return replace(
+        base,
+        person_key=person_key(email, base.given_name, base.family_name, phone, site_id),
+        kind=kind_source.kind,
+        category=kind_source.category,
+        role=kind_source.role,
+        directory_id=directory.directory_id if directory else None,
+        email=email,
+        phone=phone,
+        site_id=site_id,
+        paper_only=email is None and employee is None,
+        has_district_account=any(r.has_district_account for r in group),
+        active=any(r.active for r in group),
+        sources=sources,
+        also_sites=also,
+    )
+
+
+def merge_people(records: Sequence[PersonRecord]) -> list[PersonRecord]:
+    """One record per real person (see :func:`same_person_groups`), in order of first appearance."""
+    merged = [_merge_group([records[i] for i in group]) for group in same_person_groups(records)]
+    # Two groups can still land on one key (same name, no email, no phone, same site): keep them apart
+    # deterministically rather than silently merging people nobody proved to be the same.
+    seen: dict[str, int] = {}
+    out = []
+    for rec in merged:
+        key = rec.person_key
+        if key in seen:
+            seen[key] += 1
+            rec = replace(rec, person_key=f"{key}-{seen[key]}")
+        else:
+            seen[key] = 1
+        out.append(rec)
+    return out
+
+
+def build_roster(
+    users: Iterable[Mapping[str, Any]],
+    associated: Iterable[tuple[Source, str | None, str | None]],
+    sites: Sequence[Site],
+    *,
+    directory_label: str = DIRECTORY_SOURCE,
+    skip_emails: Iterable[str] = (),
+    limits: Limits | None = None,
+) -> RosterResult:
+    """Directory users + every ``(source, site_id, label)`` list -> deduplicated people and all rejects.
+
+    ``source`` is a path or ``("sheets:<id>", values)``; ``label`` is what rows and quarantine entries call it
+    (the profile's entry, e.g. ``associated/lincoln-es.xlsx``; None = the path as given).
+    """
+    result = employees_from_directory(users, sites, label=directory_label, skip_emails=skip_emails)
+    records = list(result.people)
+    for source, site_id, label in associated:
+        part = read_associated(source, site_id, label=label, limits=limits)
+        records.extend(part.people)
+        result.rejected.extend(part.rejected)
+    result.people = merge_people(records)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Store
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCounts:
+    joined: int
+    updated: int
+    unchanged: int
+    left: int
+
+
+def sync_sites(session: Session, sites: Sequence[Site]) -> None:
+    """Upsert the profile's sites (people and consents refer to them); idempotent."""
+    existing = {s.id: s for s in session.scalars(select(SiteRow))}
+    for site in sites:
+        row = existing.get(site.id) or SiteRow(id=site.id)
+        row.name, row.kind, row.org_unit = site.name, site.kind, site.org_unit
+        row.site_admin_email, row.web_contact_email = str(site.site_admin), str(site.web_contact)
+        if site.id not in existing:
+            session.add(row)
+    session.flush()
+
+
+_SYNCED = (
+    "kind",
+    "category",
+    "given_name",
+    "family_name",
+    "email",
+    "email_normalized",
+    "phone",
+    "site_id",
+    "has_district_account",
+    "paper_only",
+    "source",
+    "source_ref",
+)
+
+
+def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime) -> SyncCounts:
+    """Make ``people`` match ``records`` (the complete current roster); safe to re-run.
+
+    New keys are inserted (joiners), known keys updated, and active people whose key is absent - or whose
+    record says ``active=False`` (a suspended account) - are set inactive with ``left_at=now`` (leavers). A
+    leaver who comes back is reactivated. ``now`` must be timezone-aware.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    existing = {p.person_key: p for p in session.scalars(select(Person))}
+    joined = updated = unchanged = left = 0
+    seen: set[str] = set()
+    for rec in records:
+        seen.add(rec.person_key)
+        first_source = rec.sources[0] if rec.sources else ("", 0)
+        values = {
+            "kind": rec.kind,
+            "category": rec.category,
+            "given_name": rec.given_name[:200],
+            "family_name": rec.family_name[:200],
+            "email": rec.email,
+            "email_normalized": rec.email_normalized,
+            "phone": rec.phone,
+            "site_id": rec.site_id,
+            "has_district_account": rec.has_district_account,
+            "paper_only": rec.paper_only,
+            "source": first_source[0][:300],
+            "source_ref": (rec.directory_id or f"{first_source[0]}#{first_source[1]}")[:300],
+        }
+        person = existing.get(rec.person_key)
+        if person is None:
+            person = Person(person_key=rec.person_key, first_seen_at=now, **values)
+            person.active = rec.active
+            person.left_at = None if rec.active else now
+            session.add(person)
+            joined += 1
+            continue
+        changed = False
+        for name in _SYNCED:
+            if getattr(person, name) != values[name]:
+                setattr(person, name, values[name])
+                changed = True
+        if rec.active and not person.active:
+            person.active, person.left_at, changed = True, None, True
+        elif not rec.active and person.active:
+            person.active, person.left_at = False, now
+            left += 1
+            continue
+        if changed:
+            updated += 1
+        else:
+            unchanged += 1
+    for key, person in existing.items():
+        if key not in seen and person.active:
+            person.active, person.left_at = False, now
+            left += 1
+    session.flush()
+    return SyncCounts(joined, updated, unchanged, left)
