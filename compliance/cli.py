@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from compliance.runtime import configure_prefect_env
+from compliance.sample.cli import sample_app
 from compliance.settings import ProfileError, get_settings
 
 configure_prefect_env()
@@ -35,6 +36,7 @@ def check_profile() -> None:
 
 
 # Sub-command groups register here, one line each.
+app.add_typer(sample_app, name="sample")
 
 
 def main() -> None:

@@ -1,0 +1,594 @@
+"""Static school websites with photos, and the exact photo truth.
+
+A student counts as identified in a (page, image) appearance when a name form belonging to that student alone
+(in the district at standard scale, in the school at large scale) is written in the image's evidence: its alt
+text, figcaption, data-caption, the list item or photo block around it, its file name, or its EXIF/IPTC/XMP
+metadata. Every text written is checked with a longest-match scan against all students' name forms, so the
+distractors (staff names, places, words such as "hope" and "May") provably name nobody.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import logging
+import os
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape as xml_escape
+
+from compliance.sample.context import AS_OF, Ctx, SiteInfo, Student
+from compliance.sample.names import NICKNAMES, norm, slug, strip_accents
+
+EVENTS = (
+    "science-fair",
+    "field-day",
+    "spelling-bee",
+    "art-show",
+    "robotics",
+    "garden-club",
+    "book-fair",
+    "music-night",
+    "math-olympiad",
+    "fall-festival",
+    "reading-buddies",
+    "student-council",
+)
+EVENT_TITLES = {e: e.replace("-", " ").title() for e in EVENTS}
+PLACES = (
+    "Lincoln Park",
+    "Washington Park",
+    "Roosevelt Field",
+    "Sierra Vista Library",
+    "Chavez Community Center",
+    "Kern River Parkway",
+    "the Washington Street gym",
+)
+GIF = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw=="
+
+
+# ---------------------------------------------------------------- name forms and the scan that checks texts
+
+
+def _tokens(text: str) -> list[str]:
+    text = text.replace("\u2019s ", " ").replace("'s ", " ").replace("\u2019s.", ".").replace("'s.", ".")
+    if text.endswith("'s") or text.endswith("\u2019s"):
+        text = text[:-2]
+    return norm(text).split()
+
+
+def student_forms(st: Student) -> dict[str, str]:
+    """Written forms of a student's name: style -> text (only styles that apply)."""
+    first_surname = st.legal_last.replace("-", " ").split()[0]
+    forms = {"full": f"{st.legal_first} {st.legal_last}", "initial": f"{st.first} {st.legal_last[0]}."}
+    if st.preferred_first or st.preferred_last:
+        forms["preferred"] = f"{st.first} {st.last}"
+    if first_surname != st.legal_last:
+        forms["first_surname"] = f"{st.first} {first_surname}"
+    if strip_accents(forms["full"]) != forms["full"]:
+        forms["no_accents"] = strip_accents(forms["full"])
+    if forms["full"].count(" ") >= 2 and " " in st.legal_first:
+        forms["first_given"] = f"{st.legal_first.split()[0]} {st.legal_last}"
+    return forms
+
+
+class NameIndex:
+    """Normalised name form -> student ids; ``usable`` forms belong to exactly one student."""
+
+    def __init__(self, students: Iterable[Student]) -> None:
+        self.owners: dict[str, set[str]] = {}
+        self.forms: dict[str, dict[str, str]] = {}
+        for st in students:
+            forms = student_forms(st)
+            self.forms[st.id] = forms
+            keys = {norm(t) for t in forms.values()}
+            # Nickname spellings a matcher may try: not written by us unless in the SIS, but they must not
+            # collide with distractors either.
+            for nick in NICKNAMES.get(st.legal_first, ()):
+                keys.add(norm(f"{nick} {st.legal_last}"))
+            for k in keys:
+                self.owners.setdefault(k, set()).add(st.id)
+        self.maxn = max((k.count(" ") + 1 for k in self.owners), default=2)
+
+    def usable(self, sid: str, style: str) -> str | None:
+        text = self.forms[sid].get(style)
+        if text is None or self.owners.get(norm(text)) != {sid}:
+            return None
+        return text
+
+    def scan(self, text: str) -> list[set[str]]:
+        """Longest-match scan: owner sets of every name form written in ``text``."""
+        toks = _tokens(text)
+        found: list[set[str]] = []
+        i = 0
+        while i < len(toks):
+            for n in range(min(self.maxn, len(toks) - i), 1, -1):
+                owners = self.owners.get(" ".join(toks[i : i + n]))
+                if owners:
+                    found.append(owners)
+                    i += n
+                    break
+            else:
+                i += 1
+        return found
+
+    def identifies(self, text: str) -> set[str] | None:
+        """Ids named in ``text``, or None when the text names someone ambiguously (never written then)."""
+        ids: set[str] = set()
+        for owners in self.scan(text):
+            if len(owners) != 1:
+                return None
+            ids |= owners
+        return ids
+
+
+# ---------------------------------------------------------------- texts
+
+
+def _join(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def caption_text(rng: random.Random, names: list[str], event: str, place: str, staff: str) -> str:
+    title = EVENT_TITLES[event].lower()
+    if not names:
+        return rng.choice(
+            [
+                f"Students at the {title}",
+                f"Our {title} at {place}",
+                f"Families enjoying the {title}",
+                f"We hope to see you at the next {title}!",
+                f"Coach {staff} with the team",
+                f"{title.capitalize()} in May",
+                f"Photo: {staff}",
+                "Students will share their work",
+            ]
+        )
+    who = _join(names)
+    if len(names) == 1:
+        return rng.choice(
+            [
+                f"{who} shows off a {title} project",
+                f"{who}'s winning entry at the {title}",
+                f"Congratulations to {who}!",
+                f"{who} at the {title} ({place})",
+                f"{who} with {staff}",
+            ]
+        )
+    return rng.choice(
+        [
+            f"Left to right: {who}.",
+            f"{who} at the {title}",
+            f"Congratulations to {who}!",
+            f"Winners: {who}",
+            f"{who} with {staff} at {place}",
+        ]
+    )
+
+
+@dataclass
+class Img:
+    file: str
+    site_id: str
+    ids: set[str] = field(default_factory=set)
+    exif: str | None = None
+    iptc_caption: str | None = None
+    iptc_keywords: list[str] = field(default_factory=list)
+    xmp_desc: str | None = None
+    xmp_people: list[str] = field(default_factory=list)
+    texts: list[tuple[str, set[str]]] = field(default_factory=list)
+
+
+@dataclass
+class Placement:
+    img: Img
+    ids: set[str]
+    texts: list[tuple[str, set[str]]]
+    html: str
+
+
+@dataclass
+class Page:
+    path: str  # relative to the site folder, e.g. news/fair.html
+    title: str
+    blocks: list[str] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
+    crawlable: bool = True
+
+
+class SiteBuilder:
+    """Builds one school's website; every written text is checked against the name index."""
+
+    def __init__(self, ctx: Ctx, site: SiteInfo, students: list[Student], index: NameIndex) -> None:
+        self.ctx, self.site, self.index = ctx, site, index
+        self.rng = ctx.rng(f"site:{site.id}")
+        self.students = students
+        self.images: dict[str, Img] = {}
+        self.pages: list[Page] = []
+        self.staff = self._safe_staff()
+        self.captions: list[tuple[str, set[str]]] = []
+
+    def _safe_staff(self) -> list[str]:
+        out = []
+        for given, family in self.ctx.staff_names.get(self.site.id, []):
+            for text in (f"{given} {family}", f"Ms. {family}", f"Mr. {family}"):
+                if self.index.identifies(text) != set():
+                    break
+            else:
+                out.append(f"{given} {family}")
+        return out
+
+    def checked(self, text: str, ids: set[str]) -> bool:
+        return self.index.identifies(text) == ids
+
+    def pick_names(self, k: int) -> tuple[list[str], list[str]] | None:
+        """k students with a written form that names only them; a mix of consent outcomes."""
+        for _ in range(30):
+            chosen = self.rng.sample(self.students, k)
+            names, ids = [], []
+            for st in chosen:
+                styles = [
+                    "full",
+                    "full",
+                    "preferred",
+                    "first_surname",
+                    "initial",
+                    "no_accents",
+                    "first_given",
+                ]
+                self.rng.shuffle(styles)
+                for style in styles:
+                    text = self.index.usable(st.id, style)
+                    if text:
+                        names.append(text)
+                        ids.append(st.id)
+                        break
+            if len(ids) == k and len(set(ids)) == k:
+                return names, ids
+        return None
+
+    def text_block(self, names: list[str], ids: list[str], event: str) -> str | None:
+        staff = self.rng.choice(self.staff) if self.staff else "the PTA"
+        for _ in range(20):
+            text = caption_text(self.rng, names, event, self.rng.choice(PLACES), staff)
+            if self.checked(text, set(ids)):
+                return text
+            staff = "the PTA"
+        return None
+
+    def new_image(self, event: str, ids: list[str], names: list[str], kind: str) -> Img:
+        """Create an image record; metadata and file name may carry names."""
+        rng = self.rng
+        meta = rng.choices(["none", "exif", "iptc", "xmp", "all", "filename"], [40, 14, 14, 14, 10, 8])[0]
+        if not ids:
+            meta = rng.choice(["none", "none", "exif_generic", "xmp_generic"])
+        n = len(self.images) + 1
+        if meta == "filename" and len(ids) == 1:
+            base = f"{slug(names[0])}-{event}"
+        else:
+            base = rng.choice([f"{event}-{n:03d}", f"IMG_{4000 + n * 7}", f"DSC0{1200 + n * 3}", f"photo{n}"])
+        file = f"{base}.jpg"
+        img = Img(file=file, site_id=self.site.id)
+        if meta == "filename" and len(ids) == 1:
+            img.ids |= set(ids)
+            img.texts.append((file, set(ids)))
+        desc = f"{_join(names)} - {EVENT_TITLES[event]}" if ids else f"{EVENT_TITLES[event]} 2026"
+        if meta in ("exif", "all"):
+            img.exif = strip_accents(desc)
+        if meta in ("iptc", "all"):
+            img.iptc_caption = desc
+            img.iptc_keywords = [EVENT_TITLES[event], self.site.short, *names]
+        if meta in ("xmp", "all"):
+            img.xmp_desc = desc
+            img.xmp_people = list(names)
+        if meta == "exif_generic":
+            img.exif = f"{EVENT_TITLES[event]} - {self.site.short}"
+        if meta == "xmp_generic":
+            img.xmp_desc = f"{EVENT_TITLES[event]} at {self.site.short}"
+        if meta in ("exif", "iptc", "xmp", "all"):
+            img.ids |= set(ids)
+            for t in filter(None, (img.exif, img.iptc_caption, img.xmp_desc)):
+                img.texts.append((t, set(ids)))
+        for t in (img.exif, img.xmp_desc, *img.iptc_keywords, *img.xmp_people):
+            if t and self.index.identifies(t) is None:
+                raise RuntimeError("ambiguous name in image metadata")
+        self.images[file] = img
+        return img
+
+    def src(self, page: Page, img: Img) -> str:
+        depth = page.path.count("/")
+        if self.rng.random() < 0.5:
+            return f"/{self.site.id}/images/{img.file}"
+        return ("../" * depth) + f"images/{img.file}"
+
+    def place(self, page: Page, img: Img, names: list[str], ids: list[str], event: str, style: str) -> None:
+        """Put an image on a page with its local evidence (names or a generic caption)."""
+        text = self.text_block(names, ids, event)
+        generic = self.text_block([], [], event) or "Students"
+        if text is None:
+            text, ids = generic, []
+        alt = generic if (ids and self.rng.random() < 0.6) else text
+        esc = html.escape
+        src = self.src(page, img)
+        texts = [(text, set(ids)), (alt, set(ids) if alt == text else set())]
+        if style == "figure":
+            block = (
+                f'<figure><img src="{esc(src)}" alt="{esc(alt)}" width="160" height="120">'
+                f"<figcaption>{esc(text)}</figcaption></figure>"
+            )
+        elif style == "para":
+            block = (
+                f'<div class="photo"><img src="{esc(src)}" alt="{esc(alt)}" loading="lazy">'
+                f"<p>{esc(text)}</p></div>"
+            )
+        elif style == "gallery":
+            alt = ""
+            texts = [(text, set(ids))]
+            block = (
+                f'<a class="thumb" href="{esc(src)}" data-caption="{esc(text)}">'
+                f'<img src="{GIF}" data-src="{esc(src)}" alt=""></a>'
+            )
+        else:  # list item, srcset
+            block = (
+                f'<li><img src="{esc(src)}" srcset="{esc(src)} 1x, {esc(src)} 2x" alt="{esc(alt)}"> '
+                f"{esc(text)}</li>"
+            )
+        page.placements.append(Placement(img, set(ids), texts, block))
+        page.blocks.append(block)
+        self.captions.extend(t for t in texts if t[0])
+
+    # ------------------------------------------------------------ pages
+
+    def build(self) -> None:
+        rng = self.rng
+        site = self.site
+        news_count, galleries, clubs = 5, 2, 3
+        photo_pages: list[Page] = []
+        for i in range(news_count):
+            event = EVENTS[(i * 5 + len(site.id)) % len(EVENTS)]
+            photo_pages.append(Page(f"news/{event}.html", f"{EVENT_TITLES[event]} recap"))
+        for i in range(galleries):
+            photo_pages.append(Page(f"gallery/album-{i + 1}.html", f"Photo gallery {i + 1}"))
+        for event in ("robotics", "garden-club", "student-council")[:clubs]:
+            photo_pages.append(Page(f"clubs/{event}.html", f"{EVENT_TITLES[event]}"))
+        private = Page("private/drafts.html", "Drafts - not for publication", crawlable=False)
+        for page in photo_pages:
+            style = (
+                "gallery"
+                if page.path.startswith("gallery")
+                else ("li" if page.path.startswith("clubs") else rng.choice(["figure", "para"]))
+            )
+            event = page.path.split("/")[1].removesuffix(".html")
+            event = event if event in EVENT_TITLES else rng.choice(EVENTS)
+            for _ in range(rng.randint(3, 6) if style != "gallery" else rng.randint(7, 10)):
+                self._photo(page, event, style)
+        # The same photos on more than one page: reused in galleries and on the front page.
+        reusable = list(self.images.values())
+        for page in photo_pages[news_count : news_count + galleries]:
+            for img in rng.sample(reusable, min(3, len(reusable))):
+                self.place(page, img, [], [], "fall-festival", "gallery")
+        self._photo(private, "student-council", "figure", force_named=True)
+        index = Page("index.html", site.name)
+        hero = self.new_image("fall-festival", [], [], "group")
+        self.place(index, hero, [], [], "fall-festival", "figure")
+        again = rng.choice([p.img for p in photo_pages[0].placements])
+        self.place(index, again, [], [], "fall-festival", "figure")
+        staff_page = self._staff_page()
+        self.pages = [index, staff_page, *photo_pages, private]
+
+    def _photo(self, page: Page, event: str, style: str, force_named: bool = False) -> None:
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.25 and not force_named:
+            names, ids = [], []
+        else:
+            k = rng.choice([1, 1, 1, 2, 2, 3])
+            picked = self.pick_names(k)
+            names, ids = picked if picked else ([], [])
+        img = self.new_image(event, ids, names, "student" if ids else "group")
+        # Sometimes the page says nothing and only the metadata / file name names the students.
+        if ids and img.ids and rng.random() < 0.3:
+            self.place(page, img, [], [], event, style)
+        else:
+            self.place(page, img, names, ids, event, style)
+
+    def _staff_page(self) -> Page:
+        page = Page("staff.html", "Our staff")
+        for name in self.staff[:8]:
+            img = Img(file=f"staff-{slug(name)}.jpg", site_id=self.site.id, exif="Staff portrait")
+            self.images[img.file] = img
+            family = name.split(" ", 1)[1]
+            alt = f"Portrait of {self.rng.choice(['Ms.', 'Mr.', 'Mx.'])} {family}"
+            src = self.src(page, img)
+            block = f'<li><img src="{html.escape(src)}" alt="{html.escape(alt)}"> {html.escape(name)}</li>'
+            page.placements.append(Placement(img, set(), [(alt, set()), (name, set())], block))
+            page.blocks.append(block)
+        return page
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, root: Path) -> list[dict[str, Any]]:
+        site = self.site
+        base = root / site.id
+        for sub in ("news", "gallery", "clubs", "private", "images"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        links = [p for p in self.pages if p.path != "index.html"]
+        for page in self.pages:
+            self._write_page(base, page, links)
+        (base / "robots.txt").write_text(f"User-agent: *\nDisallow: /{site.id}/private/\n", encoding="utf-8")
+        urls = "".join(f"  <url><loc>/{site.id}/{p.path}</loc></url>\n" for p in self.pages if p.crawlable)
+        (base / "sitemap.xml").write_text(
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + urls + "</urlset>\n",
+            encoding="utf-8",
+        )
+        for img in self.images.values():
+            write_jpeg(
+                base / "images" / img.file, img, random.Random(f"{self.ctx.seed}:{site.id}:{img.file}")
+            )
+        appearances = []
+        for page in self.pages:
+            merged: dict[str, set[str]] = {}
+            for pl in page.placements:
+                merged.setdefault(pl.img.file, set()).update(pl.ids | pl.img.ids)
+            for file, ids in merged.items():
+                sids = sorted(ids)
+                violations = [
+                    {"student_id": s, "reason": self.ctx.consent_truth[s]["reason"]}
+                    for s in sids
+                    if not self.ctx.consent_truth[s]["allowed"]
+                ]
+                appearances.append(
+                    {
+                        "page": f"{site.id}/{page.path}",
+                        "image": f"{site.id}/images/{file}",
+                        "site_id": site.id,
+                        "student_ids": sids,
+                        "identified": bool(sids),
+                        "crawlable": page.crawlable,
+                        "violations": violations,
+                    }
+                )
+        return appearances
+
+    def _write_page(self, base: Path, page: Page, links: list[Page]) -> None:
+        rng = random.Random(f"{self.ctx.seed}:{self.site.id}:{page.path}")
+        depth = page.path.count("/")
+        up = "../" * depth
+        esc = html.escape
+        staff = rng.choice(self.staff) if self.staff else "the office"
+        place = rng.choice(PLACES)
+        intro = rng.choice(
+            [
+                f"We hope every family can join us at {place} in May.",
+                f"Thank you to {staff} and our PTA volunteers for organizing this event.",
+                "Students will share their work with families next week.",
+                f"Grace period for the {self.site.short} book fair ends Friday.",
+            ]
+        )
+        if self.index.identifies(intro) != set():
+            intro = "Thank you to our families and volunteers."
+        nav = "".join(f'<li><a href="{up}{p.path}">{esc(p.title)}</a></li>' for p in links)
+        chrome = " | ".join([page.title, self.site.name, intro, staff, *(p.title for p in links)])
+        if self.index.identifies(chrome) != set():
+            raise RuntimeError(f"{self.site.id}/{page.path}: page chrome names a student")
+        body = "\n".join(page.blocks)
+        wrapper = "ul" if page.path.startswith(("clubs", "staff")) else "div"
+        extra = ""
+        if page.path == "index.html":
+            extra = (
+                '<p>Follow us: <a href="https://www.facebook.com/example-school-pta">PTA on Facebook</a> · '
+                '<a href="https://district.example.net/calendar">District calendar</a></p>'
+            )
+        doc = (
+            f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(page.title)} - '
+            f"{esc(self.site.name)}</title></head>\n<body><header><h1>{esc(page.title)}</h1>"
+            f'<nav><ul><li><a href="{up}index.html">Home</a></li>{nav}</ul></nav></header>\n'
+            f'<main><p class="intro">{esc(intro)}</p>\n<{wrapper} '
+            f'class="photos">\n{body}\n</{wrapper}>\n{extra}'
+            f"</main>\n<footer><p>{esc(self.site.name)} · Posted by {esc(staff)}</p></footer></body></html>\n"
+        )
+        (base / page.path).write_text(doc, encoding="utf-8")
+
+
+def _xmp(img: Img) -> bytes:
+    people = "".join(f"<rdf:li>{xml_escape(p)}</rdf:li>" for p in img.xmp_people)
+    person_xml = (
+        f"<Iptc4xmpExt:PersonInImage><rdf:Bag>{people}</rdf:Bag></Iptc4xmpExt:PersonInImage>"
+        if img.xmp_people
+        else ""
+    )
+    desc = (
+        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{xml_escape(img.xmp_desc or "")}</rdf:li>'
+        f"</rdf:Alt></dc:description>"
+    )
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/">'
+        f"{desc}{person_xml}</rdf:Description></rdf:RDF></x:xmpmeta>"
+        '<?xpacket end="w"?>'
+    ).encode()
+
+
+def write_jpeg(path: Path, img: Img, rng: random.Random) -> None:
+    """A 160x120 picture (shapes, so perceptual hashes differ) with the image's metadata."""
+    import piexif
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (160, 120), tuple(rng.randrange(60, 230) for _ in range(3)))
+    draw = ImageDraw.Draw(im)
+    for _ in range(rng.randint(3, 7)):
+        x, y = rng.randrange(140), rng.randrange(100)
+        box = (x, y, x + rng.randint(10, 60), y + rng.randint(10, 50))
+        color = tuple(rng.randrange(256) for _ in range(3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=color)
+    kwargs: dict[str, Any] = {"quality": 70}
+    if img.exif:
+        kwargs["exif"] = piexif.dump(
+            {
+                "0th": {
+                    piexif.ImageIFD.ImageDescription: img.exif.encode("ascii", "replace"),
+                    piexif.ImageIFD.Make: b"Canon",
+                    piexif.ImageIFD.Model: b"PowerShot SX740",
+                }
+            }
+        )
+    if img.xmp_desc or img.xmp_people:
+        kwargs["xmp"] = _xmp(img)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", **kwargs)
+    path.write_bytes(buf.getvalue())
+    if img.iptc_caption or img.iptc_keywords:
+        from iptcinfo3 import IPTCInfo
+
+        logging.getLogger("iptcinfo").setLevel(logging.ERROR)
+        info = IPTCInfo(str(path), force=True, inp_charset="utf_8", out_charset="utf_8")
+        info["caption/abstract"] = img.iptc_caption or ""
+        info["keywords"] = img.iptc_keywords
+        tmp = path.with_suffix(".iptc.tmp")
+        info.save_as(str(tmp))
+        os.replace(tmp, path)
+
+
+def build_websites(ctx: Ctx) -> tuple[list[dict[str, Any]], list[tuple[str, str, set[str]]]]:
+    """Write every site with a website; returns (appearances, evidence captions as (site, text, ids))."""
+    root = ctx.out / "sites"
+    root.mkdir(exist_ok=True)
+    by_site: dict[str, list[Student]] = {}
+    for st in ctx.students:
+        by_site.setdefault(st.site_id, []).append(st)
+    district_index = NameIndex(ctx.students) if ctx.scale.name == "standard" else None
+    appearances: list[dict[str, Any]] = []
+    captions: list[tuple[str, str, set[str]]] = []
+    disallow = []
+    for site in ctx.sites:
+        if not site.has_website:
+            continue
+        index = district_index or NameIndex(by_site.get(site.id, []))
+        builder = SiteBuilder(ctx, site, by_site.get(site.id, []), index)
+        builder.build()
+        appearances.extend(builder.write(root))
+        captions.extend((site.id, t, ids) for t, ids in builder.captions)
+        for img in builder.images.values():
+            captions.extend((site.id, t, ids) for t, ids in img.texts)
+        disallow.append(f"Disallow: /{site.id}/private/")
+    # Served from sites/ as document root, the host-level robots.txt carries every school's rule.
+    (root / "robots.txt").write_text("User-agent: *\n" + "\n".join(disallow) + "\n", encoding="utf-8")
+    return appearances, captions
+
+
+def photos_truth(appearances: list[dict[str, Any]], scope: str) -> dict[str, Any]:
+    return {"as_of": AS_OF.isoformat(), "name_scope": scope, "appearances": appearances}
+
+
+def dumps_line(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False) + "\n"
