@@ -1,0 +1,47 @@
+"""Every flow run leaves a short artifact (what it did, counts, where the output is) and shows progress.
+
+Artifacts carry counts and ids only: never student names or personal email addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from uuid import UUID
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def publish_summary(key: str, title: str, counts: Mapping[str, object], *, output: str | None = None) -> None:
+    """A markdown artifact: a title, a two-column table of counts, and where the output went."""
+    lines = [f"## {title}", "", "| what | count |", "| --- | ---: |"]
+    lines += [f"| {_cell(name)} | {_cell(value)} |" for name, value in counts.items()]
+    if output:
+        lines += ["", f"Output: `{output}`"]
+    create_markdown_artifact("\n".join(lines), key=key, description=title)
+
+
+def publish_table(key: str, title: str, rows: list[dict[str, object]]) -> None:
+    """A table artifact (e.g. counts by site); rows must hold ids and numbers only."""
+    create_table_artifact(rows, key=key, description=title)
+
+
+class RunProgress:
+    """A Prefect progress artifact advanced as chunks finish (0-100 %)."""
+
+    def __init__(self, total: int, description: str) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.artifact_id: UUID = create_progress_artifact(0.0, description=description)
+
+    def advance(self, amount: int = 1) -> None:
+        self.done = min(self.total, self.done + amount)
+        update_progress_artifact(self.artifact_id, 100.0 * self.done / self.total)
