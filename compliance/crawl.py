@@ -476,6 +476,13 @@ class _SiteCrawl:
                     if status != 200:
                         if status == 304:
                             stats.not_modified += 1
+                        # Drain a small body (redirect, error page) so the connection goes back to the pool.
+                        drained = 0
+                        async for chunk in resp.aiter_bytes():
+                            drained += len(chunk)
+                            stats.bytes += len(chunk)
+                            if drained > 65_536:
+                                break
                         return _Response(url, status, resp_headers, None)
                     stats.ok += 1
                     result = _Response(url, status, resp_headers, None)

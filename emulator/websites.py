@@ -127,7 +127,9 @@ class SampleWebsites:
         return _Recorder(app, self)
 
     def __enter__(self) -> SampleWebsites:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP, and
+        # without it every 200 response waits ~40 ms for a delayed ACK (Nagle) between headers and body.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
