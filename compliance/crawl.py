@@ -981,3 +981,52 @@ def store_crawl(
                 counts["appearances_gone"] += 1
     session.flush()
     return counts
+
+
+# --- one call for the nightly job ---------------------------------------------------------------------------
+
+
+def site_targets(settings: Any, site_ids: Iterable[str] | None = None) -> list[tuple[str, list[str]]]:
+    """(site id, web roots) for every site that has web roots, or for the given site ids."""
+    wanted = set(site_ids) if site_ids is not None else None
+    return [
+        (site.id, settings.site_roots(site))
+        for site in settings.sites
+        if site.web_roots and (wanted is None or site.id in wanted)
+    ]
+
+
+async def crawl_and_store_async(
+    store: Any, settings: Any, now: datetime, site_ids: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Crawl sites with validators from the store, build evidence, store it; returns counts per site.
+
+    Each site is stored in its own transaction, so one site's failure keeps the others' results.
+    """
+    from compliance.evidence import build_evidence
+
+    targets = site_targets(settings, site_ids)
+    with store.session() as session:
+        caches = {site_id: StoreCache(session, site_id) for site_id, _ in targets}
+    results = await crawl_sites(targets, settings.crawl, caches.__getitem__)
+    summary: dict[str, dict[str, Any]] = {}
+    for site_id, result in results.items():
+        evidence = build_evidence(result, settings.crawl.max_image_pixels)
+        with store.session() as session:
+            counts = store_crawl(session, site_id, result, evidence, now)
+        summary[site_id] = {
+            **result.stats.as_dict(),
+            **counts,
+            "pages": len(result.pages),
+            "images": len(result.images),
+            "complete": result.complete,
+            "seconds": round(result.seconds, 3),
+        }
+    return summary
+
+
+def crawl_and_store(
+    store: Any, settings: Any, now: datetime, site_ids: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Synchronous :func:`crawl_and_store_async`, for a Prefect task (one per site or per batch of sites)."""
+    return asyncio.run(crawl_and_store_async(store, settings, now, site_ids))

@@ -273,3 +273,60 @@ def test_store_crawl_idempotent_store_cache_and_gone(store, server: SampleWebsit
         assert b.status == "gone"
         live = session.scalars(select(PhotoAppearance).where(PhotoAppearance.status == "live")).all()
         assert len(live) == 4
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_loopback", "allow_private", "problem"),
+    [
+        ("http://127.0.0.1:9/x", False, False, "loopback address 127.0.0.1 refused"),
+        ("http://127.0.0.1:9/x", True, False, None),
+        ("http://localhost:9/x", False, False, "loopback address"),
+        ("http://[::1]:9/x", False, False, "loopback address ::1 refused"),
+        ("http://[::ffff:127.0.0.1]/x", False, False, "loopback address 127.0.0.1 refused"),
+        ("http://10.1.2.3/x", False, False, "private address 10.1.2.3 refused"),
+        ("http://192.168.0.10/x", False, True, None),
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            True,
+            True,
+            "link-local address 169.254.169.254 refused",
+        ),
+        ("http://0.0.0.0/x", True, True, "address 0.0.0.0 refused"),
+        ("http://93.184.215.14/x", False, False, None),
+    ],
+)
+def test_address_checks(url: str, allow_loopback: bool, allow_private: bool, problem: str | None) -> None:
+    from compliance.crawl import HostLimiter
+
+    limiter = HostLimiter(Crawl(allow_loopback=allow_loopback, allow_private=allow_private))
+    found = asyncio.run(limiter.address_problem(url))
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(problem)
+
+
+def test_crawl_and_store_from_settings(store, server: SampleWebsites) -> None:  # type: ignore[no-untyped-def]
+    from compliance.crawl import crawl_and_store, site_targets
+    from compliance.settings import load_settings
+
+    settings = load_settings(
+        sites_base_url=server.base_url,
+        crawl={"allow_loopback": True},
+        sites=[
+            {
+                "id": "school", "name": "School", "org_unit": "/S", "site_admin": "a@example.org",
+                "web_contact": "w@example.org", "web_roots": ["{sites_base_url}/school/"],
+            },
+            {"id": "office", "name": "Office", "org_unit": "/O", "site_admin": "a@example.org",
+             "web_contact": "w@example.org"},
+        ],
+    )  # fmt: skip
+    assert site_targets(settings) == [("school", [f"{server.base_url}/school/"])]
+    with store.session() as session:
+        _site_row(session)
+    summary = crawl_and_store(store, settings, NOW)
+    assert summary["school"]["pages"] == 4 and summary["school"]["image_bodies"] == 3
+    again = crawl_and_store(store, settings, NOW)
+    assert again["school"]["image_bodies"] == 0 and again["school"]["pages_new"] == 0
+    assert again["school"]["not_modified"] >= 3 + 4
