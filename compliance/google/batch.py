@@ -10,7 +10,8 @@ and a token refresh over the service's own (CA-trusting) transport before every 
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import google_auth_httplib2
@@ -59,6 +60,7 @@ def execute_batch(
     policy: RetryPolicy | None = None,
     sender: str | None = None,
     idempotent: bool = False,
+    around_chunk: Callable[[int], AbstractContextManager[Any]] | None = None,
 ) -> dict[Hashable, Any]:
     """Run ``(request_id, HttpRequest)`` pairs in batches; return ``{request_id: result or exception}``.
 
@@ -73,8 +75,9 @@ def execute_batch(
     - A connection failure on the whole batch is retried only when ``idempotent``; otherwise its parts get
       :class:`OutcomeUnknown` (a send may have happened).
 
-    ``service`` is the Resource the requests were built from (kept for symmetry with googleapiclient; the
-    requests carry their own transport).
+    ``around_chunk(n)`` is a context manager wrapped around each HTTP batch of ``n`` calls (``send_messages``
+    paces sends with it). ``service`` is the Resource the requests were built from (kept for symmetry with
+    googleapiclient; the requests carry their own transport).
     """
     del service  # the requests carry their authorized transport
     policy = policy or RetryPolicy()
@@ -98,8 +101,9 @@ def execute_batch(
                 for rid in chunk:
                     results[rid] = _not_attempted(blocked)
                 continue
-            now = policy.clock()
-            outcome = _run_chunk(chunk, by_id, batch_uri, idempotent)
+            with around_chunk(len(chunk)) if around_chunk is not None else nullcontext():
+                now = policy.clock()
+                outcome = _run_chunk(chunk, by_id, batch_uri, idempotent)
             for rid in chunk:
                 attempts[rid] += 1
                 value = outcome[rid]
@@ -118,7 +122,11 @@ def execute_batch(
                         rid
                     ] >= policy.max_attempts:
                         results[rid] = RateLimited(
-                            info.status, info.reason, info.message, uri=info.uri, retry_at=info.retry_at
+                            info.status,
+                            info.reason,
+                            info.message,
+                            uri=info.uri,
+                            retry_at=info.retry_time(now),
                         )
                     else:
                         retry_later.append(rid)

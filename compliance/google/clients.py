@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -21,12 +22,13 @@ from google.oauth2 import service_account
 from googleapiclient.discovery import build
 
 from compliance.google import credentials as creds_mod
+from compliance.google.pacing import SendPacer
 from compliance.google.retry import RetryPolicy
 from compliance.settings import Settings
 
-# Our API name -> (discovery name, version, Google root URL, batch path on that root).
-# Batch paths are Google's documented per-API batch endpoints; googleapiclient builds batch URIs from the
-# discovery rootUrl and ignores api_endpoint, so we compute them ourselves.
+# Our API name -> (discovery name, version, Google root URL, batch path on that root). Batch paths are
+# Google's documented per-API batch endpoints; googleapiclient builds batch URIs from the discovery rootUrl
+# and ignores api_endpoint, so we compute them ourselves.
 API_TABLE: dict[str, tuple[str, str, str, str]] = {
     "gmail": ("gmail", "v1", "https://gmail.googleapis.com/", "batch/gmail/v1"),
     "directory": ("admin", "directory_v1", "https://admin.googleapis.com/", "batch/admin/directory_v1"),
@@ -66,12 +68,15 @@ class GoogleClients:
             overrides["rand"] = rand
         if clock is not None:
             overrides["clock"] = clock
-        self.policy = RetryPolicy(**{**base.__dict__, **overrides}) if overrides else base
+        self.policy = replace(base, **overrides)
         self._scopes = {**creds_mod.SCOPES_BY_API, **{k: tuple(v) for k, v in (scopes or {}).items()}}
         self._info = service_account_info
         self._lock = threading.Lock()
         self._creds: dict[tuple[str, str | None], service_account.Credentials] = {}
         self._local = threading.local()
+        self.send_pacer = SendPacer(
+            settings.quotas.gmail_sends_per_minute, clock=self.policy.clock, sleep=self.policy.sleep
+        )
 
     # -- configuration
     # -------------------------------------------------------------------------------------------
@@ -85,6 +90,12 @@ class GoogleClients:
     def batch_size(self) -> int:
         """Calls per batch: ``settings.quotas.gmail_batch_size``, never above Google's hard 100."""
         return max(1, min(self.settings.quotas.gmail_batch_size, 100))
+
+    @property
+    def send_batch_size(self) -> int:
+        """Sends per batch: ``batch_size``, and never more than one minute's sending quota."""
+        per_minute = self.settings.quotas.gmail_sends_per_minute
+        return min(self.batch_size, per_minute) if per_minute > 0 else self.batch_size
 
     def root_url(self, api: str) -> str:
         """The scheme://host/ an API lives on (the emulator's base for every API when emulated)."""

@@ -85,8 +85,8 @@ class RateLimited(GoogleApiError):
 class OutcomeUnknown(GoogleApiError):
     """The connection failed after the request may have reached Google.
 
-    A non-idempotent call (a send) may or may not have happened, so it is not retried blindly: reconcile
-    first (e.g. look in the Sent folder).
+    A non-idempotent call (a send) may or may not have happened, so it is not retried blindly: reconcile first
+    (e.g. look in the Sent folder).
     """
 
 
@@ -128,8 +128,22 @@ class ErrorInfo:
     reason: str
     message: str
     uri: str | None
-    retry_at: datetime | None  # absolute time the server named, if any
+    retry_at: datetime | None  # absolute time the server named ("Retry after <time>", HTTP-date Retry-After)
     server_now: datetime | None  # the response's Date header, to measure retry_at against the server's clock
+    retry_in: float | None = None  # relative wait the server named (Retry-After: <seconds>)
+
+    def wait(self, now: datetime) -> float | None:
+        """Seconds the server asked to wait, measured on its own clock when it sent one (None: no hint)."""
+        if self.retry_in is not None:
+            return self.retry_in
+        if self.retry_at is None:
+            return None
+        return max(0.0, (self.retry_at - (self.server_now or now)).total_seconds())
+
+    def retry_time(self, now: datetime) -> datetime | None:
+        """When a retry may pass, on the caller's clock ``now`` (None: no hint)."""
+        wait = self.wait(now)
+        return None if wait is None else now + timedelta(seconds=wait)
 
 
 def _error_body(content: bytes) -> dict[str, Any]:
@@ -183,13 +197,14 @@ def parse_http_error(exc: HttpError) -> ErrorInfo:
     reason = _reason(error, fallback=str(getattr(exc.resp, "reason", "") or status))
     server_now = _parse_date_header(_header(exc.resp, "date"))
     retry_at: datetime | None = None
+    retry_in: float | None = None
     header = _header(exc.resp, "retry-after")
     if header:
         if header.strip().isdigit():
-            retry_at = (server_now or datetime.now(UTC)) + timedelta(seconds=int(header.strip()))
+            retry_in = float(header.strip())
         else:
             retry_at = _parse_date_header(header)
-    if retry_at is None:
+    if retry_at is None and retry_in is None:
         texts = [message] + [
             str(e.get("message", "")) for e in error.get("errors") or [] if isinstance(e, dict)
         ]
@@ -198,7 +213,8 @@ def parse_http_error(exc: HttpError) -> ErrorInfo:
             if match:
                 retry_at = datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
                 break
-    return ErrorInfo(status, reason, message, str(exc.uri) if exc.uri else None, retry_at, server_now)
+    uri = str(exc.uri) if exc.uri else None
+    return ErrorInfo(status, reason, message, uri, retry_at, server_now, retry_in)
 
 
 def gmail_user_of(uri: str | None) -> str | None:
@@ -224,10 +240,7 @@ def decide(info: ErrorInfo, *, now: datetime, max_wait: float) -> tuple[Decision
     rate_limited = status == 429 or (status == 403 and reason in RATE_LIMIT_REASONS)
     if not (rate_limited or status >= 500 or status == 408):
         return "fatal", None
-    wait: float | None = None
-    if info.retry_at is not None:
-        reference = info.server_now or now
-        wait = max(0.0, (info.retry_at - reference).total_seconds())
+    wait = info.wait(now)
     if rate_limited and wait is not None and wait > max_wait and info.uri and "/gmail/v1/" in info.uri:
         return "daily_limit", None
     return "retry", wait
@@ -240,22 +253,20 @@ def typed_error(info: ErrorInfo, *, sender: str | None = None, now: datetime | N
         return daily_limit_error(info, sender=sender, now=now)
     args = (info.status, info.reason, info.message)
     if info.status == 429 or (info.status == 403 and info.reason in RATE_LIMIT_REASONS):
-        return RateLimited(*args, uri=info.uri, retry_at=info.retry_at)
+        return RateLimited(*args, uri=info.uri, retry_at=info.retry_time(now))
     if info.status == 403 and info.reason in INSUFFICIENT_SCOPE_REASONS:
         return InsufficientScope(*args, uri=info.uri)
     if info.status == 403:
         return PermissionDenied(*args, uri=info.uri)
     if info.status == 404:
         return NotFound(*args, uri=info.uri)
-    return GoogleApiError(*args, uri=info.uri, retry_at=info.retry_at)
+    return GoogleApiError(*args, uri=info.uri, retry_at=info.retry_time(now))
 
 
 def daily_limit_error(info: ErrorInfo, *, sender: str | None, now: datetime) -> DailyLimitExceeded:
     """A :class:`DailyLimitExceeded` for an error :func:`decide` judged a long block."""
-    retry_at = info.retry_at
-    if retry_at is not None and info.server_now is not None:
-        # Re-base the server's time on our clock so retry_after is right even when the clocks differ.
-        retry_at = now + (retry_at - info.server_now)
+    # On our clock, so a caller comparing with its own now is right even when the server's clock differs.
+    retry_at = info.retry_time(now)
     return DailyLimitExceeded(
         sender or gmail_user_of(info.uri),
         retry_at or now + timedelta(hours=24),

@@ -143,13 +143,13 @@ def execute(
                     info.reason,
                     f"server asks to wait {server_wait:.0f}s: {info.message}",
                     uri=info.uri,
-                    retry_at=info.retry_at,
+                    retry_at=info.retry_time(now),
                 ) from exc
             if attempt >= policy.max_attempts:
                 final = typed_error(info, sender=sender, now=now)
                 if not isinstance(final, RateLimited):
                     final = RateLimited(
-                        info.status, info.reason, info.message, uri=info.uri, retry_at=info.retry_at
+                        info.status, info.reason, info.message, uri=info.uri, retry_at=info.retry_time(now)
                     )
                 raise final from exc
             delay = policy.delay(attempt, server_wait)

@@ -102,7 +102,8 @@ def send_messages(
     Per-message errors are values, not raised: :class:`DailyLimitExceeded` means pause ``sender`` (messages
     with ``attempted=False`` were never sent), :class:`OutcomeUnknown` means the connection failed mid-batch
     (check the Sent folder before resending), anything else is a typed :class:`GoogleApiError`. Keys must be
-    unique. Pacing (Google's ~60 sends/min/user) is the caller's plan; per-minute 429s here are retried.
+    unique. Sends are paced to ``settings.quotas.gmail_sends_per_minute`` per sender (sleeping through
+    ``clients.policy.sleep``); per-minute refusals that still happen are retried.
     """
     service = clients.gmail(sender)
     requests = []
@@ -119,10 +120,11 @@ def send_messages(
         service,
         requests,
         batch_uri=clients.batch_uri("gmail"),
-        max_per_batch=clients.batch_size,
+        max_per_batch=clients.send_batch_size,
         policy=clients.policy,
         sender=sender,
         idempotent=False,
+        around_chunk=lambda n: clients.send_pacer.reserve(sender, n),
     )
     return {key: value["id"] if isinstance(value, dict) else value for key, value in results.items()}
 

@@ -1,0 +1,82 @@
+"""Client-side pacing of Gmail sends per sending mailbox (Google allows about 60 sends a minute per user).
+
+Going over the per-minute quota is not fatal (Google answers 403 userRateLimitExceeded and the batch layer
+retries), but every refused call still costs quota and time; pacing first keeps the retries for real surprises
+(another process sending as the same mailbox, quota errors arriving late).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+
+class SendPacer:
+    """A sliding-window limiter: at most ``per_window`` sends per key in any ``window_seconds``.
+
+    Sends are stamped when their batch has finished (:meth:`reserve` is a context manager), because Google
+    counts them when it receives them, which is after we decided to send. ``clock`` and ``sleep`` come from
+    the retry policy so tests drive time (and the emulator's clock) together. ``per_window <= 0`` disables
+    pacing.
+    """
+
+    def __init__(
+        self,
+        per_window: int,
+        *,
+        window_seconds: float = 60.0,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.per_window = per_window
+        self.window = window_seconds
+        self.clock = clock
+        self.sleep = sleep
+        self._sent: dict[str, list[list[float]]] = {}  # per key: [timestamp] cells, stamped in place
+        self._lock = threading.Lock()
+
+    def _try_take(self, key: str, n: int, now: float) -> tuple[float, list[list[float]]]:
+        sent = [cell for cell in self._sent.get(key, []) if cell[0] > now - self.window]
+        self._sent[key] = sent
+        over = len(sent) + n - self.per_window
+        if over <= 0:
+            cells = [[now] for _ in range(n)]
+            sent.extend(cells)
+            return 0.0, cells
+        oldest = sorted(cell[0] for cell in sent)
+        # Wait until the ``over``-th oldest send leaves the window.
+        return max(oldest[over - 1] + self.window - now, 0.001), []
+
+    @contextmanager
+    def reserve(self, key: str, n: int) -> Iterator[float]:
+        """Wait (through ``sleep``) until ``n`` sends for ``key`` fit the window, then hold them.
+
+        Yields the seconds waited; on exit the sends are stamped with the finishing time.
+        """
+        if self.per_window <= 0 or n <= 0:
+            yield 0.0
+            return
+        if n > self.per_window:
+            raise ValueError(f"{n} sends at once can never fit {self.per_window} per window")
+        key = key.lower()
+        waited = 0.0
+        while True:
+            with self._lock:
+                wait, cells = self._try_take(key, n, self.clock().timestamp())
+            if not cells:
+                self.sleep(wait)
+                waited += wait
+                continue
+            try:
+                yield waited
+            finally:
+                done = self.clock().timestamp()
+                with self._lock:
+                    for cell in cells:
+                        cell[0] = done
+            return
+
+
+__all__ = ["SendPacer"]
