@@ -1,0 +1,91 @@
+"""The whole outside world of the sample district on this machine: Workspace emulator + school websites.
+
+``LocalDistrict`` starts both, writes a service-account key, and points the pipeline's settings at them
+through the environment (restored on exit). The demo and the end-to-end tests use it; production never does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from emulator.server import WorkspaceEmulator
+from emulator.websites import SampleWebsites
+
+ADMIN_SUBJECT = "it-admin@standard-sd.org"
+
+
+class LocalDistrict:
+    """Emulator seeded from ``sample_dir`` and its ``sites/`` served over HTTP, settings aimed at both.
+
+    ``database_url`` is where the pipeline's store goes; ``limits`` and ``fault_seed`` go to the emulator.
+    """
+
+    def __init__(
+        self,
+        sample_dir: Path,
+        database_url: str,
+        *,
+        work_dir: Path,
+        limits: Any = None,
+        fault_seed: int = 0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.sample_dir = Path(sample_dir)
+        self.database_url = database_url
+        self.work_dir = Path(work_dir)
+        self.emulator = WorkspaceEmulator(seed_dir=self.sample_dir, limits=limits, fault_seed=fault_seed)
+        self.websites = SampleWebsites(self.sample_dir / "sites")
+        self.extra_env = dict(extra_env or {})
+        self._saved: dict[str, str | None] = {}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the pipeline runs with (also handed to subprocesses in tests)."""
+        key_file = self.work_dir / "service-account.json"
+        return {
+            "DC_PROFILE": str(self.sample_dir / "profile.toml"),
+            "DATABASE_URL": self.database_url,
+            "DC_SITES_BASE_URL": self.websites.base_url,
+            "DC_CRAWL__ALLOW_LOOPBACK": "true",
+            "DC_GOOGLE__ADMIN_SUBJECT": ADMIN_SUBJECT,
+            "DC_OUT_DIR": str(self.work_dir / "out"),
+            **self.emulator.environment(key_file),
+            **self.extra_env,
+        }
+
+    def __enter__(self) -> LocalDistrict:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.emulator.start()
+        self.websites.__enter__()
+        self.emulator.write_service_account(self.work_dir / "service-account.json")
+        for key, value in self.env.items():
+            self._saved[key] = os.environ.get(key)
+            os.environ[key] = value
+        _forget_cached_settings()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _forget_cached_settings()
+        self.websites.__exit__(exc_type, exc, tb)
+        self.emulator.stop()
+
+
+def _forget_cached_settings() -> None:
+    from compliance.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        from tasks import resources
+    except ImportError:  # the emulator package must not need Prefect
+        return
+    resources.reset()

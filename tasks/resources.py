@@ -1,0 +1,54 @@
+"""What every task needs, built once per worker process: settings, the store, the Google clients, inputs.
+
+Tasks take ids and small values as parameters and reach these here, so Prefect never hashes a session, a
+client or a DataFrame into a cache key.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from compliance.google.clients import GoogleClients
+from compliance.google.workspace import get_sheet_values
+from compliance.settings import Settings, get_settings
+from compliance.store import Store
+from compliance.tabular import SHEETS_PREFIX, Source
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@lru_cache(maxsize=4)
+def _store(url: str) -> Store:
+    return Store(url)
+
+
+def store() -> Store:
+    """The configured store, migrated to the latest schema on first use."""
+    return _store(get_settings().database_url)
+
+
+@lru_cache(maxsize=4)
+def _google(settings_id: int) -> GoogleClients:
+    return GoogleClients(get_settings())
+
+
+def google() -> GoogleClients:
+    """Google clients for the current settings (the emulator when ``google.emulator_url`` is set)."""
+    return _google(id(get_settings()))
+
+
+def load_source(source: str) -> Source:
+    """A profile input: a file path relative to the profile folder, or a Google Sheet fetched now."""
+    if source.startswith(SHEETS_PREFIX):
+        spreadsheet_id = source.removeprefix(SHEETS_PREFIX)
+        return (source, dict(get_sheet_values(google(), spreadsheet_id)))
+    return settings().input_path(source)
+
+
+def reset() -> None:
+    """Forget cached settings, store and clients (tests and the demo change the environment between runs)."""
+    get_settings.cache_clear()
+    _store.cache_clear()
+    _google.cache_clear()

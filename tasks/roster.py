@@ -1,0 +1,44 @@
+"""Roster sync: Directory employees plus every school's Associated Persons lists, deduplicated into people."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from compliance.google.workspace import list_users
+from compliance.quarantine import quarantine
+from compliance.roster import build_roster, sync_people, sync_sites
+from tasks import resources
+
+
+@task(name="sync-roster", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
+def sync_roster(now: datetime) -> dict[str, int]:
+    """One task for the whole district: deduplication needs every list at once (people appear on several).
+
+    Directory users are read page by page (500 a call); Google Sheets lists are fetched in two reads each.
+    Rows that do not validate go to quarantine and the rest still load.
+    """
+    settings = resources.settings()
+    users = list(list_users(resources.google()))
+    associated = [
+        (resources.load_source(source), site.id, source)
+        for site in settings.sites
+        for source in site.associated_sources
+    ]
+    result = build_roster(users, associated, settings.sites)
+    with resources.store().session() as session:
+        sync_sites(session, settings.sites)
+        counts = sync_people(session, result.people, now)
+        quarantined = quarantine(session, result.rejected)
+    return {
+        "directory users": len(users),
+        "lists read": len(associated),
+        "people": len(result.people),
+        "joined": counts.joined,
+        "updated": counts.updated,
+        "left": counts.left,
+        "rows rejected": len(result.rejected),
+        "newly quarantined": quarantined,
+    }
