@@ -443,6 +443,20 @@ def _fill_merged(grid: _Grid, header_row: int) -> dict[int, list[CellValue]]:
     return by_row
 
 
+def _sub_header(grid: _Grid, header_row: int, matcher: HeaderMatcher) -> list[str] | None:
+    """The row right under the header when it is a second header row: 2+ cells, every one a field name."""
+    cells = dict(grid.rows).get(header_row + 1)
+    if not cells:
+        return None
+    texts = [cell_text(c) if isinstance(c, str) else "" for c in cells]
+    filled = [t for t in texts if t]
+    if len(filled) < 2 or len(filled) != sum(1 for c in cells if c is not None):
+        return None
+    if all(matcher.match(t) for t in filled):
+        return texts
+    return None
+
+
 def _table_from_grid(
     grid: _Grid, label: str, matcher: HeaderMatcher, limits: Limits, job: str, min_fields: int
 ) -> Table | Rejected:
@@ -466,8 +480,14 @@ def _table_from_grid(
             raw_value=" | ".join(cell_text(c) for c in first[1])[:500],
             sheet=grid.sheet,
         )
+    headers = [cell_text(c) for c in dict(grid.rows)[best_row]]
+    sub = _sub_header(grid, best_row, matcher)
+    if sub is not None:
+        # A two-row header ("Purposes" merged over "Website | Social | ..."): the lower row names its columns.
+        headers += [""] * (len(sub) - len(headers))
+        headers = [s or h for h, s in zip(headers, sub + [""] * (len(headers) - len(sub)), strict=True)]
+        best_row += 1
     by_row = _fill_merged(grid, best_row)
-    headers = [cell_text(c) for c in by_row[best_row]]
     columns = matcher.map_columns(headers)
     mapped_cols = set(columns.values())
     rows: list[SourceRow] = []
