@@ -10,6 +10,7 @@ from rich.console import Console
 from compliance.runtime import configure_prefect_env
 from compliance.sample.cli import sample_app
 from compliance.settings import ProfileError, get_settings
+from emulator.cli import emulator_app
 
 configure_prefect_env()
 
@@ -37,6 +38,7 @@ def check_profile() -> None:
 
 # Sub-command groups register here, one line each.
 app.add_typer(sample_app, name="sample")
+app.add_typer(emulator_app, name="emulator")
 
 
 def main() -> None:

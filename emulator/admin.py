@@ -1,0 +1,172 @@
+"""``EmulatorAdmin``: a thin httpx client over the emulator's ``/_emulator`` admin API."""
+
+from __future__ import annotations
+
+import ssl
+import ssl
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class EmulatorAdminError(RuntimeError):
+    """The admin API refused a request; ``status`` and ``body`` say why."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"emulator admin API answered {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class EmulatorAdmin:
+    """Seed data, submit form responses, read sent mail, inject faults, move the clock, read stats."""
+
+    def __init__(self, base_url: str, ca_path: Path | str | None = None, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_path)) if ca_path else True
+        self._client = httpx.Client(
+            base_url=self.base_url + "/_emulator", verify=verify, timeout=timeout
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> EmulatorAdmin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self._client.request(method, path, **kwargs)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = resp.text
+        if resp.status_code >= 400:
+            raise EmulatorAdminError(resp.status_code, body)
+        return body
+
+    # -- data ---------------------------------------------------------------------------------------------
+
+    def seed(
+        self,
+        directory: dict[str, Any] | None = None,
+        spreadsheets: list[dict[str, Any]] | None = None,
+        drive_files: list[dict[str, Any]] | None = None,
+    ) -> dict[str, int]:
+        """Add directory users/orgunits, spreadsheets and Drive files; returns totals held."""
+        body: dict[str, Any] = {}
+        if directory is not None:
+            body["directory"] = directory
+        if spreadsheets is not None:
+            body["spreadsheets"] = spreadsheets
+        if drive_files is not None:
+            body["drive_files"] = drive_files
+        return self._call("POST", "/seed", json=body)
+
+    def seed_dir(self, path: Path | str) -> dict[str, int]:
+        """Seed from a sample district folder (directory/users.json, directory/orgunits.json, sheets/*.json)."""
+        return self._call("POST", "/seed_dir", json={"path": str(Path(path).resolve())})
+
+    def submit_form_response(
+        self,
+        form_id: str,
+        answers: dict[str, str | list[str]],
+        respondent_email: str | None = None,
+        signed_in: bool = False,
+        timestamp: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """A person submits the form; raises EmulatorAdminError (403/400) when Google Forms would refuse."""
+        body: dict[str, Any] = {
+            "respondent_email": respondent_email,
+            "answers": answers,
+            "signed_in": signed_in,
+        }
+        if timestamp is not None:
+            body["timestamp"] = timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp
+        return self._call("POST", f"/forms/{form_id}/responses", json=body)
+
+    def form(self, form_id: str) -> dict[str, Any]:
+        """The stored form plus ``prefill`` (questionId -> "entry.N") and the response count."""
+        return self._call("GET", f"/forms/{form_id}")
+
+    def mail(self, sender: str | None = None, since: datetime | str | None = None) -> list[dict[str, Any]]:
+        """Sent messages decoded (id, threadId, sender, to, cc, subject, headers, text, html, attachments...)."""
+        params: dict[str, str] = {}
+        if sender:
+            params["sender"] = sender
+        if since is not None:
+            params["since"] = since.isoformat() if isinstance(since, datetime) else since
+        return self._call("GET", "/mail", params=params)
+
+    def mailbox(self, user: str) -> list[dict[str, Any]]:
+        """Everything in one mailbox (sent messages and bounces), decoded."""
+        return self._call("GET", f"/mailbox/{user}")
+
+    def bounce(self, message_id: str, reason: str | None = None) -> dict[str, Any]:
+        """Make a DSN for a sent message (Gmail id or Message-ID) arrive in the sender's inbox."""
+        body = {"message_id": message_id}
+        if reason:
+            body["reason"] = reason
+        return self._call("POST", "/mail/bounce", json=body)
+
+    def drive_notifications(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/drive/notifications")
+
+    # -- behaviour ----------------------------------------------------------------------------------------
+
+    def set_faults(
+        self,
+        method: str = "*",
+        error_rate: float = 0.0,
+        statuses: list[int] | None = None,
+        latency_ms: int = 0,
+        timeout_rate: float = 0.0,
+        hang_ms: int | None = None,
+        count: int | None = None,
+    ) -> dict[str, int]:
+        """Add a fault rule (deterministic for the emulator's fault_seed); rules add up until clear_faults."""
+        body: dict[str, Any] = {
+            "method": method,
+            "error_rate": error_rate,
+            "latency_ms": latency_ms,
+            "timeout_rate": timeout_rate,
+        }
+        if statuses is not None:
+            body["statuses"] = statuses
+        if hang_ms is not None:
+            body["hang_ms"] = hang_ms
+        if count is not None:
+            body["count"] = count
+        return self._call("POST", "/faults", json=body)
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def limits(self) -> dict[str, Any]:
+        return self._call("GET", "/limits")
+
+    def set_limits(self, **limits: Any) -> dict[str, Any]:
+        """Change some limits (names of EmulatorLimits fields); returns the full set."""
+        return self._call("POST", "/limits", json=limits)
+
+    def now(self) -> str:
+        return self._call("GET", "/clock")["now"]
+
+    def set_clock(self, now: datetime | str) -> str:
+        value = now.isoformat() if isinstance(now, datetime) else now
+        return self._call("POST", "/clock", json={"now": value})["now"]
+
+    def advance_clock(self, seconds: float) -> str:
+        return self._call("POST", "/clock", json={"advance_seconds": seconds})["now"]
+
+    def stats(self) -> dict[str, Any]:
+        """Calls per method id, per-user sent counts, batches, tokens issued, clock."""
+        return self._call("GET", "/stats")
+
+    def reset(self) -> None:
+        """Drop all data, counters, faults and the clock offset (issued keys keep working)."""
+        self._call("POST", "/reset")

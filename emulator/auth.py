@@ -1,0 +1,150 @@
+"""Service-account keys the emulator issues, and the JWT-bearer token grant google-auth performs against them."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from emulator.errors import ApiError, unauthenticated
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@dataclass
+class IssuedKey:
+    client_email: str
+    key_id: str
+    private_pem: str
+    public_pem: str
+
+
+@dataclass
+class AccessToken:
+    client_email: str
+    subject: str | None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+
+class TokenError(Exception):
+    """A refused grant: OAuth's ``{"error": ..., "error_description": ...}`` with status 400."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+class KeyRing:
+    """Keys by key id, access tokens by value. Keys survive ``reset`` (clients keep working after it)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, IssuedKey] = {}
+        self._by_email: dict[str, IssuedKey] = {}
+        self._tokens: dict[str, AccessToken] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, client_email: str) -> IssuedKey:
+        """The key for ``client_email`` (one per account, generated on first use: a real 2048-bit RSA key)."""
+        with self._lock:
+            if client_email in self._by_email:
+                return self._by_email[client_email]
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = IssuedKey(
+            client_email=client_email,
+            key_id=secrets.token_hex(20),
+            private_pem=private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode(),
+            public_pem=private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode(),
+        )
+        with self._lock:
+            existing = self._by_email.setdefault(client_email, key)
+            self._keys[existing.key_id] = existing
+            return existing
+
+    def service_account_info(self, client_email: str, token_uri: str) -> dict[str, Any]:
+        """A service-account key JSON like the one the Cloud console downloads."""
+        key = self.issue(client_email)
+        project = client_email.split("@", 1)[1].split(".", 1)[0] if "@" in client_email else "emulator"
+        return {
+            "type": "service_account",
+            "project_id": project,
+            "private_key_id": key.key_id,
+            "private_key": key.private_pem,
+            "client_email": client_email,
+            "client_id": str(abs(hash(client_email)) % 10**21),
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": token_uri,
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "universe_domain": "googleapis.com",
+        }
+
+    def grant(self, form: dict[str, str], expected_audiences: set[str]) -> dict[str, Any]:
+        """Answer a JWT-bearer grant: verify the RS256 signature against the issued key, record sub and scopes."""
+        from google.auth import exceptions, jwt
+
+        if form.get("grant_type") != JWT_BEARER:
+            raise TokenError("unsupported_grant_type", f"Invalid grant_type: {form.get('grant_type')}")
+        assertion = form.get("assertion", "")
+        try:
+            header = jwt.decode_header(assertion)
+        except (ValueError, exceptions.GoogleAuthError) as exc:
+            raise TokenError("invalid_grant", f"Invalid JWT: {exc}") from None
+        key = self._keys.get(header.get("kid", ""))
+        if key is None:
+            raise TokenError("invalid_grant", "Invalid JWT Signature.")
+        try:
+            claims = jwt.decode(
+                assertion, certs={key.key_id: key.public_pem}, verify=True, clock_skew_in_seconds=300
+            )
+        except (ValueError, exceptions.GoogleAuthError) as exc:
+            text = str(exc)
+            if "signature" in text.lower():
+                raise TokenError("invalid_grant", "Invalid JWT Signature.") from None
+            raise TokenError("invalid_grant", f"Invalid JWT: {text}") from None
+        if claims.get("iss") != key.client_email:
+            raise TokenError("invalid_client", "The OAuth client was not found.")
+        if claims.get("aud") not in expected_audiences:
+            raise TokenError(
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe",
+            )
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        if not scopes:
+            raise TokenError("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
+        token = "ya29.emu-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[token] = AccessToken(key.client_email, claims.get("sub"), scopes)
+        return {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+
+    def authenticate(self, authorization: str | None) -> AccessToken:
+        """The token behind an ``Authorization: Bearer`` header, or Google's 401."""
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise unauthenticated(missing=True)
+        with self._lock:
+            token = self._tokens.get(authorization[7:].strip())
+        if token is None:
+            raise unauthenticated(missing=False)
+        return token
+
+    def add_token(self, value: str, token: AccessToken) -> None:
+        """Register a token directly (tests and the CLI can mint one without a JWT)."""
+        with self._lock:
+            self._tokens[value] = token
+
+
+def check_scopes(token: AccessToken, method_scopes: list[str], service: str, method_id: str) -> None:
+    if method_scopes and not token.scopes.intersection(method_scopes):
+        from emulator.errors import insufficient_scopes
+
+        raise insufficient_scopes(service, method_id)
+
+
+__all__ = ["AccessToken", "ApiError", "KeyRing", "TokenError", "check_scopes"]

@@ -1,0 +1,439 @@
+"""Drive v3: files with revisions, Google Doc conversion and export, permissions with share notifications."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from html.parser import HTMLParser
+from typing import Any
+
+from emulator.clock import rfc3339
+from emulator.core import Call, Context, Result, decode_token, encode_token
+from emulator.errors import ApiError, bad_request
+
+GOOGLE_DOC = "application/vnd.google-apps.document"
+GOOGLE_SHEET = "application/vnd.google-apps.spreadsheet"
+GOOGLE_FOLDER = "application/vnd.google-apps.folder"
+GOOGLE_FORM = "application/vnd.google-apps.form"
+_CONVERTIBLE_TO_DOC = {"text/html", "text/plain", "application/rtf"}
+_DEFAULT_FILE_FIELDS = ("kind", "id", "name", "mimeType")
+_DEFAULT_PERMISSION_FIELDS = ("kind", "id", "type", "role", "emailAddress", "domain", "allowFileDiscovery")
+_ROLES = {"owner", "organizer", "fileOrganizer", "writer", "commenter", "reader"}
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("script", "style", "head", "title"):
+            self._skip += 1
+        if tag in ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "tr") and self.parts:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head", "title") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    parser = _Text()
+    parser.feed(markup)
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in "".join(parser.parts).splitlines()]
+    return "\r\n".join(line for line in lines if line) + "\r\n"
+
+
+@dataclass
+class Revision:
+    id: str
+    mime_type: str
+    modified: datetime
+    content: bytes
+    size: int
+
+
+@dataclass
+class DriveFile:
+    id: str
+    name: str
+    mime_type: str
+    parents: list[str]
+    owner: str
+    created: datetime
+    modified: datetime
+    description: str | None = None
+    content: bytes | None = None
+    content_type: str | None = None  # of the stored bytes (text/html for a converted Doc)
+    revisions: list[Revision] = field(default_factory=list)
+    permissions: list[dict[str, Any]] = field(default_factory=list)
+    trashed: bool = False
+    app_properties: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+
+    def resource(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": "drive#file",
+            "id": self.id,
+            "name": self.name,
+            "mimeType": self.mime_type,
+            "parents": self.parents,
+            "trashed": self.trashed,
+            "createdTime": rfc3339(self.created),
+            "modifiedTime": rfc3339(self.modified),
+            "owners": [{"kind": "drive#user", "emailAddress": self.owner, "me": True}],
+            "webViewLink": _view_link(self),
+            "version": str(len(self.revisions) + len(self.permissions)),
+            "headRevisionId": self.revisions[-1].id if self.revisions else None,
+            "permissionIds": [p["id"] for p in self.permissions],
+            "properties": self.properties,
+            "appProperties": self.app_properties,
+        }
+        if self.description is not None:
+            out["description"] = self.description
+        if self.content is not None and not self.mime_type.startswith("application/vnd.google-apps."):
+            out["size"] = str(len(self.content))
+            out["md5Checksum"] = hashlib.md5(self.content).hexdigest()
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def _view_link(f: DriveFile) -> str:
+    kind = {GOOGLE_DOC: "document", GOOGLE_SHEET: "spreadsheets", GOOGLE_FORM: "forms"}.get(f.mime_type)
+    if kind:
+        return f"https://docs.google.com/{kind}/d/{f.id}/edit?usp=drivesdk"
+    return f"https://drive.google.com/file/d/{f.id}/view?usp=drivesdk"
+
+
+def new_id(length: int = 33) -> str:
+    return "1" + secrets.token_urlsafe(length)[: length - 1].replace("-", "x").replace("_", "y")
+
+
+def _fields(call: Call, default: tuple[str, ...]) -> None:
+    """Drive v3 returns only a handful of fields unless ``fields`` asks for more; mimic that default."""
+    if "fields" not in call.query:
+        call.query["fields"] = ",".join(default)
+
+
+class Drive:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.reset()
+
+    def reset(self) -> None:
+        self.files: dict[str, DriveFile] = {}
+        self.notifications: list[dict[str, Any]] = []
+
+    def handlers(self) -> dict[str, Callable[[Call], Any]]:
+        return {
+            "drive.files.create": self.create,
+            "drive.files.get": self.get,
+            "drive.files.update": self.update,
+            "drive.files.list": self.list,
+            "drive.files.export": self.export,
+            "drive.revisions.list": self.revisions_list,
+            "drive.permissions.create": self.permissions_create,
+            "drive.permissions.list": self.permissions_list,
+        }
+
+    # -- storage ---------------------------------------------------------------------------------------------
+
+    def _file(self, file_id: str) -> DriveFile:
+        f = self.files.get(file_id)
+        if f is None:
+            raise ApiError(
+                404,
+                f"File not found: {file_id}.",
+                "notFound",
+                detail_message=f"File not found: {file_id}.",
+                extra={"locationType": "parameter", "location": "fileId"},
+            )
+        return f
+
+    def _set_content(self, f: DriveFile, content: bytes, media_type: str | None, now: datetime) -> None:
+        media_type = (media_type or "application/octet-stream").split(";")[0].strip()
+        if f.mime_type == GOOGLE_DOC:
+            if media_type not in _CONVERTIBLE_TO_DOC:
+                raise bad_request(
+                    f"Conversion from {media_type} to a Google Doc is not supported by the emulator."
+                )
+            text = content.decode("utf-8", errors="replace")
+            if media_type != "text/html":
+                text = (
+                    "<html><body>"
+                    + "".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines())
+                    + "</body></html>"
+                )
+            content, media_type = text.encode(), "text/html"
+        f.content, f.content_type, f.modified = content, media_type, now
+        f.revisions.append(
+            Revision(
+                new_id(20),
+                f.mime_type if f.mime_type.startswith("application/vnd.google-apps") else media_type,
+                now,
+                content,
+                len(content),
+            )
+        )
+
+    def add(
+        self, owner: str, meta: dict[str, Any], content: bytes | None, media_type: str | None, now: datetime
+    ) -> DriveFile:
+        mime = meta.get("mimeType") or (media_type or "application/octet-stream").split(";")[0]
+        f = DriveFile(
+            id=meta.get("id") or new_id(),
+            name=meta.get("name") or "Untitled",
+            mime_type=mime,
+            parents=list(meta.get("parents") or ["root"]),
+            owner=owner,
+            created=now,
+            modified=now,
+            description=meta.get("description"),
+            app_properties=dict(meta.get("appProperties") or {}),
+            properties=dict(meta.get("properties") or {}),
+        )
+        if len(f.parents) > 1:
+            raise ApiError(403, "Increasing the number of parents is not allowed.", "cannotAddParent")
+        f.permissions.append(
+            {
+                "kind": "drive#permission",
+                "id": _perm_id(owner),
+                "type": "user",
+                "role": "owner",
+                "emailAddress": owner,
+            }
+        )
+        if content is not None:
+            self._set_content(f, content, media_type, now)
+        self.files[f.id] = f
+        return f
+
+    # -- files -----------------------------------------------------------------------------------------------
+
+    def create(self, call: Call) -> dict[str, Any]:
+        meta = call.body if isinstance(call.body, dict) else {}
+        if call.is_upload and call.media is None:
+            raise bad_request("Media upload without content.")
+        f = self.add(call.subject, meta, call.media if call.is_upload else None, call.media_type, call.now)
+        _fields(call, _DEFAULT_FILE_FIELDS)
+        return f.resource()
+
+    def update(self, call: Call) -> dict[str, Any]:
+        f = self._file(call.path["fileId"])
+        meta = call.body if isinstance(call.body, dict) else {}
+        for key in ("name", "description"):
+            if key in meta:
+                setattr(f, key, meta[key])
+        if "mimeType" in meta and meta["mimeType"] != f.mime_type:
+            raise ApiError(403, "The MIME type of this file cannot be changed.", "fieldNotWritable")
+        if meta.get("trashed") is not None:
+            f.trashed = bool(meta["trashed"])
+        f.app_properties.update(meta.get("appProperties") or {})
+        f.properties.update(meta.get("properties") or {})
+        for parent in (call.query.get("addParents") or "").split(","):
+            if parent and parent not in f.parents:
+                f.parents.append(parent)
+        for parent in (call.query.get("removeParents") or "").split(","):
+            if parent in f.parents:
+                f.parents.remove(parent)
+        if call.is_upload:
+            self._set_content(f, call.media or b"", call.media_type, call.now)
+        else:
+            f.modified = call.now
+        _fields(call, _DEFAULT_FILE_FIELDS)
+        return f.resource()
+
+    def get(self, call: Call) -> Any:
+        f = self._file(call.path["fileId"])
+        if call.query.get("alt") == "media":
+            if f.mime_type.startswith("application/vnd.google-apps."):
+                raise ApiError(
+                    403,
+                    "Only files with binary content can be downloaded. Use Export with Docs Editors files.",
+                    "fileNotDownloadable",
+                    extra={"locationType": "parameter", "location": "alt"},
+                )
+            return Result(content=f.content or b"", content_type=f.content_type or "application/octet-stream")
+        _fields(call, _DEFAULT_FILE_FIELDS)
+        return f.resource()
+
+    def export(self, call: Call) -> Result:
+        f = self._file(call.path["fileId"])
+        wanted = call.query.get("mimeType", "")
+        if f.mime_type != GOOGLE_DOC:
+            raise ApiError(403, "Export only supports Docs Editors files.", "fileNotExportable")
+        markup = (f.content or b"<html><body></body></html>").decode()
+        if wanted == "text/html":
+            return Result(content=markup.encode(), content_type="text/html")
+        if wanted == "text/plain":
+            return Result(content=("\ufeff" + html_to_text(markup)).encode(), content_type="text/plain")
+        raise bad_request("The requested conversion is not supported.", reason="badRequest") from None
+
+    def list(self, call: Call) -> dict[str, Any]:
+        preds = _parse_drive_query(call.query.get("q", ""))
+        files = [f for f in self.files.values() if all(p(f) for p in preds)]
+        if "trashed" not in call.query.get("q", ""):
+            files = [f for f in files if not f.trashed]
+        order = call.query.get("orderBy", "")
+        files.sort(
+            key=(lambda f: f.name.lower()) if order.startswith("name") else (lambda f: (f.created, f.id))
+        )
+        if "desc" in order:
+            files.reverse()
+        size = min(call.query.get("pageSize", 100), 1000)
+        start = int(decode_token(call.query["pageToken"]).get("o", 0)) if call.query.get("pageToken") else 0
+        page = files[start : start + size]
+        out: dict[str, Any] = {
+            "kind": "drive#fileList",
+            "incompleteSearch": False,
+            "files": [f.resource() for f in page],
+        }
+        if start + size < len(files):
+            out["nextPageToken"] = encode_token({"o": start + size})
+        if "fields" not in call.query:
+            call.query["fields"] = "kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)"
+        return out
+
+    # -- revisions and permissions ---------------------------------------------------------------------------
+
+    def revisions_list(self, call: Call) -> dict[str, Any]:
+        f = self._file(call.path["fileId"])
+        revs = [
+            {
+                "kind": "drive#revision",
+                "id": r.id,
+                "mimeType": r.mime_type,
+                "modifiedTime": rfc3339(r.modified),
+                "size": str(r.size),
+                "keepForever": False,
+                "published": False,
+                "lastModifyingUser": {"kind": "drive#user", "emailAddress": f.owner},
+            }
+            for r in f.revisions
+        ]
+        if "fields" not in call.query:
+            call.query["fields"] = "kind,nextPageToken,revisions(kind,id,mimeType,modifiedTime)"
+        return {"kind": "drive#revisionList", "revisions": revs}
+
+    def permissions_create(self, call: Call) -> dict[str, Any]:
+        f = self._file(call.path["fileId"])
+        body = call.body or {}
+        kind, role = body.get("type"), body.get("role")
+        if not kind:
+            raise bad_request("The permission type field is required.", reason="required")
+        if not role:
+            raise bad_request("The permission role field is required.", reason="required")
+        if role not in _ROLES:
+            raise bad_request(f"The provided role is invalid: {role}", reason="invalid")
+        perm: dict[str, Any] = {"kind": "drive#permission", "type": kind, "role": role}
+        if kind in ("user", "group"):
+            address = (body.get("emailAddress") or "").lower()
+            if not address:
+                raise bad_request("The permission emailAddress field is required.", reason="required")
+            perm["emailAddress"] = address
+            perm["id"] = _perm_id(address)
+        elif kind == "domain":
+            if not body.get("domain"):
+                raise bad_request("The permission domain field is required.", reason="required")
+            perm["domain"] = body["domain"]
+            perm["allowFileDiscovery"] = bool(body.get("allowFileDiscovery", False))
+            perm["id"] = _perm_id(body["domain"]) + "k"
+        elif kind == "anyone":
+            perm["allowFileDiscovery"] = bool(body.get("allowFileDiscovery", False))
+            perm["id"] = "anyoneWithLink"
+        else:
+            raise bad_request(f"The provided permission type is invalid: {kind}", reason="invalid")
+        notify = call.query.get("sendNotificationEmail")
+        if kind in ("user", "group"):
+            notify = True if notify is None else notify
+            if notify:
+                self.notifications.append(
+                    {
+                        "file_id": f.id,
+                        "to": perm["emailAddress"],
+                        "from": call.subject,
+                        "role": role,
+                        "message": call.query.get("emailMessage"),
+                        "sent_at": rfc3339(call.now),
+                    }
+                )
+        elif notify:
+            raise bad_request(
+                "Notification emails can only be sent to users or groups.", reason="invalidSharingRequest"
+            )
+        f.permissions = [p for p in f.permissions if p["id"] != perm["id"]] + [perm]
+        _fields(call, _DEFAULT_PERMISSION_FIELDS)
+        return perm
+
+    def permissions_list(self, call: Call) -> dict[str, Any]:
+        f = self._file(call.path["fileId"])
+        if "fields" not in call.query:
+            call.query["fields"] = (
+                "kind,nextPageToken,permissions(" + ",".join(_DEFAULT_PERMISSION_FIELDS) + ")"
+            )
+        return {"kind": "drive#permissionList", "permissions": f.permissions}
+
+
+def _perm_id(value: str) -> str:
+    return str(int(hashlib.sha1(value.lower().encode()).hexdigest()[:16], 16))
+
+
+_TERM = re.compile(
+    r"\s*(?:(?P<lit>'(?:[^'\\]|\\.)*')\s+in\s+(?P<coll>parents|owners|writers|readers)"
+    r"|(?P<field>name|mimeType|trashed|fullText|starred)\s*(?P<op>=|!=|contains)\s*(?P<val>'(?:[^'\\]|\\.)*'|true|false))"
+    r"\s*",
+    re.I,
+)
+
+
+def _parse_drive_query(q: str) -> list[Callable[[DriveFile], bool]]:
+    """A useful subset of Drive's query language, ANDed: ``'<id>' in parents``, ``name = / contains``,
+    ``mimeType = / !=``, ``trashed = true|false``; anything else answers Google's 400."""
+    preds: list[Callable[[DriveFile], bool]] = []
+    if not q.strip():
+        return preds
+    for clause in re.split(r"\s+and\s+", q.strip(), flags=re.I):
+        m = _TERM.fullmatch(clause)
+        if m is None:
+            raise ApiError(
+                400, "Invalid Value", "invalid", extra={"locationType": "parameter", "location": "q"}
+            )
+        if m.group("lit"):
+            value = m.group("lit")[1:-1].replace("\\'", "'")
+            coll = m.group("coll").lower()
+            if coll == "parents":
+                preds.append(lambda f, v=value: v in f.parents)
+            else:
+                preds.append(lambda f, v=value.lower(): f.owner == v)
+            continue
+        fld, op, raw = m.group("field"), m.group("op").lower(), m.group("val")
+        val = raw[1:-1].replace("\\'", "'") if raw.startswith("'") else raw.lower()
+        if fld.lower() == "trashed":
+            preds.append(
+                lambda f, v=(val == "true"), o=op: (f.trashed == v) if o == "=" else (f.trashed != v)
+            )
+        elif fld.lower() == "name":
+            if op == "contains":
+                preds.append(lambda f, v=val.lower(): v in f.name.lower())
+            elif op == "=":
+                preds.append(lambda f, v=val: f.name == v)
+            else:
+                preds.append(lambda f, v=val: f.name != v)
+        elif fld.lower() == "mimetype":
+            preds.append(lambda f, v=val, o=op: (f.mime_type == v) if o == "=" else (f.mime_type != v))
+        elif fld.lower() == "fulltext":
+            preds.append(
+                lambda f, v=val.lower(): v in f.name.lower() or v.encode() in (f.content or b"").lower()
+            )
+        else:
+            preds.append(lambda f: False)
+    return preds

@@ -1,0 +1,371 @@
+"""Forms v1: create/batchUpdate/get/setPublishSettings, responses with email-collection rules and timestamp filters."""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from emulator.clock import parse_rfc3339, rfc3339
+from emulator.core import Call, Context, decode_token, encode_token
+from emulator.errors import ApiError, bad_request, failed_precondition
+
+_FILTER = re.compile(r"^\s*timestamp\s*(>=|>)\s*(\S+)\s*$")
+_QUESTION_KINDS = (
+    "textQuestion",
+    "choiceQuestion",
+    "scaleQuestion",
+    "dateQuestion",
+    "timeQuestion",
+    "fileUploadQuestion",
+    "rowQuestion",
+    "ratingQuestion",
+)
+
+
+def hex_id() -> str:
+    """Item and question ids look like Google's: 8 hex characters."""
+    return secrets.token_hex(4)
+
+
+def prefill_entry(question_id: str) -> str:
+    """Pre-filled link parameter for a question: ``entry.<questionId read as hex>``."""
+    return f"entry.{int(question_id, 16)}"
+
+
+@dataclass
+class StoredForm:
+    form: dict[str, Any]
+    owner: str
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    revision: int = 1
+
+    @property
+    def id(self) -> str:
+        return self.form["formId"]
+
+    def questions(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for item in self.form.get("items", []):
+            qi = item.get("questionItem")
+            if qi:
+                out[qi["question"]["questionId"]] = qi["question"]
+            for q in (item.get("questionGroupItem") or {}).get("questions", []):
+                out[q["questionId"]] = q
+        return out
+
+
+class Forms:
+    def __init__(self, ctx: Context, directory_user: Callable[[str], dict[str, Any] | None]) -> None:
+        self.ctx = ctx
+        self.directory_user = directory_user
+        self.reset()
+
+    def reset(self) -> None:
+        self.forms: dict[str, StoredForm] = {}
+
+    def handlers(self) -> dict[str, Callable[[Call], Any]]:
+        return {
+            "forms.forms.create": self.create,
+            "forms.forms.get": self.get,
+            "forms.forms.batchUpdate": self.batch_update,
+            "forms.forms.setPublishSettings": self.set_publish_settings,
+            "forms.forms.responses.list": self.responses_list,
+            "forms.forms.responses.get": self.responses_get,
+        }
+
+    def _form(self, form_id: str) -> StoredForm:
+        form = self.forms.get(form_id)
+        if form is None:
+            raise ApiError(404, "Requested entity was not found.", "notFound")
+        return form
+
+    def _bump(self, stored: StoredForm) -> None:
+        stored.revision += 1
+        stored.form["revisionId"] = f"{stored.revision:08x}"
+
+    def create(self, call: Call) -> dict[str, Any]:
+        body = call.body or {}
+        info = body.get("info") or {}
+        extra = [k for k in body if k != "info"] + [
+            f"info.{k}" for k in info if k not in ("title", "documentTitle")
+        ]
+        if extra:
+            raise bad_request(
+                "Only info.title and info.documentTitle can be set when creating a form. To add items and change "
+                "settings, use batchUpdate.",
+                reason="badRequest",
+            )
+        if not info.get("title"):
+            raise bad_request("Title is required", reason="required")
+        form_id = "1" + secrets.token_urlsafe(32).replace("-", "x").replace("_", "y")[:43]
+        responder = f"https://docs.google.com/forms/d/e/1FAIpQLS{secrets.token_urlsafe(40)[:48]}/viewform"
+        form = {
+            "formId": form_id,
+            "info": {"title": info["title"], "documentTitle": info.get("documentTitle", info["title"])},
+            "settings": {"emailCollectionType": "DO_NOT_COLLECT"},
+            "revisionId": "00000001",
+            "responderUri": responder,
+            "publishSettings": {"publishState": {"isPublished": False, "isAcceptingResponses": False}},
+        }
+        self.forms[form_id] = StoredForm(form=form, owner=call.subject)
+        return copy.deepcopy(form)
+
+    def get(self, call: Call) -> dict[str, Any]:
+        return copy.deepcopy(self._form(call.path["formId"]).form)
+
+    def batch_update(self, call: Call) -> dict[str, Any]:
+        stored = self._form(call.path["formId"])
+        body = call.body or {}
+        required = (body.get("writeControl") or {}).get("requiredRevisionId")
+        if required and required != stored.form["revisionId"]:
+            raise ApiError(
+                400,
+                "The revision ID provided does not match the form's latest revision.",
+                "failedPrecondition",
+                status="FAILED_PRECONDITION",
+            )
+        work = copy.deepcopy(stored.form)
+        replies = []
+        for index, request in enumerate(body.get("requests") or []):
+            if len(request) != 1:
+                raise bad_request(f"requests[{index}]: exactly one request kind must be set")
+            kind, payload = next(iter(request.items()))
+            replies.append(self._apply(work, kind, payload or {}, index))
+        stored.form = work
+        self._bump(stored)
+        out: dict[str, Any] = {"replies": replies, "writeControl": {"requiredRevisionId": work["revisionId"]}}
+        if body.get("includeFormInResponse"):
+            out["form"] = copy.deepcopy(work)
+        return out
+
+    def _apply(self, form: dict[str, Any], kind: str, payload: dict[str, Any], index: int) -> dict[str, Any]:
+        items = form.setdefault("items", [])
+        if kind == "createItem":
+            item = copy.deepcopy(payload.get("item") or {})
+            location = payload.get("location")
+            if location is None or "index" not in location:
+                raise bad_request(
+                    f"requests[{index}].create_item.location: location is required", reason="required"
+                )
+            position = int(location["index"])
+            if position < 0 or position > len(items):
+                raise bad_request(
+                    f"Invalid requests[{index}].createItem: index {position} must be less than or equal to the "
+                    f"number of items ({len(items)})"
+                )
+            item["itemId"] = item.get("itemId") or hex_id()
+            question_ids: list[str] = []
+            qi = item.get("questionItem")
+            if qi is not None:
+                question = qi.setdefault("question", {})
+                kinds = [k for k in _QUESTION_KINDS if k in question]
+                if len(kinds) != 1:
+                    raise bad_request(
+                        f"requests[{index}].create_item.item.question_item.question: exactly one "
+                        "question kind must be set"
+                    )
+                if kinds[0] == "choiceQuestion":
+                    choice = question["choiceQuestion"]
+                    if not choice.get("type") or not choice.get("options"):
+                        raise bad_request(
+                            f"requests[{index}].create_item: choice question needs type and options"
+                        )
+                question["questionId"] = question.get("questionId") or hex_id()
+                question_ids.append(question["questionId"])
+            for q in (item.get("questionGroupItem") or {}).get("questions", []):
+                q["questionId"] = q.get("questionId") or hex_id()
+                question_ids.append(q["questionId"])
+            items.insert(position, item)
+            reply: dict[str, Any] = {"itemId": item["itemId"]}
+            if question_ids:
+                reply["questionId"] = question_ids
+            return {"createItem": reply}
+        if kind == "updateSettings":
+            mask = payload.get("updateMask")
+            if not mask:
+                raise bad_request(
+                    f"requests[{index}].update_settings.update_mask: update_mask is required",
+                    reason="required",
+                )
+            settings = payload.get("settings") or {}
+            target = form.setdefault("settings", {})
+            for path in mask.split(","):
+                path = path.strip()
+                if path == "*":
+                    target.clear()
+                    target.update(settings)
+                    continue
+                head, _, rest = path.partition(".")
+                if rest:
+                    target.setdefault(head, {})[rest] = (settings.get(head) or {}).get(rest)
+                elif head in settings:
+                    target[head] = settings[head]
+                else:
+                    target.pop(head, None)
+            return {}
+        if kind == "updateFormInfo":
+            mask = payload.get("updateMask")
+            if not mask:
+                raise bad_request(
+                    f"requests[{index}].update_form_info.update_mask: update_mask is required",
+                    reason="required",
+                )
+            info = payload.get("info") or {}
+            for path in mask.split(","):
+                path = path.strip()
+                if path == "documentTitle":
+                    raise bad_request("document_title cannot be updated through batchUpdate")
+                keys = ("title", "description") if path == "*" else (path,)
+                for key in keys:
+                    if key in info:
+                        form["info"][key] = info[key]
+            return {}
+        if kind == "deleteItem":
+            position = int((payload.get("location") or {}).get("index", -1))
+            if not 0 <= position < len(items):
+                raise bad_request(f"requests[{index}].delete_item: index out of range")
+            items.pop(position)
+            return {}
+        if kind == "updateItem":
+            position = int((payload.get("location") or {}).get("index", -1))
+            if not 0 <= position < len(items):
+                raise bad_request(f"requests[{index}].update_item: index out of range")
+            new = copy.deepcopy(payload.get("item") or {})
+            old = items[position]
+            new["itemId"] = old["itemId"]
+            if "questionItem" in new and "questionItem" in old:
+                new["questionItem"].setdefault("question", {})["questionId"] = old["questionItem"][
+                    "question"
+                ]["questionId"]
+            items[position] = new
+            return {}
+        raise ApiError(
+            501,
+            f"batchUpdate request kind {kind} is not implemented by the Workspace emulator.",
+            "notImplemented",
+        )
+
+    def set_publish_settings(self, call: Call) -> dict[str, Any]:
+        stored = self._form(call.path["formId"])
+        state = ((call.body or {}).get("publishSettings") or {}).get("publishState")
+        if state is None or "isPublished" not in state or "isAcceptingResponses" not in state:
+            raise bad_request(
+                "publish_state requires both is_published and is_accepting_responses", reason="required"
+            )
+        if state["isAcceptingResponses"] and not state["isPublished"]:
+            raise bad_request("A form cannot accept responses while unpublished.")
+        stored.form["publishSettings"] = {
+            "publishState": {
+                "isPublished": bool(state["isPublished"]),
+                "isAcceptingResponses": bool(state["isAcceptingResponses"]),
+            }
+        }
+        self._bump(stored)
+        return {"formId": stored.id, "publishSettings": copy.deepcopy(stored.form["publishSettings"])}
+
+    def responses_list(self, call: Call) -> dict[str, Any]:
+        stored = self._form(call.path["formId"])
+        responses = stored.responses
+        flt = call.query.get("filter")
+        if flt:
+            m = _FILTER.match(flt)
+            if m is None:
+                raise bad_request(f"Invalid filter: {flt}")
+            try:
+                edge = parse_rfc3339(m.group(2))
+            except ValueError:
+                raise bad_request(f"Invalid filter: {flt}") from None
+            inclusive = m.group(1) == ">="
+            responses = [r for r in responses if (r["_ts"] >= edge if inclusive else r["_ts"] > edge)]
+        size = call.query.get("pageSize") or self.ctx.limits.forms_max_page_size
+        size = min(size, self.ctx.limits.forms_max_page_size)
+        start = 0
+        if call.query.get("pageToken"):
+            data = decode_token(call.query["pageToken"])
+            if data.get("f") != (flt or ""):
+                raise bad_request("The page token does not match the request filter.")
+            start = int(data.get("o", 0))
+        page = responses[start : start + size]
+        out: dict[str, Any] = {}
+        if page:
+            out["responses"] = [_public(r) for r in page]
+        if start + size < len(responses):
+            out["nextPageToken"] = encode_token({"o": start + size, "f": flt or ""})
+        return out
+
+    def responses_get(self, call: Call) -> dict[str, Any]:
+        stored = self._form(call.path["formId"])
+        for r in stored.responses:
+            if r["responseId"] == call.path["responseId"]:
+                return _public(r)
+        raise ApiError(404, "Requested entity was not found.", "notFound")
+
+    # -- admin: a person submits the form -----------------------------------------------------------------
+
+    def submit(self, form_id: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """Store a response the way Google Forms would accept it, or raise ApiError explaining the refusal."""
+        stored = self._form(form_id)
+        state = stored.form["publishSettings"]["publishState"]
+        if not state["isPublished"] or not state["isAcceptingResponses"]:
+            raise failed_precondition("This form is not accepting responses.")
+        collection = stored.form.get("settings", {}).get("emailCollectionType", "DO_NOT_COLLECT")
+        email = (payload.get("respondent_email") or "").strip().lower() or None
+        signed_in = bool(payload.get("signed_in"))
+        if collection == "VERIFIED":
+            user = self.directory_user(email) if email else None
+            if not signed_in or user is None or user.get("suspended"):
+                raise ApiError(
+                    403,
+                    "You need permission: this form only accepts responses from signed-in users "
+                    "of the organization.",
+                    "forbidden",
+                )
+        elif collection == "RESPONDER_INPUT":
+            if not email or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+                raise bad_request("A valid email address is required to submit this form.", reason="required")
+        questions = stored.questions()
+        answers_in = payload.get("answers") or {}
+        by_entry = {prefill_entry(qid): qid for qid in questions}
+        answers: dict[str, Any] = {}
+        for key, value in answers_in.items():
+            qid = by_entry.get(key, key)
+            question = questions.get(qid)
+            if question is None:
+                raise bad_request(f"Unknown question {key}")
+            values = value if isinstance(value, list) else [value]
+            values = [str(v) for v in values if str(v) != ""]
+            choice = question.get("choiceQuestion")
+            if choice and values:
+                options = {o.get("value") for o in choice.get("options", [])}
+                other = any(o.get("isOther") for o in choice.get("options", []))
+                bad = [v for v in values if v not in options]
+                if bad and not other:
+                    raise bad_request(f"Answer {bad[0]!r} is not an option of question {qid}")
+            if values:
+                answers[qid] = {"questionId": qid, "textAnswers": {"answers": [{"value": v} for v in values]}}
+        missing = [qid for qid, q in questions.items() if q.get("required") and qid not in answers]
+        if missing:
+            raise bad_request(f"Required question(s) not answered: {', '.join(missing)}", reason="required")
+        when = parse_rfc3339(payload["timestamp"]) if payload.get("timestamp") else now
+        response: dict[str, Any] = {
+            "formId": stored.id,
+            "responseId": "ACYDBN" + secrets.token_urlsafe(48)[:58],
+            "createTime": rfc3339(when),
+            "lastSubmittedTime": rfc3339(when),
+            "answers": answers,
+            "_ts": when,
+        }
+        if collection in ("VERIFIED", "RESPONDER_INPUT") and email:
+            response["respondentEmail"] = email
+        stored.responses.append(response)
+        stored.responses.sort(key=lambda r: r["_ts"])
+        return _public(response)
+
+
+def _public(response: dict[str, Any]) -> dict[str, Any]:
+    return {k: copy.deepcopy(v) for k, v in response.items() if not k.startswith("_")}

@@ -1,0 +1,436 @@
+"""Gmail: send (JSON raw and media upload), list/get, sending limits, and bounces into the sender's mailbox."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email
+import email.policy
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
+from typing import Any
+
+from emulator.clock import rfc3339
+from emulator.core import Call, Context, decode_token, encode_token
+from emulator.errors import ApiError, bad_request, forbidden
+from emulator.quotas import Window
+
+
+@dataclass
+class StoredMessage:
+    id: str
+    thread_id: str
+    owner: str  # mailbox holding it
+    raw: bytes
+    labels: list[str]
+    internal_date: datetime
+    parsed: EmailMessage = field(repr=False)
+    sender: str = ""
+    recipients: list[str] = field(default_factory=list)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode()
+
+
+def _addresses(msg: EmailMessage, *names: str) -> list[str]:
+    values = [str(v) for n in names for v in (msg.get_all(n) or [])]
+    return [addr.lower() for _, addr in getaddresses(values) if addr]
+
+
+class Gmail:
+    """Mailboxes keyed by user email; every sent message is kept for ``GET /_emulator/mail``."""
+
+    def __init__(self, ctx: Context, is_directory_user: Callable[[str], bool]) -> None:
+        self.ctx = ctx
+        self.is_directory_user = is_directory_user
+        self.reset()
+
+    def reset(self) -> None:
+        self.messages: dict[str, StoredMessage] = {}
+        self.mailboxes: dict[str, list[str]] = {}
+        self.sent_log: list[StoredMessage] = []
+        self.per_minute = Window(timedelta(minutes=1))
+        self.per_day = Window(timedelta(days=1))
+        self.recipients_day = Window(timedelta(days=1))
+        self.unique_day: dict[str, dict[str, datetime]] = {}
+        self._history = 1000
+
+    def handlers(self) -> dict[str, Callable[[Call], Any]]:
+        return {
+            "gmail.users.messages.send": self.send,
+            "gmail.users.messages.list": self.list,
+            "gmail.users.messages.get": self.get,
+            "gmail.users.getProfile": self.profile,
+        }
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _user(self, call: Call) -> str:
+        user = call.path["userId"].lower()
+        if user == "me":
+            return call.subject
+        if user != call.subject:
+            # domain-wide delegation only acts as the subject; another mailbox is refused like Google does
+            raise forbidden(f"Delegation denied for {call.subject}")
+        return user
+
+    def _store(
+        self, owner: str, raw: bytes, labels: list[str], when: datetime, thread_id: str | None = None
+    ) -> StoredMessage:
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        mid = secrets.token_hex(8)
+        self._history += 1
+        stored = StoredMessage(
+            id=mid,
+            thread_id=thread_id or mid,
+            owner=owner,
+            raw=raw,
+            labels=labels,
+            internal_date=when,
+            parsed=parsed,
+            sender=owner,
+            recipients=_addresses(parsed, "To", "Cc", "Bcc"),
+        )
+        self.messages[mid] = stored
+        self.mailboxes.setdefault(owner, []).append(mid)
+        return stored
+
+    def _check_limits(self, sender: str, recipients: list[str], now: datetime) -> None:
+        limits = self.ctx.limits
+        if len(recipients) > limits.gmail_recipients_per_message:
+            raise bad_request(
+                f"Too many recipients: {len(recipients)} (at most {limits.gmail_recipients_per_message} per message)",
+                reason="invalidArgument",
+            )
+        if self.per_day.count(sender, now) >= limits.gmail_daily_per_sender:
+            retry = self.per_day.retry_at(sender, now)
+            if limits.gmail_daily_style == "dailyLimitExceeded":
+                raise ApiError(
+                    403,
+                    "Daily Limit Exceeded",
+                    "dailyLimitExceeded",
+                    domain="usageLimits",
+                    headers={"Retry-After": str(int((retry - now).total_seconds()) + 1)},
+                )
+            raise self._sending_limit(retry)
+        if (
+            self.recipients_day.count(sender, now) + len(recipients)
+            > limits.gmail_daily_recipients_per_sender
+        ):
+            raise self._sending_limit(self.recipients_day.retry_at(sender, now))
+        seen = self.unique_day.setdefault(sender, {})
+        edge = now - timedelta(days=1)
+        for addr in [a for a, t in seen.items() if t <= edge]:
+            del seen[addr]
+        fresh = {r for r in recipients if r not in seen}
+        if len(seen) + len(fresh) > limits.gmail_daily_unique_recipients_per_sender:
+            raise self._sending_limit(min(seen.values()) + timedelta(days=1))
+        if self.per_minute.count(sender, now) >= limits.gmail_sends_per_minute:
+            raise ApiError(
+                403,
+                "User-rate limit exceeded",
+                "userRateLimitExceeded",
+                domain="usageLimits",
+                detail_message="User Rate Limit Exceeded",
+            )
+
+    @staticmethod
+    def _sending_limit(retry: datetime) -> ApiError:
+        when = rfc3339(retry)
+        return ApiError(
+            429,
+            f"User-rate limit exceeded.  Retry after {when}",
+            "rateLimitExceeded",
+            domain="usageLimits",
+            status="RESOURCE_EXHAUSTED",
+        )
+
+    # -- handlers --------------------------------------------------------------------------------------------
+
+    def send(self, call: Call) -> dict[str, Any]:
+        sender = self._user(call)
+        thread_id = None
+        if call.is_upload:
+            raw = call.media or b""
+            if isinstance(call.body, dict):
+                thread_id = call.body.get("threadId")
+        else:
+            body = call.body or {}
+            encoded = body.get("raw")
+            if not encoded:
+                raise bad_request("Recipient address required", reason="invalidArgument")
+            try:
+                raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            except (binascii.Error, ValueError):
+                raise bad_request(
+                    "Invalid value for ByteString: " + encoded[:40], reason="invalidArgument"
+                ) from None
+            thread_id = body.get("threadId")
+        if len(raw) > self.ctx.limits.gmail_max_message_bytes:
+            raise ApiError(413, "Request payload size exceeds the limit", "uploadTooLarge")
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        recipients = _addresses(parsed, "To", "Cc", "Bcc")  # type: ignore[arg-type]
+        if not recipients:
+            raise bad_request("Recipient address required", reason="invalidArgument")
+        for header in ("To", "Cc", "Bcc", "From", "Subject"):
+            for value in parsed.get_all(header) or []:
+                if "\n" in str(value) or "\r" in str(value):
+                    raise bad_request(f"Invalid {header} header", reason="invalidArgument")
+        now = call.now
+        self._check_limits(sender, recipients, now)
+        if "Message-ID" not in parsed:
+            # Gmail stamps a Message-ID when the client leaves it out; bounces refer to it
+            raw = f"Message-ID: {make_msgid(domain='mail.gmail.com')}\r\n".encode() + raw
+        stored = self._store(sender, raw, ["SENT"], now, thread_id)
+        self.sent_log.append(stored)
+        self.per_minute.add(sender, now)
+        self.per_day.add(sender, now)
+        self.recipients_day.add(sender, now, len(recipients))
+        seen = self.unique_day.setdefault(sender, {})
+        for r in recipients:
+            seen.setdefault(r, now)
+        sent = self.ctx.stats.setdefault("sent_per_user", {})
+        sent[sender] = sent.get(sender, 0) + 1
+        return {"id": stored.id, "threadId": stored.thread_id, "labelIds": ["SENT"]}
+
+    def profile(self, call: Call) -> dict[str, Any]:
+        user = self._user(call)
+        box = self.mailboxes.get(user, [])
+        return {
+            "emailAddress": user,
+            "messagesTotal": len(box),
+            "threadsTotal": len(box),
+            "historyId": str(self._history),
+        }
+
+    def _matches(self, msg: StoredMessage, query: str) -> bool:
+        for term in re.findall(r'(?:[^\s"]+:"[^"]*"|"[^"]*"|\S+)', query):
+            negate = term.startswith("-")
+            term = term.lstrip("-")
+            key, sep, value = term.partition(":")
+            value = value.strip('"').lower()
+            if not sep:
+                ok = term.strip('"').lower() in self._text(msg)
+            elif key == "from":
+                ok = any(value in a for a in _addresses(msg.parsed, "From"))
+            elif key in ("to", "cc", "bcc"):
+                ok = any(value in a for a in _addresses(msg.parsed, key.capitalize()))
+            elif key == "subject":
+                ok = value in str(msg.parsed.get("Subject", "")).lower()
+            elif key in ("in", "label"):
+                ok = value.upper() in msg.labels or (value == "anywhere")
+            elif key == "rfc822msgid":
+                ok = value.strip("<>") == str(msg.parsed.get("Message-ID", "")).strip().strip("<>").lower()
+            elif key in ("after", "before", "newer_than", "older_than"):
+                ok = self._date_term(msg, key, value)
+            elif key == "is":
+                ok = value.upper() in msg.labels
+            else:
+                ok = value in self._text(msg)
+            if ok == negate:
+                return False
+        return True
+
+    def _date_term(self, msg: StoredMessage, key: str, value: str) -> bool:
+        when = msg.internal_date
+        if key in ("newer_than", "older_than"):
+            m = re.fullmatch(r"(\d+)([dmy])", value)
+            if not m:
+                raise bad_request("Invalid query", reason="invalidArgument")
+            days = int(m.group(1)) * {"d": 1, "m": 30, "y": 365}[m.group(2)]
+            edge = self.ctx.clock.now() - timedelta(days=days)
+            return when >= edge if key == "newer_than" else when < edge
+        if value.isdigit():
+            edge = datetime.fromtimestamp(int(value), tz=when.tzinfo)
+        else:
+            edge = datetime.strptime(value.replace("-", "/"), "%Y/%m/%d").replace(tzinfo=when.tzinfo)
+        return when >= edge if key == "after" else when < edge
+
+    def _text(self, msg: StoredMessage) -> str:
+        body = msg.parsed.get_body(("plain", "html"))
+        text = body.get_content() if body is not None else ""
+        return f"{msg.parsed.get('Subject', '')} {msg.parsed.get('From', '')} {text}".lower()
+
+    def list(self, call: Call) -> dict[str, Any]:
+        user = self._user(call)
+        q = call.query
+        ids = list(reversed(self.mailboxes.get(user, [])))
+        labels = q.get("labelIds") or []
+        query = q.get("q", "")
+        if not q.get("includeSpamTrash"):
+            ids = [i for i in ids if not {"SPAM", "TRASH"} & set(self.messages[i].labels)]
+        if labels:
+            ids = [i for i in ids if set(labels) <= set(self.messages[i].labels)]
+        if query:
+            ids = [i for i in ids if self._matches(self.messages[i], query)]
+        size = q.get("maxResults", 100)
+        start = int(decode_token(q["pageToken"]).get("o", 0)) if q.get("pageToken") else 0
+        page = ids[start : start + size]
+        out: dict[str, Any] = {"resultSizeEstimate": len(page)}
+        if page:
+            out["messages"] = [{"id": i, "threadId": self.messages[i].thread_id} for i in page]
+        if start + size < len(ids):
+            out["nextPageToken"] = encode_token({"o": start + size})
+        return out
+
+    def get(self, call: Call) -> dict[str, Any]:
+        user = self._user(call)
+        msg = self.messages.get(call.path["id"])
+        if msg is None or msg.owner != user:
+            raise ApiError(404, "Requested entity was not found.", "notFound")
+        fmt = call.query.get("format", "full")
+        out: dict[str, Any] = {
+            "id": msg.id,
+            "threadId": msg.thread_id,
+            "labelIds": msg.labels,
+            "snippet": self._text(msg)[:200] if fmt != "minimal" else "",
+            "historyId": str(self._history),
+            "internalDate": str(int(msg.internal_date.timestamp() * 1000)),
+            "sizeEstimate": len(msg.raw),
+        }
+        if fmt == "minimal":
+            del out["snippet"]
+            return out
+        body = msg.parsed.get_body(("plain", "html"))
+        out["snippet"] = (
+            (body.get_content() if body is not None else "")[:200].replace("\r", "").replace("\n", " ")
+        )
+        if fmt == "raw":
+            out["raw"] = _b64url(msg.raw)
+            return out
+        if fmt == "metadata":
+            wanted = {h.lower() for h in call.query.get("metadataHeaders") or []}
+            headers = [
+                {"name": k, "value": str(v)}
+                for k, v in msg.parsed.items()
+                if not wanted or k.lower() in wanted
+            ]
+            out["payload"] = {"mimeType": msg.parsed.get_content_type(), "headers": headers}
+            return out
+        out["payload"] = self._part(msg.parsed, "")
+        return out
+
+    def _part(self, part: Any, part_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "partId": part_id,
+            "mimeType": part.get_content_type(),
+            "filename": part.get_filename() or "",
+            "headers": [{"name": k, "value": str(v)} for k, v in part.items()],
+        }
+        if part.is_multipart():
+            out["body"] = {"size": 0}
+            out["parts"] = [
+                self._part(child, f"{part_id}.{i}" if part_id else str(i))
+                for i, child in enumerate(part.iter_parts())
+            ]
+        else:
+            data = part.get_payload(decode=True) or b""
+            out["body"] = {"size": len(data), "data": _b64url(data)}
+            if out["filename"]:
+                out["body"]["attachmentId"] = hashlib.sha1(data).hexdigest()
+        return out
+
+    # -- admin -----------------------------------------------------------------------------------------------
+
+    def decoded(self, sender: str | None, since: datetime | None) -> list[dict[str, Any]]:
+        """Sent messages decoded for tests and demos (``GET /_emulator/mail``)."""
+        out = []
+        for msg in self.sent_log:
+            if sender and msg.owner != sender.lower():
+                continue
+            if since and msg.internal_date < since:
+                continue
+            out.append(decode_message(msg))
+        return out
+
+    def bounce(self, message_id: str, now: datetime, reason: str) -> dict[str, Any]:
+        """Deliver a mailer-daemon DSN for a sent message into its sender's inbox (Gmail id or Message-ID)."""
+        target = self.messages.get(message_id)
+        if target is None:
+            wanted = message_id.strip().strip("<>").lower()
+            target = next(
+                (
+                    m
+                    for m in self.sent_log
+                    if str(m.parsed.get("Message-ID", "")).strip().strip("<>").lower() == wanted
+                ),
+                None,
+            )
+        if target is None or target not in self.sent_log:
+            raise KeyError(message_id)
+        original_id = str(target.parsed.get("Message-ID", "")).strip()
+        failed = ", ".join(target.recipients)
+        dsn = EmailMessage()
+        dsn["From"] = "Mail Delivery Subsystem <mailer-daemon@googlemail.com>"
+        dsn["To"] = target.owner
+        dsn["Subject"] = "Delivery Status Notification (Failure)"
+        dsn["Date"] = format_datetime(now)
+        dsn["Message-ID"] = make_msgid(domain="mx.google.com")
+        dsn["In-Reply-To"] = original_id
+        dsn["References"] = original_id
+        dsn["Auto-Submitted"] = "auto-replied"
+        dsn.set_content(
+            f"Address not found\n\nYour message wasn't delivered to {failed} because the address couldn't be "
+            f"found, or is unable to receive mail.\n\nThe response from the remote server was:\n{reason}\n"
+        )
+        original = email.message_from_bytes(target.raw, policy=email.policy.default)
+        headers_only = EmailMessage()
+        for k, v in original.items():
+            headers_only[k] = v
+        dsn.add_attachment(
+            "".join(f"{k}: {v}\r\n" for k, v in original.items()).encode(),
+            maintype="text",
+            subtype="rfc822-headers",
+            filename="original-headers.txt",
+        )
+        dsn.add_header("X-Failed-Recipients", failed)
+        stored = self._store(target.owner, dsn.as_bytes(), ["INBOX", "UNREAD"], now, target.thread_id)
+        return decode_message(stored)
+
+
+def decode_message(msg: StoredMessage) -> dict[str, Any]:
+    parsed = msg.parsed
+    text_part = parsed.get_body(("plain",))
+    html_part = parsed.get_body(("html",))
+    attachments = []
+    for part in parsed.iter_attachments():
+        data = part.get_payload(decode=True) or b""
+        attachments.append(
+            {
+                "filename": part.get_filename(),
+                "mimeType": part.get_content_type(),
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
+    date = parsed.get("Date")
+    try:
+        header_date = parsedate_to_datetime(str(date)).isoformat() if date else None
+    except (TypeError, ValueError):
+        header_date = None
+    return {
+        "id": msg.id,
+        "threadId": msg.thread_id,
+        "sender": msg.owner,
+        "from": str(parsed.get("From", "")),
+        "to": _addresses(parsed, "To"),
+        "cc": _addresses(parsed, "Cc"),
+        "bcc": _addresses(parsed, "Bcc"),
+        "subject": str(parsed.get("Subject", "")),
+        "message_id": str(parsed.get("Message-ID", "")).strip(),
+        "headers": {k: str(v) for k, v in parsed.items()},
+        "text": text_part.get_content() if text_part is not None else None,
+        "html": html_part.get_content() if html_part is not None else None,
+        "attachments": attachments,
+        "labels": msg.labels,
+        "date_header": header_date,
+        "sent_at": rfc3339(msg.internal_date),
+    }

@@ -1,0 +1,32 @@
+"""Quota figures the emulator enforces; defaults are Google's documented numbers (see google-workspace-notes)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class EmulatorLimits(BaseModel):
+    """Limits answered with Google's statuses and reasons; change them at run time with ``POST /_emulator/limits``.
+
+    ``gmail_daily_style`` picks how the per-sender daily message cap answers: ``dailyLimitExceeded`` (403, the
+    API's daily-limit error) or ``mailSendingLimit`` (429 "User-rate limit exceeded. Retry after <time>", what
+    Gmail answers when a mailbox goes over its sending limit). The recipient caps always answer the 429 form.
+    """
+
+    gmail_daily_per_sender: int = Field(2000, ge=0)
+    gmail_daily_style: Literal["dailyLimitExceeded", "mailSendingLimit"] = "dailyLimitExceeded"
+    gmail_daily_recipients_per_sender: int = Field(10_000, ge=0)
+    gmail_daily_unique_recipients_per_sender: int = Field(3_000, ge=0)
+    gmail_recipients_per_message: int = Field(100, ge=1)
+    gmail_sends_per_minute: int = Field(60, ge=0)
+    gmail_max_message_bytes: int = Field(35 * 1024 * 1024, ge=1)
+    batch_max_parts: int = Field(100, ge=1)
+    forms_expensive_reads_per_minute: int = Field(180, ge=0)
+    forms_reads_per_minute: int = Field(390, ge=0)
+    forms_writes_per_minute: int = Field(150, ge=0)
+    sheets_reads_per_minute: int = Field(60, ge=0)
+    directory_queries_per_minute: int = Field(2400, ge=0)
+    drive_queries_per_minute: int = Field(12_000, ge=0)
+    forms_max_page_size: int = Field(5000, ge=1)
