@@ -1,0 +1,119 @@
+"""Policy versions and the acknowledgement forms that go with them (plain functions, no Google calls).
+
+A version is the Drive revision of the policy document plus the SHA-256 of its exported text, per school year:
+a new revision, or a new school year, opens a new acknowledgement cycle while older acknowledgements stay as
+history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+FormKind = Literal["staff", "community"]
+AGREE = "I have read the policy and will follow it"
+AGREE_ES = "He leído la política y la cumpliré"
+
+
+def school_year_of(day: date, start_mmdd: str = "08-01") -> str:
+    """The school year containing ``day`` as ``2026-2027`` (a year starts on ``start_mmdd``)."""
+    month, dom = (int(x) for x in start_mmdd.split("-"))
+    first = day.year if (day.month, day.day) >= (month, dom) else day.year - 1
+    return f"{first}-{first + 1}"
+
+
+def local_school_year(moment: datetime, zone: str, start_mmdd: str = "08-01") -> str:
+    """School year of an aware instant, judged by the district's calendar date."""
+    return school_year_of(moment.astimezone(ZoneInfo(zone)).date(), start_mmdd)
+
+
+def policy_sha256(exported_text: bytes) -> str:
+    """Hash of what people were asked to read; line endings normalised first."""
+    return hashlib.sha256(exported_text.replace(b"\r\n", b"\n").strip()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class FormQuestions:
+    """Question ids of one acknowledgement form (Forms keys answers by these 8-hex-digit ids)."""
+
+    form_id: str
+    responder_uri: str
+    name: str
+    agree: str
+    token: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "form_id": self.form_id,
+            "responder_uri": self.responder_uri,
+            "name": self.name,
+            "agree": self.agree,
+            "token": self.token,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FormQuestions:
+        return cls(**data)
+
+
+def form_items(kind: FormKind, policy_title: str) -> list[dict[str, Any]]:
+    """Items of the acknowledgement form: typed name as signature, agreement, token.
+
+    Google Forms has no hidden fields: the community token is a visible, pre-filled, editable answer, which is
+    why it is cross-checked against the roster and the typed email on sync.
+    """
+    items: list[dict[str, Any]] = [
+        {
+            "title": "Full name (typing your name is your signature) / Nombre completo (su firma)",
+            "questionItem": {"question": {"required": True, "textQuestion": {"paragraph": False}}},
+        },
+        {
+            "title": f"{policy_title}",
+            "description": "AR 1114 social media policy acknowledgement",
+            "questionItem": {
+                "question": {
+                    "required": True,
+                    "choiceQuestion": {"type": "RADIO", "options": [{"value": f"{AGREE} / {AGREE_ES}"}]},
+                }
+            },
+        },
+    ]
+    if kind == "community":
+        items.append(
+            {
+                "title": "Personal code from your invitation (do not change) / Código personal (no cambiar)",
+                "questionItem": {"question": {"required": True, "textQuestion": {"paragraph": False}}},
+            }
+        )
+    return items
+
+
+def questions_from_replies(
+    kind: FormKind, form_id: str, responder_uri: str, replies: list[dict[str, Any]]
+) -> FormQuestions:
+    """Map batchUpdate createItem replies (in item order) to the form's question ids."""
+    ids = [(r.get("questionId") or [None])[0] for r in replies]
+    if len(ids) < (3 if kind == "community" else 2) or not all(ids):
+        raise ValueError(f"{kind} form {form_id}: createItem replies carry no question ids")
+    return FormQuestions(
+        form_id=form_id,
+        responder_uri=responder_uri,
+        name=ids[0],
+        agree=ids[1],
+        token=ids[2] if kind == "community" else None,
+    )
+
+
+def answer_text(response: dict[str, Any], question_id: str | None) -> str | None:
+    """The first text answer to ``question_id`` in a Forms ``FormResponse``, stripped; None when absent."""
+    if not question_id:
+        return None
+    answer = (response.get("answers") or {}).get(question_id) or {}
+    values = (answer.get("textAnswers") or {}).get("answers") or []
+    if not values:
+        return None
+    value = str(values[0].get("value", "")).strip()
+    return value or None
