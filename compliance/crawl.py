@@ -293,7 +293,7 @@ class HostLimiter:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._next_at: dict[str, float] = {}
         self._addresses: dict[str, str | None] = {}
-        self.robots: dict[str, RobotFileParser | None] = {}
+        self.robots: dict[str, asyncio.Future[RobotFileParser | None]] = {}
         self.delays: dict[str, float] = {}
 
     def semaphore(self, netloc: str) -> asyncio.Semaphore:
@@ -525,9 +525,10 @@ class _SiteCrawl:
                 # Sample and shared-host school sites keep a robots.txt at the site's own root too.
                 locations.append((urljoin(root, "robots.txt"), False))
         for location, host_level in dict.fromkeys(locations):
+            # Sites crawled at once share a host's robots.txt: the first asks, the others await its answer.
             if location not in self.limiter.robots:
-                self.limiter.robots[location] = await self._read_robots(location, host_level)
-            parser = self.limiter.robots[location]
+                self.limiter.robots[location] = asyncio.ensure_future(self._read_robots(location, host_level))
+            parser = await self.limiter.robots[location]
             if parser is not None:
                 self._parsers.append(parser)
                 delay = parser.crawl_delay(self.crawl.user_agent)

@@ -200,10 +200,6 @@ def _ancestors(node: LexborNode) -> Iterator[LexborNode]:
         current = current.parent
 
 
-def _node_text(node: LexborNode, limit: int) -> str:
-    return clean_text(node.text(deep=True, separator=" ", strip=True), limit)
-
-
 def filename_words(url: str) -> str:
     """Words of the image's file name: 'maria-garcia-lopez_2024.jpg' -> 'maria garcia lopez'."""
     name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
@@ -211,6 +207,31 @@ def filename_words(url: str) -> str:
         name = name.rsplit(".", 1)[0]
     words = [w for w in _FILENAME_SPLIT.split(name) if w and not any(ch.isdigit() for ch in w)]
     return clean_text(" ".join(words))
+
+
+def _context_text(node: LexborNode, own: set[int], limit: int) -> str:
+    """Text of ``node`` without the parts that belong to other images (their figure, list item or card).
+
+    A gallery grid's text is every photo's caption; attaching all of it to each photo would tie every
+    named student to every photo, so any subtree holding another image but not this one is left out.
+    """
+    parts: list[str] = []
+    size = 0
+    stack = list(reversed(list(node.iter(include_text=True))))
+    while stack and size <= limit:
+        current = stack.pop()
+        if current.tag == "-text":
+            text = current.text_content or ""
+            if text.strip():
+                parts.append(text)
+                size += len(text)
+            continue
+        if current.tag in ("script", "style", "template", "noscript"):
+            continue
+        if current.mem_id not in own and (current.tag == "img" or current.css_first("img") is not None):
+            continue
+        stack.extend(reversed(list(current.iter(include_text=True))))
+    return clean_text(" ".join(parts), limit)
 
 
 def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
@@ -227,7 +248,8 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
     put("data_caption", _attr(img, "data-caption"))
     put("data_title", _attr(img, "data-title"))
     figure: LexborNode | None = None
-    context_node: LexborNode | None = None
+    context = ""
+    own = {img.mem_id, *(a.mem_id for a in _ancestors(img))}
     for depth, anc in enumerate(_ancestors(img)):
         if anc.tag == "a":
             put("link_title", _attr(anc, "title"))
@@ -238,16 +260,15 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
             put("data_title", _attr(anc, "data-title"))
         if anc.tag == "figure" and figure is None:
             figure = anc
-        if context_node is None and anc.tag in _BLOCK_TAGS and _node_text(anc, 1):
-            context_node = anc
-        if figure is not None and context_node is not None:
+        if not context and anc.tag in _BLOCK_TAGS:
+            context = _context_text(anc, own, MAX_CONTEXT_CHARS)
+        if figure is not None and context:
             break
     if figure is not None:
         caption = figure.css_first("figcaption")
         if caption is not None:
             put("figcaption", caption.text(deep=True, separator=" ", strip=True))
-    if context_node is not None:
-        put("context", context_node.text(deep=True, separator=" ", strip=True), MAX_CONTEXT_CHARS)
+    put("context", context, MAX_CONTEXT_CHARS)
     put("filename", filename_words(image_url))
     return texts
 

@@ -211,3 +211,16 @@ def test_same_photo_same_hashes_and_recompressed_close_phash() -> None:
 def test_evidence_round_trip() -> None:
     ev = ImageEvidence("p", "i", {"alt": "x"}, "s" * 64, "f" * 16, 1, 2)
     assert ImageEvidence.from_dict(ev.to_dict()) == ev
+
+
+def test_gallery_grid_context_keeps_each_photo_to_its_own_caption() -> None:
+    html = """<main><h2>Field day</h2><div class="grid">
+      <figure><img src="a.jpg"><figcaption>Ana Ruiz</figcaption></figure>
+      <figure><img src="b.jpg"><figcaption>Ben Okafor</figcaption></figure>
+      <div class="card"><img src="c.jpg"><p>Chloe Tran</p></div>
+    </div><article><img src="d.jpg"><p>Left to right: Diego Alvarez, Emma Wu</p></article></main>"""
+    refs = by_url(parse_page(html, PAGE).images)
+    assert refs["a.jpg"].texts["context"] == "Ana Ruiz"
+    assert refs["b.jpg"].texts["context"] == "Ben Okafor"
+    assert refs["c.jpg"].texts["context"] == "Chloe Tran"
+    assert refs["d.jpg"].texts["context"] == "Left to right: Diego Alvarez, Emma Wu"
