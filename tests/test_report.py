@@ -756,3 +756,21 @@ def test_libreoffice_converts_to_pdf_and_shows_hostile_text_as_text(
     assert "-2+3 Smith" in outstanding and "@SUM(A1) Jones" in outstanding
     quality = next(t for n, t in texts.items() if "Data" in n)
     assert "+cmd" in quality
+
+
+def test_record_report_run_feeds_the_next_report(built: dict[str, Any], settings: Any) -> None:
+    from compliance.report import collect_report_data, record_report_run
+
+    store, data = built["store"], built["data"]
+    with store.session() as session:
+        record_report_run(session, data, built["path"].name, emailed_to=["superintendent@standard-sd.org"])
+        record_report_run(session, data, built["path"].name, drive_file_id="drive-1")  # re-run: same row
+    [(runs,)] = sql(
+        store, "select count(*) from report_runs where generated_at = '2026-11-24 16:00:00.000000'"
+    )
+    assert runs == 1
+    with store.session() as session:
+        later = collect_report_data(session, datetime(2026, 12, 1, 15, 0, tzinfo=UTC), settings)
+    assert later.previous is not None and later.previous.generated_at == NOW
+    assert later.previous.summary == data.summary
+    assert [p.generated_at for p in later.trends][-2:] == [NOW, later.generated_at]

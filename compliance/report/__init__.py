@@ -12,6 +12,7 @@ from compliance.report.data import (
     SiteRow,
     TrendPoint,
     collect_report_data,
+    record_report_run,
 )
 from compliance.report.workbook import SHEETS, attention_sentences, report_filename, safe_text, write_workbook
 
@@ -28,6 +29,7 @@ __all__ = [
     "TrendPoint",
     "attention_sentences",
     "collect_report_data",
+    "record_report_run",
     "report_filename",
     "safe_text",
     "write_workbook",

@@ -523,3 +523,28 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         site_admin_digest_days=digest_days,
         superintendent_days=super_days,
     )
+
+
+def record_report_run(
+    session: Session,
+    data: ReportData,
+    path: str,
+    *,
+    drive_file_id: str | None = None,
+    emailed_to: Sequence[str] = (),
+) -> ReportRun:
+    """Store this report's summary for the next report's trends; a re-run for the same moment updates it."""
+    run = session.scalars(
+        select(ReportRun).where(ReportRun.generated_at == data.generated_at).order_by(ReportRun.id).limit(1)
+    ).first()
+    if run is None:
+        run = ReportRun(generated_at=data.generated_at, path=path)
+        session.add(run)
+    run.path = path
+    run.summary = dict(data.summary)
+    if drive_file_id is not None:
+        run.drive_file_id = drive_file_id
+    if emailed_to:
+        run.emailed_to = sorted(set(run.emailed_to or []) | set(emailed_to))
+    session.flush()
+    return run

@@ -246,6 +246,7 @@ class _Writer:
             ws.row_dimensions[r].height = 34
         rows.append([])
         rows.append([st.cell(ws, "Headline numbers", st.section)])
+        ws.row_dimensions[len(rows) + 1].height = 32
         rows.append(
             [
                 st.cell(ws, name, st.header)
@@ -297,7 +298,7 @@ class _Writer:
             ("Site id", 16),
             ("Active people", 12),
             ("Acknowledged", 14),
-            ("Acknowledgement rate", 16),
+            ("Acknowledgement rate", 18),
             ("Outstanding", 13),
             (f"Outstanding > {digest} days", 14),
             ("Escalated", 11),
@@ -432,7 +433,7 @@ class _Writer:
         st = self.styles
         columns = [
             ("Report date", 12),
-            ("Acknowledgement rate", 15),
+            ("Acknowledgement rate", 18),
             ("Employees rate", 13),
             ("Associated persons rate", 15),
             ("Active people", 12),
@@ -467,6 +468,9 @@ class _Writer:
             )
         n = len(points)
         dates = Reference(ws, min_col=1, min_row=2, max_row=n + 1)
+        span = (
+            local_date(points[-1].generated_at, self.tz) - local_date(points[0].generated_at, self.tz)
+        ).days
 
         rate_chart = LineChart()
         rate_chart.title = "Acknowledgement rate by report"
@@ -477,7 +481,7 @@ class _Writer:
         rate_chart.add_data(
             Reference(ws, min_col=2, max_col=4, min_row=1, max_row=n + 1), titles_from_data=True
         )
-        _date_axis(rate_chart, dates)
+        _date_axis(rate_chart, dates, span)
         ws.add_chart(rate_chart, "L2")
 
         violations_chart = LineChart()
@@ -487,7 +491,7 @@ class _Writer:
         violations_chart.add_data(
             Reference(ws, min_col=7, max_col=8, min_row=1, max_row=n + 1), titles_from_data=True
         )
-        _date_axis(violations_chart, dates)
+        _date_axis(violations_chart, dates, span)
         ws.add_chart(violations_chart, "L18")
 
         # By Site is sorted worst first, so its top rows are the sites to chart.
@@ -540,10 +544,13 @@ class _Writer:
             ws.append([st.cell(ws, term, st.wrap), st.cell(ws, meaning, st.wrap), st.cell(ws, how, st.wrap)])
 
 
-def _date_axis(chart: LineChart, dates: Reference) -> None:
+def _date_axis(chart: LineChart, dates: Reference, span_days: int) -> None:
     chart.x_axis = DateAxis(crossAx=100)
     chart.x_axis.number_format = "yyyy-mm-dd"
     chart.x_axis.majorTimeUnit = "days"
+    chart.x_axis.majorUnit = max(1, -(-span_days // 8))  # about eight date labels whatever the history length
+    for series in chart.series:
+        series.smooth = False  # a smoothed line invents values between reports
     chart.x_axis.title = "Report date"
     chart.set_categories(dates)
     chart.x_axis.delete = False
@@ -700,7 +707,8 @@ def attention_sentences(data: ReportData) -> list[str]:
             f"{_n(s['outstanding'], 'acknowledgement')} outstanding: {s.get('overdue', 0):,} more than "
             f"{data.site_admin_digest_days} days old, {s.get('escalated', 0):,} escalated."
         )
-    red = [site for site in data.sites if site.rate is not None and site.rate < 0.95][:3]
+    # Named sites only: people with no site have no site admin to call.
+    red = [site for site in data.sites if site.site_id and site.rate is not None and site.rate < 0.95][:3]
     if red:
         names = ", ".join(f"{site.site_name} ({_pct(site.rate)})" for site in red)
         out.append(f"Lowest sites: {names}; {_n(s.get('sites_below_80', 0), 'site')} below 80%.")
