@@ -1,0 +1,208 @@
+"""Photo consent findings: one per (page, image, student), judged by the consent rule, kept across nights.
+
+A finding is ``new`` the night it is first seen, ``open`` while the image stays online, and ``resolved`` when
+the image (or its page) is gone on re-crawl; ``first_seen_at`` and ``resolved_at`` give time-to-takedown.
+Images with no identification are counted per site, never guessed at (no face recognition).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from compliance.consent import ConsentLike, consent_status
+from compliance.matching import Match, NameIndex
+from compliance.models import Finding, Page, PhotoAppearance
+
+PURPOSE_WEBSITE = "website"
+MAX_EVIDENCE_CHARS = 500
+
+
+def finding_key(page_url: str, image_url: str, student_id: str) -> str:
+    """Stable key of a (page, image, student): URLs are too long for a portable unique index."""
+    return hashlib.sha256(f"{page_url}\x1f{image_url}\x1f{student_id}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """What tonight's evidence says about one student in one image on one page."""
+
+    site_id: str | None
+    page_url: str
+    image_url: str
+    student_id: str
+    verdict: str  # violation | ok | needs_review
+    reason: str  # ok | no_consent | revoked | expired | principal_missing | purpose_not_covered | low_confidence
+    confidence: float
+    evidence: str
+
+
+def judge_matches(
+    site_id: str | None,
+    page_url: str,
+    image_url: str,
+    matches: Sequence[Match],
+    consents: Mapping[str, Sequence[ConsentLike]],
+    on: date,
+    *,
+    school_year_start: str = "08-01",
+    purpose: str = PURPOSE_WEBSITE,
+) -> list[Judgement]:
+    """Apply the consent rule to each student identified in one image (best match per student).
+
+    A confident identification without consent in force is a violation; a low-confidence one is
+    needs_review whatever the consent says, so a person looks before anyone is asked to take a photo down.
+    """
+    best: dict[str, Match] = {}
+    for m in matches:
+        if m.student_id not in best or m.confidence > best[m.student_id].confidence:
+            best[m.student_id] = m
+    out = []
+    for student_id, m in sorted(best.items()):
+        decision = consent_status(consents.get(student_id, ()), purpose, on, school_year_start)
+        if not m.identified:
+            verdict, reason = "needs_review", "low_confidence" if decision.allowed else decision.reason
+        elif decision.allowed:
+            verdict, reason = "ok", "ok"
+        else:
+            verdict, reason = "violation", decision.reason
+        evidence = f"{m.source}: {m.snippet}"[:MAX_EVIDENCE_CHARS]
+        out.append(
+            Judgement(site_id, page_url, image_url, student_id, verdict, reason, round(m.confidence, 3), evidence)
+        )
+    return out
+
+
+@dataclass(slots=True)
+class ReconcileCounts:
+    appearances: int = 0
+    unidentified_images: int = 0
+    violations: int = 0
+    ok: int = 0
+    needs_review: int = 0
+    new: int = 0
+    resolved: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "photo appearances": self.appearances,
+            "images with no identification": self.unidentified_images,
+            "violations": self.violations,
+            "ok": self.ok,
+            "needs review": self.needs_review,
+            "new findings": self.new,
+            "resolved findings": self.resolved,
+        }
+
+
+def judge_appearances(
+    appearances: Iterable[tuple[str | None, str, str, Mapping[str, str]]],
+    index: NameIndex,
+    consents: Mapping[str, Sequence[ConsentLike]],
+    on: date,
+    *,
+    school_year_start: str = "08-01",
+) -> tuple[list[Judgement], int]:
+    """Judge ``(site_id, page_url, image_url, texts)`` appearances; also return how many had no identification."""
+    judgements: list[Judgement] = []
+    unidentified = 0
+    for site_id, page_url, image_url, texts in appearances:
+        matches = index.find(dict(texts), site_id)
+        if not matches:
+            unidentified += 1
+            continue
+        judgements += judge_matches(
+            site_id, page_url, image_url, matches, consents, on, school_year_start=school_year_start
+        )
+    return judgements, unidentified
+
+
+def live_appearances(session: Session, site_id: str) -> list[tuple[str | None, str, str, dict[str, str]]]:
+    """The site's photo appearances still online, with the texts their evidence carries."""
+    rows = session.execute(
+        select(Page.url, PhotoAppearance.image_url, PhotoAppearance.evidence)
+        .join(Page, Page.id == PhotoAppearance.page_id)
+        .where(Page.site_id == site_id, Page.status == "live", PhotoAppearance.status == "live")
+        .order_by(Page.url, PhotoAppearance.image_url)
+    )
+    return [(site_id, url, image, dict((ev or {}).get("texts") or {})) for url, image, ev in rows]
+
+
+def apply_judgements(
+    session: Session, site_id: str, judgements: Sequence[Judgement], now: datetime
+) -> ReconcileCounts:
+    """Upsert tonight's judgements for one site; findings of this site not judged tonight are resolved.
+
+    Idempotent for the same input: re-running the same night changes nothing but ``last_seen_at``.
+    """
+    counts = ReconcileCounts()
+    existing = {f.finding_key: f for f in session.scalars(select(Finding).where(Finding.site_id == site_id))}
+    seen: set[str] = set()
+    for j in judgements:
+        key = finding_key(j.page_url, j.image_url, j.student_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        if j.verdict == "violation":
+            counts.violations += 1
+        elif j.verdict == "ok":
+            counts.ok += 1
+        else:
+            counts.needs_review += 1
+        row = existing.get(key)
+        if row is None:
+            session.add(
+                Finding(
+                    finding_key=key,
+                    site_id=j.site_id,
+                    page_url=j.page_url,
+                    image_url=j.image_url,
+                    student_id=j.student_id,
+                    verdict=j.verdict,
+                    reason=j.reason,
+                    confidence=j.confidence,
+                    evidence=j.evidence,
+                    state="new",
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+            )
+            counts.new += 1
+            continue
+        if row.state == "resolved":
+            # Back online after being taken down: a fresh finding as far as takedown time goes.
+            row.state, row.resolved_at, row.first_seen_at = "new", None, now
+            row.notified_at = row.reminded_at = None
+            counts.new += 1
+        elif row.state == "new" and row.last_seen_at < now:
+            row.state = "open"
+        row.verdict, row.reason, row.confidence, row.evidence = j.verdict, j.reason, j.confidence, j.evidence
+        row.last_seen_at = now
+    for key, row in existing.items():
+        if key not in seen and row.state != "resolved":
+            row.state, row.resolved_at = "resolved", now
+            counts.resolved += 1
+    session.flush()
+    return counts
+
+
+def audit_rows(judgements: Iterable[Judgement]) -> list[dict[str, Any]]:
+    """Rows of the one-off audit CSV (stable column order; see ``consent audit``)."""
+    return [
+        {
+            "page_url": j.page_url,
+            "image_url": j.image_url,
+            "student_id": j.student_id,
+            "status": j.verdict,
+            "reason": j.reason,
+            "confidence": f"{j.confidence:.2f}",
+            "evidence": j.evidence,
+        }
+        for j in judgements
+    ]
