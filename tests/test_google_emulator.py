@@ -70,7 +70,8 @@ def admin(emu: Any) -> Iterator[httpx.Client]:
     """The emulator's admin API, reset to an empty seeded workspace with default limits before each test."""
     from emulator.limits import EmulatorLimits
 
-    with httpx.Client(base_url=emu.base_url, verify=str(emu.ca_path), timeout=30) as client:
+    tls = ssl.create_default_context(cafile=str(emu.ca_path))
+    with httpx.Client(base_url=emu.base_url, verify=tls, timeout=30) as client:
         client.post("/_emulator/reset").raise_for_status()
         client.post("/_emulator/limits", json=EmulatorLimits().model_dump()).raise_for_status()
         client.post("/_emulator/seed", json={"directory": DIRECTORY}).raise_for_status()
@@ -201,7 +202,8 @@ def test_list_users_pages_and_filters_by_org_unit(emu: Any, admin: httpx.Client)
     paths = {ou["orgUnitPath"] for ou in ws.list_orgunits(clients)}
     assert {"/Schools", SCHOOL_OU, "/District Office"} <= paths
     with pytest.raises(NotFound):
-        clients.directory().users().get(userKey="nobody@standard-sd.org").execute()
+        ws.get_user(clients, "nobody@standard-sd.org")
+    assert ws.get_user(clients, STAFF[0]["primaryEmail"])["orgUnitPath"] == SCHOOL_OU
 
 
 # -- Gmail -----------------------------------------------------------------------------------------

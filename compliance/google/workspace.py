@@ -74,6 +74,12 @@ def list_users(
     yield from paginate(service.users().list, "users", policy=clients.policy, **params)
 
 
+def get_user(clients: GoogleClients, user_key: str, *, subject: str | None = None) -> dict[str, Any]:
+    """One Directory ``User`` by email, alias or id (projection ``full``); :class:`NotFound` if none."""
+    service = clients.directory(subject)
+    return execute(service.users().get(userKey=user_key, projection="full"), policy=clients.policy)
+
+
 def list_orgunits(
     clients: GoogleClients,
     *,
@@ -313,46 +319,73 @@ def list_permissions(
 # -- Sheets ----------------------------------------------------------------------------------------
 
 
-def _a1_sheet(title: str) -> str:
-    # A sheet name as an A1 range meaning "all its cells"; quotes inside the name are doubled.
-    return "'" + title.replace("'", "''") + "'"
+def _column_letters(index: int) -> str:
+    """1 -> A, 26 -> Z, 27 -> AA."""
+    letters = ""
+    while index > 0:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(ord("A") + rem) + letters
+    return letters
+
+
+def _a1_whole_sheet(title: str, rows: int, cols: int) -> str:
+    # The sheet's whole grid as an explicit A1 range; quotes inside the name are doubled. Explicit bounds
+    # (from gridProperties) rather than the bare name, so the range never exceeds the grid and never gets
+    # mistaken for a cell reference (a sheet named "A1").
+    return "'" + title.replace("'", "''") + f"'!A1:{_column_letters(max(cols, 1))}{max(rows, 1)}"
 
 
 def get_sheet_values(
     clients: GoogleClients, spreadsheet_id: str, *, subject: str | None = None
 ) -> list[tuple[str, list[list[str]]]]:
-    """Every sheet of a spreadsheet as ``(title, rows)``, cells as displayed (FORMATTED_VALUE strings).
+    """Every grid sheet of a spreadsheet as ``(title, rows)``, cells as displayed (FORMATTED_VALUE strings).
 
-    Two reads whatever the number of sheets (spreadsheets.get for the titles, one values.batchGet), which
-    matters under the ~60 reads/min/user quota. Trailing empty cells and rows are absent, as the API returns.
+    Two reads whatever the number of sheets (spreadsheets.get for titles and sizes, one values.batchGet),
+    which matters under the ~60 reads/min/user quota. Chart sheets (no cells) are left out. Trailing empty
+    cells and rows are absent, as the API returns them.
     """
     service = clients.sheets(subject)
     meta = execute(
-        service.spreadsheets().get(spreadsheetId=spreadsheet_id, fields="sheets.properties(title,index)"),
+        service.spreadsheets().get(
+            spreadsheetId=spreadsheet_id,
+            fields="sheets/properties(title,index,sheetType,gridProperties(rowCount,columnCount))",
+        ),
         policy=clients.policy,
     )
-    titles = [s["properties"]["title"] for s in meta.get("sheets") or []]
-    if not titles:
+    grids = [
+        s["properties"]
+        for s in meta.get("sheets") or []
+        if s["properties"].get("sheetType", "GRID") == "GRID"
+    ]
+    if not grids:
         return []
+    ranges = [
+        _a1_whole_sheet(
+            p["title"],
+            p.get("gridProperties", {}).get("rowCount", 1000),
+            p.get("gridProperties", {}).get("columnCount", 26),
+        )
+        for p in grids
+    ]
     values = execute(
         service.spreadsheets()
         .values()
         .batchGet(
             spreadsheetId=spreadsheet_id,
-            ranges=[_a1_sheet(t) for t in titles],
+            ranges=ranges,
             valueRenderOption="FORMATTED_VALUE",
             majorDimension="ROWS",
         ),
         policy=clients.policy,
     )
-    ranges = values.get("valueRanges") or []
-    if len(ranges) != len(titles):
+    value_ranges = values.get("valueRanges") or []
+    if len(value_ranges) != len(grids):
         raise ValueError(
-            f"spreadsheet {spreadsheet_id}: asked {len(titles)} sheets, got {len(ranges)} ranges"
+            f"spreadsheet {spreadsheet_id}: asked {len(grids)} sheets, got {len(value_ranges)} ranges"
         )
     return [
-        (title, [["" if cell is None else str(cell) for cell in row] for row in vr.get("values") or []])
-        for title, vr in zip(titles, ranges, strict=True)
+        (p["title"], [["" if cell is None else str(cell) for cell in row] for row in vr.get("values") or []])
+        for p, vr in zip(grids, value_ranges, strict=True)
     ]
 
 
@@ -541,6 +574,7 @@ __all__ = [
     "get_form",
     "get_message",
     "get_sheet_values",
+    "get_user",
     "list_message_ids",
     "list_orgunits",
     "list_permissions",
