@@ -101,29 +101,43 @@ class ReconcileCounts:
         }
 
 
-def judge_appearances(
-    appearances: Iterable[tuple[str | None, str, str, Mapping[str, str]]],
-    index: NameIndex,
+Appearance = tuple[str | None, str, str, Mapping[str, str]]  # (site_id, page_url, image_url, texts)
+Matched = tuple[str | None, str, str, list[Match]]
+
+
+def match_appearances(appearances: Iterable[Appearance], index: NameIndex) -> tuple[list[Matched], int]:
+    """Find students in each appearance's texts; also return how many images had no identification at all."""
+    matched: list[Matched] = []
+    unidentified = 0
+    for site_id, page_url, image_url, texts in appearances:
+        matches = index.find(dict(texts), site_id)
+        if matches:
+            matched.append((site_id, page_url, image_url, matches))
+        else:
+            unidentified += 1
+    return matched, unidentified
+
+
+def matched_students(matched: Iterable[Matched]) -> set[str]:
+    """Student ids named anywhere in ``matched``: the only consents worth loading."""
+    return {m.student_id for _, _, _, matches in matched for m in matches}
+
+
+def judge_all(
+    matched: Iterable[Matched],
     consents: Mapping[str, Sequence[ConsentLike]],
     on: date,
     *,
     school_year_start: str = "08-01",
-) -> tuple[list[Judgement], int]:
-    """Judge ``(site_id, page_url, image_url, texts)`` appearances; also return how many had no identification."""
-    judgements: list[Judgement] = []
-    unidentified = 0
-    for site_id, page_url, image_url, texts in appearances:
-        matches = index.find(dict(texts), site_id)
-        if not matches:
-            unidentified += 1
-            continue
-        judgements += judge_matches(
-            site_id, page_url, image_url, matches, consents, on, school_year_start=school_year_start
-        )
-    return judgements, unidentified
+) -> list[Judgement]:
+    """:func:`judge_matches` over every matched appearance."""
+    out: list[Judgement] = []
+    for site_id, page_url, image_url, matches in matched:
+        out += judge_matches(site_id, page_url, image_url, matches, consents, on, school_year_start=school_year_start)
+    return out
 
 
-def live_appearances(session: Session, site_id: str) -> list[tuple[str | None, str, str, dict[str, str]]]:
+def live_appearances(session: Session, site_id: str) -> list[Appearance]:
     """The site's photo appearances still online, with the texts their evidence carries."""
     rows = session.execute(
         select(Page.url, PhotoAppearance.image_url, PhotoAppearance.evidence)
@@ -134,9 +148,7 @@ def live_appearances(session: Session, site_id: str) -> list[tuple[str | None, s
     return [(site_id, url, image, dict((ev or {}).get("texts") or {})) for url, image, ev in rows]
 
 
-def apply_judgements(
-    session: Session, site_id: str, judgements: Sequence[Judgement], now: datetime
-) -> ReconcileCounts:
+def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgement], now: datetime) -> ReconcileCounts:
     """Upsert tonight's judgements for one site; findings of this site not judged tonight are resolved.
 
     Idempotent for the same input: re-running the same night changes nothing but ``last_seen_at``.

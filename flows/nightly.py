@@ -13,22 +13,57 @@ configure_prefect_env()
 
 from prefect import flow  # noqa: E402
 
-from tasks.artifacts import publish_summary  # noqa: E402
+from tasks import resources  # noqa: E402
+from tasks.artifacts import publish_summary, publish_table  # noqa: E402
+from tasks.consent import sync_consents, sync_students  # noqa: E402
+from tasks.photos import crawl_site, reconcile_site  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
+
+SITES_PER_CONSENT_TASK = 50
+
+
+def _total(per_site: list[dict[str, object]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for counts in per_site:
+        for name, value in counts.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                totals[name] = totals.get(name, 0) + int(value)
+    return totals
 
 
 @flow(name="nightly", log_prints=False)
-def nightly(now: datetime | None = None) -> dict[str, dict[str, int]]:
+def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[str, int]]:
     """Roster sync, acknowledgement sync, reminders and escalation, crawl and consent reconciliation.
 
-    ``now`` exists for tests and replays; a scheduled run uses the current time.
+    ``now`` exists for tests and replays; a scheduled run uses the current time. ``crawl=False`` skips the
+    websites (e.g. a re-run after fixing a roster file).
     """
     now = now or datetime.now(UTC)
+    settings = resources.settings()
+    site_ids = [s.id for s in settings.sites]
     results: dict[str, dict[str, int]] = {}
+
     results["roster"] = sync_roster(now)
+    results["students"] = sync_students()
+    chunks = [site_ids[i : i + SITES_PER_CONSENT_TASK] for i in range(0, len(site_ids), SITES_PER_CONSENT_TASK)]
+    results["consent"] = _total(sync_consents.map(chunks).result())
+
+    if crawl:
+        web_sites = [s.id for s in settings.sites if s.web_roots]
+        crawls = crawl_site.map(web_sites, now=now).result()
+        results["crawl"] = _total(crawls)
+        per_site = reconcile_site.map(web_sites, now=now).result()
+        results["photos"] = _total(per_site)
+        publish_table(
+            "nightly-photos-by-site",
+            "Photo consent findings by site (counts only)",
+            [{"site": site_id, **counts} for site_id, counts in zip(web_sites, per_site, strict=True)],
+        )
+
     publish_summary(
         "nightly",
-        f"Nightly run {now:%Y-%m-%d %H:%M} UTC",
+        f"Nightly run {now.astimezone(settings.tz):%Y-%m-%d %H:%M} {settings.district.time_zone}",
         {f"{step}: {name}": value for step, counts in results.items() for name, value in counts.items()},
+        output=settings.database_url.split("@")[-1],
     )
     return results

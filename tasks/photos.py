@@ -1,0 +1,56 @@
+"""School websites: crawl each site, then reconcile the photos found against consent (one task per site)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
+
+from compliance.consent import load_consents
+from compliance.crawl import crawl_and_store
+from compliance.findings import apply_judgements, judge_all, live_appearances, match_appearances, matched_students
+from compliance.matching import NameIndex, build_index
+from compliance.models import Person, Student
+from tasks import resources
+
+
+@task(name="crawl-site", retries=1, retry_delay_seconds=120, cache_policy=NO_CACHE)
+def crawl_site(site_id: str, now: datetime) -> dict[str, object]:
+    """Crawl one site politely (robots, allowlist, conditional GET) and store pages, photos and evidence."""
+    summary = crawl_and_store(resources.store(), resources.settings(), now, [site_id])
+    return summary.get(site_id, {})
+
+
+@lru_cache(maxsize=2)
+def _name_index(database_url: str, students_version: int) -> NameIndex:
+    # Built once per worker process and roster size: the index is the expensive part, matching is cheap.
+    settings = resources.settings()
+    with resources.store().session() as session:
+        students = list(session.scalars(select(Student).where(Student.active.is_(True))))
+        staff = [
+            f"{g} {f}"
+            for g, f in session.execute(select(Person.given_name, Person.family_name).where(Person.kind == "employee"))
+        ]
+    places = [s.name for s in settings.sites] + [settings.district.name]
+    return build_index(students, distractors=staff + places)
+
+
+@task(name="reconcile-site", cache_policy=NO_CACHE)
+def reconcile_site(site_id: str, now: datetime) -> dict[str, int]:
+    """Judge every live photo of one site against consent as of the district's date; persist findings."""
+    settings = resources.settings()
+    on = now.astimezone(settings.tz).date()
+    with resources.store().session() as session:
+        count = session.query(Student).count()
+        index = _name_index(settings.database_url, count)
+        appearances = live_appearances(session, site_id)
+        matched, unidentified = match_appearances(appearances, index)
+        consents = load_consents(session, matched_students(matched))
+        judgements = judge_all(matched, consents, on, school_year_start=settings.district.school_year_start)
+        counts = apply_judgements(session, site_id, judgements, now)
+    counts.appearances = len(appearances)
+    counts.unidentified_images = unidentified
+    return counts.as_dict()
