@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import select
@@ -184,14 +185,12 @@ CONSENT_FIELDS: FieldSpec = {
     "grade": ["grade"],
 }
 
+# Numeric dates, matched by pattern (month first, as US offices write them); an impossible date (9/31/2026,
+# 31/31/2026) is refused, never guessed. Two-digit years follow strptime's %y rule (69-99 -> 1900s).
+_ISO_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+_US_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})(?: \d{1,2}:\d{2}(?::\d{2})?(?: ?[AaPp][Mm])?)?")
+# Dates with month names, tried in this order with strptime.
 DATE_FORMATS: tuple[str, ...] = (
-    "%Y-%m-%d",
-    "%Y/%m/%d",
-    "%m/%d/%Y",
-    "%m/%d/%y",
-    "%m-%d-%Y",
-    "%m-%d-%y",
-    "%m.%d.%Y",
     "%b %d, %Y",
     "%B %d, %Y",
     "%b %d %Y",
@@ -200,12 +199,9 @@ DATE_FORMATS: tuple[str, ...] = (
     "%d %B %Y",
     "%d-%b-%Y",
     "%d-%b-%y",
+    "%d %b, %Y",
     "%A, %B %d, %Y",
     "%a, %b %d, %Y",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
 )
 
 _YES = {
@@ -240,8 +236,22 @@ def parse_date(value: CellValue) -> date | None:
     if isinstance(value, date):
         return value
     text = cell_text(value)
-    if not text:
-        return None
+    if not text or not any(ch.isdigit() for ch in text):
+        return None  # no digit, no date: "TBD", "Fall", "sometime in Sept"
+    iso = _ISO_DATE.fullmatch(text)
+    us = None if iso else _US_DATE.fullmatch(text)
+    if iso or us:
+        if iso:
+            year, month, day = (int(g) for g in iso.groups())
+        else:
+            assert us is not None
+            month, day, year = (int(g) for g in us.groups())
+            if len(us.group(3)) == 2:
+                year += 1900 if year >= 69 else 2000
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return None
     text = re.sub(r"(?<=\d)(st|nd|rd|th)\b", "", text, flags=re.I)
     text = re.sub(r"\bSept\b\.?", "Sep", text, flags=re.I)
     text = " ".join(text.replace(",", ", ").split()).replace(" ,", ",")
@@ -252,8 +262,6 @@ def parse_date(value: CellValue) -> date | None:
             continue
     from dateutil import parser as du
 
-    if not re.search(r"\d", text):
-        return None
     try:
         # Parsing against two different defaults tells whether the text itself stated day, month and year.
         a = du.parse(text, default=datetime(1901, 1, 1), dayfirst=False)
@@ -292,11 +300,16 @@ def school_year_of(day: date, school_year_start: str = "08-01") -> str:
     return f"{start_year}-{start_year + 1}"
 
 
+@lru_cache(maxsize=1)
+def _purpose_choices() -> dict[str, str]:
+    return {normalize_header(w): p for p, words in PURPOSE_SYNONYMS.items() for w in (p, *words)}
+
+
 def parse_purposes(text: str) -> tuple[frozenset[str], list[str]]:
     """A purpose list ('Web site, Social; Annual') -> purposes, plus the words that matched nothing."""
     from rapidfuzz import fuzz, process
 
-    choices = {normalize_header(w): p for p, words in PURPOSE_SYNONYMS.items() for w in (p, *words)}
+    choices = _purpose_choices()
     found: set[str] = set()
     unknown: list[str] = []
     for part in re.split(r"[,;/&+|\n]|\band\b", text, flags=re.I):
@@ -452,6 +465,7 @@ class ConsentEntry:
 class ConsentResult:
     records: list[ConsentEntry] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    skipped: list[Rejected] = field(default_factory=list)  # sheets passed over (see tabular.read_table)
 
 
 def consent_from_row(
@@ -529,11 +543,7 @@ def consent_from_row(
     raw_principal = row.values.get("principal")
     if cell_text(raw_principal):
         answer, principal_on = parse_mark(raw_principal)
-        if (
-            answer is None
-            and "principal" not in row.formula_fields
-            and _INITIALS.match(cell_text(raw_principal))
-        ):
+        if answer is None and "principal" not in row.formula_fields and _INITIALS.match(cell_text(raw_principal)):
             answer = True  # the principal initialled the form
         if answer is None:
             reject("principal", "unreadable principal approval", raw_principal)
@@ -586,7 +596,7 @@ def read_consents(
 ) -> ConsentResult:
     """One school's consent spreadsheet (path, or ("sheets:<id>", values)) -> entries + quarantine."""
     read = read_table(source, CONSENT_FIELDS, job=CONSENT_JOB, label=label, limits=limits)
-    result = ConsentResult(rejected=list(read.rejected))
+    result = ConsentResult(rejected=list(read.rejected), skipped=list(read.skipped))
     for table in read.tables:
         if "student_id" not in table.columns:
             result.rejected.append(
@@ -723,9 +733,7 @@ def consent_statuses(
     by_student: dict[str, list[ConsentLike]] = {}
     for rec in records:
         by_student.setdefault(rec.student_id, []).append(rec)  # type: ignore[attr-defined]
-    return {
-        sid: consent_status(by_student.get(sid, []), purpose, on, school_year_start) for sid in student_ids
-    }
+    return {sid: consent_status(by_student.get(sid, []), purpose, on, school_year_start) for sid in student_ids}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -745,9 +753,7 @@ _STORED = (
 )
 
 
-def store_consents(
-    session: Session, records: Sequence[ConsentEntry], *, prune: bool = True
-) -> dict[str, int]:
+def store_consents(session: Session, records: Sequence[ConsentEntry], *, prune: bool = True) -> dict[str, int]:
     """Upsert consent rows keyed by (source_file, source_sheet, source_row); re-running changes nothing.
 
     With ``prune`` (default), rows stored earlier from a source that is in ``records`` but whose row is no
@@ -791,9 +797,7 @@ def store_consents(
     return counts
 
 
-def load_consents(
-    session: Session, student_ids: Iterable[str] | None = None
-) -> dict[str, list[ConsentRecord]]:
+def load_consents(session: Session, student_ids: Iterable[str] | None = None) -> dict[str, list[ConsentRecord]]:
     """Stored consent rows per student in source order (file, sheet, row), for :func:`consent_status`."""
     stmt = select(ConsentRecord).order_by(
         ConsentRecord.source_file, ConsentRecord.source_sheet, ConsentRecord.source_row

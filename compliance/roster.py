@@ -134,7 +134,6 @@ CATEGORY_SYNONYMS: Mapping[str, Sequence[str]] = {
         "committee",
         "committee member",
         "parent rep",
-        "room parent",
         "parent leader",
     ],
     "volunteer": [
@@ -148,6 +147,9 @@ CATEGORY_SYNONYMS: Mapping[str, Sequence[str]] = {
         "docent",
         "mentor",
         "voluntario",
+        "room parent",
+        "room mom",
+        "room dad",
     ],
     "walk_on_coach": [
         "walk on coach",
@@ -249,7 +251,8 @@ class PersonRecord:
     active: bool = True  # False for a suspended directory user (a leaver)
     role: str | None = None  # employee job title / District.role; the school's words for associated persons
     directory_id: str | None = None
-    sources: tuple[tuple[str, int], ...] = ()  # (source label, row); directory users are ("directory", 0)
+    # (source label, sheet, row) of each listing of this person; directory users are (label, "", index).
+    sources: tuple[tuple[str, str, int], ...] = ()
     also_sites: tuple[str, ...] = ()  # other sites that list the same person
 
     @property
@@ -261,6 +264,7 @@ class PersonRecord:
 class RosterResult:
     people: list[PersonRecord] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    skipped: list[Rejected] = field(default_factory=list)  # sheets passed over (see tabular.read_table)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -324,6 +328,24 @@ EXTRA_NICKNAMES: Mapping[str, frozenset[str]] = {
         "alexandra": "alex sasha",
     }.items()
 }
+
+
+@lru_cache(maxsize=1)
+def _name_words() -> tuple[frozenset[str], frozenset[str]]:
+    # Faker's en_US and es_MX name lists are a maintained dictionary of given names and surnames.
+    from faker.providers.person.en_US import Provider as English
+    from faker.providers.person.es_MX import Provider as Spanish
+
+    given = {normalize_name(n) for p in (English, Spanish) for n in p.first_names}
+    family = {normalize_name(n) for p in (English, Spanish) for n in p.last_names}
+    return frozenset(given), frozenset(family)
+
+
+def is_second_given_name(word: str) -> bool:
+    """True for a word that is a given name and never a surname ('Miguel' in 'Luis Miguel Grijalva')."""
+    given, family = _name_words()
+    norm = normalize_name(word)
+    return norm in given and norm not in family
 
 
 @lru_cache(maxsize=1)
@@ -511,7 +533,7 @@ def employees_from_directory(
                 active=not bool(user.get("suspended")),
                 role=role,
                 directory_id=str(user["id"]) if user.get("id") else None,
-                sources=((label, index),),
+                sources=((label, "", index),),
             )
         )
     return result
@@ -554,7 +576,7 @@ def associated_from_row(row: SourceRow, site_id: str | None) -> PersonRecord | l
                 split = split_name(parts["last_first"][0], last_first=True)
                 given, family = split.given, split.family
             elif parts["full_name"][0]:
-                split = split_name(parts["full_name"][0])
+                split = split_name(parts["full_name"][0], is_given=is_second_given_name)
                 given, family = split.given, split.family
         if not given or not family:
             raw = " ".join(p for p in (given, family) if p)
@@ -592,7 +614,7 @@ def associated_from_row(row: SourceRow, site_id: str | None) -> PersonRecord | l
         paper_only=email is None,
         has_district_account=False,  # only the directory knows who has an account
         role=raw_category,
-        sources=((row.source, row.row),),
+        sources=((row.source, row.sheet, row.row),),
     )
 
 
@@ -605,7 +627,7 @@ def read_associated(
 ) -> RosterResult:
     """Read one school's Associated Persons list (path, or ("sheets:<id>", values)) into records + rejects."""
     read = read_table(source, ASSOCIATED_FIELDS, job=JOB, label=label, limits=limits)
-    result = RosterResult(rejected=list(read.rejected))
+    result = RosterResult(rejected=list(read.rejected), skipped=list(read.skipped))
     for table in read.tables:
         has_name = {"full_name", "last_first", "given_name", "family_name"} & set(table.columns)
         if not has_name:
@@ -690,7 +712,7 @@ def _name_quality(rec: PersonRecord) -> tuple[int, ...]:
     return (
         int(rec.directory_id is not None),
         int(not (full.isupper() and len(full) > 3)),
-        int(normalize_name(full) != full.casefold()),
+        int(any(unicodedata.combining(ch) for ch in unicodedata.normalize("NFD", full))),
         int(not re.search(r"\s[A-Za-z]\.?$", rec.given_name)),
         len(normalize_name(rec.given_name).split(" ")[0]) if rec.given_name else 0,
     )
@@ -765,6 +787,7 @@ def build_roster(
         part = read_associated(source, site_id, label=label, limits=limits)
         records.extend(part.people)
         result.rejected.extend(part.rejected)
+        result.skipped.extend(part.skipped)
     result.people = merge_people(records)
     return result
 
@@ -809,6 +832,11 @@ _SYNCED = (
 )
 
 
+def _source_ref(source: tuple[str, str, int]) -> str:
+    label, sheet, row = source
+    return f"{label}[{sheet}]#{row}" if sheet else f"{label}#{row}"
+
+
 def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime) -> SyncCounts:
     """Make ``people`` match ``records`` (the complete current roster); safe to re-run.
 
@@ -823,7 +851,7 @@ def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime
     seen: set[str] = set()
     for rec in records:
         seen.add(rec.person_key)
-        first_source = rec.sources[0] if rec.sources else ("", 0)
+        first_source = rec.sources[0] if rec.sources else ("", "", 0)
         values = {
             "kind": rec.kind,
             "category": rec.category,
@@ -836,7 +864,7 @@ def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime
             "has_district_account": rec.has_district_account,
             "paper_only": rec.paper_only,
             "source": first_source[0][:300],
-            "source_ref": (rec.directory_id or f"{first_source[0]}#{first_source[1]}")[:300],
+            "source_ref": (rec.directory_id or _source_ref(first_source))[:300],
         }
         person = existing.get(rec.person_key)
         if person is None:

@@ -28,9 +28,10 @@ import os
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,9 @@ class ReadResult:
 
     tables: list[Table] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    # Sheets passed over in a workbook that has data elsewhere (an "Instructions" tab, an empty Sheet2):
+    # reported for logs and counts, not quarantined, because nothing in them was meant to be a record.
+    skipped: list[Rejected] = field(default_factory=list)
 
     @property
     def rows(self) -> list[SourceRow]:
@@ -116,6 +120,7 @@ class ReadResult:
 # Text helpers
 
 
+@lru_cache(maxsize=8192)
 def normalize_header(text: str) -> str:
     """Casefold, strip accents, turn punctuation into spaces: 'E-mail Address:' -> 'e mail address'."""
     text = unicodedata.normalize("NFKD", str(text))
@@ -209,9 +214,7 @@ class HeaderMatcher:
         texts = [cell_text(c) for c in cells]
         if sum(1 for t in texts if t) < 2:
             return 0  # a title row (one merged cell) is never the header
-        return len(
-            self.map_columns([t if isinstance(c, str) else "" for t, c in zip(texts, cells, strict=True)])
-        )
+        return len(self.map_columns([t if isinstance(c, str) else "" for t, c in zip(texts, cells, strict=True)]))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -222,9 +225,7 @@ class HeaderMatcher:
 class _Grid:
     sheet: str
     rows: list[tuple[int, list[CellValue]]]
-    merged: list[tuple[int, int, int, int]] = field(
-        default_factory=list
-    )  # min_row, min_col, max_row, max_col
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_row, min_col, max_row, max_col
     formula_cells: set[tuple[int, int]] = field(default_factory=set)  # (excel row, 0-based col)
 
 
@@ -300,16 +301,12 @@ def _read_xlsx(path: Path, limits: Limits) -> list[_Grid]:
                 )
                 for row_no, cells in parser.parse():
                     if row_no > limits.max_rows:
-                        raise TabularError(
-                            f"{path} [{ws.title}]: refused: more than {limits.max_rows:,} rows"
-                        )
+                        raise TabularError(f"{path} [{ws.title}]: refused: more than {limits.max_rows:,} rows")
                     values: list[CellValue] = []
                     for cell in cells:
                         col = cell["column"]
                         if col > limits.max_columns:
-                            raise TabularError(
-                                f"{path} [{ws.title}]: refused: more than {limits.max_columns} columns"
-                            )
+                            raise TabularError(f"{path} [{ws.title}]: refused: more than {limits.max_columns} columns")
                         while len(values) < col:
                             values.append(None)
                         values[col - 1] = _clean(cell["value"])
@@ -380,9 +377,7 @@ def _read_values(values: SheetValues, limits: Limits) -> list[_Grid]:
     for title, rows in sheets:
         if len(rows) > limits.max_rows:
             raise TabularError(f"sheet {title!r}: refused: more than {limits.max_rows:,} rows")
-        grid_rows = [
-            (i, [_clean(v) for v in (row or [])][: limits.max_columns]) for i, row in enumerate(rows, 1)
-        ]
+        grid_rows = [(i, [_clean(v) for v in (row or [])][: limits.max_columns]) for i, row in enumerate(rows, 1)]
         grids.append(_Grid(sheet=str(title), rows=grid_rows))
     return grids
 
@@ -525,8 +520,9 @@ def read_table(
     """Read every sheet of ``source`` into tables keyed by the canonical fields of ``spec``.
 
     ``label`` is the name rows and quarantine entries carry (default: the path as given, or 'sheets:<id>').
-    Sheets that are empty or have no recognisable header, and whole sources that cannot be read (missing, zip
-    bomb, corrupt), come back as ``rejected`` entries; the call itself does not raise for bad input.
+    A source that cannot be read (missing, zip bomb, corrupt) comes back as one ``rejected`` entry; so do its
+    empty or header-less sheets when no sheet of the source has a header. When another sheet has one, those
+    sheets go to ``skipped`` instead. The call does not raise for bad input.
     """
     limits = limits or Limits()
     label = label or source_label(source)
@@ -537,12 +533,17 @@ def read_table(
         result.rejected.append(Rejected(job, label, 0, "(file)", str(exc)))
         return result
     matcher = HeaderMatcher(spec)
+    passed_over: list[Rejected] = []
     for grid in grids:
         table = _table_from_grid(grid, label, matcher, limits, job, min_fields)
         if isinstance(table, Rejected):
-            result.rejected.append(table)
+            passed_over.append(table)
         else:
             result.tables.append(table)
+    if result.tables:
+        result.skipped.extend(passed_over)
+    else:
+        result.rejected.extend(passed_over)
     if not grids:
         result.rejected.append(Rejected(job, label, 0, "(file)", "workbook has no worksheets"))
     return result
@@ -558,12 +559,18 @@ class SplitName:
     family: str
 
 
-def split_name(text: str, *, last_first: bool | None = None) -> SplitName:
-    """Split a one-column name.
+_INITIAL = re.compile(r"^[A-Za-z]\.?$")
 
-    'Garcia Lopez, Maria' (or ``last_first=True``) -> given 'Maria', family 'Garcia Lopez'; 'Maria Garcia
-    Lopez' -> given 'Maria', family 'Garcia Lopez' (the first word is the given name: a district cannot tell a
-    second given name from a first surname, and matching compares the whole name as well).
+
+def split_name(
+    text: str, *, last_first: bool | None = None, is_given: Callable[[str], bool] | None = None
+) -> SplitName:
+    """Split a one-column name into given and family name.
+
+    'Garcia Lopez, Maria' (or ``last_first=True``) -> given 'Maria', family 'Garcia Lopez'. Without a comma
+    the first word is the given name and the rest the family name ('Maria Garcia Lopez'), except that a middle
+    initial stays with the given name ('Seth J. Smith') and so does a second word that ``is_given`` says is a
+    given name and not a surname ('Luis Miguel Grijalva', 'María José Valles Solís').
     """
     text = " ".join(text.split())
     # A comma means "Last, First" only when it is the one comma outside quotes and brackets: a cell holding
@@ -577,7 +584,10 @@ def split_name(text: str, *, last_first: bool | None = None) -> SplitName:
         return SplitName(parts[0], "") if not last_first else SplitName("", parts[0])
     if last_first:
         return SplitName(" ".join(parts[1:]), parts[0])
-    return SplitName(parts[0], " ".join(parts[1:]))
+    cut = 1
+    if len(parts) >= 3 and (_INITIAL.match(parts[1]) or (is_given is not None and is_given(parts[1]))):
+        cut = 2
+    return SplitName(" ".join(parts[:cut]), " ".join(parts[cut:]))
 
 
 def iter_rows(result: ReadResult) -> Iterator[SourceRow]:

@@ -198,7 +198,7 @@ def test_read_associated_validates_rows(tmp_path: Path) -> None:
     assert loaded[("Lan", "Nguyen")].email == "lan.nguyen@example.com"
     assert loaded[("Lan", "Nguyen")].category == "committee_parent"
     assert loaded[("Bob", "Stone")].paper_only and loaded[("Bob", "Stone")].email is None
-    assert loaded[("Bob", "Stone")].sources == (("associated/lincoln-es.xlsx", 5),)
+    assert loaded[("Bob", "Stone")].sources == (("associated/lincoln-es.xlsx", "Sheet", 5),)
     rejected = {(r.row, r.field) for r in result.rejected}
     assert rejected == {(6, "email"), (7, "name"), (8, "category")}
     assert all(r.source_file == "associated/lincoln-es.xlsx" and r.job == "roster" for r in result.rejected)
@@ -260,13 +260,19 @@ def test_dedup_across_lists_and_directory(tmp_path: Path) -> None:
     for p in result.people:
         by_name.setdefault(normalize_name(p.family_name), []).append(p)
     (lan,) = by_name["nguyen"]  # same email, different case and spelling of the name
-    assert lan.sources == (("associated/lincoln-es.xlsx", 4), ("associated/roosevelt-es.csv", 3))
+    assert lan.sources == (
+        ("associated/lincoln-es.xlsx", "Sheet", 4),
+        ("associated/roosevelt-es.csv", "", 3),
+    )
     assert lan.site_id == "lincoln-es" and lan.also_sites == ("roosevelt-es",)
     # Bob Stone (Lincoln, paper) and Robert Stone (Roosevelt, paper) share a phone: one person (nickname).
     stones = by_name["stone"]
     assert len(stones) == 2  # the district's Robert Stone has another phone/email: a different person
     paper = next(p for p in stones if p.kind == "associated")
-    assert paper.sources == (("associated/lincoln-es.xlsx", 5), ("associated/roosevelt-es.csv", 4))
+    assert paper.sources == (
+        ("associated/lincoln-es.xlsx", "Sheet", 5),
+        ("associated/roosevelt-es.csv", "", 4),
+    )
     assert paper.paper_only and paper.phone == "4085550199"
     # Same name without any email or phone: kept apart (not proven to be one person), distinct keys.
     nunez = by_name["nunez"]
@@ -285,7 +291,7 @@ def test_person_key_is_deterministic(tmp_path: Path) -> None:
 def test_nickname_dedup_needs_matching_phone() -> None:
     def rec(given: str, phone: str | None, src: str) -> PersonRecord:
         return PersonRecord("k", "associated", "volunteer", given, "Ramírez", None, phone, "lincoln-es", True,
-                            False, sources=((src, 2),))  # fmt: skip
+                            False, sources=((src, "", 2),))  # fmt: skip
 
     merged = merge_people([rec("William", "4085550111", "a"), rec("Bill", "4085550111", "b")])
     assert len(merged) == 1 and merged[0].given_name == "William"

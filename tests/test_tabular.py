@@ -136,10 +136,24 @@ def test_empty_sheets_are_rejected_not_crashed(tmp_path: Path) -> None:
     wb.save(tmp_path / "e.xlsx")
     result = read_table(tmp_path / "e.xlsx", SPEC, job="roster", label="e.xlsx")
     assert len(result.rows) == 1
-    reasons = {(r.sheet, r.field): r.reason for r in result.rejected}
+    # Another sheet has data: the empty and the notes sheet are passed over and reported, not quarantined.
+    assert result.rejected == []
+    reasons = {(r.sheet, r.field): r.reason for r in result.skipped}
     assert "empty sheet" in reasons[("Empty", "(sheet)")]
     assert "no header row" in reasons[("Notes", "(header)")]
-    assert all(r.source_file == "e.xlsx" and r.job == "roster" for r in result.rejected)
+    assert all(r.source_file == "e.xlsx" and r.job == "roster" for r in result.skipped)
+
+    # Nothing readable anywhere: every sheet is a quarantine entry naming file and sheet.
+    wb = Workbook()
+    wb.active.title = "Blank"
+    wb.create_sheet("Title only")["A1"] = "Lincoln volunteers 2026"
+    wb.save(tmp_path / "nothing.xlsx")
+    result = read_table(tmp_path / "nothing.xlsx", SPEC, job="roster", label="nothing.xlsx")
+    assert [(r.source_file, r.sheet, r.field) for r in result.rejected] == [
+        ("nothing.xlsx", "Blank", "(sheet)"),
+        ("nothing.xlsx", "Title only", "(header)"),
+    ]
+    assert result.rejected[1].row == 1 and result.rejected[1].raw_value == "Lincoln volunteers 2026"
 
     empty_csv = tmp_path / "empty.csv"
     empty_csv.write_bytes(b"")
@@ -165,10 +179,7 @@ def _zip_bomb(path: Path, uncompressed_mb: int) -> Path:
     """A structurally valid xlsx whose sheet XML expands to tens of MB of repeated rows."""
     good = tmp = path.with_suffix(".seed.xlsx")
     _xlsx(tmp, [["Name", "Email"], ["Ann Lee", "a@example.com"]])
-    row = (
-        b'<row><c t="inlineStr"><is><t>Ann Lee</t></is></c>'
-        b'<c t="inlineStr"><is><t>x@example.com</t></is></c></row>'
-    )
+    row = b'<row><c t="inlineStr"><is><t>Ann Lee</t></is></c><c t="inlineStr"><is><t>x@example.com</t></is></c></row>'
     repeats = uncompressed_mb * 1_000_000 // len(row) + 1
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
@@ -220,7 +231,7 @@ def test_sheets_values_several_tabs() -> None:
         ("2026-27", 4, "Lan", "lan@example.com"),
         ("2026-27", 6, "Bo", ""),
     ]
-    assert [(r.sheet, r.field) for r in result.rejected] == [("Blank", "(sheet)")]
+    assert [(r.sheet, r.field) for r in result.skipped] == [("Blank", "(sheet)")]
 
 
 def test_header_matcher_prefers_precise_fields() -> None:
