@@ -305,7 +305,8 @@ def build(out: Path, scale: str, seed: int, started: float) -> None:
         {"caption_id": f"c{i + 1:07d}", "site_id": site_id, "text": text, "student_ids": sorted(ids)}
         for i, (site_id, text, ids) in enumerate(evidence)
     ]
-    captions += synthetic_captions(ctx, cfg.synthetic_captions, len(captions) + 1)
+    # The scale's caption count is the total: page evidence first, synthetic captions for the rest.
+    captions += synthetic_captions(ctx, cfg.captions - len(captions), len(captions) + 1)
     with (truth / "captions.jsonl").open("w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(c, ensure_ascii=False) + "\n" for c in captions)
     t = step("truth", t)

@@ -27,13 +27,12 @@ class ScaleConfig:
     office_associated: int
     students_per_school: int
     website_schools: int | None  # None: every school has a website
-    synthetic_captions: int
-    csv_only_share: float  # share of per-site lists written as CSV at large scale
+    captions: int  # total caption records in truth/captions.jsonl
 
 
 SCALES: dict[str, ScaleConfig] = {
-    "standard": ScaleConfig("standard", None, 50, 50, 70, 50, 600, None, 1500, 0.0),
-    "lausd": ScaleConfig("lausd", 999, 75, 75, 100, 100, 420, 3, 100_000, 0.9),
+    "standard": ScaleConfig("standard", None, 50, 50, 70, 50, 600, None, 2000),
+    "lausd": ScaleConfig("lausd", 999, 75, 75, 100, 100, 420, 3, 100_000),
 }
 
 

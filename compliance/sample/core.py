@@ -33,14 +33,21 @@ def generate(out_dir: Path, scale: Scale = "standard", seed: int = 1114) -> Path
     if scale not in ("standard", "lausd"):
         raise ValueError(f"unknown scale {scale!r}: use standard or lausd")
     out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / "truth" / "summary.json").is_file():
+            raise ValueError(f"{out_dir}: not empty and not a sample district; refusing to write into it")
+        # Regenerating over an older sample: clear it so no stale file (e.g. an old sheet id) survives.
+        for child in out_dir.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     build(out_dir, scale, seed, started)
     return out_dir
 
 
-def sample_path(scale: Scale = "standard", seed: int = 1114) -> Path:
-    return PROJECT_ROOT / "var" / "sample" / f"{scale}-seed{seed}"
+def sample_path(scale: Scale = "standard", seed: int = 1114, root: Path | None = None) -> Path:
+    """Where ``ensure_sample`` keeps a sample: ``<root or project>/var/sample/<scale>-seed<seed>``."""
+    return (root or PROJECT_ROOT / "var" / "sample") / f"{scale}-seed{seed}"
 
 
 def _is_current(path: Path) -> bool:
@@ -48,13 +55,16 @@ def _is_current(path: Path) -> bool:
     return marker.is_file() and marker.read_text(encoding="utf-8").strip() == GENERATOR_VERSION
 
 
-def ensure_sample(scale: Scale = "standard", seed: int = 1114, *, force: bool = False) -> Path:
+def ensure_sample(
+    scale: Scale = "standard", seed: int = 1114, *, force: bool = False, root: Path | None = None
+) -> Path:
     """Return ``var/sample/<scale>-seed<seed>/``, generating it when missing or made by another version.
 
     Safe when several processes call it at once: one generates under a lock into a temporary folder that is
-    renamed into place, the others wait for the lock and find it done.
+    renamed into place, the others wait for the lock and find it done. ``force`` regenerates; ``root``
+    replaces ``var/sample`` (tests).
     """
-    final = sample_path(scale, seed)
+    final = sample_path(scale, seed, root)
     if not force and _is_current(final):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 from compliance.sample.context import AS_OF, Ctx, SiteInfo, Student
-from compliance.sample.names import NICKNAMES, norm, slug, strip_accents
+from compliance.sample.names import NICKNAMES, PLACE_SURNAMES, WORD_GIVEN_NAMES, norm, slug, strip_accents
 
 EVENTS = (
     "science-fair",
@@ -154,7 +154,7 @@ def caption_text(rng: random.Random, names: list[str], event: str, place: str, s
     if len(names) == 1:
         return rng.choice(
             [
-                f"{who} shows off a {title} project",
+                f"{who} shows off a project at the {title}",
                 f"{who}'s winning entry at the {title}",
                 f"Congratulations to {who}!",
                 f"{who} at the {title} ({place})",
@@ -213,6 +213,11 @@ class SiteBuilder:
         self.pages: list[Page] = []
         self.staff = self._safe_staff()
         self.captions: list[tuple[str, set[str]]] = []
+        # Students whose names are also words or places ("Hope", "May", "Park"): a few of them really appear.
+        special = [
+            st for st in students if st.legal_first in WORD_GIVEN_NAMES or st.legal_last in PLACE_SURNAMES
+        ]
+        self.priority = self.rng.sample(special, min(4, len(special)))
 
     def _safe_staff(self) -> list[str]:
         out = []
@@ -231,6 +236,8 @@ class SiteBuilder:
         """k students with a written form that names only them; a mix of consent outcomes."""
         for _ in range(30):
             chosen = self.rng.sample(self.students, k)
+            if self.priority:
+                chosen[0] = self.priority.pop()
             names, ids = [], []
             for st in chosen:
                 styles = [
