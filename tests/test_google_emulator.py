@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -12,12 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from googleapiclient.http import MediaInMemoryUpload
 
 from compliance.google import (
     DailyLimitExceeded,
     GoogleClients,
     InsufficientScope,
     NotFound,
+    OutcomeUnknown,
     RateLimited,
     RetryPolicy,
 )
@@ -152,6 +155,22 @@ def test_key_file_token_uri_and_delegation(emu: Any, admin: httpx.Client, tmp_pa
 
     assert clients.endpoint("drive") == f"{emu.base_url}/drive/v3/"
     assert clients.batch_uri("gmail") == f"{emu.base_url}/batch/gmail/v1"
+
+
+def test_production_endpoints_without_emulator(emu: Any) -> None:
+    # No emulator_url: the discovery documents' Google endpoints (requests are built, never sent).
+    clients = GoogleClients(settings_for(emu, emulator_url=None, ca_bundle=None))
+    assert clients.endpoint("gmail") is None
+    assert clients.batch_uri("gmail") == "https://gmail.googleapis.com/batch/gmail/v1"
+    assert clients.batch_uri("drive") == "https://www.googleapis.com/batch/drive/v3"
+    send = clients.gmail(SENDER).users().messages().send(userId="me", body={"raw": "eA"})
+    assert send.uri.startswith("https://gmail.googleapis.com/gmail/v1/users/me/messages/send")
+    users = clients.directory().users().list(customer="my_customer")
+    assert users.uri.startswith("https://admin.googleapis.com/admin/directory/v1/users")
+
+    emulated = GoogleClients(settings_for(emu))
+    upload = emulated.drive().files().create(body={"name": "x"}, media_body=MediaInMemoryUpload(b"x", "text/plain"))
+    assert upload.uri.startswith(f"{emu.base_url}/upload/drive/v3/files")
 
 
 def test_ca_bundle_is_what_makes_tls_trusted(emu: Any, admin: httpx.Client) -> None:
@@ -304,6 +323,27 @@ def test_gmail_mail_sending_429_is_a_daily_limit(emu: Any, admin: httpx.Client) 
     assert blocked.sender == SENDER
     assert blocked.retry_at - time.now() > timedelta(hours=23)
     assert time.sleeps == []
+
+
+def test_connection_timeouts_retry_reads_but_not_sends(emu: Any, admin: httpx.Client) -> None:
+    time = FakeTime(admin)
+    settings = settings_for(emu, timeout_seconds=0.5)
+    clients = GoogleClients(settings, policy=RetryPolicy(sleep=time.sleep, rand=lambda: 1.0, clock=time.now))
+    hang = {"error_rate": 0.0, "timeout_rate": 1.0, "hang_ms": 1500, "count": 1}
+    admin.post("/_emulator/faults", json={"method": "directory.orgunits.list", **hang}).raise_for_status()
+    assert ws.list_orgunits(clients)  # a read: the timed-out call is simply made again
+    assert time.sleeps == [1.0]
+
+    admin.post("/_emulator/faults", json={"method": "gmail.users.messages.send", **hang}).raise_for_status()
+    result = ws.send_messages(clients, SENDER, [(i, message(SENDER, f"p{i}@example.org", "s")) for i in range(3)])
+    # A send whose answer never came may have gone out: reported, never resent blindly.
+    assert all(isinstance(v, OutcomeUnknown) for v in result.values()), result
+    assert time.sleeps == [1.0]
+    assert stats(admin)["batches"] == 1  # the batch was not sent again
+    # The emulator finishes the hung batch in its own time; wait so the next test starts clean.
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while stats(admin)["calls"]["gmail.users.messages.send"] < 3 and datetime.now(UTC) < deadline:
+        threading.Event().wait(0.05)
 
 
 def test_bounce_lookup(emu: Any, admin: httpx.Client) -> None:
