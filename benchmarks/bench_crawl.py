@@ -17,15 +17,29 @@ import asyncio
 import io
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from compliance.crawl import CrawlResult, MemoryCache, crawl_sites, remember_crawl
 from compliance.evidence import ImageEvidence, build_evidence
 from compliance.settings import Crawl
-from emulator.websites import SampleWebsites
+
+
+@contextmanager
+def _server_process(root: Path) -> Iterator[str]:
+    """The sample web server in its own process, like a remote host: it must not share our interpreter lock."""
+    proc = subprocess.Popen([sys.executable, "-m", "emulator.websites", str(root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def _synthetic_sites(
@@ -111,12 +125,11 @@ def main(argv: list[str] | None = None) -> None:
         else:
             (root, site_ids), label = found, "standard sample"
         firsts, seconds, first_net, second_net = [], [], [], []
-        with SampleWebsites(root) as server:
+        with _server_process(root) as base_url:
             for _ in range(args.repeat):
                 caches: dict[str, MemoryCache] = {}
-                server.reset_counts()
-                net1, total1, results1, evidence1 = _crawl_all(server.base_url, site_ids, crawl, caches)
-                net2, total2, results2, _ = _crawl_all(server.base_url, site_ids, crawl, caches)
+                net1, total1, results1, evidence1 = _crawl_all(base_url, site_ids, crawl, caches)
+                net2, total2, results2, _ = _crawl_all(base_url, site_ids, crawl, caches)
                 firsts.append(total1)
                 seconds.append(total2)
                 first_net.append(net1)

@@ -24,7 +24,7 @@ import hashlib
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -110,9 +110,7 @@ class StoreCache:
         from compliance.models import Page, Photo, PhotoAppearance
 
         self.entries: dict[str, CacheEntry] = {}
-        pages = session.scalars(
-            select(Page).where(Page.site_id == site_id, Page.status.in_(("live", "alias")))
-        ).all()
+        pages = session.scalars(select(Page).where(Page.site_id == site_id, Page.status.in_(("live", "alias")))).all()
         live_urls = tuple(p.url for p in pages if p.status == "live")
         evidence_by_page: dict[int, list[dict[str, Any]]] = {p.id: [] for p in pages}
         rows = session.execute(
@@ -287,9 +285,15 @@ def _address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, crawl: C
 class HostLimiter:
     """Per-host politeness shared by the sites of one run: concurrency, delay, address, robots verdicts."""
 
-    def __init__(self, crawl: CrawlSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        crawl: CrawlSettings,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
         self.crawl = crawl
         self.clock = clock
+        self.sleep = sleep
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._next_at: dict[str, float] = {}
         self._addresses: dict[str, str | None] = {}
@@ -310,7 +314,7 @@ class HostLimiter:
         start = max(now, self._next_at.get(netloc, now))
         self._next_at[netloc] = start + delay
         if start > now:
-            await asyncio.sleep(start - now)
+            await self.sleep(start - now)
 
     async def address_problem(self, url: str) -> str | None:
         """Why this URL's host must not be contacted, or None. Resolves names, checks every address."""
@@ -540,9 +544,7 @@ class _SiteCrawl:
     async def _read_robots(self, location: str, host_level: bool) -> RobotFileParser | None:
         parser = RobotFileParser(location)
         kind: Literal["robots", "sitemap"] = "robots" if host_level else "sitemap"
-        response = await self.fetch(
-            location, kind, use_cache=False, quiet_statuses=frozenset(range(400, 500))
-        )
+        response = await self.fetch(location, kind, use_cache=False, quiet_statuses=frozenset(range(400, 500)))
         if response.status == 200 and response.body is not None:
             parser.parse(response.body.decode("utf-8", errors="replace").splitlines())
             return parser
@@ -569,9 +571,7 @@ class _SiteCrawl:
                 if location in done or not self.scope.contains(location):
                     continue
                 done.add(location)
-                response = await self.fetch(
-                    location, "sitemap", use_cache=False, quiet_statuses=frozenset({404, 410})
-                )
+                response = await self.fetch(location, "sitemap", use_cache=False, quiet_statuses=frozenset({404, 410}))
                 if response.status != 200 or response.body is None:
                     continue
                 pages, children = self._parse_sitemap(location, response.body)
@@ -769,9 +769,7 @@ def make_client(crawl: CrawlSettings) -> httpx.AsyncClient:
             "User-Agent": crawl.user_agent,
             "Accept": "text/html,application/xhtml+xml,image/*;q=0.9,*/*;q=0.5",
         },
-        limits=httpx.Limits(
-            max_connections=max(4, crawl.per_host_concurrency * 4), max_keepalive_connections=20
-        ),
+        limits=httpx.Limits(max_connections=max(4, crawl.per_host_concurrency * 4), max_keepalive_connections=20),
         trust_env=False,
     )
 
@@ -809,9 +807,7 @@ async def crawl_sites(
     async with make_client(crawl) as client:
         results = await asyncio.gather(
             *(
-                crawl_site(
-                    site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock
-                )
+                crawl_site(site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock)
                 for site_id, roots in sites
             )
         )
@@ -849,9 +845,7 @@ def remember_crawl(cache: CrawlCache, result: CrawlResult, evidence: Sequence[Im
     for url, image in result.images.items():
         ev = first_by_image.get(url)
         if image.error is None and ev is not None and (image.etag or image.last_modified):
-            cache.put(
-                url, CacheEntry(etag=image.etag, last_modified=image.last_modified, photo=photo_record(ev))
-            )
+            cache.put(url, CacheEntry(etag=image.etag, last_modified=image.last_modified, photo=photo_record(ev)))
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
@@ -876,9 +870,7 @@ def store_crawl(
         raise ValueError(f"site {site_id!r} is not in the store; sync sites from the profile first")
     counts = {"pages_new": 0, "pages_gone": 0, "photos_new": 0, "appearances_new": 0, "appearances_gone": 0}
 
-    pages: dict[str, Page] = {
-        p.url: p for p in session.scalars(select(Page).where(Page.site_id == site_id)).all()
-    }
+    pages: dict[str, Page] = {p.url: p for p in session.scalars(select(Page).where(Page.site_id == site_id)).all()}
     missing = [u for u in [*result.pages, *result.aliases] if u not in pages]
     for chunk in _chunks(missing):
         for p in session.scalars(select(Page).where(Page.url.in_(chunk))).all():

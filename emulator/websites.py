@@ -10,6 +10,7 @@ counter keyed by (method, path, status) lets tests assert what the crawler actua
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -17,7 +18,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -77,9 +77,7 @@ class SampleWebsites:
         """Answer ``path`` with a redirect to ``location`` (absolute, e.g. another host, or another path)."""
         self._hooks[path] = RedirectResponse(location, status_code=status)
 
-    def add_huge(
-        self, path: str, size: int, content_type: str = "text/html", *, declare_length: bool = False
-    ) -> None:
+    def add_huge(self, path: str, size: int, content_type: str = "text/html", *, declare_length: bool = False) -> None:
         """Answer ``path`` with ``size`` bytes streamed in chunks (never held in memory at once).
 
         ``declare_length`` sends a Content-Length header; without it the body is chunked, so a client must
@@ -111,9 +109,7 @@ class SampleWebsites:
             return sum(
                 n
                 for (m, p, s), n in self.counts.items()
-                if p.startswith(path_prefix)
-                and (status is None or s == status)
-                and (method is None or m == method)
+                if p.startswith(path_prefix) and (status is None or s == status) and (method is None or m == method)
             )
 
     def reset_counts(self) -> None:
@@ -166,12 +162,24 @@ class SampleWebsites:
         return f"SampleWebsites(root={self.root!s}, base_url={self.base_url})"
 
 
-def serve_forever(root: Path, **_: Any) -> None:  # pragma: no cover - manual demo helper
-    """Serve the folder until interrupted (for a person browsing the sample sites)."""
-    with SampleWebsites(root) as sites:
-        print(f"serving {root} at {sites.base_url}/ (Ctrl-C to stop)")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+def main(argv: list[str] | None = None) -> None:
+    """``python -m emulator.websites ROOT``: serve ROOT, print the base URL on one line, run until stopped.
+
+    A separate process gives benchmarks a server that does not share the crawler's interpreter lock.
+    """
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="Serve the sample school websites on 127.0.0.1")
+    parser.add_argument("root", type=Path)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with SampleWebsites(args.root) as sites:
+        print(sites.base_url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+
+
+if __name__ == "__main__":
+    main()

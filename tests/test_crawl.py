@@ -161,9 +161,9 @@ def test_recrawl_unchanged_site_downloads_no_image_bodies(server: SampleWebsites
     assert server.hits(path_prefix="/school/news/", status=304) == 2
     assert set(second.pages) == set(first.pages)
     again = build_evidence(second, 40_000_000)
-    assert sorted(
-        (e.page_url, e.image_url, e.sha256, tuple(sorted(e.texts.items()))) for e in again
-    ) == sorted((e.page_url, e.image_url, e.sha256, tuple(sorted(e.texts.items()))) for e in evidence)
+    assert sorted((e.page_url, e.image_url, e.sha256, tuple(sorted(e.texts.items()))) for e in again) == sorted(
+        (e.page_url, e.image_url, e.sha256, tuple(sorted(e.texts.items()))) for e in evidence
+    )
 
 
 def test_changed_image_is_downloaded_again(server: SampleWebsites, tmp_path: Path) -> None:
@@ -190,9 +190,7 @@ def test_limits_pages_bytes_and_content_type(server: SampleWebsites) -> None:
     server.add_response("/school/images/priya.jpg", b"<html>not an image</html>", "text/html")
     index = f"{server.root}/school/index.html"
     Path(index).write_text(
-        Path(index)
-        .read_text()
-        .replace("</body>", '<a href="huge.html">h</a><a href="declared.html">d</a></body>')
+        Path(index).read_text().replace("</body>", '<a href="huge.html">h</a><a href="declared.html">d</a></body>')
     )
     result = crawl(server, max_bytes_per_response=1_000_000)
     why = reasons(result, server)
@@ -248,9 +246,7 @@ def test_store_crawl_idempotent_store_cache_and_gone(store, server: SampleWebsit
     with store.session() as session:
         assert store_crawl(session, "school", first, evidence, NOW)["appearances_new"] == 0  # idempotent
         assert session.scalar(select(func.count()).select_from(Photo)) == 3  # shared.jpg once for two pages
-        shared = session.scalars(
-            select(PhotoAppearance).where(PhotoAppearance.image_url.like("%shared.jpg"))
-        ).all()
+        shared = session.scalars(select(PhotoAppearance).where(PhotoAppearance.image_url.like("%shared.jpg"))).all()
         assert len(shared) == 2 and len({a.photo_id for a in shared}) == 1
         cdn = session.scalars(select(PhotoAppearance).where(PhotoAppearance.image_url.like("%cdn%"))).one()
         assert cdn.photo_id is None and cdn.evidence["texts"]["alt"] == "Chloe Tran"
@@ -330,3 +326,27 @@ def test_crawl_and_store_from_settings(store, server: SampleWebsites) -> None:  
     again = crawl_and_store(store, settings, NOW)
     assert again["school"]["image_bodies"] == 0 and again["school"]["pages_new"] == 0
     assert again["school"]["not_modified"] >= 3 + 4
+
+
+def test_per_host_delay_and_robots_crawl_delay(server: SampleWebsites, tmp_path: Path) -> None:
+    from compliance.crawl import HostLimiter
+
+    robots = tmp_path / "www" / "school" / "robots.txt"
+    robots.write_text(robots.read_text() + "Crawl-delay: 3\n")
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    crawl_settings = Crawl(allow_loopback=True, per_host_delay_seconds=0.5, per_host_concurrency=1)
+    limiter = HostLimiter(crawl_settings, clock=lambda: now[0], sleep=fake_sleep)
+    result = asyncio.run(
+        crawl_site("school", [f"{server.base_url}/school/"], crawl_settings, limiter=limiter, clock=lambda: now[0])
+    )
+    assert result.complete and len(result.pages) == 4
+    netloc = server.base_url.removeprefix("http://")
+    assert limiter.delays[netloc] == 3.0  # robots.txt asked for more than the setting
+    # One request at a time, each one delay apart: total sleep covers every request after the first.
+    assert sum(slept) == pytest.approx(0.5 * 2 + 3.0 * (result.stats.requests - 3), abs=0.01)
