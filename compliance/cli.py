@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
+from compliance.audit_cli import consent_app
 from compliance.runtime import configure_prefect_env
 from compliance.sample.cli import sample_app
 from compliance.settings import ProfileError, get_settings
@@ -39,6 +40,7 @@ def check_profile() -> None:
 # Sub-command groups register here, one line each.
 app.add_typer(sample_app, name="sample")
 app.add_typer(emulator_app, name="emulator")
+app.add_typer(consent_app, name="consent")
 
 
 def main() -> None:

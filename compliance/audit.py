@@ -1,0 +1,135 @@
+"""One-off photo consent audit: students file + consent spreadsheets + site URLs -> findings CSV.
+
+Stands alone (no district profile, no store, no Google): a communications office can run it against one site
+before a launch. Interface (stable, scripts depend on it):
+
+    district-compliance consent audit --students FILE --consent PATH [PATH ...] --site URL [--site URL ...]
+        --as-of YYYY-MM-DD --out findings.csv
+
+Exit code 0 when the audit ran, violations or not; non-zero only when it could not run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from compliance.consent import read_consents, read_students
+from compliance.crawl import MemoryCache, crawl_sites
+from compliance.evidence import build_evidence
+from compliance.findings import audit_rows, judge_all, match_appearances
+from compliance.matching import build_index
+from compliance.quarantine import Rejected
+from compliance.settings import Crawl
+
+AUDIT_COLUMNS = ("page_url", "image_url", "student_id", "status", "reason", "confidence", "evidence")
+SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".csv"}
+
+
+class AuditError(Exception):
+    """The audit could not run (unreadable students file, no consent file found, ...)."""
+
+
+@dataclass(slots=True)
+class AuditResult:
+    rows: list[dict[str, str]]
+    rejected: list[Rejected] = field(default_factory=list)
+    crawl_errors: list[str] = field(default_factory=list)
+    pages: int = 0
+    images: int = 0
+    unidentified_images: int = 0
+
+
+def consent_files(paths: Sequence[Path]) -> list[Path]:
+    """Files named directly, plus the spreadsheets inside named folders (sorted, so runs are repeatable)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in SPREADSHEET_SUFFIXES)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise AuditError(f"{path}: no such file or folder")
+    if not found:
+        raise AuditError("no consent spreadsheet found in " + ", ".join(map(str, paths)))
+    return found
+
+
+def site_of(site_arg: str, site_ids: set[str]) -> str | None:
+    """The school a ``--site`` argument stands for: ``ID=URL`` explicitly, or an id the URL's path or host names.
+
+    Knowing the school restricts matching to its students, which keeps a common name at another school from
+    being reported here; without it every student of the district is a candidate.
+    """
+    if "=" in site_arg.split("://", 1)[0]:
+        named = site_arg.split("=", 1)[0]
+        return named if named in site_ids else None
+    parts = urlsplit(site_arg)
+    words = [w for w in parts.path.split("/") if w] + (parts.hostname or "").split(".")
+    found = [w for w in words if w in site_ids]
+    return found[0] if len(found) == 1 else None
+
+
+def run_audit(
+    students_file: Path,
+    consent_paths: Sequence[Path],
+    site_urls: Sequence[str],
+    as_of: date,
+    *,
+    crawl: Crawl | None = None,
+    school_year_start: str = "08-01",
+) -> AuditResult:
+    """Crawl the sites, find students in every photo's evidence, judge each against consent as of ``as_of``."""
+    if not students_file.exists():
+        raise AuditError(f"{students_file}: students file not found")
+    students = read_students(students_file)
+    if not students.students:
+        raise AuditError(f"{students_file}: no valid student rows")
+    known = {s.student_id for s in students.students}
+    records = []
+    rejected = list(students.rejected)
+    for path in consent_files(consent_paths):
+        read = read_consents(path, None, known, school_year_start=school_year_start)
+        records += read.records
+        rejected += read.rejected
+    consents: dict[str, list] = {}
+    for rec in records:
+        consents.setdefault(rec.student_id, []).append(rec)
+
+    settings = crawl or Crawl(allow_loopback=True)
+    site_ids = {s.site_id for s in students.students if s.site_id}
+    targets = [(site_of(url, site_ids) or f"site-{i + 1}", [url.split("=", 1)[-1]]) for i, url in enumerate(site_urls)]
+    results = asyncio.run(crawl_sites(targets, settings, lambda _site: MemoryCache()))
+    index = build_index(students.students)
+    outcome = AuditResult(rows=[], rejected=rejected)
+    for result in results.values():
+        evidence = build_evidence(result, settings.max_image_pixels)
+        outcome.pages += len(result.pages)
+        outcome.images += len(evidence)
+        outcome.crawl_errors += [f"{e.url}: {e.reason}" for e in result.stats.errors]
+        scope = result.site_id if result.site_id in site_ids else None
+        appearances = [(scope, ev.page_url, ev.image_url, ev.texts) for ev in evidence]
+        matched, unidentified = match_appearances(appearances, index)
+        outcome.unidentified_images += unidentified
+        outcome.rows += audit_rows(judge_all(matched, consents, as_of, school_year_start=school_year_start))
+    outcome.rows.sort(key=lambda r: (r["page_url"], r["image_url"], r["student_id"]))
+    return outcome
+
+
+def write_csv(rows: Sequence[dict[str, str]], out: Path) -> None:
+    """Write the findings CSV; cells that a spreadsheet would run as formulas are neutralised."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=AUDIT_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_safe(str(row[k])) for k in AUDIT_COLUMNS})
+
+
+def _csv_safe(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
