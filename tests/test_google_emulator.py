@@ -444,6 +444,12 @@ def test_forms_create_publish_and_incremental_responses(emu: Any, admin: httpx.C
     assert got["info"]["description"] == "Please read and acknowledge."
     assert got["settings"]["emailCollectionType"] == "RESPONDER_INPUT"
 
+    # Pre-filled links use the entry numbers the form itself uses.
+    view = admin.get(f"/_emulator/forms/{form_id}").json()
+    link = ws.prefill_url(got["responderUri"], {name_q: "A Person & Co"})
+    assert link.startswith(got["responderUri"] + "?usp=pp_url&")
+    assert f"{view['prefill'][name_q]}=A+Person+%26+Co" in link
+
     submit("first@example.org").raise_for_status()
     time.sleep(5)
     cursor = time.now()
