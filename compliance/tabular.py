@@ -391,6 +391,13 @@ def _clean(value: Any) -> CellValue:
     return str(value)
 
 
+def sheets_source(spreadsheet: Mapping[str, Any]) -> tuple[str, dict[str, list[list[Any]]]]:
+    """A spreadsheet as ``{"spreadsheetId", "sheets": [{"title", "values"}]}`` (the sample's sheets/*.json, or
+    what the client layer assembles from values.batchGet) -> a ``("sheets:<id>", values)`` source."""
+    values = {str(sh.get("title", "")): list(sh.get("values") or []) for sh in spreadsheet.get("sheets", [])}
+    return f"{SHEETS_PREFIX}{spreadsheet['spreadsheetId']}", values
+
+
 def read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
     """Every sheet of a source as raw rows; raises TabularError when the whole source is unreadable."""
     limits = limits or Limits()
