@@ -37,6 +37,7 @@ from compliance.evidence import METADATA_KEYS, ImageEvidence, ImageRef, parse_pa
 from compliance.settings import Crawl as CrawlSettings
 
 MAX_REDIRECTS = 5
+MAX_URL_LENGTH = 2000  # the store's URL columns are String(2000)
 REQUEST_TIMEOUT_SECONDS = 30.0
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -604,6 +605,9 @@ class _SiteCrawl:
         if url in self._seen_pages:
             return
         self._seen_pages.add(url)
+        if len(url) > MAX_URL_LENGTH:
+            self.error(url[:MAX_URL_LENGTH], f"URL longer than {MAX_URL_LENGTH} characters not followed", "refused")
+            return
         if urlsplit(url).scheme not in ("http", "https"):
             return
         if urlsplit(url).path.rsplit(".", 1)[-1].lower() in _NOT_PAGES and "." in urlsplit(url).path:
@@ -626,6 +630,11 @@ class _SiteCrawl:
         if url in self._seen_images:
             return
         self._seen_images.add(url)
+        if len(url) > MAX_URL_LENGTH:
+            reason = f"image URL longer than {MAX_URL_LENGTH} characters not fetched"
+            self.result.refused[url] = reason
+            self.error(url[:MAX_URL_LENGTH], reason, "refused")
+            return
         if not self.scope.contains(url):
             reason = "image outside the site not fetched"
             self.result.refused[url] = reason
@@ -804,13 +813,19 @@ async def crawl_sites(
 ) -> dict[str, CrawlResult]:
     """Crawl several sites at once sharing one client and per-host limits (sites on a host share it)."""
     limiter = HostLimiter(crawl, clock)
-    async with make_client(crawl) as client:
-        results = await asyncio.gather(
-            *(
-                crawl_site(site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock)
-                for site_id, roots in sites
+
+    async def one(client: httpx.AsyncClient, site_id: str, roots: Sequence[str]) -> CrawlResult:
+        try:
+            return await crawl_site(
+                site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock
             )
-        )
+        except Exception as exc:  # one site's failure must not lose the other sites' crawls
+            failed = CrawlResult(site_id=site_id, roots=list(roots), complete=False)
+            failed.stats.errors.append(CrawlError(url=",".join(roots), reason=f"crawl failed: {type(exc).__name__}"))
+            return failed
+
+    async with make_client(crawl) as client:
+        results = await asyncio.gather(*(one(client, site_id, roots) for site_id, roots in sites))
     return {r.site_id: r for r in results}
 
 
@@ -848,6 +863,11 @@ def remember_crawl(cache: CrawlCache, result: CrawlResult, evidence: Sequence[Im
             cache.put(url, CacheEntry(etag=image.etag, last_modified=image.last_modified, photo=photo_record(ev)))
 
 
+def _fit(value: str | None, size: int) -> str | None:
+    """A validator longer than its column is useless truncated: drop it (the next request is unconditional)."""
+    return value if value is not None and len(value) <= size else None
+
+
 def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -883,8 +903,8 @@ def store_crawl(
             pages[url] = row
             counts["pages_new"] += 1
         row.site_id = site_id
-        row.etag = fetched.etag or row.etag
-        row.last_modified = fetched.last_modified or row.last_modified
+        row.etag = _fit(fetched.etag, 300) or row.etag
+        row.last_modified = _fit(fetched.last_modified, 100) or row.last_modified
         if fetched.content_sha256:
             row.content_sha256 = fetched.content_sha256
         row.status = "alias" if fetched.alias_of else "live"
@@ -924,7 +944,7 @@ def store_crawl(
     kept: set[tuple[int, str]] = set()
     for ev in evidence:
         page = pages.get(ev.page_url)
-        if page is None:
+        if page is None or len(ev.image_url) > MAX_URL_LENGTH:
             continue
         key = (page.id, ev.image_url)
         kept.add(key)
@@ -937,8 +957,8 @@ def store_crawl(
         fetched_image = result.images.get(ev.image_url)
         row.photo_id = photos[ev.sha256].id if ev.sha256 else None
         if fetched_image is not None and fetched_image.error is None:
-            row.etag = fetched_image.etag or row.etag
-            row.last_modified = fetched_image.last_modified or row.last_modified
+            row.etag = _fit(fetched_image.etag, 300) or row.etag
+            row.last_modified = _fit(fetched_image.last_modified, 100) or row.last_modified
         row.evidence = ev.to_dict()
         row.status = "live"
         row.last_seen_at = now
@@ -979,6 +999,15 @@ def store_crawl(
 # --- one call for the nightly job ---------------------------------------------------------------------------
 
 
+class CrawlStoreError(RuntimeError):
+    """Some sites could not be stored; ``summary`` holds the sites that were."""
+
+    def __init__(self, summary: dict[str, dict[str, Any]], failures: list[str]) -> None:
+        super().__init__("crawl not stored for " + "; ".join(failures))
+        self.summary = summary
+        self.failures = failures
+
+
 def site_targets(settings: Any, site_ids: Iterable[str] | None = None) -> list[tuple[str, list[str]]]:
     """(site id, web roots) for every site that has web roots, or for the given site ids."""
     wanted = set(site_ids) if site_ids is not None else None
@@ -994,7 +1023,8 @@ async def crawl_and_store_async(
 ) -> dict[str, dict[str, Any]]:
     """Crawl sites with validators from the store, build evidence, store it; returns counts per site.
 
-    Each site is stored in its own transaction, so one site's failure keeps the others' results.
+    Each site is stored in its own transaction, so one site's failure keeps the others' results; failures
+    are raised together afterwards as :class:`CrawlStoreError`.
     """
     from compliance.evidence import build_evidence
 
@@ -1003,10 +1033,15 @@ async def crawl_and_store_async(
         caches = {site_id: StoreCache(session, site_id) for site_id, _ in targets}
     results = await crawl_sites(targets, settings.crawl, caches.__getitem__)
     summary: dict[str, dict[str, Any]] = {}
+    failures: list[str] = []
     for site_id, result in results.items():
         evidence = build_evidence(result, settings.crawl.max_image_pixels)
-        with store.session() as session:
-            counts = store_crawl(session, site_id, result, evidence, now)
+        try:
+            with store.session() as session:
+                counts = store_crawl(session, site_id, result, evidence, now)
+        except Exception as exc:
+            failures.append(f"{site_id}: {type(exc).__name__}: {exc}"[:300])
+            continue
         summary[site_id] = {
             **result.stats.as_dict(),
             **counts,
@@ -1015,6 +1050,8 @@ async def crawl_and_store_async(
             "complete": result.complete,
             "seconds": round(result.seconds, 3),
         }
+    if failures:
+        raise CrawlStoreError(summary, failures)
     return summary
 
 

@@ -235,7 +235,10 @@ def _site_row(session) -> None:  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def test_store_crawl_idempotent_store_cache_and_gone(store, server: SampleWebsites, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_store_crawl_idempotent_store_cache_and_gone(db_url: str, server: SampleWebsites, tmp_path: Path) -> None:
+    from compliance.store import Store
+
+    store = Store(db_url)
     with store.session() as session:
         _site_row(session)
     with store.session() as session:
@@ -350,3 +353,24 @@ def test_per_host_delay_and_robots_crawl_delay(server: SampleWebsites, tmp_path:
     assert limiter.delays[netloc] == 3.0  # robots.txt asked for more than the setting
     # One request at a time, each one delay apart: total sleep covers every request after the first.
     assert sum(slept) == pytest.approx(0.5 * 2 + 3.0 * (result.stats.requests - 3), abs=0.01)
+
+
+def test_bomb_image_and_overlong_url_recorded_crawl_goes_on(server: SampleWebsites, tmp_path: Path) -> None:
+    import struct
+
+    small = jpeg("white", (16, 16))
+    at = small.index(b"\xff\xc0")
+    bomb = small[: at + 5] + struct.pack(">HH", 20_000, 20_000) + small[at + 9 :]
+    site = tmp_path / "www" / "school"
+    (site / "images" / "bomb.jpg").write_bytes(bomb)
+    long_link = "news/" + "x" * 2_100 + ".html"
+    (site / "gallery.html").write_text(
+        page(f'<p><img src="images/bomb.jpg" alt="Ana Ruiz"></p><a href="{long_link}">long</a>'), encoding="utf-8"
+    )
+    result = crawl(server)
+    assert f"{server.base_url}/school/images/bomb.jpg" in result.images
+    (ev,) = [e for e in build_evidence(result, 40_000_000) if e.image_url.endswith("bomb.jpg")]
+    assert ev.error is not None and "refused" in ev.error
+    assert ev.texts["alt"] == "Ana Ruiz" and ev.phash is None
+    assert any("longer than 2000" in e.reason for e in result.stats.errors)
+    assert len(result.pages) == 4 and result.complete
