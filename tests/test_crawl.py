@@ -374,3 +374,24 @@ def test_bomb_image_and_overlong_url_recorded_crawl_goes_on(server: SampleWebsit
     assert ev.texts["alt"] == "Ana Ruiz" and ev.phash is None
     assert any("longer than 2000" in e.reason for e in result.stats.errors)
     assert len(result.pages) == 4 and result.complete
+
+
+def test_crawl_and_store_reports_unstored_site(store, server: SampleWebsites) -> None:  # type: ignore[no-untyped-def]
+    from compliance.crawl import CrawlStoreError, crawl_and_store
+    from compliance.settings import load_settings
+
+    site = {"name": "S", "org_unit": "/S", "site_admin": "a@example.org", "web_contact": "w@example.org"}
+    settings = load_settings(
+        sites_base_url=server.base_url,
+        crawl={"allow_loopback": True},
+        sites=[
+            {"id": "school", "web_roots": ["{sites_base_url}/school/"], **site},
+            {"id": "unknown", "web_roots": ["{sites_base_url}/unknown/"], **site},
+        ],
+    )
+    with store.session() as session:
+        _site_row(session)
+    with pytest.raises(CrawlStoreError) as caught:
+        crawl_and_store(store, settings, NOW)
+    assert list(caught.value.summary) == ["school"]  # the stored site is kept
+    assert caught.value.failures[0].startswith("unknown: ValueError")
