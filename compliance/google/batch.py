@@ -118,9 +118,7 @@ def execute_batch(
                         results[rid] = blocked
                     elif decision == "fatal":
                         results[rid] = typed_error(info, sender=sender, now=now)
-                    elif (wait is not None and wait > policy.max_wait) or attempts[
-                        rid
-                    ] >= policy.max_attempts:
+                    elif attempts[rid] >= policy.max_attempts or (wait is not None and wait > policy.max_wait):
                         results[rid] = RateLimited(
                             info.status,
                             info.reason,
