@@ -382,6 +382,9 @@ def test_drive_upload_export_revisions_permissions(emu: Any, admin: httpx.Client
     assert perm["role"] == "reader" and perm["type"] == "user"
     emails = {p.get("emailAddress") for p in ws.list_permissions(clients, report["id"])}
     assert "superintendent@standard-sd.org" in emails
+    assert admin.get("/_emulator/drive/notifications").json() == []  # Drive's default is to email; ours is not
+    ws.share_file(clients, report["id"], "chief-of-staff@standard-sd.org", role="commenter", notify=True)
+    assert [n["to"] for n in admin.get("/_emulator/drive/notifications").json()] == ["chief-of-staff@standard-sd.org"]
 
     before = stats(admin)["calls"].get("drive.permissions.create", 0)
     for kind in ("anyone", "domain"):

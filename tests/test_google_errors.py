@@ -167,3 +167,32 @@ def test_chunked() -> None:
     assert chunked([], 50) == []
     with pytest.raises(ValueError):
         chunked(items, 101)
+
+
+def test_send_pacer_sliding_window() -> None:
+    from compliance.google.pacing import SendPacer
+
+    clock = [datetime(2026, 11, 24, 17, 0, tzinfo=UTC)]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 3))
+        clock[0] += timedelta(seconds=seconds)
+
+    pacer = SendPacer(3, window_seconds=60, clock=lambda: clock[0], sleep=sleep)
+    with pacer.reserve("A@x.org", 2) as waited:
+        assert waited == 0.0
+        clock[0] += timedelta(seconds=10)  # the batch takes 10 s: sends are stamped when it ends
+    with pacer.reserve("b@x.org", 3):  # another mailbox has its own window
+        pass
+    with pacer.reserve("a@x.org", 1):
+        pass
+    assert sleeps == []
+    with pacer.reserve("a@x.org", 2) as waited:
+        assert waited == 60.0  # both earlier sends (stamped at 17:00:10) must leave the window
+    assert sleeps == [60.0]
+    with pytest.raises(ValueError), pacer.reserve("a@x.org", 4):
+        pass
+    off = SendPacer(0, clock=lambda: clock[0], sleep=sleep)
+    with off.reserve("a@x.org", 1000) as waited:
+        assert waited == 0.0
