@@ -15,9 +15,12 @@ Reading a consent sheet (plain functions, no Prefect):
 * purposes: per-purpose columns (Website / Web site, Social media / Social, Yearbook / Annual, Press / News
   media) marked like consent, or one column with a comma/semicolon/slash list of those words; "all" means
   every purpose.
-* dates: typed Excel dates, or text in one of :data:`DATE_FORMATS` (US month-first for slashed dates, ISO,
-  "Sep 3, 2026", "3 Sep 2026", "3-Sep-26", ...), then a strict dateutil fallback that refuses any text that
-  does not state day, month and year (so "Sept" or "2026" never become a date by filling in today's parts).
+* dates: typed Excel dates; numeric text month first as US offices write it (9/3/2026, 09/03/26, 9-3-2026,
+  9.3.2026, optionally with a time) or ISO (2026-09-03, 2026/09/03); month names in one of
+  :data:`DATE_FORMATS` ("Sep 3, 2026", "September 3 2026", "3 Sep 2026", "3-Sep-26", "Thursday, September 3,
+  2026"; "Sept" and ordinals like "3rd" accepted); then a strict dateutil fallback that refuses text not
+  stating day, month and year. Text without a digit ("TBD", "Fall") and impossible dates (9/31/2026) are
+  unreadable: the row is quarantined, never guessed.
 """
 
 from __future__ import annotations

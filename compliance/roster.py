@@ -284,6 +284,7 @@ def normalize_phone(phone: str | None) -> str | None:
     return digits[-10:] if len(digits) >= 10 else None
 
 
+@lru_cache(maxsize=65_536)
 def normalize_name(text: str) -> str:
     """Casefold, strip accents, hyphens/apostrophes/dots to nothing or space, collapse spaces."""
     text = unicodedata.normalize("NFKD", text)
@@ -423,6 +424,7 @@ def _category_choices() -> dict[str, str]:
     return choices
 
 
+@lru_cache(maxsize=4096)  # schools reuse a handful of words: each is mapped once
 def map_category(text: str) -> str | None:
     """The school's words for a role -> an Associated Person category, or None when unsure.
 
@@ -435,8 +437,9 @@ def map_category(text: str) -> str | None:
     choices = _category_choices()
     if norm in choices:
         return choices[norm]
-    if norm.replace(" ", "") in {k.replace(" ", ""): v for k, v in choices.items()}:
-        return {k.replace(" ", ""): v for k, v in choices.items()}[norm.replace(" ", "")]
+    compact = {k.replace(" ", ""): v for k, v in choices.items()}
+    if norm.replace(" ", "") in compact:
+        return compact[norm.replace(" ", "")]
     tokens = norm.split()
     token_set = set(tokens)
     best: tuple[int, str] | None = None
@@ -721,6 +724,8 @@ def _name_quality(rec: PersonRecord) -> tuple[int, ...]:
 def _merge_group(group: Sequence[PersonRecord]) -> PersonRecord:
     # Identity fields come from the best-spelled record (see _name_quality; ties: first in source order); a
     # value missing there is taken from the next record that has one.
+    if len(group) == 1:
+        return replace(group[0], also_sites=())
     ordered = sorted(group, key=_name_quality, reverse=True)  # stable: source order breaks ties
     base = ordered[0]
     email = next((r.email for r in ordered if r.email), None)
