@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import json
 import hashlib
 import re
 import shlex
@@ -113,8 +113,8 @@ class Directory:
             record.setdefault("name", path.rsplit("/", 1)[-1])
             record.setdefault("parentOrgUnitPath", path.rsplit("/", 1)[0] or "/")
             self.orgunits[path.lower()] = record
-        for raw in users:
-            user = copy.deepcopy(raw)
+        # one JSON round trip copies the whole batch far faster than deepcopy per user
+        for user in json.loads(json.dumps(users)):
             email = user.get("primaryEmail")
             if not email:
                 raise ValueError("every seeded user needs primaryEmail")

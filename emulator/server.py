@@ -71,6 +71,9 @@ class WorkspaceEmulator:
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # accepted sockets inherit this; without it TLS records of one response wait out the client's delayed
+        # ACK (~40 ms a request)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", self._port))
         self.port = sock.getsockname()[1]
         self.base_url = f"https://127.0.0.1:{self.port}"

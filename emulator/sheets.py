@@ -29,7 +29,8 @@ def index_to_col(index: int) -> str:
 
 
 def quote_title(title: str) -> str:
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", title) and not _CELL.fullmatch(title.replace("_", "")):
+    # Sheets quotes titles with spaces or punctuation and those that read as a cell reference (e.g. "AB12")
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", title) and not re.fullmatch(r"[A-Za-z]{1,3}\d+", title):
         return title
     return "'" + title.replace("'", "''") + "'"
 

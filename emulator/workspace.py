@@ -85,7 +85,8 @@ for _m in (
 
 
 def _json_response(value: Any, status: int = 200) -> Response:
-    return Response(status, json.dumps(value, indent=1, ensure_ascii=False).encode())
+    # no indent: json's C encoder only runs without it (a 500-user page is ~10x faster)
+    return Response(status, json.dumps(value, ensure_ascii=False).encode())
 
 
 def error_response(error: ApiError) -> Response:

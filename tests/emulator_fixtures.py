@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from emulator import WorkspaceEmulator
+from emulator.synthetic import directory_orgunits, directory_users  # noqa: F401  (re-exported for tests)
 
 # Least-privilege scopes per API, as the compliance client layer requests them.
 SCOPES: dict[str, list[str]] = {
@@ -54,8 +55,12 @@ def authorized_http(emu: WorkspaceEmulator, scopes: list[str], subject: str | No
     import google_auth_httplib2
     import httplib2
 
+    creds = credentials(emu, scopes, subject)
+    # googleapiclient refreshes credentials for a batch with a fresh httplib2.Http() that does not trust the
+    # emulator's CA; a token obtained up front through the trusting Http avoids that path.
+    creds.refresh(google_auth_httplib2.Request(httplib2.Http(ca_certs=str(emu.ca_path), timeout=timeout)))
     return google_auth_httplib2.AuthorizedHttp(
-        credentials(emu, scopes, subject), http=httplib2.Http(ca_certs=str(emu.ca_path), timeout=timeout)
+        creds, http=httplib2.Http(ca_certs=str(emu.ca_path), timeout=timeout)
     )
 
 
@@ -72,27 +77,3 @@ def google_service(emu: WorkspaceEmulator, api: str, subject: str | None = ADMIN
         client_options={"api_endpoint": emu.endpoint(api)},
         http=authorized_http(emu, scopes if scopes is not None else SCOPES[api], subject, timeout),
     )
-
-
-def directory_users(count: int, domain: str = "standard-sd.org", suspended_every: int = 0) -> list[dict[str, Any]]:
-    """Synthetic Directory users spread over five school org units (for paging and query tests)."""
-    units = ["/Schools/Lincoln", "/Schools/Roosevelt", "/Schools/Washington", "/Schools/Jefferson", "/District"]
-    users = []
-    for i in range(count):
-        users.append({
-            "primaryEmail": f"user{i:06d}@{domain}",
-            "name": {"givenName": f"Given{i}", "familyName": f"Family{i % 997}"},
-            "orgUnitPath": units[i % len(units)],
-            "suspended": bool(suspended_every and i % suspended_every == 0),
-            "customSchemas": {"District": {"role": "teacher", "site_id": units[i % len(units)].rsplit("/", 1)[-1]}},
-        })
-    return users
-
-
-def directory_orgunits() -> list[dict[str, Any]]:
-    return [
-        {"name": "Schools", "orgUnitPath": "/Schools", "parentOrgUnitPath": "/"},
-        *[{"name": n, "orgUnitPath": f"/Schools/{n}", "parentOrgUnitPath": "/Schools"}
-          for n in ("Lincoln", "Roosevelt", "Washington", "Jefferson")],
-        {"name": "District", "orgUnitPath": "/District", "parentOrgUnitPath": "/"},
-    ]

@@ -1,0 +1,136 @@
+"""Forms through the real client: create, items, publish, email collection rules, responses with filters."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from emulator_fixtures import emulator, google_service, workspace_emulator  # noqa: F401
+from googleapiclient.errors import HttpError
+
+from emulator import WorkspaceEmulator
+from emulator.admin import EmulatorAdminError
+
+OWNER = "hr@standard-sd.org"
+EMPLOYEE = "teacher1@standard-sd.org"
+
+
+def _acknowledgement_form(forms, collection: str) -> tuple[str, str, str]:
+    form = forms.forms().create(body={"info": {"title": "AR 1114 acknowledgement",
+                                               "documentTitle": "AR1114 ack 2026"}}).execute()
+    assert form["publishSettings"]["publishState"] == {"isPublished": False, "isAcceptingResponses": False}
+    assert form["settings"]["emailCollectionType"] == "DO_NOT_COLLECT"
+    assert re.fullmatch(r"https://docs\.google\.com/forms/d/e/[\w-]+/viewform", form["responderUri"])
+    reply = forms.forms().batchUpdate(formId=form["formId"], body={"requests": [
+        {"createItem": {"item": {"title": "Full name", "questionItem": {"question": {
+            "required": True, "textQuestion": {"paragraph": False}}}}, "location": {"index": 0}}},
+        {"createItem": {"item": {"title": "I have read AR 1114", "questionItem": {"question": {
+            "required": True, "choiceQuestion": {"type": "RADIO", "options": [{"value": "I agree"}]}}}},
+            "location": {"index": 1}}},
+        {"updateSettings": {"settings": {"emailCollectionType": collection}, "updateMask": "emailCollectionType"}},
+    ]}).execute()
+    name_reply, agree_reply, settings_reply = reply["replies"]
+    assert settings_reply == {}
+    for r in (name_reply, agree_reply):
+        assert re.fullmatch(r"[0-9a-f]{8}", r["createItem"]["itemId"])
+        assert len(r["createItem"]["questionId"]) == 1
+        assert re.fullmatch(r"[0-9a-f]{8}", r["createItem"]["questionId"][0])
+    return form["formId"], name_reply["createItem"]["questionId"][0], agree_reply["createItem"]["questionId"][0]
+
+
+def _publish(forms, form_id: str) -> None:
+    result = forms.forms().setPublishSettings(formId=form_id, body={"publishSettings": {"publishState": {
+        "isPublished": True, "isAcceptingResponses": True}}}).execute()
+    assert result["publishSettings"]["publishState"]["isAcceptingResponses"] is True
+
+
+def test_create_refuses_items_like_google(emulator: WorkspaceEmulator) -> None:
+    forms = google_service(emulator, "forms", subject=OWNER)
+    with pytest.raises(HttpError) as caught:
+        forms.forms().create(body={"info": {"title": "x"}, "items": [{"title": "q"}]}).execute()
+    assert caught.value.resp.status == 400
+    assert "Only info.title" in json.loads(caught.value.content)["error"]["message"]
+
+
+def test_verified_collection_accepts_only_directory_users(emulator: WorkspaceEmulator) -> None:
+    emulator.admin.seed(directory={"users": [{"primaryEmail": EMPLOYEE, "name": {"givenName": "T", "familyName": "One"}},
+                                             {"primaryEmail": "left@standard-sd.org", "suspended": True}]})
+    forms = google_service(emulator, "forms", subject=OWNER)
+    form_id, name_q, agree_q = _acknowledgement_form(forms, "VERIFIED")
+    answers = {name_q: "Terry One", agree_q: "I agree"}
+    with pytest.raises(EmulatorAdminError) as refused:
+        emulator.admin.submit_form_response(form_id, answers, EMPLOYEE, signed_in=True)
+    assert refused.value.status == 400  # unpublished forms take no answers
+    _publish(forms, form_id)
+    form = forms.forms().get(formId=form_id).execute()
+    assert form["settings"]["emailCollectionType"] == "VERIFIED"
+    assert [i["title"] for i in form["items"]] == ["Full name", "I have read AR 1114"]
+
+    for email, signed_in in [("volunteer@gmail.com", False), ("volunteer@gmail.com", True), (EMPLOYEE, False),
+                             ("left@standard-sd.org", True)]:
+        with pytest.raises(EmulatorAdminError) as refused:
+            emulator.admin.submit_form_response(form_id, answers, email, signed_in=signed_in)
+        assert refused.value.status == 403
+    stored = emulator.admin.submit_form_response(form_id, answers, EMPLOYEE, signed_in=True)
+    assert stored["respondentEmail"] == EMPLOYEE
+    assert stored["answers"][name_q] == {"questionId": name_q, "textAnswers": {"answers": [{"value": "Terry One"}]}}
+    with pytest.raises(EmulatorAdminError):
+        emulator.admin.submit_form_response(form_id, {name_q: "T", agree_q: "No way"}, EMPLOYEE, signed_in=True)
+    with pytest.raises(EmulatorAdminError):
+        emulator.admin.submit_form_response(form_id, {agree_q: "I agree"}, EMPLOYEE, signed_in=True)
+
+
+def test_responder_input_accepts_anyone_and_responses_page_with_timestamp_filter(
+    emulator: WorkspaceEmulator,
+) -> None:
+    forms = google_service(emulator, "forms", subject=OWNER)
+    form_id, name_q, agree_q = _acknowledgement_form(forms, "RESPONDER_INPUT")
+    _publish(forms, form_id)
+    prefill = emulator.admin.form(form_id)["prefill"]
+    assert prefill[name_q] == f"entry.{int(name_q, 16)}"
+    stamps = ["2025-12-31T23:00:00Z", "2026-01-01T00:00:00Z", "2026-01-02T08:00:00Z", "2026-01-03T09:00:00Z",
+              "2026-01-04T10:00:00Z"]
+    for i, stamp in enumerate(stamps):
+        # the pre-filled link convention works as an answer key too
+        emulator.admin.submit_form_response(form_id, {prefill[name_q]: f"Coach {i}", agree_q: "I agree"},
+                                            f"coach{i}@gmail.com", signed_in=False, timestamp=stamp)
+    with pytest.raises(EmulatorAdminError):
+        emulator.admin.submit_form_response(form_id, {name_q: "No email", agree_q: "I agree"}, None)
+
+    listed = forms.forms().responses().list(formId=form_id).execute()
+    everything = listed["responses"]
+    assert len(everything) == 5 and "nextPageToken" not in listed
+    assert everything[0]["respondentEmail"] == "coach0@gmail.com"
+    assert {"responseId", "createTime", "lastSubmittedTime", "answers"} <= set(everything[0])
+
+    after = forms.forms().responses().list(formId=form_id, filter="timestamp > 2026-01-01T00:00:00Z").execute()
+    assert [r["respondentEmail"] for r in after["responses"]] == ["coach2@gmail.com", "coach3@gmail.com",
+                                                                  "coach4@gmail.com"]
+    request = forms.forms().responses().list(formId=form_id, filter="timestamp >= 2026-01-01T00:00:00Z", pageSize=2)
+    pages = []
+    while request is not None:
+        page = request.execute()
+        pages.append([r["answers"][name_q]["textAnswers"]["answers"][0]["value"] for r in page["responses"]])
+        request = forms.forms().responses().list_next(request, page)
+    assert pages == [["Coach 1", "Coach 2"], ["Coach 3", "Coach 4"]]
+    one = forms.forms().responses().get(formId=form_id, responseId=everything[2]["responseId"]).execute()
+    assert one == everything[2]
+    with pytest.raises(HttpError) as caught:
+        forms.forms().responses().list(formId=form_id, filter="timestamp since yesterday").execute()
+    assert caught.value.resp.status == 400
+
+
+def test_do_not_collect_keeps_no_email_and_expensive_reads_are_limited(emulator: WorkspaceEmulator) -> None:
+    forms = google_service(emulator, "forms", subject=OWNER)
+    form_id, name_q, agree_q = _acknowledgement_form(forms, "DO_NOT_COLLECT")
+    _publish(forms, form_id)
+    stored = emulator.admin.submit_form_response(form_id, {name_q: "Anon", agree_q: "I agree"}, "x@example.org")
+    assert "respondentEmail" not in stored
+    emulator.admin.set_limits(forms_expensive_reads_per_minute=2)
+    for _ in range(2):
+        forms.forms().responses().list(formId=form_id).execute()
+    with pytest.raises(HttpError) as caught:
+        forms.forms().responses().list(formId=form_id).execute()
+    assert caught.value.resp.status == 429
+    assert json.loads(caught.value.content)["error"]["status"] == "RESOURCE_EXHAUSTED"
