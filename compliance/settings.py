@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     senders: list[EmailStr] = Field(min_length=1, description="Delegated mailboxes campaigns send from")
     superintendent_recipients: list[EmailStr] = Field(min_length=1)
     report_share_with: list[EmailStr] = Field(default_factory=list)
+    report_drive_folder_id: str | None = Field(None, description="Drive folder the weekly workbooks are kept in")
     reminders: Reminders = Field(default_factory=Reminders)
     quotas: Quotas = Field(default_factory=Quotas)
     google: GoogleSettings = Field(default_factory=GoogleSettings)

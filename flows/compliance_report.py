@@ -1,0 +1,43 @@
+"""Weekly superintendent report (Monday 06:00 district time): workbook, Drive copy, email with the headlines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from compliance.runtime import configure_prefect_env
+
+configure_prefect_env()
+
+from prefect import flow  # noqa: E402
+
+from tasks import resources  # noqa: E402
+from tasks.artifacts import publish_summary  # noqa: E402
+from tasks.report import build_workbook, store_in_drive  # noqa: E402
+
+HEADLINES = (
+    "active_people",
+    "acknowledged",
+    "outstanding",
+    "ack_rate",
+    "violations_online",
+    "violations_resolved",
+    "median_takedown_days",
+    "quarantine_rows",
+)
+
+
+@flow(name="compliance-report", log_prints=False)
+def compliance_report(now: datetime | None = None) -> dict[str, object]:
+    """Build the workbook from the store, keep it in Drive for named people, email it to the superintendent."""
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    settings = resources.settings()
+    path, summary = build_workbook(now)
+    drive_file_id = store_in_drive(path, now)
+    headline = {name: summary.get(name) for name in HEADLINES}
+    publish_summary(
+        "compliance-report",
+        f"Compliance report {now.astimezone(settings.tz):%Y-%m-%d}",
+        {**headline, "drive file": drive_file_id},
+        output=path,
+    )
+    return {"path": path, "drive_file_id": drive_file_id, **headline}
