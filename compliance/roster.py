@@ -113,8 +113,7 @@ ASSOCIATED_FIELDS: FieldSpec = {
     "organization": ["organization", "company", "agency", "business", "employer", "org"],
 }
 
-# The school's own words -> category. Matched on normalised text: exact, then containment of a keyword, then
-# fuzzy.
+# The school's own words -> category; matched on normalised text: exact, then words contained, then fuzzy.
 CATEGORY_SYNONYMS: Mapping[str, Sequence[str]] = {
     "committee_parent": [
         "committee parent",

@@ -39,8 +39,7 @@ from rapidfuzz import fuzz, process
 
 from compliance.quarantine import Rejected
 
-# A cell as the readers hand it over: text (stripped), a number, a bool, a date/datetime from a typed Excel
-# cell.
+# A cell as the readers hand it over: stripped text, a number, a bool, or a date from a typed Excel cell.
 CellValue = str | int | float | bool | date | datetime | None
 # Google Sheets values as the API returns them: one sheet (list of rows) or several, by sheet title.
 SheetValues = Sequence[Sequence[Any]] | Mapping[str, Sequence[Sequence[Any]]]
@@ -398,7 +397,7 @@ def sheets_source(spreadsheet: Mapping[str, Any]) -> tuple[str, dict[str, list[l
     return f"{SHEETS_PREFIX}{spreadsheet['spreadsheetId']}", values
 
 
-def read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
+def _read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
     """Every sheet of a source as raw rows; raises TabularError when the whole source is unreadable."""
     limits = limits or Limits()
     if isinstance(source, tuple):
@@ -411,7 +410,12 @@ def read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
         raise TabularError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path, limits)
+        try:
+            return _read_xlsx(path, limits)
+        except TabularError:
+            raise
+        except Exception as exc:  # any parser failure inside an untrusted workbook means: unreadable
+            raise TabularError(f"{path}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
     if suffix in (".csv", ".txt", ".tsv"):
         return _read_csv(path, limits)
     raise TabularError(f"{path}: unsupported file type {suffix!r} (expected .xlsx or .csv)")
@@ -423,8 +427,7 @@ def read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
 
 def _fill_merged(grid: _Grid, header_row: int) -> dict[int, list[CellValue]]:
     # Merged ranges below the header repeat their top-left value (a "Category" merged down a group of people
-    # applies to each of them); in and above the header only the top-left cell counts (titles, banner
-    # headers).
+    # applies to each of them); in and above the header only the top-left cell counts (titles, banners).
     by_row = {n: list(cells) for n, cells in grid.rows}
     for min_row, min_col, max_row, max_col in grid.merged:
         if min_row <= header_row:
@@ -535,7 +538,7 @@ def read_table(
     label = label or source_label(source)
     result = ReadResult()
     try:
-        grids = read_grids(source, limits)
+        grids = _read_grids(source, limits)
     except TabularError as exc:
         result.rejected.append(Rejected(job, label, 0, "(file)", str(exc)))
         return result

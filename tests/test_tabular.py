@@ -170,6 +170,17 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(b"this is not a zip")
     assert "not an xlsx" in read_table(bad, SPEC, job="roster").rejected[0].reason
+    # A valid zip whose sheet XML is broken: refused with a message, the batch goes on.
+    good = _xlsx(tmp_path / "good.xlsx", [["Name", "Email"], ["Ann Lee", "a@example.com"]])
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(broken, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]
+            dst.writestr(info.filename, data)
+    (rej,) = read_table(broken, SPEC, job="roster", label="broken.xlsx").rejected
+    assert rej.source_file == "broken.xlsx" and "not a readable xlsx" in rej.reason
     odd = tmp_path / "list.pdf"
     odd.write_bytes(b"%PDF")
     assert "unsupported" in read_table(odd, SPEC, job="roster").rejected[0].reason
