@@ -42,8 +42,14 @@ def _client(emu: Any) -> Any:
     creds = service_account.Credentials.from_service_account_info(emu.service_account_info(), scopes=SCOPES)
     creds = creds.with_subject(SUBJECT)
     http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(ca_certs=str(emu.ca_path)))
-    return build("admin", "directory_v1", static_discovery=True, cache_discovery=False,
-                 client_options={"api_endpoint": emu.endpoint("admin")}, http=http)
+    return build(
+        "admin",
+        "directory_v1",
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": emu.endpoint("admin")},
+        http=http,
+    )
 
 
 def _page_all(users_resource: Any, **params: Any) -> tuple[int, int, float]:
@@ -69,8 +75,10 @@ def _naive_handler(directory: Any) -> Any:
         chosen.sort(key=lambda u: u["primaryEmail"].lower())
         size = call.query.get("maxResults", 100)
         offset = int(decode_token(call.query["pageToken"])["o"]) if call.query.get("pageToken") else 0
-        out: dict[str, Any] = {"kind": "admin#directory#users", "users": [
-            {k: v for k, v in u.items() if k != "customSchemas"} for u in chosen[offset : offset + size]]}
+        out: dict[str, Any] = {
+            "kind": "admin#directory#users",
+            "users": [{k: v for k, v in u.items() if k != "customSchemas"} for u in chosen[offset : offset + size]],
+        }
         if offset + size < len(chosen):
             out["nextPageToken"] = encode_token({"o": offset + size})
         return out
@@ -113,10 +121,14 @@ def main(argv: list[str]) -> None:
                 assert (naive_pages, naive_count) == (pages, count)
                 naive_rates.append(naive_pages / naive_seconds)
             rate, naive = statistics.median(rates), statistics.median(naive_rates)
-            print(f"users.list {label}: {count:,} users in {pages} pages; median {rate:.1f} pages/s through "
-                  f"the real client over HTTPS ({count / pages * rate:,.0f} users/s)")
-            print(f"  baseline (naive filter+sort+slice per page, same client and HTTPS): median {naive:.1f} "
-                  f"pages/s; ratio indexed/baseline {rate / naive:.1f}x")
+            print(
+                f"users.list {label}: {count:,} users in {pages} pages; median {rate:.1f} pages/s through "
+                f"the real client over HTTPS ({count / pages * rate:,.0f} users/s)"
+            )
+            print(
+                f"  baseline (naive filter+sort+slice per page, same client and HTTPS): median {naive:.1f} "
+                f"pages/s; ratio indexed/baseline {rate / naive:.1f}x"
+            )
 
 
 if __name__ == "__main__":

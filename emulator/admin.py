@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import ssl
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,7 @@ class EmulatorAdmin:
     def __init__(self, base_url: str, ca_path: Path | str | None = None, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_path)) if ca_path else True
-        self._client = httpx.Client(
-            base_url=self.base_url + "/_emulator", verify=verify, timeout=timeout
-        )
+        self._client = httpx.Client(base_url=self.base_url + "/_emulator", verify=verify, timeout=timeout)
 
     def close(self) -> None:
         self._client.close()

@@ -50,9 +50,7 @@ def build_app(ws: Workspace) -> Starlette:
     async def batch(headers: dict[str, str], body: bytes) -> Response:
         content_type = headers.get("content-type", "")
         if not content_type.startswith("multipart/mixed"):
-            return _wire(
-                error_response(ApiError(400, "Batch requests must be multipart/mixed.", "badRequest"))
-            )
+            return _wire(error_response(ApiError(400, "Batch requests must be multipart/mixed.", "badRequest")))
         try:
             parts = split_multipart(content_type, body)
         except ApiError as error:
@@ -193,9 +191,7 @@ def build_app(ws: Workspace) -> Starlette:
         with ws.lock:
             from emulator.gmail import decode_message
 
-            return JSONResponse(
-                [decode_message(ws.gmail.messages[i]) for i in ws.gmail.mailboxes.get(user, [])]
-            )
+            return JSONResponse([decode_message(ws.gmail.messages[i]) for i in ws.gmail.mailboxes.get(user, [])])
 
     async def faults(request: Request) -> Response:
         if request.method == "DELETE":
@@ -251,9 +247,7 @@ def build_app(ws: Workspace) -> Starlette:
             return JSONResponse(list(ws.drive.notifications))
 
     async def service_account(request: Request) -> Response:
-        email = request.query_params.get(
-            "client_email", "compliance@district-project.iam.gserviceaccount.com"
-        )
+        email = request.query_params.get("client_email", "compliance@district-project.iam.gserviceaccount.com")
         return JSONResponse(ws.service_account_info(email))
 
     async def health(request: Request) -> Response:

@@ -101,9 +101,7 @@ class KeyRing:
         if key is None:
             raise TokenError("invalid_grant", "Invalid JWT Signature.")
         try:
-            claims = jwt.decode(
-                assertion, certs={key.key_id: key.public_pem}, verify=True, clock_skew_in_seconds=300
-            )
+            claims = jwt.decode(assertion, certs={key.key_id: key.public_pem}, verify=True, clock_skew_in_seconds=300)
         except (ValueError, exceptions.GoogleAuthError) as exc:
             text = str(exc)
             if "signature" in text.lower():

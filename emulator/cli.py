@@ -6,14 +6,16 @@ from pathlib import Path
 
 import typer
 
-emulator_app = typer.Typer(no_args_is_help=True, help="Local Google Workspace emulator (Gmail, Drive, Sheets, "
-                           "Forms, Directory) over HTTPS.")
+emulator_app = typer.Typer(
+    no_args_is_help=True, help="Local Google Workspace emulator (Gmail, Drive, Sheets, Forms, Directory) over HTTPS."
+)
 app = emulator_app
 
 
 @emulator_app.callback()
 def _group() -> None:
     """Keep ``serve`` a sub-command even while it is the only one."""
+
 
 DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / "var" / "emulator"
 
@@ -23,8 +25,9 @@ def serve(
     port: int = typer.Option(8443, help="Port on 127.0.0.1 (0 picks a free one)."),
     seed: Path | None = typer.Option(None, help="Sample district folder to seed (directory/, sheets/)."),
     state_dir: Path = typer.Option(DEFAULT_STATE_DIR, help="Where the CA and service-account key are written."),
-    client_email: str = typer.Option("compliance@district-project.iam.gserviceaccount.com",
-                                     help="Service account the key is issued for."),
+    client_email: str = typer.Option(
+        "compliance@district-project.iam.gserviceaccount.com", help="Service account the key is issued for."
+    ),
     fault_seed: int = typer.Option(0, help="Seed for injected faults (deterministic)."),
     exit_after: float | None = typer.Option(None, hidden=True, help="Stop after N seconds (tests, demos)."),
 ) -> None:
@@ -49,8 +52,10 @@ def serve(
         typer.echo(f"Workspace emulator at {emu.base_url}")
         typer.echo(f"CA certificate:       {emu.ca_path}")
         typer.echo(f"Service-account key:  {key_file}")
-        typer.echo(f"Seeded: {len(ws.directory.users)} users, {len(ws.directory.orgunits)} org units, "
-                   f"{len(ws.sheets.spreadsheets)} spreadsheets (calls so far: {sum(counts['calls'].values())})")
+        typer.echo(
+            f"Seeded: {len(ws.directory.users)} users, {len(ws.directory.orgunits)} org units, "
+            f"{len(ws.sheets.spreadsheets)} spreadsheets (calls so far: {sum(counts['calls'].values())})"
+        )
         typer.echo("Point the pipeline at it with:")
         for name, value in emu.environment(key_file).items():
             typer.echo(f"  export {name}={value}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import hashlib
+import json
 import re
 import shlex
 from collections.abc import Callable
@@ -40,9 +40,7 @@ def _parse_query(query: str) -> list[Callable[[dict[str, Any]], bool]]:
         if m is None:
             # a bare word matches names and emails, like the Admin console search box
             word = term.lower()
-            preds.append(
-                lambda u, w=word: any(w in v.lower() for f in ("email", "name") for v in _FIELDS[f](u))
-            )
+            preds.append(lambda u, w=word: any(w in v.lower() for f in ("email", "name") for v in _FIELDS[f](u)))
             continue
         field, op, value = m.group("field").lower(), m.group("op"), m.group("value").strip("'\"")
         if field.startswith("customschemas.") or "." in field:
@@ -67,8 +65,7 @@ def _parse_query(query: str) -> list[Callable[[dict[str, Any]], bool]]:
             else:
                 preds.append(
                     lambda u, g=getter, v=low: any(
-                        x.lower().startswith(v) or any(w.startswith(v) for w in x.lower().split())
-                        for x in g(u)
+                        x.lower().startswith(v) or any(w.startswith(v) for w in x.lower().split()) for x in g(u)
                     )
                 )
         elif op == "=":
@@ -143,12 +140,10 @@ class Directory:
         self._sorted = {
             "email": sorted((u["primaryEmail"].lower(), u["id"]) for u in users),
             "givenName": sorted(
-                (u["name"].get("givenName", "").lower() + "\0" + u["primaryEmail"].lower(), u["id"])
-                for u in users
+                (u["name"].get("givenName", "").lower() + "\0" + u["primaryEmail"].lower(), u["id"]) for u in users
             ),
             "familyName": sorted(
-                (u["name"].get("familyName", "").lower() + "\0" + u["primaryEmail"].lower(), u["id"])
-                for u in users
+                (u["name"].get("familyName", "").lower() + "\0" + u["primaryEmail"].lower(), u["id"]) for u in users
             ),
         }
 
@@ -192,9 +187,7 @@ class Directory:
         if customer:
             self._check_customer(customer)
         if q.get("projection") == "custom" and not q.get("customFieldMask"):
-            raise ApiError(
-                400, "Invalid Input: custom fields mask is required for custom projection", "invalid"
-            )
+            raise ApiError(400, "Invalid Input: custom fields mask is required for custom projection", "invalid")
         order = q.get("orderBy", "email")
         descending = q.get("sortOrder") == "DESCENDING"
         query = q.get("query", "")
@@ -228,9 +221,7 @@ class Directory:
                 start = int(data["o"])
             else:  # the directory changed since: resume after the last key seen
                 last = data["k"]
-                start = next(
-                    (i for i, (k, _) in enumerate(ids) if (k < last if descending else k > last)), len(ids)
-                )
+                start = next((i for i, (k, _) in enumerate(ids) if (k < last if descending else k > last)), len(ids))
         page = ids[start : start + size]
         projection = q.get("projection", "basic")
         out: dict[str, Any] = {

@@ -142,14 +142,10 @@ class Registry:
                         spec.upload_paths.append(upload)
                         self._add(spec, upload, True, None)
 
-    def _add(
-        self, spec: MethodSpec, template: str, is_upload: bool, param_regex: re.Pattern[str] | None
-    ) -> None:
+    def _add(self, spec: MethodSpec, template: str, is_upload: bool, param_regex: re.Pattern[str] | None) -> None:
         regex, literal, variables = _compile(template)
         first = template.split("/", 1)[0]
-        self._routes.setdefault(first, []).append(
-            Route(spec, regex, literal, variables, is_upload, param_regex)
-        )
+        self._routes.setdefault(first, []).append(Route(spec, regex, literal, variables, is_upload, param_regex))
 
     def match(self, http_method: str, raw_path: str) -> Match | None:
         """The documented method for this request, or None (Google answers 404 for both cases)."""
@@ -196,9 +192,7 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def coerce_query(
-    spec: MethodSpec, query: list[tuple[str, str]], global_params: dict[str, Any]
-) -> dict[str, Any]:
+def coerce_query(spec: MethodSpec, query: list[tuple[str, str]], global_params: dict[str, Any]) -> dict[str, Any]:
     """Query parameters typed per the discovery document; unknown names and bad values answer 400 like Google."""
     out: dict[str, Any] = {}
     for name, raw in query:
@@ -227,14 +221,10 @@ def coerce_query(
                 ) from None
             lo, hi = desc.get("minimum"), desc.get("maximum")
             if (lo is not None and value < int(lo)) or (hi is not None and value > int(hi)):
-                raise ApiError(
-                    400, f"Invalid value '{raw}'. Values must be within the range: [{lo}, {hi}]", "invalid"
-                )
+                raise ApiError(400, f"Invalid value '{raw}'. Values must be within the range: [{lo}, {hi}]", "invalid")
         elif kind == "boolean":
             if raw.lower() not in ("true", "false"):
-                raise bad_request(
-                    f"Invalid value at '{_snake(name)}' (TYPE_BOOL), \"{raw}\"", field=_snake(name)
-                )
+                raise bad_request(f"Invalid value at '{_snake(name)}' (TYPE_BOOL), \"{raw}\"", field=_snake(name))
             value = raw.lower() == "true"
         if "enum" in desc and raw not in desc["enum"]:
             raise bad_request(f"Invalid value at '{_snake(name)}' (TYPE_ENUM), \"{raw}\"", field=_snake(name))
@@ -277,9 +267,7 @@ def _join(path: str | None, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _check(
-    schemas: dict[str, Any], desc: dict[str, Any], value: Any, path: str | None, problems: list[str]
-) -> None:
+def _check(schemas: dict[str, Any], desc: dict[str, Any], value: Any, path: str | None, problems: list[str]) -> None:
     if "$ref" in desc:
         desc = schemas.get(desc["$ref"], {})
     kind = desc.get("type")
@@ -292,9 +280,7 @@ def _check(
         for key, item in value.items():
             if key not in props:
                 at = f" at '{path}'" if path else ""
-                problems.append(
-                    f'Invalid JSON payload received. Unknown name "{key}"{at}: Cannot find field.'
-                )
+                problems.append(f'Invalid JSON payload received. Unknown name "{key}"{at}: Cannot find field.')
                 continue
             _check(schemas, props[key], item, _join(path, _snake(key)), problems)
         return
@@ -335,7 +321,12 @@ def _check(
             problems.append(f"Invalid value at '{where}' (TYPE_BOOL), {json.dumps(value)}")
         return
     if kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, int | str) or isinstance(value, str) and not re.fullmatch(r"-?\d+", value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | str)
+            or isinstance(value, str)
+            and not re.fullmatch(r"-?\d+", value)
+        ):
             problems.append(f"Invalid value at '{where}' (TYPE_INT32), {json.dumps(value)}")
         return
     if kind == "number":

@@ -163,9 +163,7 @@ class Drive:
         media_type = (media_type or "application/octet-stream").split(";")[0].strip()
         if f.mime_type == GOOGLE_DOC:
             if media_type not in _CONVERTIBLE_TO_DOC:
-                raise bad_request(
-                    f"Conversion from {media_type} to a Google Doc is not supported by the emulator."
-                )
+                raise bad_request(f"Conversion from {media_type} to a Google Doc is not supported by the emulator.")
             text = content.decode("utf-8", errors="replace")
             if media_type != "text/html":
                 text = (
@@ -284,9 +282,7 @@ class Drive:
         if "trashed" not in call.query.get("q", ""):
             files = [f for f in files if not f.trashed]
         order = call.query.get("orderBy", "")
-        files.sort(
-            key=(lambda f: f.name.lower()) if order.startswith("name") else (lambda f: (f.created, f.id))
-        )
+        files.sort(key=(lambda f: f.name.lower()) if order.startswith("name") else (lambda f: (f.created, f.id)))
         if "desc" in order:
             files.reverse()
         size = min(call.query.get("pageSize", 100), 1000)
@@ -377,9 +373,7 @@ class Drive:
     def permissions_list(self, call: Call) -> dict[str, Any]:
         f = self._file(call.path["fileId"])
         if "fields" not in call.query:
-            call.query["fields"] = (
-                "kind,nextPageToken,permissions(" + ",".join(_DEFAULT_PERMISSION_FIELDS) + ")"
-            )
+            call.query["fields"] = "kind,nextPageToken,permissions(" + ",".join(_DEFAULT_PERMISSION_FIELDS) + ")"
         return {"kind": "drive#permissionList", "permissions": f.permissions}
 
 
@@ -404,9 +398,7 @@ def _parse_drive_query(q: str) -> list[Callable[[DriveFile], bool]]:
     for clause in re.split(r"\s+and\s+", q.strip(), flags=re.I):
         m = _TERM.fullmatch(clause)
         if m is None:
-            raise ApiError(
-                400, "Invalid Value", "invalid", extra={"locationType": "parameter", "location": "q"}
-            )
+            raise ApiError(400, "Invalid Value", "invalid", extra={"locationType": "parameter", "location": "q"})
         if m.group("lit"):
             value = m.group("lit")[1:-1].replace("\\'", "'")
             coll = m.group("coll").lower()
@@ -418,9 +410,7 @@ def _parse_drive_query(q: str) -> list[Callable[[DriveFile], bool]]:
         fld, op, raw = m.group("field"), m.group("op").lower(), m.group("val")
         val = raw[1:-1].replace("\\'", "'") if raw.startswith("'") else raw.lower()
         if fld.lower() == "trashed":
-            preds.append(
-                lambda f, v=(val == "true"), o=op: (f.trashed == v) if o == "=" else (f.trashed != v)
-            )
+            preds.append(lambda f, v=(val == "true"), o=op: (f.trashed == v) if o == "=" else (f.trashed != v))
         elif fld.lower() == "name":
             if op == "contains":
                 preds.append(lambda f, v=val.lower(): v in f.name.lower())
@@ -431,9 +421,7 @@ def _parse_drive_query(q: str) -> list[Callable[[DriveFile], bool]]:
         elif fld.lower() == "mimetype":
             preds.append(lambda f, v=val, o=op: (f.mime_type == v) if o == "=" else (f.mime_type != v))
         elif fld.lower() == "fulltext":
-            preds.append(
-                lambda f, v=val.lower(): v in f.name.lower() or v.encode() in (f.content or b"").lower()
-            )
+            preds.append(lambda f, v=val.lower(): v in f.name.lower() or v.encode() in (f.content or b"").lower())
         else:
             preds.append(lambda f: False)
     return preds

@@ -91,9 +91,7 @@ class Forms:
     def create(self, call: Call) -> dict[str, Any]:
         body = call.body or {}
         info = body.get("info") or {}
-        extra = [k for k in body if k != "info"] + [
-            f"info.{k}" for k in info if k not in ("title", "documentTitle")
-        ]
+        extra = [k for k in body if k != "info"] + [f"info.{k}" for k in info if k not in ("title", "documentTitle")]
         if extra:
             raise bad_request(
                 "Only info.title and info.documentTitle can be set when creating a form. To add items and change "
@@ -149,9 +147,7 @@ class Forms:
             item = copy.deepcopy(payload.get("item") or {})
             location = payload.get("location")
             if location is None or "index" not in location:
-                raise bad_request(
-                    f"requests[{index}].create_item.location: location is required", reason="required"
-                )
+                raise bad_request(f"requests[{index}].create_item.location: location is required", reason="required")
             position = int(location["index"])
             if position < 0 or position > len(items):
                 raise bad_request(
@@ -172,9 +168,7 @@ class Forms:
                 if kinds[0] == "choiceQuestion":
                     choice = question["choiceQuestion"]
                     if not choice.get("type") or not choice.get("options"):
-                        raise bad_request(
-                            f"requests[{index}].create_item: choice question needs type and options"
-                        )
+                        raise bad_request(f"requests[{index}].create_item: choice question needs type and options")
                 question["questionId"] = question.get("questionId") or hex_id()
                 question_ids.append(question["questionId"])
             for q in (item.get("questionGroupItem") or {}).get("questions", []):
@@ -239,9 +233,9 @@ class Forms:
             old = items[position]
             new["itemId"] = old["itemId"]
             if "questionItem" in new and "questionItem" in old:
-                new["questionItem"].setdefault("question", {})["questionId"] = old["questionItem"][
-                    "question"
-                ]["questionId"]
+                new["questionItem"].setdefault("question", {})["questionId"] = old["questionItem"]["question"][
+                    "questionId"
+                ]
             items[position] = new
             return {}
         raise ApiError(
@@ -254,9 +248,7 @@ class Forms:
         stored = self._form(call.path["formId"])
         state = ((call.body or {}).get("publishSettings") or {}).get("publishState")
         if state is None or "isPublished" not in state or "isAcceptingResponses" not in state:
-            raise bad_request(
-                "publish_state requires both is_published and is_accepting_responses", reason="required"
-            )
+            raise bad_request("publish_state requires both is_published and is_accepting_responses", reason="required")
         if state["isAcceptingResponses"] and not state["isPublished"]:
             raise bad_request("A form cannot accept responses while unpublished.")
         stored.form["publishSettings"] = {
@@ -321,13 +313,11 @@ class Forms:
             if not signed_in or user is None or user.get("suspended"):
                 raise ApiError(
                     403,
-                    "You need permission: this form only accepts responses from signed-in users "
-                    "of the organization.",
+                    "You need permission: this form only accepts responses from signed-in users of the organization.",
                     "forbidden",
                 )
-        elif collection == "RESPONDER_INPUT":
-            if not email or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-                raise bad_request("A valid email address is required to submit this form.", reason="required")
+        elif collection == "RESPONDER_INPUT" and (not email or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)):
+            raise bad_request("A valid email address is required to submit this form.", reason="required")
         questions = stored.questions()
         answers_in = payload.get("answers") or {}
         by_entry = {prefill_entry(qid): qid for qid in questions}

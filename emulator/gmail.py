@@ -121,10 +121,7 @@ class Gmail:
                     headers={"Retry-After": str(int((retry - now).total_seconds()) + 1)},
                 )
             raise self._sending_limit(retry)
-        if (
-            self.recipients_day.count(sender, now) + len(recipients)
-            > limits.gmail_daily_recipients_per_sender
-        ):
+        if self.recipients_day.count(sender, now) + len(recipients) > limits.gmail_daily_recipients_per_sender:
             raise self._sending_limit(self.recipients_day.retry_at(sender, now))
         seen = self.unique_day.setdefault(sender, {})
         edge = now - timedelta(days=1)
@@ -170,9 +167,7 @@ class Gmail:
             try:
                 raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
             except (binascii.Error, ValueError):
-                raise bad_request(
-                    "Invalid value for ByteString: " + encoded[:40], reason="invalidArgument"
-                ) from None
+                raise bad_request("Invalid value for ByteString: " + encoded[:40], reason="invalidArgument") from None
             thread_id = body.get("threadId")
         if len(raw) > self.ctx.limits.gmail_max_message_bytes:
             raise ApiError(413, "Request payload size exceeds the limit", "uploadTooLarge")
@@ -300,19 +295,13 @@ class Gmail:
             del out["snippet"]
             return out
         body = msg.parsed.get_body(("plain", "html"))
-        out["snippet"] = (
-            (body.get_content() if body is not None else "")[:200].replace("\r", "").replace("\n", " ")
-        )
+        out["snippet"] = (body.get_content() if body is not None else "")[:200].replace("\r", "").replace("\n", " ")
         if fmt == "raw":
             out["raw"] = _b64url(msg.raw)
             return out
         if fmt == "metadata":
             wanted = {h.lower() for h in call.query.get("metadataHeaders") or []}
-            headers = [
-                {"name": k, "value": str(v)}
-                for k, v in msg.parsed.items()
-                if not wanted or k.lower() in wanted
-            ]
+            headers = [{"name": k, "value": str(v)} for k, v in msg.parsed.items() if not wanted or k.lower() in wanted]
             out["payload"] = {"mimeType": msg.parsed.get_content_type(), "headers": headers}
             return out
         out["payload"] = self._part(msg.parsed, "")
@@ -328,8 +317,7 @@ class Gmail:
         if part.is_multipart():
             out["body"] = {"size": 0}
             out["parts"] = [
-                self._part(child, f"{part_id}.{i}" if part_id else str(i))
-                for i, child in enumerate(part.iter_parts())
+                self._part(child, f"{part_id}.{i}" if part_id else str(i)) for i, child in enumerate(part.iter_parts())
             ]
         else:
             data = part.get_payload(decode=True) or b""
@@ -357,11 +345,7 @@ class Gmail:
         if target is None:
             wanted = message_id.strip().strip("<>").lower()
             target = next(
-                (
-                    m
-                    for m in self.sent_log
-                    if str(m.parsed.get("Message-ID", "")).strip().strip("<>").lower() == wanted
-                ),
+                (m for m in self.sent_log if str(m.parsed.get("Message-ID", "")).strip().strip("<>").lower() == wanted),
                 None,
             )
         if target is None or target not in self.sent_log:

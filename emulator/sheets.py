@@ -137,16 +137,8 @@ class Sheets:
                 c0 = col_to_index(ms.group(1))
             if ms.group(2):
                 r0 = int(ms.group(2)) - 1
-            c1 = (
-                col_to_index(me.group(1))
-                if me.group(1)
-                else (c0 if not end and ms.group(1) else sheet["cols"] - 1)
-            )
-            r1 = (
-                int(me.group(2)) - 1
-                if me.group(2)
-                else (r0 if not end and ms.group(2) else sheet["rows"] - 1)
-            )
+            c1 = col_to_index(me.group(1)) if me.group(1) else (c0 if not end and ms.group(1) else sheet["cols"] - 1)
+            r1 = int(me.group(2)) - 1 if me.group(2) else (r0 if not end and ms.group(2) else sheet["rows"] - 1)
             if not end and ms.group(1) and ms.group(2):
                 c1, r1 = c0, r0
             r1, c1 = min(r1, sheet["rows"] - 1), min(c1, sheet["cols"] - 1)

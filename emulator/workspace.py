@@ -134,9 +134,7 @@ class Workspace:
 
     def _reset_stats(self) -> None:
         self.ctx.stats.clear()
-        self.ctx.stats.update(
-            {"calls": {}, "statuses": {}, "sent_per_user": {}, "batches": 0, "tokens_issued": 0}
-        )
+        self.ctx.stats.update({"calls": {}, "statuses": {}, "sent_per_user": {}, "batches": 0, "tokens_issued": 0})
 
     def reset(self) -> None:
         """Forget all data, counters, faults, clock offset and limit changes; issued keys stay valid."""
@@ -274,9 +272,7 @@ class Workspace:
             payload = _parse_json(body)
         if payload is not None and spec.request_ref:
             validate_body(spec.api, spec.request_ref, payload, body_location(spec))
-        return await self._run(
-            spec.id, match.path_params, query, payload, token, media, media_type, match.is_upload
-        )
+        return await self._run(spec.id, match.path_params, query, payload, token, media, media_type, match.is_upload)
 
     async def _run(
         self,
@@ -290,9 +286,7 @@ class Workspace:
         is_upload: bool,
     ) -> Response:
         try:
-            response = await self._run_inner(
-                method_id, path, query, payload, token, media, media_type, is_upload
-            )
+            response = await self._run_inner(method_id, path, query, payload, token, media, media_type, is_upload)
         except ApiError as error:
             self._count_status(method_id, error.code)
             raise
@@ -463,9 +457,7 @@ def _split_related(content_type: str, body: bytes) -> tuple[Any, bytes, str]:
     """A multipart/related upload: part one JSON metadata, part two the media (bytes kept exact)."""
     m = re.search(r'boundary="?([^";]+)"?', content_type)
     if not content_type.startswith("multipart/related") or m is None:
-        raise bad_request(
-            "Invalid multipart request: Content-Type must be multipart/related with a boundary."
-        )
+        raise bad_request("Invalid multipart request: Content-Type must be multipart/related with a boundary.")
     parts = _multipart(body, m.group(1).encode())
     if len(parts) != 2:
         raise bad_request(f"Invalid multipart request with {len(parts)} mime parts.")

@@ -18,12 +18,13 @@ from emulator.synthetic import directory_orgunits, directory_users  # noqa: F401
 # Least-privilege scopes per API, as the compliance client layer requests them.
 SCOPES: dict[str, list[str]] = {
     "gmail": ["https://www.googleapis.com/auth/gmail.send", "https://www.googleapis.com/auth/gmail.readonly"],
-    "admin": ["https://www.googleapis.com/auth/admin.directory.user.readonly",
-              "https://www.googleapis.com/auth/admin.directory.orgunit.readonly"],
+    "admin": [
+        "https://www.googleapis.com/auth/admin.directory.user.readonly",
+        "https://www.googleapis.com/auth/admin.directory.orgunit.readonly",
+    ],
     "drive": ["https://www.googleapis.com/auth/drive.file"],
     "sheets": ["https://www.googleapis.com/auth/spreadsheets.readonly"],
-    "forms": ["https://www.googleapis.com/auth/forms.body",
-              "https://www.googleapis.com/auth/forms.responses.readonly"],
+    "forms": ["https://www.googleapis.com/auth/forms.body", "https://www.googleapis.com/auth/forms.responses.readonly"],
 }
 VERSIONS = {"gmail": "v1", "admin": "directory_v1", "drive": "v3", "sheets": "v4", "forms": "v1"}
 ADMIN_SUBJECT = "it-admin@standard-sd.org"
@@ -59,13 +60,16 @@ def authorized_http(emu: WorkspaceEmulator, scopes: list[str], subject: str | No
     # googleapiclient refreshes credentials for a batch with a fresh httplib2.Http() that does not trust the
     # emulator's CA; a token obtained up front through the trusting Http avoids that path.
     creds.refresh(google_auth_httplib2.Request(httplib2.Http(ca_certs=str(emu.ca_path), timeout=timeout)))
-    return google_auth_httplib2.AuthorizedHttp(
-        creds, http=httplib2.Http(ca_certs=str(emu.ca_path), timeout=timeout)
-    )
+    return google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(ca_certs=str(emu.ca_path), timeout=timeout))
 
 
-def google_service(emu: WorkspaceEmulator, api: str, subject: str | None = ADMIN_SUBJECT,
-                   scopes: list[str] | None = None, timeout: float = 30) -> Any:
+def google_service(
+    emu: WorkspaceEmulator,
+    api: str,
+    subject: str | None = ADMIN_SUBJECT,
+    scopes: list[str] | None = None,
+    timeout: float = 30,
+) -> Any:
     """The real googleapiclient service for ``api`` (gmail, admin, drive, sheets, forms) pointed at ``emu``."""
     from googleapiclient.discovery import build
 

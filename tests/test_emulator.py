@@ -10,15 +10,7 @@ import re
 
 import httplib2
 import pytest
-from emulator_fixtures import (  # noqa: F401
-    ADMIN_SUBJECT,
-    SCOPES,
-    directory_orgunits,
-    directory_users,
-    emulator,
-    google_service,
-    workspace_emulator,
-)
+from emulator_fixtures import ADMIN_SUBJECT, SCOPES, directory_orgunits, directory_users, google_service
 from google.auth.exceptions import RefreshError
 from googleapiclient.errors import HttpError
 
@@ -30,8 +22,9 @@ def _error(exc: HttpError) -> dict:
     return json.loads(exc.content)["error"]
 
 
-def _raw(emu: WorkspaceEmulator, method: str, path: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict]:
+def _raw(
+    emu: WorkspaceEmulator, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict]:
     http = httplib2.Http(ca_certs=str(emu.ca_path))
     resp, content = http.request(f"{emu.base_url}{path}", method, body=body, headers=headers or {})
     return resp.status, json.loads(content)
@@ -88,8 +81,11 @@ def test_project_methods_are_documented_routed_and_implemented(emulator: Workspa
 def test_undocumented_path_and_wrong_method_answer_googles_404(emulator: WorkspaceEmulator) -> None:
     token = _token(emulator, SCOPES["gmail"])
     auth = {"Authorization": f"Bearer {token}"}
-    for method, path in [("GET", "/gmail/v1/users/me/no-such-collection"), ("PUT", "/gmail/v1/users/me/messages/send"),
-                         ("GET", "/drive/v2/files")]:
+    for method, path in [
+        ("GET", "/gmail/v1/users/me/no-such-collection"),
+        ("PUT", "/gmail/v1/users/me/messages/send"),
+        ("GET", "/drive/v2/files"),
+    ]:
         status, body = _raw(emulator, method, path, headers=auth)
         assert status == 404
         assert body["error"]["status"] == "NOT_FOUND"
@@ -97,8 +93,9 @@ def test_undocumented_path_and_wrong_method_answer_googles_404(emulator: Workspa
 
 
 def test_documented_but_unimplemented_method_answers_501(emulator: WorkspaceEmulator) -> None:
-    gmail = google_service(emulator, "gmail", subject="sender@standard-sd.org",
-                           scopes=["https://www.googleapis.com/auth/gmail.readonly"])
+    gmail = google_service(
+        emulator, "gmail", subject="sender@standard-sd.org", scopes=["https://www.googleapis.com/auth/gmail.readonly"]
+    )
     with pytest.raises(HttpError) as caught:
         gmail.users().labels().list(userId="me").execute()
     assert caught.value.resp.status == 501
@@ -115,8 +112,9 @@ def test_unknown_body_field_and_wrong_type_answer_400(emulator: WorkspaceEmulato
     forms = google_service(emulator, "forms")
     form = forms.forms().create(body={"info": {"title": "T"}}).execute()
     with pytest.raises(HttpError) as caught:
-        forms.forms().batchUpdate(formId=form["formId"], body={
-            "requests": [{"createItem": {"item": {"title": 5}, "location": {"index": 0}}}]}).execute()
+        forms.forms().batchUpdate(
+            formId=form["formId"], body={"requests": [{"createItem": {"item": {"title": 5}, "location": {"index": 0}}}]}
+        ).execute()
     assert _error(caught.value)["message"] == "Invalid value at 'requests[0].create_item.item.title' (TYPE_STRING), 5"
     with pytest.raises(HttpError) as caught:
         forms.forms().batchUpdate(formId=form["formId"], body={"requests": [{"bogus": {}}]}).execute()
@@ -125,8 +123,9 @@ def test_unknown_body_field_and_wrong_type_answer_400(emulator: WorkspaceEmulato
 
 def test_unknown_query_parameter_answers_400(emulator: WorkspaceEmulator) -> None:
     token = _token(emulator, SCOPES["gmail"])
-    status, body = _raw(emulator, "GET", "/gmail/v1/users/me/messages?colour=blue",
-                        headers={"Authorization": f"Bearer {token}"})
+    status, body = _raw(
+        emulator, "GET", "/gmail/v1/users/me/messages?colour=blue", headers={"Authorization": f"Bearer {token}"}
+    )
     assert status == 400
     assert body["error"]["message"].startswith('Invalid JSON payload received. Unknown name "colour"')
 
@@ -143,8 +142,9 @@ def test_missing_or_invalid_bearer_answers_401(emulator: WorkspaceEmulator) -> N
 
 
 def test_missing_scope_is_refused_like_google(emulator: WorkspaceEmulator) -> None:
-    readonly = google_service(emulator, "gmail", subject="sender@standard-sd.org",
-                              scopes=["https://www.googleapis.com/auth/gmail.readonly"])
+    readonly = google_service(
+        emulator, "gmail", subject="sender@standard-sd.org", scopes=["https://www.googleapis.com/auth/gmail.readonly"]
+    )
     with pytest.raises(HttpError) as caught:
         readonly.users().messages().send(userId="me", body={"raw": "eA"}).execute()
     err = _error(caught.value)
@@ -162,8 +162,9 @@ def test_token_grant_verifies_the_jwt_signature(emulator: WorkspaceEmulator) -> 
 
     info = dict(emulator.service_account_info())
     forged = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    info["private_key"] = forged.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()).decode()
+    info["private_key"] = forged.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES["admin"])
     import google_auth_httplib2
 
@@ -175,8 +176,9 @@ def test_token_grant_verifies_the_jwt_signature(emulator: WorkspaceEmulator) -> 
 
 
 def test_directory_pages_filters_and_sorts(emulator: WorkspaceEmulator) -> None:
-    emulator.admin.seed(directory={"users": directory_users(1_250, suspended_every=50),
-                                   "orgunits": directory_orgunits()})
+    emulator.admin.seed(
+        directory={"users": directory_users(1_250, suspended_every=50), "orgunits": directory_orgunits()}
+    )
     directory = google_service(emulator, "admin")
     users, pages = [], 0
     request = directory.users().list(customer="my_customer", maxResults=500, orderBy="email")
@@ -190,8 +192,11 @@ def test_directory_pages_filters_and_sorts(emulator: WorkspaceEmulator) -> None:
     assert emails == sorted(emails) and len(set(emails)) == 1_250
     assert "customSchemas" not in users[0]  # basic projection
 
-    lincoln = directory.users().list(customer="my_customer", query="orgUnitPath='/Schools/Lincoln'",
-                                     maxResults=500, projection="full").execute()["users"]
+    lincoln = (
+        directory.users()
+        .list(customer="my_customer", query="orgUnitPath='/Schools/Lincoln'", maxResults=500, projection="full")
+        .execute()["users"]
+    )
     assert len(lincoln) == 250 and {u["orgUnitPath"] for u in lincoln} == {"/Schools/Lincoln"}
     assert lincoln[0]["customSchemas"]["District"]["site_id"] == "Lincoln"
     schools = directory.users().list(customer="my_customer", query="orgUnitPath='/Schools'", maxResults=500)
@@ -201,8 +206,11 @@ def test_directory_pages_filters_and_sorts(emulator: WorkspaceEmulator) -> None:
         total += len(page.get("users", []))
         schools = directory.users().list_next(schools, page)
     assert total == 1_000  # the whole chain under /Schools, not /District
-    active = directory.users().list(customer="my_customer", query="orgUnitPath=/Schools/Lincoln isSuspended=false",
-                                    maxResults=500).execute()["users"]
+    active = (
+        directory.users()
+        .list(customer="my_customer", query="orgUnitPath=/Schools/Lincoln isSuspended=false", maxResults=500)
+        .execute()["users"]
+    )
     assert len(active) == 250 - 25 and not any(u["suspended"] for u in active)
     found = directory.users().list(domain="standard-sd.org", query="email:user00012").execute()["users"]
     assert [u["primaryEmail"] for u in found] == [f"user{i:06d}@standard-sd.org" for i in range(120, 130)]
@@ -247,8 +255,9 @@ def test_cli_serve_prints_what_settings_need(tmp_path) -> None:
     seed = tmp_path / "seed"
     (seed / "directory").mkdir(parents=True)
     (seed / "directory" / "users.json").write_text(json.dumps(directory_users(7)))
-    result = CliRunner().invoke(app, ["serve", "--port", "0", "--seed", str(seed), "--state-dir",
-                                      str(tmp_path / "state"), "--exit-after", "0"])
+    result = CliRunner().invoke(
+        app, ["serve", "--port", "0", "--seed", str(seed), "--state-dir", str(tmp_path / "state"), "--exit-after", "0"]
+    )
     assert result.exit_code == 0, result.output
     assert "DC_GOOGLE__EMULATOR_URL=https://127.0.0.1:" in result.output
     key_file = tmp_path / "state" / "service-account.json"

@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from emulator_fixtures import emulator, google_service, workspace_emulator  # noqa: F401
+from emulator_fixtures import google_service
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
 
@@ -18,14 +18,27 @@ POLICY_HTML = "<html><body><h1>AR 1114</h1><p>Students are not named without con
 
 def test_drive_upload_export_revisions_and_permissions(emulator: WorkspaceEmulator) -> None:
     drive = google_service(emulator, "drive", subject=OWNER)
-    folder = drive.files().create(body={"name": "Compliance", "mimeType": "application/vnd.google-apps.folder"},
-                                  supportsAllDrives=True).execute()
+    folder = (
+        drive.files()
+        .create(body={"name": "Compliance", "mimeType": "application/vnd.google-apps.folder"}, supportsAllDrives=True)
+        .execute()
+    )
     assert set(folder) == {"kind", "id", "name", "mimeType"}  # Drive v3's default fields
     media = MediaIoBaseUpload(io.BytesIO(POLICY_HTML.encode()), mimetype="text/html")
-    doc = drive.files().create(
-        body={"name": "AR 1114 policy", "mimeType": "application/vnd.google-apps.document", "parents": [folder["id"]]},
-        media_body=media, fields="id,name,mimeType,parents,webViewLink", supportsAllDrives=True,
-    ).execute()
+    doc = (
+        drive.files()
+        .create(
+            body={
+                "name": "AR 1114 policy",
+                "mimeType": "application/vnd.google-apps.document",
+                "parents": [folder["id"]],
+            },
+            media_body=media,
+            fields="id,name,mimeType,parents,webViewLink",
+            supportsAllDrives=True,
+        )
+        .execute()
+    )
     assert doc["mimeType"] == "application/vnd.google-apps.document" and doc["parents"] == [folder["id"]]
     assert doc["webViewLink"].startswith("https://docs.google.com/document/d/")
 
@@ -36,26 +49,39 @@ def test_drive_upload_export_revisions_and_permissions(emulator: WorkspaceEmulat
         drive.files().get_media(fileId=doc["id"]).execute()
     assert json.loads(caught.value.content)["error"]["errors"][0]["reason"] == "fileNotDownloadable"
 
-    revised = MediaIoBaseUpload(io.BytesIO(POLICY_HTML.replace("consent", "written consent").encode()),
-                                mimetype="text/html")
+    revised = MediaIoBaseUpload(
+        io.BytesIO(POLICY_HTML.replace("consent", "written consent").encode()), mimetype="text/html"
+    )
     drive.files().update(fileId=doc["id"], media_body=revised).execute()
     revisions = drive.revisions().list(fileId=doc["id"]).execute()["revisions"]
     assert len(revisions) == 2 and revisions[0]["id"] != revisions[1]["id"]
     assert "written consent" in drive.files().export(fileId=doc["id"], mimeType="text/plain").execute().decode()
 
-    report = drive.files().create(body={"name": "report.xlsx", "parents": [folder["id"]]},
-                                  media_body=MediaIoBaseUpload(io.BytesIO(b"PK\x03\x04xlsx"),
-                                                               mimetype="application/octet-stream")).execute()
+    report = (
+        drive.files()
+        .create(
+            body={"name": "report.xlsx", "parents": [folder["id"]]},
+            media_body=MediaIoBaseUpload(io.BytesIO(b"PK\x03\x04xlsx"), mimetype="application/octet-stream"),
+        )
+        .execute()
+    )
     assert drive.files().get_media(fileId=report["id"]).execute() == b"PK\x03\x04xlsx"
 
-    drive.permissions().create(fileId=doc["id"], body={"type": "user", "role": "reader",
-                                                       "emailAddress": "Principal@standard-sd.org"},
-                               sendNotificationEmail=False).execute()
-    drive.permissions().create(fileId=doc["id"], body={"type": "group", "role": "reader",
-                                                       "emailAddress": "staff@standard-sd.org"},
-                               emailMessage="Please read").execute()
-    domain = drive.permissions().create(fileId=doc["id"], body={"type": "domain", "role": "reader",
-                                                                "domain": "standard-sd.org"}).execute()
+    drive.permissions().create(
+        fileId=doc["id"],
+        body={"type": "user", "role": "reader", "emailAddress": "Principal@standard-sd.org"},
+        sendNotificationEmail=False,
+    ).execute()
+    drive.permissions().create(
+        fileId=doc["id"],
+        body={"type": "group", "role": "reader", "emailAddress": "staff@standard-sd.org"},
+        emailMessage="Please read",
+    ).execute()
+    domain = (
+        drive.permissions()
+        .create(fileId=doc["id"], body={"type": "domain", "role": "reader", "domain": "standard-sd.org"})
+        .execute()
+    )
     assert domain["type"] == "domain" and domain["role"] == "reader"
     drive.permissions().create(fileId=doc["id"], body={"type": "anyone", "role": "reader"}).execute()
     with pytest.raises(HttpError) as caught:
@@ -86,8 +112,16 @@ SPREADSHEET = {
     "title": "Lincoln consent 2025-26",
     "sheets": [
         {"title": "Sheet1", "values": [["Student", "Parent consent"], ["Ana Lopez", "Y"], ["Ben Ode", ""]]},
-        {"title": "Consent list", "values": [["Lincoln Elementary"], [], ["Name", "Website", "Yearbook"],
-                                             ["Garcia, Maria", "✓", "x"], ["Nguyen, Bao", "", ""]]},
+        {
+            "title": "Consent list",
+            "values": [
+                ["Lincoln Elementary"],
+                [],
+                ["Name", "Website", "Yearbook"],
+                ["Garcia, Maria", "✓", "x"],
+                ["Nguyen, Bao", "", ""],
+            ],
+        },
     ],
 }
 
@@ -98,19 +132,31 @@ def test_sheets_get_values_and_batch_get(emulator: WorkspaceEmulator) -> None:
     meta = sheets.spreadsheets().get(spreadsheetId=SPREADSHEET["spreadsheetId"]).execute()
     assert meta["properties"]["title"] == "Lincoln consent 2025-26"
     assert [s["properties"]["title"] for s in meta["sheets"]] == ["Sheet1", "Consent list"]
-    got = sheets.spreadsheets().values().batchGet(
-        spreadsheetId=SPREADSHEET["spreadsheetId"], ranges=["Sheet1", "'Consent list'!A1:Z999"]).execute()
+    got = (
+        sheets.spreadsheets()
+        .values()
+        .batchGet(spreadsheetId=SPREADSHEET["spreadsheetId"], ranges=["Sheet1", "'Consent list'!A1:Z999"])
+        .execute()
+    )
     first, second = got["valueRanges"]
     assert first["range"] == "Sheet1!A1:Z1000"
     assert first["values"] == [["Student", "Parent consent"], ["Ana Lopez", "Y"], ["Ben Ode"]]
     assert second["range"] == "'Consent list'!A1:Z999"
     assert second["values"][2:] == [["Name", "Website", "Yearbook"], ["Garcia, Maria", "✓", "x"], ["Nguyen, Bao"]]
     assert second["values"][1] == []
-    cell = sheets.spreadsheets().values().get(spreadsheetId=SPREADSHEET["spreadsheetId"],
-                                              range="'Consent list'!B4").execute()
+    cell = (
+        sheets.spreadsheets()
+        .values()
+        .get(spreadsheetId=SPREADSHEET["spreadsheetId"], range="'Consent list'!B4")
+        .execute()
+    )
     assert cell["values"] == [["✓"]]
-    column = sheets.spreadsheets().values().get(spreadsheetId=SPREADSHEET["spreadsheetId"], range="Sheet1!A:A",
-                                                majorDimension="COLUMNS").execute()
+    column = (
+        sheets.spreadsheets()
+        .values()
+        .get(spreadsheetId=SPREADSHEET["spreadsheetId"], range="Sheet1!A:A", majorDimension="COLUMNS")
+        .execute()
+    )
     assert column["values"] == [["Student", "Ana Lopez", "Ben Ode"]]
     with pytest.raises(HttpError) as caught:
         sheets.spreadsheets().values().get(spreadsheetId=SPREADSHEET["spreadsheetId"], range="Nope!A1").execute()

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from emulator_fixtures import emulator, google_service, workspace_emulator  # noqa: F401
+from emulator_fixtures import google_service
 from googleapiclient.errors import HttpError
 
 from emulator import WorkspaceEmulator
@@ -17,19 +17,54 @@ EMPLOYEE = "teacher1@standard-sd.org"
 
 
 def _acknowledgement_form(forms, collection: str) -> tuple[str, str, str]:
-    form = forms.forms().create(body={"info": {"title": "AR 1114 acknowledgement",
-                                               "documentTitle": "AR1114 ack 2026"}}).execute()
+    form = (
+        forms.forms()
+        .create(body={"info": {"title": "AR 1114 acknowledgement", "documentTitle": "AR1114 ack 2026"}})
+        .execute()
+    )
     assert form["publishSettings"]["publishState"] == {"isPublished": False, "isAcceptingResponses": False}
     assert form["settings"]["emailCollectionType"] == "DO_NOT_COLLECT"
     assert re.fullmatch(r"https://docs\.google\.com/forms/d/e/[\w-]+/viewform", form["responderUri"])
-    reply = forms.forms().batchUpdate(formId=form["formId"], body={"requests": [
-        {"createItem": {"item": {"title": "Full name", "questionItem": {"question": {
-            "required": True, "textQuestion": {"paragraph": False}}}}, "location": {"index": 0}}},
-        {"createItem": {"item": {"title": "I have read AR 1114", "questionItem": {"question": {
-            "required": True, "choiceQuestion": {"type": "RADIO", "options": [{"value": "I agree"}]}}}},
-            "location": {"index": 1}}},
-        {"updateSettings": {"settings": {"emailCollectionType": collection}, "updateMask": "emailCollectionType"}},
-    ]}).execute()
+    reply = (
+        forms.forms()
+        .batchUpdate(
+            formId=form["formId"],
+            body={
+                "requests": [
+                    {
+                        "createItem": {
+                            "item": {
+                                "title": "Full name",
+                                "questionItem": {"question": {"required": True, "textQuestion": {"paragraph": False}}},
+                            },
+                            "location": {"index": 0},
+                        }
+                    },
+                    {
+                        "createItem": {
+                            "item": {
+                                "title": "I have read AR 1114",
+                                "questionItem": {
+                                    "question": {
+                                        "required": True,
+                                        "choiceQuestion": {"type": "RADIO", "options": [{"value": "I agree"}]},
+                                    }
+                                },
+                            },
+                            "location": {"index": 1},
+                        }
+                    },
+                    {
+                        "updateSettings": {
+                            "settings": {"emailCollectionType": collection},
+                            "updateMask": "emailCollectionType",
+                        }
+                    },
+                ]
+            },
+        )
+        .execute()
+    )
     name_reply, agree_reply, settings_reply = reply["replies"]
     assert settings_reply == {}
     for r in (name_reply, agree_reply):
@@ -40,8 +75,14 @@ def _acknowledgement_form(forms, collection: str) -> tuple[str, str, str]:
 
 
 def _publish(forms, form_id: str) -> None:
-    result = forms.forms().setPublishSettings(formId=form_id, body={"publishSettings": {"publishState": {
-        "isPublished": True, "isAcceptingResponses": True}}}).execute()
+    result = (
+        forms.forms()
+        .setPublishSettings(
+            formId=form_id,
+            body={"publishSettings": {"publishState": {"isPublished": True, "isAcceptingResponses": True}}},
+        )
+        .execute()
+    )
     assert result["publishSettings"]["publishState"]["isAcceptingResponses"] is True
 
 
@@ -54,8 +95,14 @@ def test_create_refuses_items_like_google(emulator: WorkspaceEmulator) -> None:
 
 
 def test_verified_collection_accepts_only_directory_users(emulator: WorkspaceEmulator) -> None:
-    emulator.admin.seed(directory={"users": [{"primaryEmail": EMPLOYEE, "name": {"givenName": "T", "familyName": "One"}},
-                                             {"primaryEmail": "left@standard-sd.org", "suspended": True}]})
+    emulator.admin.seed(
+        directory={
+            "users": [
+                {"primaryEmail": EMPLOYEE, "name": {"givenName": "T", "familyName": "One"}},
+                {"primaryEmail": "left@standard-sd.org", "suspended": True},
+            ]
+        }
+    )
     forms = google_service(emulator, "forms", subject=OWNER)
     form_id, name_q, agree_q = _acknowledgement_form(forms, "VERIFIED")
     answers = {name_q: "Terry One", agree_q: "I agree"}
@@ -67,8 +114,12 @@ def test_verified_collection_accepts_only_directory_users(emulator: WorkspaceEmu
     assert form["settings"]["emailCollectionType"] == "VERIFIED"
     assert [i["title"] for i in form["items"]] == ["Full name", "I have read AR 1114"]
 
-    for email, signed_in in [("volunteer@gmail.com", False), ("volunteer@gmail.com", True), (EMPLOYEE, False),
-                             ("left@standard-sd.org", True)]:
+    for email, signed_in in [
+        ("volunteer@gmail.com", False),
+        ("volunteer@gmail.com", True),
+        (EMPLOYEE, False),
+        ("left@standard-sd.org", True),
+    ]:
         with pytest.raises(EmulatorAdminError) as refused:
             emulator.admin.submit_form_response(form_id, answers, email, signed_in=signed_in)
         assert refused.value.status == 403
@@ -89,12 +140,22 @@ def test_responder_input_accepts_anyone_and_responses_page_with_timestamp_filter
     _publish(forms, form_id)
     prefill = emulator.admin.form(form_id)["prefill"]
     assert prefill[name_q] == f"entry.{int(name_q, 16)}"
-    stamps = ["2025-12-31T23:00:00Z", "2026-01-01T00:00:00Z", "2026-01-02T08:00:00Z", "2026-01-03T09:00:00Z",
-              "2026-01-04T10:00:00Z"]
+    stamps = [
+        "2025-12-31T23:00:00Z",
+        "2026-01-01T00:00:00Z",
+        "2026-01-02T08:00:00Z",
+        "2026-01-03T09:00:00Z",
+        "2026-01-04T10:00:00Z",
+    ]
     for i, stamp in enumerate(stamps):
         # the pre-filled link convention works as an answer key too
-        emulator.admin.submit_form_response(form_id, {prefill[name_q]: f"Coach {i}", agree_q: "I agree"},
-                                            f"coach{i}@gmail.com", signed_in=False, timestamp=stamp)
+        emulator.admin.submit_form_response(
+            form_id,
+            {prefill[name_q]: f"Coach {i}", agree_q: "I agree"},
+            f"coach{i}@gmail.com",
+            signed_in=False,
+            timestamp=stamp,
+        )
     with pytest.raises(EmulatorAdminError):
         emulator.admin.submit_form_response(form_id, {name_q: "No email", agree_q: "I agree"}, None)
 
@@ -105,8 +166,11 @@ def test_responder_input_accepts_anyone_and_responses_page_with_timestamp_filter
     assert {"responseId", "createTime", "lastSubmittedTime", "answers"} <= set(everything[0])
 
     after = forms.forms().responses().list(formId=form_id, filter="timestamp > 2026-01-01T00:00:00Z").execute()
-    assert [r["respondentEmail"] for r in after["responses"]] == ["coach2@gmail.com", "coach3@gmail.com",
-                                                                  "coach4@gmail.com"]
+    assert [r["respondentEmail"] for r in after["responses"]] == [
+        "coach2@gmail.com",
+        "coach3@gmail.com",
+        "coach4@gmail.com",
+    ]
     request = forms.forms().responses().list(formId=form_id, filter="timestamp >= 2026-01-01T00:00:00Z", pageSize=2)
     pages = []
     while request is not None:

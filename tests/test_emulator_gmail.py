@@ -9,7 +9,7 @@ import socket
 from email.message import EmailMessage
 
 import pytest
-from emulator_fixtures import emulator, google_service, workspace_emulator  # noqa: F401
+from emulator_fixtures import google_service
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
 
@@ -47,8 +47,10 @@ def test_batch_of_100_sends_meets_the_per_minute_limit_then_succeeds(emulator: W
     batch = gmail.new_batch_http_request(callback=collect)
     batch._batch_uri = emulator.batch_uri("gmail")
     for i in range(100):
-        batch.add(gmail.users().messages().send(userId="me", body=_raw(_mime(f"p{i}@example.org", f"n{i}"))),
-                  request_id=f"person-{i}")
+        batch.add(
+            gmail.users().messages().send(userId="me", body=_raw(_mime(f"p{i}@example.org", f"n{i}"))),
+            request_id=f"person-{i}",
+        )
     batch.execute()
     ok = [k for k, v in results.items() if isinstance(v, dict)]
     refused = {k: v for k, v in results.items() if isinstance(v, HttpError)}
@@ -61,8 +63,10 @@ def test_batch_of_100_sends_meets_the_per_minute_limit_then_succeeds(emulator: W
     retry._batch_uri = emulator.batch_uri("gmail")
     for request_id in sorted(refused):
         i = int(request_id.split("-")[1])
-        retry.add(gmail.users().messages().send(userId="me", body=_raw(_mime(f"p{i}@example.org", f"n{i}"))),
-                  request_id=request_id)
+        retry.add(
+            gmail.users().messages().send(userId="me", body=_raw(_mime(f"p{i}@example.org", f"n{i}"))),
+            request_id=request_id,
+        )
     retry.execute()
     assert all(isinstance(results[f"person-{i}"], dict) for i in range(100))
     mail = emulator.admin.mail(sender=SENDER)
@@ -98,8 +102,9 @@ def test_media_upload_send_simple_and_multipart(emulator: WorkspaceEmulator) -> 
     sent = gmail.users().messages().send(userId="me", media_body=media).execute()
     assert sent["labelIds"] == ["SENT"]
     media = MediaIoBaseUpload(io.BytesIO(_mime("c@example.org", "in thread").as_bytes()), mimetype="message/rfc822")
-    threaded = gmail.users().messages().send(userId="me", body={"threadId": sent["threadId"]},
-                                             media_body=media).execute()
+    threaded = (
+        gmail.users().messages().send(userId="me", body={"threadId": sent["threadId"]}, media_body=media).execute()
+    )
     assert threaded["threadId"] == sent["threadId"]
     mail = emulator.admin.mail(sender=SENDER)
     assert [m["subject"] for m in mail] == ["uploaded", "in thread"]
@@ -190,8 +195,12 @@ def test_bounce_arrives_in_sender_mailbox_and_reads_back(emulator: WorkspaceEmul
     assert headers["X-Failed-Recipients"] == "gone@example.org"
     raw = gmail.users().messages().get(userId="me", id=sent["id"], format="raw").execute()
     assert b"Subject: hello" in base64.urlsafe_b64decode(raw["raw"])
-    meta = gmail.users().messages().get(userId="me", id=sent["id"], format="metadata",
-                                        metadataHeaders=["Subject"]).execute()
+    meta = (
+        gmail.users()
+        .messages()
+        .get(userId="me", id=sent["id"], format="metadata", metadataHeaders=["Subject"])
+        .execute()
+    )
     assert meta["payload"]["headers"] == [{"name": "Subject", "value": "hello"}]
     # a delegated token reads only its own mailbox
     with pytest.raises(HttpError) as caught:
