@@ -846,7 +846,7 @@ def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime
 
     New keys are inserted (joiners), known keys updated, and active people whose key is absent - or whose
     record says ``active=False`` (a suspended account) - are set inactive with ``left_at=now`` (leavers). A
-    leaver who comes back is reactivated. ``now`` must be timezone-aware.
+    leaver who comes back is reactivated. ``now`` must be timezone-aware. Sites must exist (:func:`sync_sites`).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
