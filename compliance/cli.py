@@ -37,6 +37,14 @@ def check_profile() -> None:
     console.print(f"{settings.district.name}: {len(settings.sites)} sites, zone {settings.district.time_zone}")
 
 
+@app.command("demo")
+def demo() -> None:
+    """Run the whole pipeline offline on the sample district (what ``make demo`` does)."""
+    from compliance.demo import run_demo
+
+    run_demo()
+
+
 # Sub-command groups register here, one line each.
 app.add_typer(sample_app, name="sample")
 app.add_typer(emulator_app, name="emulator")

@@ -29,7 +29,7 @@ HEADLINES = (
 @flow(name="compliance-report", log_prints=False)
 def compliance_report(now: datetime | None = None) -> dict[str, object]:
     """Build the workbook from the store, keep it in Drive for named people, email it to the superintendent."""
-    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    now = now or datetime.now(UTC)
     settings = resources.settings()
     path, summary = build_workbook(now)
     drive_file_id = store_in_drive(path, now)
