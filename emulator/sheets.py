@@ -118,7 +118,8 @@ class Sheets:
         title, _, cells = a1.rpartition("!")
         if not _:
             # a bare name is a sheet title when one matches, else a range on the first sheet
-            if book.sheet(a1) is not None:
+            bare = a1[1:-1].replace("''", "'") if len(a1) >= 2 and a1[0] == a1[-1] == "'" else a1
+            if book.sheet(bare) is not None or bare != a1:
                 title, cells = a1, ""
             else:
                 title, cells = "", a1

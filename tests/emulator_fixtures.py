@@ -60,7 +60,10 @@ def authorized_http(emu: WorkspaceEmulator, scopes: list[str], subject: str | No
     # googleapiclient refreshes credentials for a batch with a fresh httplib2.Http() that does not trust the
     # emulator's CA; a token obtained up front through the trusting Http avoids that path.
     creds.refresh(google_auth_httplib2.Request(httplib2.Http(ca_certs=str(emu.ca_path), timeout=timeout)))
-    return google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(ca_certs=str(emu.ca_path), timeout=timeout))
+    http = httplib2.Http(ca_certs=str(emu.ca_path), timeout=timeout)
+    # as googleapiclient.http.build_http() does: 308 means "resume incomplete" for uploads, not a redirect
+    http.redirect_codes = http.redirect_codes - {308}
+    return google_auth_httplib2.AuthorizedHttp(creds, http=http)
 
 
 def google_service(

@@ -214,6 +214,13 @@ def test_directory_pages_filters_and_sorts(emulator: WorkspaceEmulator) -> None:
     assert len(active) == 250 - 25 and not any(u["suspended"] for u in active)
     found = directory.users().list(domain="standard-sd.org", query="email:user00012").execute()["users"]
     assert [u["primaryEmail"] for u in found] == [f"user{i:06d}@standard-sd.org" for i in range(120, 130)]
+    slim = directory.users().list(customer="my_customer", maxResults=2, fields="nextPageToken,users(primaryEmail)")
+    slim = slim.execute()
+    assert set(slim) == {"nextPageToken", "users"}
+    assert slim["users"] == [
+        {"primaryEmail": "user000000@standard-sd.org"},
+        {"primaryEmail": "user000001@standard-sd.org"},
+    ]
     user = directory.users().get(userKey="user000007@standard-sd.org").execute()
     assert user["name"]["givenName"] == "Given7"
     with pytest.raises(HttpError) as caught:

@@ -176,3 +176,19 @@ def test_sheets_read_quota_answers_429(emulator: WorkspaceEmulator) -> None:
     assert caught.value.resp.status == 429 and error["status"] == "RESOURCE_EXHAUSTED"
     emulator.admin.advance_clock(60)
     sheets.spreadsheets().values().get(spreadsheetId=SPREADSHEET["spreadsheetId"], range="Sheet1").execute()
+
+
+def test_resumable_upload_in_chunks_and_partial_fields(emulator: WorkspaceEmulator) -> None:
+    drive = google_service(emulator, "drive", subject=OWNER)
+    payload = bytes(range(256)) * 3000  # 768,000 bytes: three 256 KiB chunks
+    media = MediaIoBaseUpload(io.BytesIO(payload), mimetype="application/pdf", chunksize=256 * 1024, resumable=True)
+    request = drive.files().create(body={"name": "evidence.pdf"}, media_body=media, fields="id,size,md5Checksum")
+    response = None
+    chunks = 0
+    while response is None:
+        _status, response = request.next_chunk()
+        chunks += 1
+    assert chunks == 3 and response["size"] == str(len(payload))
+    assert drive.files().get_media(fileId=response["id"]).execute() == payload
+    listed = drive.files().list(fields="files(id,size)").execute()
+    assert listed == {"files": [{"id": response["id"], "size": str(len(payload))}]}
