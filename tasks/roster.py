@@ -27,7 +27,7 @@ def sync_roster(now: datetime) -> dict[str, int]:
         for site in settings.sites
         for source in site.associated_sources
     ]
-    result = build_roster(users, associated, settings.sites)
+    result = build_roster(users, associated, settings.sites, skip_emails=[str(s) for s in settings.senders])
     with resources.store().session() as session:
         sync_sites(session, settings.sites)
         counts = sync_people(session, result.people, now)
