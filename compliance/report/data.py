@@ -151,9 +151,7 @@ class ReportData:
     trends: list[TrendPoint]  # previous runs then this one, oldest first
     site_admin_digest_days: int = 21
     superintendent_days: int = 28
-    notes: list[str] = field(
-        default_factory=list
-    )  # plain sentences shown under the summary (e.g. no policy yet)
+    notes: list[str] = field(default_factory=list)  # plain sentences shown under the summary (e.g. no policy yet)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -178,9 +176,7 @@ def _version_scope(version: PolicyVersion):  # type: ignore[no-untyped-def]
     )
 
 
-def _person_deliveries(
-    session: Session, version: PolicyVersion
-) -> dict[int, tuple[datetime | None, int, str]]:
+def _person_deliveries(session: Session, version: PolicyVersion) -> dict[int, tuple[datetime | None, int, str]]:
     """Per person: first announcement sent, reminders sent, escalation named on a person-level delivery."""
     stmt = (
         select(
@@ -245,8 +241,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
 
     site_names = dict(session.execute(select(Site.id, Site.name)).all())
     site_admins = {
-        sid: (email or "").strip().lower()
-        for sid, email in session.execute(select(Site.id, Site.site_admin_email))
+        sid: (email or "").strip().lower() for sid, email in session.execute(select(Site.id, Site.site_admin_email))
     }
 
     def site_label(site_id: str | None) -> str:
@@ -445,13 +440,9 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         label = site_label(sid)
         overdue, escalated = overdue_per_site.get(label, [0, 0])
         v_online, v_resolved = per_site_violations.get(sid, [0, 0])
-        sites.append(
-            SiteRow(sid or "", label, active, ack, active - ack, overdue, escalated, v_online, v_resolved)
-        )
+        sites.append(SiteRow(sid or "", label, active, ack, active - ack, overdue, escalated, v_online, v_resolved))
     # Worst first: the sites that need a call from the superintendent's office come on top.
-    sites.sort(
-        key=lambda s: (s.rate is None, s.rate if s.rate is not None else 0.0, -s.outstanding, s.site_name)
-    )
+    sites.sort(key=lambda s: (s.rate is None, s.rate if s.rate is not None else 0.0, -s.outstanding, s.site_name))
     aging = sorted(
         (AgingRow(site_label(sid), (a[0], a[1], a[2], a[3]), a[4]) for sid, a in aging_per_site.items()),
         key=lambda a: (-a.buckets[3], -a.oldest_days, a.site_name),
@@ -500,9 +491,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         "median_takedown_days": round(statistics.median(takedown_days), 2) if takedown_days else None,
         **dict(zip(AGING_KEYS, aging_total, strict=True)),
         "quarantine_rows": sum(q.rows for q in quarantine_rows),
-        "quarantine_new_since_previous": sum(q.new_since_previous for q in quarantine_rows)
-        if previous
-        else None,
+        "quarantine_new_since_previous": sum(q.new_since_previous for q in quarantine_rows) if previous else None,
         "quarantine_sources": len(quarantine_rows),
     }
     notes = [] if policy else ["No policy version is recorded yet, so no acknowledgement can be counted."]

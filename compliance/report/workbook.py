@@ -118,9 +118,7 @@ class _Styles:
         self.sentence = self.make(font=Font(size=12), alignment=Alignment(wrap_text=True, vertical="top"))
         self.label = self.make(font=Font(size=12), alignment=Alignment(vertical="center"))
         self.big = {
-            fmt: self.make(
-                number_format=fmt, font=Font(bold=True, size=18), alignment=Alignment(vertical="center")
-            )
+            fmt: self.make(number_format=fmt, font=Font(bold=True, size=18), alignment=Alignment(vertical="center"))
             for fmt in ("0.0%", "#,##0", "0.0")
         }
         self.prev = {
@@ -130,9 +128,7 @@ class _Styles:
             for fmt in ("0.0%", "#,##0", "0.0")
         }
         self.change = {
-            tone: self.make(
-                font=Font(bold=True, size=12, color=color), alignment=Alignment(vertical="center")
-            )
+            tone: self.make(font=Font(bold=True, size=12, color=color), alignment=Alignment(vertical="center"))
             for tone, color in (("good", "1E7B34"), ("bad", "C00000"), ("neutral", "606060"))
         }
 
@@ -269,9 +265,7 @@ class _Writer:
             )
         rows.append([])
         rows.append([st.cell(ws, "Acknowledgement by category", st.section)])
-        rows.append(
-            [st.cell(ws, n, st.header) for n in ("Category", "Active people", "Acknowledged", "Rate")]
-        )
+        rows.append([st.cell(ws, n, st.header) for n in ("Category", "Active people", "Acknowledged", "Rate")])
         for c in data.categories:
             rows.append(
                 [
@@ -281,6 +275,15 @@ class _Writer:
                     st.cell(ws, c.rate, st.pct) if c.rate is not None else None,
                 ]
             )
+        rows.append([])
+        rows.append([st.cell(ws, "Consent violations by status (all sites)", st.section)])
+        rows.append([st.cell(ws, n, st.header) for n in ("Status", "Violations")])
+        for label, key in (
+            ("New", "violations_new"),
+            ("Open", "violations_open"),
+            ("Taken down", "violations_resolved"),
+        ):
+            rows.append([label, st.cell(ws, s.get(key, 0), st.integer)])
         rows.append([])
         rows.append([st.cell(ws, "Violations online by days online (all sites)", st.section)])
         rows.append([st.cell(ws, n, st.header) for n in ("Days online", "Violations")])
@@ -362,14 +365,12 @@ class _Writer:
                     r.days_outstanding,
                     r.reminders_sent,
                     r.escalated or "No",
-                    "Yes" if r.paper_only else "",
+                    "Yes" if r.paper_only else None,
                 ]
             )
         if rows:
             fill = PatternFill("solid", start_color=RED, end_color=RED)
-            ws.conditional_formatting.add(
-                f"F2:F{len(rows) + 1}", FormulaRule(formula=[f"F2>={digest}"], fill=fill)
-            )
+            ws.conditional_formatting.add(f"F2:F{len(rows) + 1}", FormulaRule(formula=[f"F2>={digest}"], fill=fill))
 
     def findings(self) -> None:
         st = self.styles
@@ -468,9 +469,7 @@ class _Writer:
             )
         n = len(points)
         dates = Reference(ws, min_col=1, min_row=2, max_row=n + 1)
-        span = (
-            local_date(points[-1].generated_at, self.tz) - local_date(points[0].generated_at, self.tz)
-        ).days
+        span = (local_date(points[-1].generated_at, self.tz) - local_date(points[0].generated_at, self.tz)).days
 
         rate_chart = LineChart()
         rate_chart.title = "Acknowledgement rate by report"
@@ -478,9 +477,7 @@ class _Writer:
         rate_chart.y_axis.number_format = "0%"
         rate_chart.y_axis.scaling.min = 0
         rate_chart.y_axis.scaling.max = 1
-        rate_chart.add_data(
-            Reference(ws, min_col=2, max_col=4, min_row=1, max_row=n + 1), titles_from_data=True
-        )
+        rate_chart.add_data(Reference(ws, min_col=2, max_col=4, min_row=1, max_row=n + 1), titles_from_data=True)
         _date_axis(rate_chart, dates, span)
         ws.add_chart(rate_chart, "L2")
 
@@ -488,9 +485,7 @@ class _Writer:
         violations_chart.title = "Consent violations online by report"
         violations_chart.y_axis.title = "Violations"
         violations_chart.y_axis.scaling.min = 0
-        violations_chart.add_data(
-            Reference(ws, min_col=7, max_col=8, min_row=1, max_row=n + 1), titles_from_data=True
-        )
+        violations_chart.add_data(Reference(ws, min_col=7, max_col=8, min_row=1, max_row=n + 1), titles_from_data=True)
         _date_axis(violations_chart, dates, span)
         ws.add_chart(violations_chart, "L18")
 
@@ -537,14 +532,14 @@ class _Writer:
     def definitions(self) -> None:
         st = self.styles
         entries = definitions(self.data)
-        ws = self._table(
-            "Definitions", [("Term", 32), ("Meaning", 60), ("How it is computed", 90)], len(entries)
-        )
+        ws = self._table("Definitions", [("Term", 32), ("Meaning", 60), ("How it is computed", 90)], len(entries))
         for term, meaning, how in entries:
             ws.append([st.cell(ws, term, st.wrap), st.cell(ws, meaning, st.wrap), st.cell(ws, how, st.wrap)])
 
 
 def _date_axis(chart: LineChart, dates: Reference, span_days: int) -> None:
+    # The value axis must cross the date axis by id (500), or Excel reports the chart as damaged.
+    chart.y_axis.crossAx = 500
     chart.x_axis = DateAxis(crossAx=100)
     chart.x_axis.number_format = "yyyy-mm-dd"
     chart.x_axis.majorTimeUnit = "days"
@@ -728,8 +723,7 @@ def attention_sentences(data: ReportData) -> list[str]:
     if s.get("quarantine_rows"):
         top = data.quarantine[0]
         extra.append(
-            f"{_n(s['quarantine_rows'], 'input row')} in quarantine, "
-            f"most from {top.source_file} ({top.rows:,})."
+            f"{_n(s['quarantine_rows'], 'input row')} in quarantine, most from {top.source_file} ({top.rows:,})."
         )
     if extra:
         out.append(" ".join(extra))
@@ -824,8 +818,7 @@ def definitions(data: ReportData) -> list[tuple[str, str, str]]:
         (
             "Image link",
             "Link to the image found on the page.",
-            f"Clickable for the first {MAX_HYPERLINKS:,} rows (Excel's limit per sheet); later rows show "
-            "the URL.",
+            f"Clickable for the first {MAX_HYPERLINKS:,} rows (Excel's limit per sheet); later rows show the URL.",
         ),
         (
             "Dates",
