@@ -85,6 +85,9 @@ class Person(Base):
     category: Mapped[str] = mapped_column(String(40), index=True)
     given_name: Mapped[str] = mapped_column(String(200))
     family_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(200))
+    directory_id: Mapped[str | None] = mapped_column(String(100))
+    other_site_ids: Mapped[list[Any]] = mapped_column(default=list)
     email: Mapped[str | None] = mapped_column(String(320))
     email_normalized: Mapped[str | None] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(40))
@@ -218,7 +221,8 @@ class Page(Base):
     etag: Mapped[str | None] = mapped_column(String(300))
     last_modified: Mapped[str | None] = mapped_column(String(100))
     content_sha256: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="live")  # live | gone
+    links: Mapped[list[Any]] = mapped_column(default=list)  # links found last time, reused when the page is a 304
+    status: Mapped[str] = mapped_column(String(20), default="live")  # live | gone | alias
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -252,6 +256,8 @@ class PhotoAppearance(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="live")
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Until when the server said the image is fresh (Cache-Control max-age / Expires), capped by settings.
+    fresh_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Finding(Base):
