@@ -47,14 +47,13 @@ def serve(
         raise typer.Exit(2) from None
     try:
         key_file = emu.write_service_account(state_dir / "service-account.json", client_email)
-        counts = emu.workspace.stats()
         ws = emu.workspace
         typer.echo(f"Workspace emulator at {emu.base_url}")
         typer.echo(f"CA certificate:       {emu.ca_path}")
         typer.echo(f"Service-account key:  {key_file}")
         typer.echo(
             f"Seeded: {len(ws.directory.users)} users, {len(ws.directory.orgunits)} org units, "
-            f"{len(ws.sheets.spreadsheets)} spreadsheets (calls so far: {sum(counts['calls'].values())})"
+            f"{len(ws.sheets.spreadsheets)} spreadsheets"
         )
         typer.echo("Point the pipeline at it with:")
         for name, value in emu.environment(key_file).items():

@@ -12,6 +12,7 @@ from typing import Any
 from emulator.core import Call, Context, decode_token, encode_token
 from emulator.errors import ApiError, bad_request
 
+PAGE_TOKEN_LIFETIME_S = 3 * 24 * 3600  # Google: "The page token is only valid for three days."
 _QUERY_TERM = re.compile(r"^(?P<field>[A-Za-z.]+)(?P<op>[:=<>]|<=|>=)(?P<value>.*)$")
 _FIELDS = {
     "email": lambda u: [u.get("primaryEmail", ""), *[a for a in u.get("aliases", [])]],
@@ -217,6 +218,8 @@ class Directory:
             data = decode_token(q["pageToken"])
             if data.get("q") != hashlib.sha1(repr(key[1:]).encode()).hexdigest()[:12]:
                 raise ApiError(400, "Invalid Input: pageToken does not match the query", "invalid")
+            if call.now.timestamp() - float(data.get("t", 0)) > PAGE_TOKEN_LIFETIME_S:
+                raise ApiError(400, "Invalid Input: pageToken has expired", "invalid")
             if data.get("v") == self.version:
                 start = int(data["o"])
             else:  # the directory changed since: resume after the last key seen
@@ -237,6 +240,7 @@ class Directory:
                     "k": page[-1][0],
                     "o": start + size,
                     "v": self.version,
+                    "t": int(call.now.timestamp()),
                     "q": hashlib.sha1(repr(key[1:]).encode()).hexdigest()[:12],
                 }
             )

@@ -102,13 +102,16 @@ class Forms:
             raise bad_request("Title is required", reason="required")
         form_id = "1" + secrets.token_urlsafe(32).replace("-", "x").replace("_", "y")[:43]
         responder = f"https://docs.google.com/forms/d/e/1FAIpQLS{secrets.token_urlsafe(40)[:48]}/viewform"
+        # Forms made through the API now start unpublished (Google's 2026 change the project plans for), although
+        # the discovery text still describes the older default; an explicit unpublished=false publishes at once.
+        published = call.query.get("unpublished") is False
         form = {
             "formId": form_id,
             "info": {"title": info["title"], "documentTitle": info.get("documentTitle", info["title"])},
             "settings": {"emailCollectionType": "DO_NOT_COLLECT"},
             "revisionId": "00000001",
             "responderUri": responder,
-            "publishSettings": {"publishState": {"isPublished": False, "isAcceptingResponses": False}},
+            "publishSettings": {"publishState": {"isPublished": published, "isAcceptingResponses": published}},
         }
         self.forms[form_id] = StoredForm(form=form, owner=call.subject)
         return copy.deepcopy(form)

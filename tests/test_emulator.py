@@ -221,6 +221,11 @@ def test_directory_pages_filters_and_sorts(emulator: WorkspaceEmulator) -> None:
         {"primaryEmail": "user000000@standard-sd.org"},
         {"primaryEmail": "user000001@standard-sd.org"},
     ]
+    stale = directory.users().list_next(directory.users().list(customer="my_customer", maxResults=2), slim)
+    emulator.admin.advance_clock(3 * 24 * 3600 + 1)
+    with pytest.raises(HttpError) as caught:
+        stale.execute()
+    assert caught.value.resp.status == 400 and "expired" in _error(caught.value)["message"]
     user = directory.users().get(userKey="user000007@standard-sd.org").execute()
     assert user["name"]["givenName"] == "Given7"
     with pytest.raises(HttpError) as caught:

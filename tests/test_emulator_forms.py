@@ -198,3 +198,11 @@ def test_do_not_collect_keeps_no_email_and_expensive_reads_are_limited(emulator:
         forms.forms().responses().list(formId=form_id).execute()
     assert caught.value.resp.status == 429
     assert json.loads(caught.value.content)["error"]["status"] == "RESOURCE_EXHAUSTED"
+
+
+def test_create_with_unpublished_false_accepts_responses_at_once(emulator: WorkspaceEmulator) -> None:
+    forms = google_service(emulator, "forms", subject=OWNER)
+    form = forms.forms().create(body={"info": {"title": "Open"}}, unpublished=False).execute()
+    assert form["publishSettings"]["publishState"] == {"isPublished": True, "isAcceptingResponses": True}
+    closed = forms.forms().create(body={"info": {"title": "Closed"}}, unpublished=True).execute()
+    assert closed["publishSettings"]["publishState"]["isAcceptingResponses"] is False
