@@ -1,0 +1,246 @@
+"""The outbox: every email goes out through the delivery ledger, so nothing is sent twice and nothing is lost.
+
+A delivery row exists (``pending``) before its message is built. Just before a batch is sent its rows become
+``sending`` with their sender and deterministic Message-ID, and that is committed (write-ahead). After the
+batch each row becomes ``sent`` (with the Gmail id), ``pending`` again (the sender hit its daily limit and the
+message was refused) or ``failed``. A process killed mid-batch leaves rows in ``sending``; the next run looks
+each one up in its sender's mailbox by Message-ID (``rfc822msgid:``) and marks it ``sent`` or ``pending``.
+
+Capacity comes from the ledger itself: a sender's messages in the last 24 hours are counted from ``sent_at``,
+so a restart cannot forget how much of a mailbox's daily limit is used. A sender that Google says is over its
+limit is paused (a ``sync_state`` row) until Google's retry time.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from compliance.google.clients import GoogleClients
+from compliance.google.errors import DailyLimitExceeded, GoogleApiError, OutcomeUnknown
+from compliance.google.workspace import get_message, list_message_ids, send_messages
+from compliance.models import Delivery, SyncState
+from compliance.store import Store
+
+WINDOW = timedelta(hours=24)
+CHUNK = 500  # rows claimed per round: a few batches, small enough that a crash re-checks little
+MessageBuilder = Callable[[Delivery, str], tuple[bytes, str]]  # (delivery, sender) -> (raw, Message-ID)
+
+
+class UnsendableMessage(ValueError):
+    """The message for a delivery cannot be built (header injection, malformed address); it fails, others go on."""
+
+
+@dataclass(slots=True)
+class OutboxCounts:
+    sent: int = 0
+    failed: int = 0
+    reconciled_sent: int = 0
+    reconciled_pending: int = 0
+    deferred: int = 0  # still pending because every sender is at its limit or paused
+    paused_senders: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "found already sent after a crash": self.reconciled_sent,
+            "deferred to a later window": self.deferred,
+            "senders paused": self.paused_senders,
+        }
+
+
+def _pause_key(sender: str) -> str:
+    return f"sender.paused_until.{sender.lower()}"
+
+
+def paused_until(session: Session, sender: str) -> datetime | None:
+    row = session.get(SyncState, _pause_key(sender))
+    return datetime.fromisoformat(row.value) if row is not None else None
+
+
+def pause_sender(session: Session, sender: str, until: datetime) -> None:
+    """Stop using ``sender`` until ``until`` (Google's retry time for a daily or mail-sending limit)."""
+    row = session.get(SyncState, _pause_key(sender))
+    if row is None:
+        session.add(SyncState(key=_pause_key(sender), value=until.isoformat()))
+    elif datetime.fromisoformat(row.value) < until:
+        row.value = until.isoformat()
+    session.flush()
+
+
+def sender_usage(session: Session, senders: Iterable[str], now: datetime) -> dict[str, int]:
+    """Messages each sender sent (or may have sent) in the rolling 24 hours before ``now``."""
+    usage = {s: 0 for s in senders}
+    rows = session.execute(
+        select(Delivery.sender, func.count())
+        .where(
+            Delivery.sender.in_(list(usage)),
+            Delivery.status.in_(("sent", "sending", "bounced")),
+            Delivery.sent_at > now - WINDOW,
+        )
+        .group_by(Delivery.sender)
+    )
+    for sender, count in rows:
+        usage[sender] = count
+    return usage
+
+
+def choose_sender(session: Session, senders: Sequence[str], daily_limit: int, now: datetime) -> tuple[str, int] | None:
+    """The least-used sender that is not paused and has room today, with how many more it may send."""
+    usage = sender_usage(session, senders, now)
+    best: tuple[str, int] | None = None
+    for sender in senders:
+        until = paused_until(session, sender)
+        if until is not None and until > now:
+            continue
+        room = daily_limit - usage[sender]
+        if room > 0 and (best is None or room > best[1]):
+            best = (sender, room)
+    return best
+
+
+def reconcile_in_flight(session: Session, clients: GoogleClients) -> tuple[int, int]:
+    """Rows left ``sending`` by a crash: in the sender's mailbox -> sent, otherwise back to pending."""
+    found = requeued = 0
+    for row in session.scalars(select(Delivery).where(Delivery.status == "sending").order_by(Delivery.id)):
+        ids = list(list_message_ids(clients, row.sender, f"rfc822msgid:{row.rfc822_message_id.strip('<>')}"))
+        if ids:
+            row.status, row.gmail_message_id = "sent", ids[0]
+            found += 1
+        else:
+            row.status, row.sent_at = "pending", None
+            requeued += 1
+    session.flush()
+    return found, requeued
+
+
+def send_pending(
+    store: Store,
+    clients: GoogleClients,
+    build: MessageBuilder,
+    *,
+    senders: Sequence[str],
+    daily_limit: int,
+    clock: Callable[[], datetime],
+    select_rows: Callable[[Session, int], list[Delivery]],
+    progress: Callable[[int], None] | None = None,
+) -> OutboxCounts:
+    """Send pending deliveries chosen by ``select_rows(session, n)`` until none are left or no sender has room.
+
+    ``build`` renders one delivery for the chosen sender; :class:`UnsendableMessage` (or ValueError) fails that
+    delivery with the reason and the rest go on.
+    """
+    counts = OutboxCounts()
+    with store.session() as session:
+        counts.reconciled_sent, counts.reconciled_pending = reconcile_in_flight(session, clients)
+    while True:
+        now = clock()
+        with store.session() as session:
+            choice = choose_sender(session, senders, daily_limit, now)
+            if choice is None:
+                counts.deferred = len(select_rows(session, 10**9))
+                break
+            sender, room = choice
+            rows = select_rows(session, min(room, CHUNK))
+            if not rows:
+                break
+            batch: list[tuple[int, bytes]] = []
+            for row in rows:
+                try:
+                    raw, message_id = build(row, sender)
+                except ValueError as exc:  # HeaderInjection and malformed addresses are ValueErrors
+                    row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:1000]
+                    counts.failed += 1
+                    continue
+                row.status, row.sender, row.rfc822_message_id = "sending", sender, message_id
+                row.attempts += 1
+                row.sent_at = now
+                batch.append((row.id, raw))
+        if not batch:
+            continue
+        results = send_messages(clients, sender, batch)
+        with store.session() as session:
+            outcome = _record(session, results, now)
+        counts.sent += outcome["sent"]
+        counts.failed += outcome["failed"]
+        if outcome["paused_until"] is not None:
+            with store.session() as session:
+                pause_sender(session, sender, outcome["paused_until"])
+            counts.paused_senders += 1
+        if outcome["unknown"]:
+            with store.session() as session:
+                found, _ = reconcile_in_flight(session, clients)
+                counts.sent += found
+        if progress is not None:
+            progress(outcome["sent"] + outcome["failed"])
+    return counts
+
+
+def _record(session: Session, results: dict, now: datetime) -> dict:
+    out: dict = {"sent": 0, "failed": 0, "unknown": 0, "paused_until": None}
+    rows = {r.id: r for r in session.scalars(select(Delivery).where(Delivery.id.in_(list(results))))}
+    for delivery_id, result in results.items():
+        row = rows[delivery_id]
+        if isinstance(result, str):
+            row.status, row.gmail_message_id, row.sent_at, row.error = "sent", result, now, None
+            out["sent"] += 1
+        elif isinstance(result, DailyLimitExceeded):
+            # Refused, not sent: it waits for this or another sender's window.
+            row.status, row.sender, row.sent_at = "pending", None, None
+            out["paused_until"] = max(filter(None, [out["paused_until"], result.retry_at]))
+        elif isinstance(result, OutcomeUnknown):
+            out["unknown"] += 1  # stays "sending": looked up in the mailbox before anything is resent
+        elif isinstance(result, GoogleApiError) and result.status in (400, 404):
+            row.status, row.error = "failed", f"{result.status} {result.reason}: {result}"[:1000]
+            out["failed"] += 1
+        else:
+            row.status, row.sender, row.sent_at = "pending", None, None
+            row.error = f"{type(result).__name__}: {result}"[:1000]
+    session.flush()
+    return out
+
+
+_MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+
+
+def bounced_message_ids(clients: GoogleClients, mailbox: str, since: datetime) -> set[str]:
+    """Message-IDs of our messages that bounced back into ``mailbox`` (mailer-daemon DSNs) since ``since``.
+
+    A 200 from messages.send only means Gmail accepted the message; the DSN names the original in
+    In-Reply-To/References and in its attached headers.
+    """
+    query = f"from:mailer-daemon after:{int(since.timestamp())}"
+    found: set[str] = set()
+    for message_id in list_message_ids(clients, mailbox, query):
+        full = get_message(clients, mailbox, message_id, format="raw")
+        parsed = email.message_from_bytes(_raw_bytes(full), policy=email.policy.default)
+        for header in ("In-Reply-To", "References"):
+            found.update(_MESSAGE_ID.findall(str(parsed.get(header, ""))))
+    return found
+
+
+def _raw_bytes(message: dict) -> bytes:
+    return base64.urlsafe_b64decode(message["raw"] + "=" * (-len(message["raw"]) % 4))
+
+
+def mark_bounces(session: Session, message_ids: set[str]) -> int:
+    """Sent deliveries whose message bounced become ``bounced`` (they count as not delivered)."""
+    if not message_ids:
+        return 0
+    changed = 0
+    for row in session.scalars(
+        select(Delivery).where(Delivery.rfc822_message_id.in_(list(message_ids)), Delivery.status == "sent")
+    ):
+        row.status, row.error = "bounced", "delivery failed: bounce received"
+        changed += 1
+    session.flush()
+    return changed
