@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ class KeyRing:
             "private_key_id": key.key_id,
             "private_key": key.private_pem,
             "client_email": client_email,
-            "client_id": str(abs(hash(client_email)) % 10**21),
+            "client_id": str(int(hashlib.sha256(client_email.encode()).hexdigest()[:16], 16)),
             "auth_uri": "https://accounts.google.com/o/oauth2/auth",
             "token_uri": token_uri,
             "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",

@@ -181,9 +181,15 @@ class Gmail:
                     raise bad_request(f"Invalid {header} header", reason="invalidArgument")
         now = call.now
         self._check_limits(sender, recipients, now)
+        # Gmail stamps what the client left out: Message-ID (bounces refer to it), Date and From (the sender)
+        stamped = ""
         if "Message-ID" not in parsed:
-            # Gmail stamps a Message-ID when the client leaves it out; bounces refer to it
-            raw = f"Message-ID: {make_msgid(domain='mail.gmail.com')}\r\n".encode() + raw
+            stamped += f"Message-ID: {make_msgid(domain='mail.gmail.com')}\r\n"
+        if "Date" not in parsed:
+            stamped += f"Date: {format_datetime(now)}\r\n"
+        if "From" not in parsed:
+            stamped += f"From: {sender}\r\n"
+        raw = stamped.encode() + raw
         stored = self._store(sender, raw, ["SENT"], now, thread_id)
         self.sent_log.append(stored)
         self.per_minute.add(sender, now)
