@@ -338,6 +338,11 @@ def _students(sample: Path) -> list[Student]:
                         r["preferred_last"], r["grade"], r["site_id"]) for r in csv.DictReader(fh)]
 
 
+def _index(sample: Path) -> NameIndex:
+    adults = [(p["given_name"], p["family_name"]) for p in load_json(sample, "truth/people.json")]
+    return NameIndex(_students(sample), adults)
+
+
 def _image_texts(path: Path) -> list[str]:
     with Image.open(path) as im:
         texts = [str(im.getexif().get(270) or "")]
@@ -355,7 +360,7 @@ def _image_texts(path: Path) -> list[str]:
 
 
 def test_photo_truth_is_what_the_pages_and_images_say(sample_dir: Path) -> None:  # noqa: F811
-    index = NameIndex(_students(sample_dir))
+    index = _index(sample_dir)
     consent = load_json(sample_dir, "truth/consent.json")["students"]
     truth = load_json(sample_dir, "truth/photos.json")
     derived: dict[tuple[str, str], set[str]] = {}
@@ -406,7 +411,7 @@ def test_word_and_place_names_only_count_when_they_name_someone(sample_dir: Path
 
 
 def test_captions_truth(sample_dir: Path) -> None:  # noqa: F811
-    index = NameIndex(_students(sample_dir))
+    index = _index(sample_dir)
     lines = (sample_dir / "truth" / "captions.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
     assert len({r["caption_id"] for r in records}) == len(records)

@@ -10,6 +10,7 @@ import random
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from faker import Faker
 
@@ -53,11 +54,16 @@ WORD_GIVEN_NAMES = ("Hope", "May", "Grace", "Summer", "Faith", "Joy", "Sierra")
 PLACE_SURNAMES = ("Lincoln", "Washington", "Park", "Roosevelt", "Vista")
 
 
+@lru_cache(maxsize=500_000)
 def strip_accents(text: str) -> str:
     """``"José Núñez"`` -> ``"Jose Nunez"`` (what an ASCII-only form or a tired typist produces)."""
+    if text.isascii():
+        return text
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+# Names repeat a lot (pools of a few thousand), so the cache makes large-scale indexing cheap.
+@lru_cache(maxsize=500_000)
 def norm(text: str) -> str:
     """Matching key used to check that a name form is unambiguous: no accents, no punctuation, lower case."""
     text = strip_accents(text).casefold().replace("'", "").replace("\u2019", "")
@@ -137,9 +143,7 @@ def reformat_phone(value: str, rng: random.Random) -> str:
 def email_for(given: str, family: str, rng: random.Random, domain: str | None = None) -> str:
     """A personal address the way parents and vendors have them (ASCII local part)."""
     g, f = slug(given).replace("-", ""), slug(family).split("-")[0]
-    domain = domain or rng.choice(
-        ["gmail.com", "yahoo.com", "outlook.com", "icloud.com", "att.net", "hotmail.com"]
-    )
+    domain = domain or rng.choice(["gmail.com", "yahoo.com", "outlook.com", "icloud.com", "att.net", "hotmail.com"])
     style = rng.randrange(4)
     local = [f"{g}.{f}", f"{g[0]}{f}", f"{g}{f}{rng.randint(1, 99)}", f"{f}.{g}"][style]
     return f"{local}@{domain}"

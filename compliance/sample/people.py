@@ -42,6 +42,7 @@ OFFICE_ROLE_ACCOUNTS = {
     "chief-of-staff": "Chief of Staff",
     "hr.director": "Director of Human Resources",
     "communications": "Communications Officer",
+    "it-admin": "IT Administrator",  # the Directory admin the service account acts as
 }
 
 # How schools write each category. The ingest maps these words to the district's categories.
@@ -155,11 +156,7 @@ def make_employees(ctx: Ctx) -> None:
             fixed = [(site.site_admin, "Principal"), (site.web_contact, "Teacher, Web Coordinator")]
         else:
             fixed = [(f"{k}@{ctx.domain}", t) for k, t in OFFICE_ROLE_ACCOUNTS.items()]
-            fixed += (
-                [(site.web_contact, "Communications Specialist")]
-                if site.web_contact not in dict(fixed)
-                else []
-            )
+            fixed += [(site.web_contact, "Communications Specialist")] if site.web_contact not in dict(fixed) else []
         staff: list[tuple[str, str]] = []
         for i in range(count):
             given, family = ctx.pools.person(rng, 0.4)
@@ -261,7 +258,7 @@ def write_directory(ctx: Ctx) -> None:
                 }
             )
             p.sources.insert(0, {"source": "directory/users.json", "row": len(users)})
-    write_json(ctx.out / "directory" / "users.json", users)
+    write_json(ctx.out / "directory" / "users.json", users, indent=1 if len(users) < 5000 else None)
     units = [
         {
             "kind": "admin#directory#orgUnit",
@@ -510,9 +507,7 @@ def write_associated(ctx: Ctx, site: SiteInfo, rows: list[Entry], rng: random.Ra
     elif layout == "sheet_fullname":
         sheet_rows = [["Name", "Email Address", "Phone Number", "Role/Category", "Background check"]]
         for e in rows:
-            sheet_rows.append(
-                [_full(e), e.email, e.phone, e.word, rng.choice(["Cleared", "", "Pending", "cleared"])]
-            )
+            sheet_rows.append([_full(e), e.email, e.phone, e.word, rng.choice(["Cleared", "", "Pending", "cleared"])])
             placed.append((e, "Form Responses 1", len(sheet_rows)))
         sid = _sheet_id(rng)
         source = f"sheets:{sid}"
@@ -635,11 +630,7 @@ def write_paper(ctx: Ctx) -> None:
         signed = YEAR_START + dt.timedelta(days=rng.randrange(10, 100))
         site = ctx.site(p.site_id)
         receiver = rng.choice(ctx.staff_names[p.site_id])
-        name = (
-            f"{p.given} {p.family}"
-            if rng.random() < 0.8
-            else f"{strip_accents(p.given)} {strip_accents(p.family)}"
-        )
+        name = f"{p.given} {p.family}" if rng.random() < 0.8 else f"{strip_accents(p.given)} {strip_accents(p.family)}"
         rows.append(
             [
                 name,
@@ -654,12 +645,8 @@ def write_paper(ctx: Ctx) -> None:
     if acked:
         # A second form whose date nobody could read, for a person who also has a good row: reject, not drop.
         p = acked[0]
-        rows.append(
-            [f"{p.given} {p.family}", ctx.site(p.site_id).short, "volunteer", "last week?", "front desk"]
-        )
-        ctx.people_quarantine.append(
-            {"source": source, "sheet": "Binder", "row": len(rows), "field": "date_signed"}
-        )
+        rows.append([f"{p.given} {p.family}", ctx.site(p.site_id).short, "volunteer", "last week?", "front desk"])
+        ctx.people_quarantine.append({"source": source, "sheet": "Binder", "row": len(rows), "field": "date_signed"})
     (ctx.out / "paper").mkdir(exist_ok=True)
     write_xlsx(ctx.out / source, [SheetSpec("Binder", rows, ["A1:E1"])])
     ctx.summary["paper_acknowledgements"] = len(acked)

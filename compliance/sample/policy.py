@@ -67,11 +67,10 @@ def policy_html(district_name: str, version: str = "2026-27") -> str:
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Social media policy for employees and Associated Persons "
-        f"({esc(version)})</title></head><body>",
+        f"<title>Social media policy for employees and Associated Persons ({esc(version)})</title></head><body>",
         f"<h1>{esc(district_name)}: social media policy for employees and Associated Persons</h1>",
         f'<p class="version">Version {esc(version)}. Sample text written for this demonstration; it '
-        f'summarises '
+        f"summarises "
         "the district's administrative regulation on district-sponsored social media.</p>",
     ]
     for heading, paragraphs in POLICY_SECTIONS:

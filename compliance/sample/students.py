@@ -61,9 +61,7 @@ def school_year_start(day: dt.date) -> dt.date:
     return start if day >= start else dt.date(day.year - 1, start.month, start.day)
 
 
-def website_status(
-    records: list[ConsentRecord], as_of: dt.date, purpose: str = "website"
-) -> tuple[bool, str]:
+def website_status(records: list[ConsentRecord], as_of: dt.date, purpose: str = "website") -> tuple[bool, str]:
     """The rule in SAMPLE.md, for the truth file: latest valid record by (signed date, file order) decides."""
     valid = [r for r in records if r.defect is None and r.signed <= as_of]
     if not valid:
@@ -143,9 +141,7 @@ def _records_for(rng: random.Random, st: Student, scenario: str) -> list[Consent
         revoked = _date_in(rng, this_year + dt.timedelta(days=1), AS_OF)
         return [ConsentRecord(signed=this_year, purposes=_purposes(rng), revoked=revoked, **base)]
     if scenario == "future_revoke":
-        return [
-            ConsentRecord(signed=this_year, purposes=_purposes(rng), revoked=dt.date(2027, 1, 15), **base)
-        ]
+        return [ConsentRecord(signed=this_year, purposes=_purposes(rng), revoked=dt.date(2027, 1, 15), **base)]
     if scenario == "expired":
         return [ConsentRecord(signed=last_year, purposes=_purposes(rng), **base)]
     if scenario == "principal_missing":
@@ -289,9 +285,7 @@ def _purpose_list(r: ConsentRecord, rng: random.Random, spanish: bool = False) -
     words = []
     for p in PURPOSES:
         if p in r.purposes:
-            words.append(
-                SPANISH_PURPOSES[p] if spanish and rng.random() < 0.5 else rng.choice(PURPOSE_WORDS[p])
-            )
+            words.append(SPANISH_PURPOSES[p] if spanish and rng.random() < 0.5 else rng.choice(PURPOSE_WORDS[p]))
     return rng.choice([", ", "; ", ","]).join(words)
 
 
@@ -480,9 +474,7 @@ def write_consent(
             parent_email = email_for(pg, last, parent_email_rng)
             rows.append(
                 [
-                    int(r.student_id)
-                    if r.student_id.isdigit()
-                    else r.student_id,  # SIS numbers typed as numbers
+                    int(r.student_id) if r.student_id.isdigit() else r.student_id,  # SIS numbers typed as numbers
                     f"{last}, {first}",
                     st.preferred_first if st else "",
                     "Yes" if r.parent else "No",
@@ -503,9 +495,7 @@ def write_consent(
                 ["One row per signed form. Dates as dates."],
                 ["Principal fills 'Principal Approved On' after review."],
             ]
-            write_xlsx(
-                ctx.out / source, [SheetSpec("Instructions", instructions), SheetSpec("Consents", rows)]
-            )
+            write_xlsx(ctx.out / source, [SheetSpec("Instructions", instructions), SheetSpec("Consents", rows)])
         else:
             write_xlsx_stream(ctx.out / source, "Consents", rows)
     else:

@@ -17,6 +17,7 @@ import os
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
@@ -76,22 +77,65 @@ def student_forms(st: Student) -> dict[str, str]:
     return forms
 
 
-class NameIndex:
-    """Normalised name form -> student ids; ``usable`` forms belong to exactly one student."""
+ADULT = "~adult"
 
-    def __init__(self, students: Iterable[Student]) -> None:
+
+@cache
+def _nicknames_of(first: str) -> frozenset[str]:
+    """Nicknames and canonical names a nickname-aware matcher may try for a (normalised) first name."""
+    namer = _namer()
+    out = set(namer.nicknames_of(first)) | set(namer.canonicals_of(first))
+    for legal, nicks in NICKNAMES.items():
+        normalised = {norm(n) for n in nicks}
+        if norm(legal) == first:
+            out |= normalised
+        elif first in normalised:
+            out.add(norm(legal))
+    return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def _namer() -> Any:
+    from nicknames import NickNamer
+
+    return NickNamer()
+
+
+def shadow_keys(st: Student) -> set[str]:
+    """Keys a careful matcher may also read as this student; they make a written form ambiguous, never used."""
+    surnames = norm(st.legal_last).split()
+    firsts = {norm(st.legal_first), norm(st.first)}
+    firsts |= {f.split()[0] for f in list(firsts)}
+    lasts = {" ".join(surnames), *surnames, norm(st.last)}
+    keys = {f"{f} {ln}" for f in firsts for ln in lasts}
+    keys |= {f"{f} {surnames[0][0]}" for f in firsts}
+    for f in list(firsts):
+        for nick in _nicknames_of(f):
+            keys |= {f"{nick} {ln}" for ln in lasts}
+    return keys
+
+
+class NameIndex:
+    """Normalised name form -> student ids; ``usable`` forms belong to exactly one student.
+
+    Adults (staff, associated persons) are indexed too, under one shared owner: a form that is also an adult's
+    name is ambiguous, and an adult's name alone names no student.
+    """
+
+    def __init__(self, students: Iterable[Student], adults: Iterable[tuple[str, str]] = ()) -> None:
         self.owners: dict[str, set[str]] = {}
         self.forms: dict[str, dict[str, str]] = {}
         for st in students:
             forms = student_forms(st)
             self.forms[st.id] = forms
-            keys = {norm(t) for t in forms.values()}
-            # Nickname spellings a matcher may try: not written by us unless in the SIS, but they must not
-            # collide with distractors either.
-            for nick in NICKNAMES.get(st.legal_first, ()):
-                keys.add(norm(f"{nick} {st.legal_last}"))
-            for k in keys:
+            for k in {norm(t) for t in forms.values()} | shadow_keys(st):
                 self.owners.setdefault(k, set()).add(st.id)
+        for given, family in adults:
+            g, surnames = norm(given), norm(family).split()
+            if not g or not surnames:
+                continue
+            for k in (f"{g} {' '.join(surnames)}", f"{g.split()[0]} {surnames[0]}"):
+                self.owners.setdefault(k, set()).add(ADULT)
         self.maxn = max((k.count(" ") + 1 for k in self.owners), default=2)
 
     def usable(self, sid: str, style: str) -> str | None:
@@ -120,6 +164,8 @@ class NameIndex:
         """Ids named in ``text``, or None when the text names someone ambiguously (never written then)."""
         ids: set[str] = set()
         for owners in self.scan(text):
+            if owners == {ADULT}:
+                continue  # a staff member or a volunteer: names no student
             if len(owners) != 1:
                 return None
             ids |= owners
@@ -214,9 +260,7 @@ class SiteBuilder:
         self.staff = self._safe_staff()
         self.captions: list[tuple[str, set[str]]] = []
         # Students whose names are also words or places ("Hope", "May", "Park"): a few of them really appear.
-        special = [
-            st for st in students if st.legal_first in WORD_GIVEN_NAMES or st.legal_last in PLACE_SURNAMES
-        ]
+        special = [st for st in students if st.legal_first in WORD_GIVEN_NAMES or st.legal_last in PLACE_SURNAMES]
         self.priority = self.rng.sample(special, min(4, len(special)))
 
     def _safe_staff(self) -> list[str]:
@@ -330,10 +374,7 @@ class SiteBuilder:
                 f"<figcaption>{esc(text)}</figcaption></figure>"
             )
         elif style == "para":
-            block = (
-                f'<div class="photo"><img src="{esc(src)}" alt="{esc(alt)}" loading="lazy">'
-                f"<p>{esc(text)}</p></div>"
-            )
+            block = f'<div class="photo"><img src="{esc(src)}" alt="{esc(alt)}" loading="lazy"><p>{esc(text)}</p></div>'
         elif style == "gallery":
             alt = ""
             texts = [(text, set(ids))]
@@ -343,8 +384,7 @@ class SiteBuilder:
             )
         else:  # list item, srcset
             block = (
-                f'<li><img src="{esc(src)}" srcset="{esc(src)} 1x, {esc(src)} 2x" alt="{esc(alt)}"> '
-                f"{esc(text)}</li>"
+                f'<li><img src="{esc(src)}" srcset="{esc(src)} 1x, {esc(src)} 2x" alt="{esc(alt)}"> {esc(text)}</li>'
             )
         page.placements.append(Placement(img, set(ids), texts, block))
         page.blocks.append(block)
@@ -436,9 +476,7 @@ class SiteBuilder:
             encoding="utf-8",
         )
         for img in self.images.values():
-            write_jpeg(
-                base / "images" / img.file, img, random.Random(f"{self.ctx.seed}:{site.id}:{img.file}")
-            )
+            write_jpeg(base / "images" / img.file, img, random.Random(f"{self.ctx.seed}:{site.id}:{img.file}"))
         appearances = []
         for page in self.pages:
             merged: dict[str, set[str]] = {}
@@ -507,9 +545,7 @@ class SiteBuilder:
 def _xmp(img: Img) -> bytes:
     people = "".join(f"<rdf:li>{xml_escape(p)}</rdf:li>" for p in img.xmp_people)
     person_xml = (
-        f"<Iptc4xmpExt:PersonInImage><rdf:Bag>{people}</rdf:Bag></Iptc4xmpExt:PersonInImage>"
-        if img.xmp_people
-        else ""
+        f"<Iptc4xmpExt:PersonInImage><rdf:Bag>{people}</rdf:Bag></Iptc4xmpExt:PersonInImage>" if img.xmp_people else ""
     )
     desc = (
         f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{xml_escape(img.xmp_desc or "")}</rdf:li>'
@@ -566,6 +602,15 @@ def write_jpeg(path: Path, img: Img, rng: random.Random) -> None:
         os.replace(tmp, path)
 
 
+def adults_by_site(ctx: Ctx) -> dict[str, list[tuple[str, str]]]:
+    """Names of staff and associated persons per site: distractors that must never count as students."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for p in ctx.people:
+        for site_id in p.site_ids or [p.site_id]:
+            out.setdefault(site_id, []).append((p.given, p.family))
+    return out
+
+
 def build_websites(ctx: Ctx) -> tuple[list[dict[str, Any]], list[tuple[str, str, set[str]]]]:
     """Write every site with a website; returns (appearances, evidence captions as (site, text, ids))."""
     root = ctx.out / "sites"
@@ -573,14 +618,17 @@ def build_websites(ctx: Ctx) -> tuple[list[dict[str, Any]], list[tuple[str, str,
     by_site: dict[str, list[Student]] = {}
     for st in ctx.students:
         by_site.setdefault(st.site_id, []).append(st)
-    district_index = NameIndex(ctx.students) if ctx.scale.name == "standard" else None
+    adults = adults_by_site(ctx)
+    district_index = (
+        NameIndex(ctx.students, [a for v in adults.values() for a in v]) if ctx.scale.name == "standard" else None
+    )
     appearances: list[dict[str, Any]] = []
     captions: list[tuple[str, str, set[str]]] = []
     disallow = []
     for site in ctx.sites:
         if not site.has_website:
             continue
-        index = district_index or NameIndex(by_site.get(site.id, []))
+        index = district_index or NameIndex(by_site.get(site.id, []), adults.get(site.id, []))
         builder = SiteBuilder(ctx, site, by_site.get(site.id, []), index)
         builder.build()
         appearances.extend(builder.write(root))

@@ -117,6 +117,5 @@ def write_sheet_json(path: Path, spreadsheet_id: str, title: str, sheets: Sequen
 
 def write_json(path: Path, data: Any, indent: int | None = 1) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=indent, sort_keys=False)
-        fh.write("\n")
+    # json.dumps (not dump) so that compact output goes through the C encoder: much faster for large files.
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=indent) + "\n", encoding="utf-8")
