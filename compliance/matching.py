@@ -46,6 +46,7 @@ import json
 import re
 import tomllib
 import unicodedata
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -251,15 +252,46 @@ def _coerce(student: Any) -> StudentName:
     )
 
 
-@dataclass(slots=True)
+# Name parts are tuples of strings (not sets): the garbage collector stops tracking such tuples, and the
+# membership tests run on one to four items.
+_Words = tuple[str, ...]
+_Given = tuple[tuple[_Words, ...], _Words, _Words, _Words]
+_Family = tuple[tuple[_Words, ...], _Words, _Words, _Words]
+
+
 class _Student:
-    student_id: str
-    site_id: str | None
-    firsts: tuple[tuple[str, ...], ...]  # folded first-name forms, split in tokens
-    lasts: tuple[tuple[str, ...], ...]  # folded surname forms, split in components
-    tokens: frozenset[str]
-    display_first: tuple[str, ...]  # the name the school uses: preferred when the SIS has one
-    lc_initials: frozenset[str]  # surname initials written in lower case ("d." for "de la Rosa")
+    """View of one indexed student, made on demand; the name parts are shared between namesakes."""
+
+    __slots__ = ("family", "given", "student_id")
+
+    def __init__(self, student_id: str, given: _Given, family: _Family) -> None:
+        self.student_id = student_id
+        self.given = given
+        self.family = family
+
+    @property
+    def firsts(self) -> tuple[tuple[str, ...], ...]:
+        """Folded first-name forms (legal, preferred), split in words."""
+        return self.given[0]
+
+    @property
+    def display_first(self) -> tuple[str, ...]:
+        """The first name the school uses: the preferred one when the SIS has it."""
+        return self.given[3]
+
+    @property
+    def lasts(self) -> tuple[tuple[str, ...], ...]:
+        """Folded surname forms, split in components."""
+        return self.family[0]
+
+    @property
+    def lc_initials(self) -> _Words:
+        """Surname initials written in lower case ("d." for "de la Rosa")."""
+        return self.family[3]
+
+    @property
+    def tokens(self) -> _Words:
+        return self.given[1] + self.given[2] + self.family[1]
 
 
 @dataclass(slots=True)
@@ -279,6 +311,36 @@ _KIND_DISTRACTOR = 8
 _KIND_PART = 16  # a later word of a compound first name ("Miguel" in "Luis Miguel")
 
 
+def _given_parts(legal: str, preferred: str) -> _Given | None:
+    """(first-name forms, their first words, their later words, the form the student goes by)."""
+    folded = tuple(dict.fromkeys(f for f in (fold(legal), fold(preferred)) if f))
+    if not folded:
+        return None
+    forms = tuple(tuple(f.split()) for f in folded)
+    display = forms[-1] if fold(preferred) else forms[0]
+    heads = tuple(dict.fromkeys(form[0] for form in forms))
+    parts = tuple(dict.fromkeys(t for form in forms for t in form[1:]))
+    return forms, heads, parts, display
+
+
+def _family_parts(legal: str, preferred: str) -> _Family | None:
+    """(surname forms, their words, the initials "First L." may use, initials written in lower case)."""
+    folded = tuple(dict.fromkeys(x for x in (fold(legal), fold(preferred)) if x))
+    if not folded:
+        return None
+    forms = tuple(tuple(x.split()) for x in folded)
+    components = tuple(dict.fromkeys(c for form in forms for c in form))
+    initials = [form[0][0] for form in forms]
+    for form in forms:
+        # "Yeni R." for "de la Rosa": the main surname's initial is written as often as the particle's.
+        for c in form:
+            if c not in SURNAME_PARTICLES:
+                initials.append(c[0])
+                break
+    lower = tuple(dict.fromkeys(fold(x)[:1] for x in (legal, preferred) if x[:1].islower()))
+    return forms, components, tuple(dict.fromkeys(initials)), lower
+
+
 def _deletions(word: str) -> Iterator[str]:
     for i in range(len(word)):
         yield word[:i] + word[i + 1 :]
@@ -290,49 +352,51 @@ class NameIndex:
     def __init__(
         self, students: Sequence[StudentName], distractors: Iterable[str | tuple[str, str | None]] = ()
     ) -> None:
-        self._students: list[_Student] = []
-        self._pairs: dict[str, list[int]] = defaultdict(list)
-        self._initials: dict[str, list[int]] = defaultdict(list)
-        self._site_members: dict[str, list[int]] = defaultdict(list)
+        # Parallel lists rather than an object per student: 420,000 small objects make every garbage
+        # collection of the process walk them, which doubled the matching time.
+        self._ids: list[str] = []
+        self._given_of: list[_Given] = []
+        self._family_of: list[_Family] = []
+        pairs: dict[str, list[int]] = defaultdict(list)
+        initials_index: dict[str, list[int]] = defaultdict(list)
+        # Students are stored grouped by site, so a site is an index range and every posting list (ascending)
+        # is cut to a site with two bisections instead of a scan.
+        self._site_range: dict[str, tuple[int, int]] = {}
         self._site_firsts: dict[str, dict[str, list[int]]] = {}
-        self._site_sets: dict[str, frozenset[int]] = {}
-        first_tokens: set[str] = set()
-        part_tokens: set[str] = set()
-        last_tokens: set[str] = set()
-        for s in students:
-            firsts = tuple(dict.fromkeys(f for f in (fold(s.legal_first), fold(s.preferred_first or "")) if f))
-            lasts = tuple(dict.fromkeys(x for x in (fold(s.legal_last), fold(s.preferred_last or "")) if x))
-            if not firsts or not lasts:
+        givens: dict[tuple[str, str], _Given | None] = {}
+        families: dict[tuple[str, str], _Family | None] = {}
+        ids, given_of, family_of = self._ids, self._given_of, self._family_of
+        for s in sorted(students, key=lambda st: st.site_id or ""):
+            # A district has far fewer distinct names than students: parts are built once per name.
+            gkey = (s.legal_first, s.preferred_first or "")
+            if gkey not in givens:
+                givens[gkey] = _given_parts(*gkey)
+            given = givens[gkey]
+            fkey = (s.legal_last, s.preferred_last or "")
+            if fkey not in families:
+                families[fkey] = _family_parts(*fkey)
+            family = families[fkey]
+            if given is None or family is None:
                 continue  # a student without both names cannot be recognised by name
-            first_forms = tuple(tuple(f.split()) for f in firsts)
-            last_forms = tuple(tuple(x.split()) for x in lasts)
-            idx = len(self._students)
-            tokens = frozenset(t for form in first_forms + last_forms for t in form)
-            display = first_forms[-1] if s.preferred_first and fold(s.preferred_first) else first_forms[0]
-            raw_lasts = (s.legal_last, s.preferred_last or "")
-            lc = frozenset(fold(x)[:1] for x in raw_lasts if x[:1].islower())
-            self._students.append(_Student(s.student_id, s.site_id, first_forms, last_forms, tokens, display, lc))
+            idx = len(ids)
+            ids.append(s.student_id)
+            given_of.append(given)
+            family_of.append(family)
             if s.site_id:
-                self._site_members[s.site_id].append(idx)
-            heads = {form[0] for form in first_forms}
-            components = {c for form in last_forms for c in form}
-            initials = {form[0][0] for form in last_forms}
-            # "Yeni R." for "de la Rosa": the main surname's initial is written as often as the particle's.
-            for form in last_forms:
-                main = next((c for c in form if c not in SURNAME_PARTICLES), None)
-                if main:
-                    initials.add(main[0])
-            first_tokens.update(heads)
-            part_tokens.update(t for form in first_forms for t in form[1:])
-            last_tokens.update(components)
-            for f in heads:
+                lo, _hi = self._site_range.get(s.site_id, (idx, idx))
+                self._site_range[s.site_id] = (lo, idx + 1)
+            components, initials = family[1], family[2]
+            for f in given[1]:
                 for c in components:
-                    self._pairs[f"{f} {c}"].append(idx)
+                    pairs[f"{f} {c}"].append(idx)
                 for i in initials:
-                    self._initials[f"{f} {i}"].append(idx)
-        self._pairs = dict(self._pairs)
-        self._initials = dict(self._initials)
-        self._site_members = dict(self._site_members)
+                    initials_index[f"{f} {i}"].append(idx)
+        first_tokens = {t for g in givens.values() if g for t in g[1]}
+        part_tokens = {t for g in givens.values() if g for t in g[2]}
+        last_tokens = {t for f in families.values() if f for t in f[1]}
+        # Tuples of ints: the collector stops tracking them, unlike a million lists.
+        self._pairs: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in pairs.items()}
+        self._initials: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in initials_index.items()}
         self._first_tokens = frozenset(first_tokens)
         self._part_tokens = frozenset(part_tokens)
         self._last_tokens = frozenset(last_tokens)
@@ -369,11 +433,14 @@ class NameIndex:
         return automaton
 
     def __len__(self) -> int:
-        return len(self._students)
+        return len(self._ids)
+
+    def _student(self, idx: int) -> _Student:
+        return _Student(self._ids[idx], self._given_of[idx], self._family_of[idx])
 
     @property
     def sites(self) -> frozenset[str]:
-        return frozenset(self._site_members)
+        return frozenset(self._site_range)
 
     # -- public API --------------------------------------------------------------------------------------
 
@@ -409,32 +476,31 @@ class NameIndex:
 
     # -- internals ---------------------------------------------------------------------------------------
 
-    def _scope(self, site_id: str | None) -> frozenset[int] | None:
-        if site_id is None or site_id not in self._site_members:
-            return None
-        members = self._site_sets.get(site_id)
-        if members is None:
-            members = self._site_sets[site_id] = frozenset(self._site_members[site_id])
-        return members
+    def _scope(self, site_id: str | None) -> tuple[int, int] | None:
+        return None if site_id is None else self._site_range.get(site_id)
 
     def _site_first_index(self, site_id: str) -> dict[str, list[int]]:
         """First-name token -> students of the site having it (built on first use of the site)."""
         index = self._site_firsts.get(site_id)
         if index is None:
             built: dict[str, list[int]] = defaultdict(list)
-            for idx in self._site_members.get(site_id, ()):
-                for head in dict.fromkeys(form[0] for form in self._students[idx].firsts):
+            for idx in range(*self._site_range.get(site_id, (0, 0))):
+                for head in self._given_of[idx][1]:
                     built[head].append(idx)
             self._site_firsts[site_id] = index = dict(built)
         return index
 
-    def _lookup(self, table: Mapping[str, list[int]], key: str, members: frozenset[int] | None) -> list[int]:
+    @staticmethod
+    def _lookup(table: Mapping[str, tuple[int, ...]], key: str, members: tuple[int, int] | None) -> Sequence[int]:
         found = table.get(key)
         if not found:
             return []
-        return list(found) if members is None else [i for i in found if i in members]
+        if members is None:
+            return found
+        lo, hi = members
+        return found[bisect_left(found, lo) : bisect_left(found, hi)]
 
-    def _scan(self, raw: str, source: str, members: frozenset[int] | None, site_id: str | None) -> list[Match]:
+    def _scan(self, raw: str, source: str, members: tuple[int, int] | None, site_id: str | None) -> list[Match]:
         text = _nfc(raw[:MAX_TEXT_CHARS])
         folded, moved = _fold_same_length(text)
         hits = list(self._automaton.iter(f" {folded} "))
@@ -495,10 +561,10 @@ class NameIndex:
             matched = text[o_start:o_end]
             snippet = _snippet(text, o_start, o_end)
             for idx in cand.students:
-                out.append(Match(self._students[idx].student_id, round(conf, 3), matched, source, snippet, cand.form))
+                out.append(Match(self._ids[idx], round(conf, 3), matched, source, snippet, cand.form))
             review = round(min(conf, CONF_AMBIGUOUS_CAP), 3)
             for idx in others:
-                out.append(Match(self._students[idx].student_id, review, matched, source, snippet, cand.form))
+                out.append(Match(self._ids[idx], review, matched, source, snippet, cand.form))
         return out
 
     def _prefer_display_name(self, cand: _Cand, words: list[str]) -> tuple[list[int], list[int]]:
@@ -508,7 +574,7 @@ class NameIndex:
         name rather than the one who goes by "Tom"; the other stays a candidate for review.
         """
         written = words[cand.first_at]
-        preferred = [i for i in cand.students if self._students[i].display_first[0] == written]
+        preferred = [i for i in cand.students if self._given_of[i][3][0] == written]
         if len(preferred) == 1:
             return preferred, [i for i in cand.students if i not in preferred]
         return cand.students, []
@@ -525,7 +591,7 @@ class _TextScan:
         starts: list[int],
         ends: list[int],
         kinds: list[int],
-        members: frozenset[int] | None,
+        members: tuple[int, int] | None,
         mixed_case: bool,
     ) -> None:
         self.ix = index
@@ -592,7 +658,7 @@ class _TextScan:
                 ids = self.ix._lookup(self.ix._pairs, f"{first} {self.words[j]}", self.members)
                 by_span: dict[tuple[int, str], list[int]] = defaultdict(list)
                 for idx in ids:
-                    st = self.ix._students[idx]
+                    st = self.ix._student(idx)
                     if any(len(self.words[g]) > 1 and self.words[g] not in st.tokens for g in range(i + 1, j)):
                         continue  # an unknown word in the middle: not this student's name
                     end, conf = self._surname_extent(st, j)
@@ -640,7 +706,7 @@ class _TextScan:
         )
         for first, via_nick in self.first_variants(f):
             for idx in self.ix._lookup(self.ix._pairs, f"{first} {self.words[i]}", self.members):
-                st = self.ix._students[idx]
+                st = self.ix._student(idx)
                 if next_is_word and self.words[f + 1] not in st.tokens:
                     continue
                 start, whole = i, False
@@ -683,16 +749,16 @@ class _TextScan:
         for first, via_nick in self.first_variants(i):
             ids = self.ix._lookup(self.ix._initials, f"{first} {letter}", self.members)
             if len(written) > 1:
-                ids = [x for x in ids if any(f[: len(written)] == written for f in self.ix._students[x].firsts)]
+                ids = [x for x in ids if any(f[: len(written)] == written for f in self.ix._given_of[x][0])]
             if lower:
-                ids = [x for x in ids if letter in self.ix._students[x].lc_initials]
+                ids = [x for x in ids if letter in self.ix._family_of[x][3]]
             if not ids:
                 continue
             conf = CONF_INITIAL - (NICKNAME_PENALTY if via_nick else 0.0)
             if self.words[i] in WORD_NAMES:
                 conf -= WORD_NAME_PENALTY
             # Unique in scope or it is not an identification: "Maria G." fits every Maria Garcia.
-            cands.append(_Cand(ids, i, j, conf, "nickname" if via_nick else "initial", i))
+            cands.append(_Cand(list(ids), i, j, conf, "nickname" if via_nick else "initial", i))
             if not via_nick:
                 return  # a roster first name read as written: no nickname reading on top
 
@@ -709,7 +775,7 @@ class _TextScan:
                     continue  # a nickname and a typo together is too far from the roster
                 ids = self.ix._lookup(self.ix._pairs, f"{first} {cand_last}", self.members)
                 if ids:
-                    cands.append(_Cand(ids, i, j, CONF_FUZZY, "fuzzy", i))
+                    cands.append(_Cand(list(ids), i, j, CONF_FUZZY, "fuzzy", i))
 
     def _fuzzy_first(self, j: int, cands: list[_Cand]) -> None:
         i = j - 1
@@ -721,7 +787,7 @@ class _TextScan:
         for cand_first in _near(word, self.ix._first_deletes):
             ids = self.ix._lookup(self.ix._pairs, f"{cand_first} {self.words[j]}", self.members)
             if ids:
-                cands.append(_Cand(ids, i, j, CONF_FUZZY, "fuzzy", i))
+                cands.append(_Cand(list(ids), i, j, CONF_FUZZY, "fuzzy", i))
 
     def lone_first_names(self, accepted: list[_Cand], site_firsts: Mapping[str, list[int]]) -> list[_Cand]:
         """A first name alone, unique at the site, in a name-like context: low confidence (needs review)."""
@@ -902,16 +968,16 @@ def load_evaluation_set(
 
 
 def precision_recall(
-    captions: Sequence[Mapping[str, Any]], predictions: Sequence[Iterable[Match] | set[str]]
-) -> tuple[float, ...]:
-    """(precision, recall, F1) of identified students against ``caption["student_ids"]``.
+    truths: Sequence[Iterable[str]], predictions: Sequence[Iterable[Match] | set[str]]
+) -> tuple[float, float, float]:
+    """(precision, recall, F1) of identified students: ``truths[k]`` holds the ids text ``k`` identifies.
 
     A prediction is a list of matches (those at ``IDENTIFIED`` or more count) or a set of student ids.
     """
     tp = fp = fn = 0
-    for caption, pred in zip(captions, predictions, strict=True):
+    for ids, pred in zip(truths, predictions, strict=True):
         got = {p if isinstance(p, str) else p.student_id for p in pred if isinstance(p, str) or p.identified}
-        truth = set(caption["student_ids"])
+        truth = set(ids)
         tp += len(got & truth)
         fp += len(got - truth)
         fn += len(truth - got)

@@ -346,23 +346,20 @@ LABELLED: list[tuple[str, str | None, set[str]]] = [
 ]
 
 
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
-
-
 def test_f1_on_labelled_set(index: NameIndex) -> None:
-    tp = fp = fn = 0
-    for text, site, truth in LABELLED:
-        got = identified(index, text, site)
-        tp += len(got & truth)
-        fp += len(got - truth)
-        fn += len(truth - got)
-    precision, recall, f1 = _prf(tp, fp, fn)
+    got = [identified(index, text, site) for text, site, _truth in LABELLED]
+    precision, recall, f1 = precision_recall([truth for _text, _site, truth in LABELLED], got)
     print(f"labelled set: precision={precision:.3f} recall={recall:.3f} f1={f1:.3f}")
-    assert f1 >= 0.95, (tp, fp, fn)
+    wrong = [(text, got[k]) for k, (text, _site, truth) in enumerate(LABELLED) if got[k] != truth]
+    assert f1 >= 0.95, wrong
+
+
+def test_precision_recall_counts() -> None:
+    ana = Match("A", 0.96, "Ana Ruiz", "alt", "Ana Ruiz")
+    review = Match("B", 0.5, "Ben", "alt", "Ben")
+    # text 1: A found (tp), B only at review level (fn); text 2: C predicted wrongly (fp).
+    assert precision_recall([{"A", "B"}, set()], [[ana, review], {"C"}]) == (0.5, 0.5, 0.5)
+    assert precision_recall([set()], [[]]) == (1.0, 1.0, 1.0)
 
 
 def _sample_dir() -> Path | None:
@@ -384,7 +381,7 @@ def test_precision_recall_on_sample_captions() -> None:
     roster, distractors, captions = load_evaluation_set(sample)
     ix = build_index(roster, distractors=distractors)
     got = ix.find_many([c["text"] for c in captions], site_ids=[c.get("site_id") for c in captions])
-    precision, recall, f1 = precision_recall(captions, got)
+    precision, recall, f1 = precision_recall([c["student_ids"] for c in captions], got)
     print(f"sample captions: n={len(captions)} precision={precision:.3f} recall={recall:.3f} f1={f1:.3f}")
     assert precision >= 0.95 and recall >= 0.95
 
