@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
+import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,27 @@ def write_xlsx(path: Path, sheets: Sequence[SheetSpec]) -> None:
         for col, width in spec.widths.items():
             ws.column_dimensions[col].width = width
     wb.save(path)
+    pin_xlsx(path)
+
+
+def pin_xlsx(path: Path) -> None:
+    """Make an xlsx byte-identical across runs: fixed zip entry times and a fixed 'modified' property.
+
+    openpyxl stamps the save time into docProps/core.xml and every zip entry; the content is unchanged.
+    """
+    with zipfile.ZipFile(path) as zin:
+        items = [(info, zin.read(info.filename)) for info in zin.infolist()]
+    stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info, data in items:
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
+            pinned = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
+            pinned.compress_type = zipfile.ZIP_DEFLATED
+            pinned.external_attr = info.external_attr
+            zout.writestr(pinned, data)
+    path.write_bytes(buf.getvalue())
 
 
 def write_xlsx_stream(path: Path, title: str, rows: Iterable[list[Any]]) -> None:
@@ -75,6 +99,7 @@ def write_xlsx_stream(path: Path, title: str, rows: Iterable[list[Any]]) -> None
                 out.append(None if value == "" else value)
         ws.append(out)
     wb.save(path)
+    pin_xlsx(path)
 
 
 def write_csv(path: Path, rows: Iterable[Sequence[Any]], encoding: str = "utf-8") -> None:
