@@ -259,6 +259,21 @@ def test_admin_clock_limits_stats_and_reset(emulator: WorkspaceEmulator) -> None
     assert not admin.now().startswith("2026-03-01")
 
 
+def test_admin_seed_dir_reads_the_sample_layout(emulator: WorkspaceEmulator, tmp_path) -> None:
+    (tmp_path / "directory").mkdir()
+    (tmp_path / "sheets").mkdir()
+    (tmp_path / "directory" / "users.json").write_text(json.dumps(directory_users(12)))
+    (tmp_path / "directory" / "orgunits.json").write_text(json.dumps(directory_orgunits()))
+    book = {"spreadsheetId": "1abc", "title": "Volunteers", "sheets": [{"title": "Sheet1", "values": [["a"]]}]}
+    (tmp_path / "sheets" / "1abc.json").write_text(json.dumps(book))
+    counts = emulator.admin.seed_dir(tmp_path)
+    assert counts == {"users": 12, "orgunits": 6, "spreadsheets": 1, "drive_files": 1}
+    from emulator.admin import EmulatorAdminError
+
+    with pytest.raises(EmulatorAdminError):
+        emulator.admin.seed_dir(tmp_path / "missing")
+
+
 def test_cli_serve_prints_what_settings_need(tmp_path) -> None:
     from typer.testing import CliRunner
 
