@@ -12,7 +12,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
 from typing import Any
 
@@ -33,6 +35,14 @@ class StoredMessage:
     parsed: EmailMessage = field(repr=False)
     sender: str = ""
     recipients: list[str] = field(default_factory=list)
+
+
+def _leaf_bytes(part: Any) -> bytes:
+    """A leaf part's content; message/delivery-status keeps its header blocks as a list, serialize them."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return b"\n".join(block.as_bytes() for block in payload)
+    return part.get_payload(decode=True) or b""
 
 
 def _b64url(data: bytes) -> str:
@@ -320,13 +330,13 @@ class Gmail:
             "filename": part.get_filename() or "",
             "headers": [{"name": k, "value": str(v)} for k, v in part.items()],
         }
-        if part.is_multipart():
+        if part.get_content_maintype() == "multipart":
             out["body"] = {"size": 0}
             out["parts"] = [
                 self._part(child, f"{part_id}.{i}" if part_id else str(i)) for i, child in enumerate(part.iter_parts())
             ]
         else:
-            data = part.get_payload(decode=True) or b""
+            data = _leaf_bytes(part)
             out["body"] = {"size": len(data), "data": _b64url(data)}
             if out["filename"]:
                 out["body"]["attachmentId"] = hashlib.sha1(data).hexdigest()
@@ -358,7 +368,8 @@ class Gmail:
             raise KeyError(message_id)
         original_id = str(target.parsed.get("Message-ID", "")).strip()
         failed = ", ".join(target.recipients)
-        dsn = EmailMessage()
+        # RFC 3464 report, as Gmail's mailer-daemon sends it: explanation, machine-readable status, headers
+        dsn = MIMEMultipart("report", report_type="delivery-status")
         dsn["From"] = "Mail Delivery Subsystem <mailer-daemon@googlemail.com>"
         dsn["To"] = target.owner
         dsn["Subject"] = "Delivery Status Notification (Failure)"
@@ -367,21 +378,28 @@ class Gmail:
         dsn["In-Reply-To"] = original_id
         dsn["References"] = original_id
         dsn["Auto-Submitted"] = "auto-replied"
-        dsn.set_content(
-            f"Address not found\n\nYour message wasn't delivered to {failed} because the address couldn't be "
-            f"found, or is unable to receive mail.\n\nThe response from the remote server was:\n{reason}\n"
+        dsn["X-Failed-Recipients"] = failed
+        dsn.attach(
+            MIMEText(
+                f"Address not found\n\nYour message wasn't delivered to {failed} because the address couldn't be "
+                f"found, or is unable to receive mail.\n\nThe response from the remote server was:\n{reason}\n"
+            )
         )
-        original = email.message_from_bytes(target.raw, policy=email.policy.default)
-        headers_only = EmailMessage()
-        for k, v in original.items():
-            headers_only[k] = v
-        dsn.add_attachment(
-            "".join(f"{k}: {v}\r\n" for k, v in original.items()).encode(),
-            maintype="text",
-            subtype="rfc822-headers",
-            filename="original-headers.txt",
-        )
-        dsn.add_header("X-Failed-Recipients", failed)
+        blocks = [Message()]
+        blocks[0]["Reporting-MTA"] = "dns; googlemail.com"
+        for recipient in target.recipients:
+            block = Message()
+            block["Final-Recipient"] = f"rfc822; {recipient}"
+            block["Action"] = "failed"
+            block["Status"] = "5.1.1"
+            block["Diagnostic-Code"] = f"smtp; {reason}"
+            blocks.append(block)
+        status = Message()
+        status["Content-Type"] = "message/delivery-status"
+        status.set_payload(blocks)
+        dsn.attach(status)
+        headers = MIMEText("".join(f"{k}: {v}\n" for k, v in target.parsed.items()), "rfc822-headers")
+        dsn.attach(headers)
         stored = self._store(target.owner, dsn.as_bytes(), ["INBOX", "UNREAD"], now, target.thread_id)
         return decode_message(stored)
 
@@ -392,7 +410,7 @@ def decode_message(msg: StoredMessage) -> dict[str, Any]:
     html_part = parsed.get_body(("html",))
     attachments = []
     for part in parsed.iter_attachments():
-        data = part.get_payload(decode=True) or b""
+        data = _leaf_bytes(part)
         attachments.append(
             {
                 "filename": part.get_filename(),
