@@ -230,7 +230,8 @@ def synthetic_captions(ctx: Ctx, count: int, start_id: int) -> list[dict[str, An
                         names.append(text)
                         ids.append(st.id)
                         break
-            text = caption_text(rng, names, rng.choice(events), rng.choice(places), rng.choice(staff))
+            first_only = rng.choice(students).first
+            text = caption_text(rng, names, rng.choice(events), rng.choice(places), rng.choice(staff), first_only)
             if index.identifies(text) != set(ids):
                 continue
             made += 1

@@ -181,8 +181,13 @@ def _join(names: list[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def caption_text(rng: random.Random, names: list[str], event: str, place: str, staff: str) -> str:
+def caption_text(
+    rng: random.Random, names: list[str], event: str, place: str, staff: str, first_only: str | None = None
+) -> str:
+    """A caption naming exactly ``names``; without names, a generic one (a first name alone names nobody)."""
     title = EVENT_TITLES[event].lower()
+    if not names and first_only and rng.random() < 0.2:
+        return rng.choice([f"{first_only}'s {title} project", f"Great job, {first_only}!"])
     if not names:
         return rng.choice(
             [
@@ -307,7 +312,8 @@ class SiteBuilder:
     def text_block(self, names: list[str], ids: list[str], event: str) -> str | None:
         staff = self.rng.choice(self.staff) if self.staff else "the PTA"
         for _ in range(20):
-            text = caption_text(self.rng, names, event, self.rng.choice(PLACES), staff)
+            first_only = self.rng.choice(self.students).first if self.students else None
+            text = caption_text(self.rng, names, event, self.rng.choice(PLACES), staff, first_only)
             if self.checked(text, set(ids)):
                 return text
             staff = "the PTA"
