@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from compliance.audit_cli import consent_app
+from compliance.ledger import verify_ledger_command
 from compliance.runtime import configure_prefect_env
 from compliance.sample.cli import sample_app
 from compliance.settings import ProfileError, get_settings
@@ -49,6 +50,7 @@ def demo() -> None:
 app.add_typer(sample_app, name="sample")
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(consent_app, name="consent")
+app.command("verify-ledger")(verify_ledger_command)
 
 
 def main() -> None:
