@@ -752,7 +752,8 @@ def definitions(data: ReportData) -> list[tuple[str, str, str]]:
         (
             "Acknowledgement rate",
             "Share of active people who acknowledged.",
-            "Acknowledged ÷ active people. By Site: same, for people assigned to the site. "
+            "Acknowledged ÷ active people. By Site: same, for the people whose main site it is (a person "
+            "who works at several sites counts once, at the main one). "
             "Colours: red below 80%, amber below 95%, green 95% or more.",
         ),
         (
