@@ -193,6 +193,10 @@ def test_bounce_arrives_in_sender_mailbox_and_reads_back(emulator: WorkspaceEmul
     headers = {h["name"]: h["value"] for h in dsn["payload"]["headers"]}
     assert headers["In-Reply-To"] == original["message_id"]
     assert headers["X-Failed-Recipients"] == "gone@example.org"
+    assert headers["Content-Type"].startswith("multipart/report")
+    parts = {p["mimeType"]: p for p in dsn["payload"]["parts"]}
+    status = base64.urlsafe_b64decode(parts["message/delivery-status"]["body"]["data"]).decode()
+    assert "Final-Recipient: rfc822; gone@example.org" in status and "Status: 5.1.1" in status
     raw = gmail.users().messages().get(userId="me", id=sent["id"], format="raw").execute()
     assert b"Subject: hello" in base64.urlsafe_b64decode(raw["raw"])
     meta = (
