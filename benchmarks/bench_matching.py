@@ -42,7 +42,7 @@ Caption = dict[str, Any]
 
 def synthetic(
     students: int, captions: int, sites: int, seed: int = 1114
-) -> tuple[list[StudentName], list[str], list[Caption]]:
+) -> tuple[list[StudentName], list[str | tuple[str, str | None]], list[Caption]]:
     """A roster and captions shaped like the lausd sample (fixed seed), used when that sample is not ready."""
     from faker import Faker
 
@@ -71,7 +71,7 @@ def synthetic(
     by_site: dict[str, list[StudentName]] = {}
     for st in roster:
         by_site.setdefault(st.site_id or "", []).append(st)
-    staff = [f"{en.first_name()} {en.last_name()}" for _ in range(500)]
+    staff = [f"{en.first_name()} {en.last_name()}" for _ in range(2 * sites)]
     places = ["Lincoln Park", "Washington Park", "Roosevelt Field", "Sierra Vista Library", "Chavez Center"]
     # Truth: a written form counts only when it belongs to one student of the site.
     owners: dict[tuple[str, str], set[str]] = {}
@@ -90,6 +90,13 @@ def synthetic(
     for st in roster:
         for f in forms(st):
             owners.setdefault((st.site_id or "", fold(f)), set()).add(st.student_id)
+    # Staff work at one site each (a distractor on that school's pages only) and, as in the sample, a
+    # caption never names a staff member whose name is also a student's at that school.
+    staff_at = [(name, site_ids[k % sites]) for k, name in enumerate(staff)]
+    staff_by_site: dict[str, list[str]] = {}
+    for name, site in staff_at:
+        if (site, fold(name)) not in owners:
+            staff_by_site.setdefault(site, []).append(name)
     out: list[Caption] = []
     while len(out) < captions:
         site = rng.choice(site_ids)
@@ -107,10 +114,10 @@ def synthetic(
         else:
             text = rng.choice(
                 [f"{who} at the science fair", f"Congratulations to {who}!", f"Left to right: {who}.",
-                 f"{who} with {rng.choice(staff)} at {rng.choice(places)}"]
+                 f"{who} with {rng.choice(staff_by_site.get(site) or ['the PTA'])} at {rng.choice(places)}"]
             )  # fmt: skip
         out.append({"caption_id": f"c{len(out):07d}", "site_id": site, "text": text, "student_ids": sorted(ids)})
-    return roster, staff + places, out
+    return roster, [*staff_at, *places], out
 
 
 def naive_baseline(

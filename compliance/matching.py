@@ -74,6 +74,8 @@ IDENTIFIED = 0.7
 REVIEW = 0.3
 # More students than this sharing one written name says nothing about who is in the photo.
 MAX_AMBIGUOUS = 5
+SPAN_BONUS = 0.04
+NAMESAKE_MARGIN = 0.05
 # A caption or paragraph longer than this is cut: names that identify a photo sit near it.
 MAX_TEXT_CHARS = 20_000
 SNIPPET_RADIUS = 40
@@ -547,8 +549,9 @@ class NameIndex:
                 conf = min(conf, CONF_AMBIGUOUS_CAP)  # a staff member or a place with exactly this name
             if scan.staff_or_place(cand):
                 continue
-            if mixed_case and not text[starts[cand.start]].isupper():
-                if words[cand.start] in WORD_NAMES:
+            # The first name's capital decides ("del Rio, Ana" starts with a lower-case particle).
+            if mixed_case and not text[starts[cand.first_at]].isupper():
+                if words[cand.first_at] in WORD_NAMES:
                     continue  # "we hope grace park is open": words, not a name
                 conf -= LOWERCASE_PENALTY
             if len(cand.students) > 1:
@@ -830,22 +833,26 @@ class _TextScan:
 
 
 def _resolve(cands: list[_Cand]) -> list[_Cand]:
-    """Keep the strongest reading of each stretch of words; weaker overlapping readings are dropped."""
-    cands.sort(key=lambda c: (-c.conf, -(c.end - c.start), c.start))
+    """Keep the strongest reading of each stretch of words; weaker overlapping readings are dropped.
+
+    A longer reading gets ``SPAN_BONUS`` per extra word, so "María José Casas" (one student, first surname
+    only) is not cut into "José Casas" (another student, whole name). Readings of the same words within
+    ``NAMESAKE_MARGIN`` of each other are one ambiguous group.
+    """
+    cands.sort(key=lambda c: (-(c.conf + SPAN_BONUS * (c.end - c.start)), c.start))
     used: set[int] = set()
     accepted: list[_Cand] = []
-    merged: dict[tuple[int, int, float, str], _Cand] = {}
+    by_span: dict[tuple[int, int], _Cand] = {}
     for c in cands:
-        key = (c.start, c.end, c.conf, c.form)
-        if key in merged:
-            # Same words, same reading, another student: the name is shared (ambiguous).
-            group = merged[key]
-            group.students.extend(i for i in c.students if i not in group.students)
+        group = by_span.get((c.start, c.end))
+        if group is not None:
+            if group.conf - c.conf <= NAMESAKE_MARGIN:
+                group.students.extend(i for i in c.students if i not in group.students)
             continue
         if any(t in used for t in range(c.start, c.end + 1)):
             continue
         group = _Cand(list(dict.fromkeys(c.students)), c.start, c.end, c.conf, c.form, c.first_at)
-        merged[key] = group
+        by_span[(c.start, c.end)] = group
         accepted.append(group)
         used.update(range(c.start, c.end + 1))
     return [c for c in accepted if len(c.students) <= MAX_AMBIGUOUS]
