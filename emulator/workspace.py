@@ -231,7 +231,9 @@ class Workspace:
         except ApiError as error:
             return error_response(error)
         except Exception:  # a bug in the emulator must still answer like a server, and say where
-            logger.exception("emulator failed on %s %s", method, raw_path)
+            # the path may hold a user's email: log the method id, not the path
+            match = self.registry.match(method, raw_path)
+            logger.exception("emulator failed on %s", match.spec.id if match else method)
             return error_response(ApiError(500, "Internal error encountered.", "backendError"))
 
     async def _handle(

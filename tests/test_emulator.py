@@ -78,6 +78,49 @@ def test_project_methods_are_documented_routed_and_implemented(emulator: Workspa
         assert match is not None and match.spec.id == method_id
 
 
+_BUILD = {
+    "directory": ("admin", "directory_v1"),
+    "gmail": ("gmail", "v1"),
+    "drive": ("drive", "v3"),
+    "sheets": ("sheets", "v4"),
+    "forms": ("forms", "v1"),
+}
+
+
+def test_urls_the_real_client_builds_for_project_methods_route_to_them(emulator: WorkspaceEmulator) -> None:
+    import io
+
+    from googleapiclient.discovery import build
+    from googleapiclient.http import MediaIoBaseUpload
+
+    reg = registry()
+    for method_id in PROJECT_METHODS:
+        api, *chain, name = method_id.split(".")
+        service = build(
+            *_BUILD[api],
+            static_discovery=True,
+            cache_discovery=False,
+            http=httplib2.Http(),
+            client_options={"api_endpoint": emulator.endpoint("drive" if api == "drive" else api)},
+        )
+        resource = service
+        for part in chain:
+            resource = getattr(resource, part)()
+        spec = reg.methods[method_id]
+        args = {p: "x1" for p, d in spec.parameters.items() if d.get("required")}
+        request = getattr(resource, name)(**args)
+        assert request.uri.startswith(emulator.base_url + "/")
+        path = request.uri[len(emulator.base_url) :].split("?", 1)[0]
+        match = reg.match(request.method, path)
+        assert match is not None and match.spec.id == method_id, (method_id, request.method, path)
+        if spec.media_upload:
+            media = MediaIoBaseUpload(io.BytesIO(b"x"), mimetype="application/octet-stream")
+            upload = getattr(resource, name)(**args, media_body=media)
+            path = upload.uri[len(emulator.base_url) :].split("?", 1)[0]
+            match = reg.match(upload.method, path)
+            assert match is not None and match.spec.id == method_id and match.is_upload, (method_id, path)
+
+
 def test_undocumented_path_and_wrong_method_answer_googles_404(emulator: WorkspaceEmulator) -> None:
     token = _token(emulator, SCOPES["gmail"])
     auth = {"Authorization": f"Bearer {token}"}
