@@ -70,21 +70,25 @@ class EmulatorAdmin:
 
     def submit_form_response(
         self,
-        form_id: str,
-        answers: dict[str, str | list[str]],
+        form_id: str | None,
+        answers: dict[str, str | list[str]] | None = None,
         respondent_email: str | None = None,
         signed_in: bool = False,
         timestamp: datetime | str | None = None,
+        prefilled_url: str | None = None,
     ) -> dict[str, Any]:
-        """A person submits the form; raises EmulatorAdminError (403/400) when Google Forms would refuse."""
-        body: dict[str, Any] = {
-            "respondent_email": respondent_email,
-            "answers": answers,
-            "signed_in": signed_in,
-        }
+        """A person submits the form; raises EmulatorAdminError (403/400) when Google Forms would refuse.
+
+        ``answers`` are keyed by questionId or ``entry.N``; ``prefilled_url`` (a pre-filled responder link, e.g.
+        from a sent email) adds its ``entry.N`` values and, with ``form_id=None``, identifies the form.
+        """
+        body: dict[str, Any] = {"respondent_email": respondent_email, "answers": answers or {}, "signed_in": signed_in}
         if timestamp is not None:
             body["timestamp"] = timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp
-        return self._call("POST", f"/forms/{form_id}/responses", json=body)
+        if prefilled_url is not None:
+            body["prefilled_url"] = prefilled_url
+        path = f"/forms/{form_id}/responses" if form_id else "/forms/responses"
+        return self._call("POST", path, json=body)
 
     def form(self, form_id: str) -> dict[str, Any]:
         """The stored form plus ``prefill`` (questionId -> "entry.N") and the response count."""

@@ -143,7 +143,8 @@ def build_app(ws: Workspace) -> Starlette:
             return _admin_error(400, str(exc))
         try:
             with ws.lock:
-                stored = ws.forms.submit(request.path_params["form_id"], payload, ws.clock.now())
+                form_id = request.path_params.get("form_id") or ws.forms.by_link(str(payload.get("prefilled_url")))
+                stored = ws.forms.submit(form_id, payload, ws.clock.now())
         except ApiError as error:
             return _wire(error_response(error))
         except ValueError as exc:
@@ -258,6 +259,7 @@ def build_app(ws: Workspace) -> Starlette:
         Route("/_emulator/health", health, methods=["GET"]),
         Route("/_emulator/seed", seed, methods=["POST"]),
         Route("/_emulator/seed_dir", seed_dir, methods=["POST"]),
+        Route("/_emulator/forms/responses", submit, methods=["POST"]),
         Route("/_emulator/forms/{form_id}/responses", submit, methods=["POST"]),
         Route("/_emulator/forms/{form_id}", form_view, methods=["GET"]),
         Route("/_emulator/mail", mail, methods=["GET"]),

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from emulator.clock import parse_rfc3339, rfc3339
 from emulator.core import Call, Context, decode_token, encode_token
@@ -35,6 +36,14 @@ def hex_id() -> str:
 def prefill_entry(question_id: str) -> str:
     """Pre-filled link parameter for a question: ``entry.<questionId read as hex>``."""
     return f"entry.{int(question_id, 16)}"
+
+
+def prefilled_answers(url: str | None) -> dict[str, list[str]]:
+    """``entry.N`` values of a pre-filled link (a respondent may still change them; explicit answers win)."""
+    if not url:
+        return {}
+    query = parse_qs(url.split("?", 1)[1] if "?" in url else "", keep_blank_values=True)
+    return {k: v for k, v in query.items() if k.startswith("entry.")}
 
 
 @dataclass
@@ -302,6 +311,14 @@ class Forms:
 
     # -- admin: a person submits the form -----------------------------------------------------------------
 
+    def by_link(self, url: str) -> str:
+        """The formId behind a responder link (``…/forms/d/e/<id>/viewform?…``), or 404."""
+        base = url.split("?", 1)[0]
+        for form_id, stored in self.forms.items():
+            if stored.form["responderUri"] == base:
+                return form_id
+        raise ApiError(404, "No form has this responder link.", "notFound")
+
     def submit(self, form_id: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
         """Store a response the way Google Forms would accept it, or raise ApiError explaining the refusal."""
         stored = self._form(form_id)
@@ -322,7 +339,7 @@ class Forms:
         elif collection == "RESPONDER_INPUT" and (not email or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)):
             raise bad_request("A valid email address is required to submit this form.", reason="required")
         questions = stored.questions()
-        answers_in = payload.get("answers") or {}
+        answers_in = {**prefilled_answers(payload.get("prefilled_url")), **(payload.get("answers") or {})}
         by_entry = {prefill_entry(qid): qid for qid in questions}
         answers: dict[str, Any] = {}
         for key, value in answers_in.items():

@@ -184,6 +184,16 @@ def test_responder_input_accepts_anyone_and_responses_page_with_timestamp_filter
         forms.forms().responses().list(formId=form_id, filter="timestamp since yesterday").execute()
     assert caught.value.resp.status == 400
 
+    # a pre-filled link from an email identifies the form; the respondent may still edit the values
+    responder = forms.forms().get(formId=form_id).execute()["responderUri"]
+    link = f"{responder}?usp=pp_url&{prefill[name_q]}=Walk-on+Coach&{prefill[agree_q]}=I+agree"
+    stored = emulator.admin.submit_form_response(
+        None, {name_q: "Walk-on Coach (edited)"}, "coach9@gmail.com", prefilled_url=link
+    )
+    assert stored["formId"] == form_id
+    assert stored["answers"][name_q]["textAnswers"]["answers"] == [{"value": "Walk-on Coach (edited)"}]
+    assert stored["answers"][agree_q]["textAnswers"]["answers"] == [{"value": "I agree"}]
+
 
 def test_do_not_collect_keeps_no_email_and_expensive_reads_are_limited(emulator: WorkspaceEmulator) -> None:
     forms = google_service(emulator, "forms", subject=OWNER)
