@@ -12,7 +12,8 @@ text are offsets in the original. One Aho-Corasick automaton (pyahocorasick) hol
 first-name, nickname and surname token of the roster plus the distractor phrases; a text with no hit costs one
 C-level scan. Only texts with hits are split into words, and candidates come from dictionaries keyed by
 ``(first token, surname token)`` and ``(first token, surname initial)``, so the cost grows with the text,
-not with roster x text. Fuzziness (one typo) is tried only for the word next to an exact first-name or surname
+not with roster x text. Students are stored grouped by site, so restricting a posting list to the page's site
+is two bisections. Fuzziness (one typo) is tried only for the word next to an exact first-name or surname
 hit, through a deletion-neighbourhood index and verified with rapidfuzz's OSA distance.
 
 Confidence scale (documented; the reconciliation step turns it into verdicts)
@@ -23,20 +24,24 @@ Confidence scale (documented; the reconciliation step turns it into verdicts)
 0.93   first + the first of several surnames ("Maria Garcia" for Maria Jose Garcia Lopez).
 0.90   "Last, First" with the whole surname (0.87 with part of it).
 0.88   first + a later surname only ("Maria Lopez"); nickname + whole surname ("Bobby Smith").
-0.80   "First L." when exactly one student in scope has that first name and surname initial.
+0.80   "First L." (or "Luis Miguel L.") when exactly one student in scope has that first name and surname
+       initial; a nickname costs 0.08 and a first name that is also a word ("Hope L.") 0.1.
 0.70   one typo in a first name or surname of at least 6 letters, the other half exact.
-0.50   cap when several students (at most ``MAX_AMBIGUOUS``) share the matched name, or the name is also a
-       distractor (a staff member with the same name): the photo needs a human look.
+0.50   cap when several students (at most ``MAX_AMBIGUOUS``; more say nothing) share the matched name, or
+       the name is also a distractor (a staff member with the same name): the photo needs a human look.
+       Among namesakes, the one whose preferred (everyday) first name is the written one keeps the full
+       confidence, since schools write the name a student goes by.
 0.40   a first name alone: only with the site known, the name unique at that site, not an ordinary word
        (May, Hope, Will, Grace...), capitalised and in a name-like context (possessive, a list of names,
        "Congratulations to ..."). Always below ``IDENTIFIED``.
 =====  =====================================================================================
 
 A lower-case name in a text that otherwise uses capitals loses 0.3, and is dropped when its first word is an
-ordinary word ("we hope grace park is open"). A match directly
-after an honorific ("Ms.", "Coach") or directly before a place word ("Elementary", "Park") is dropped, as is a
-match lying inside a longer distractor phrase ("Cesar Chavez Elementary"). ``IDENTIFIED`` (0.7) and above
-counts as the student being identified; between ``REVIEW`` and ``IDENTIFIED`` the finding needs review.
+ordinary word ("we hope grace park is open"). A match directly after an honorific ("Ms.", "Coach") or
+directly before a place word ("Elementary", "Park") is dropped, as is a match lying inside a longer distractor
+phrase ("Cesar Chavez Elementary"). Overlapping readings: the stronger wins, a longer one getting 0.04 per
+extra word. ``IDENTIFIED`` (0.7) and above counts as the student being identified; between ``REVIEW`` (0.3)
+and ``IDENTIFIED`` the finding needs review; below ``REVIEW`` nothing is returned.
 """
 
 from __future__ import annotations
@@ -120,7 +125,7 @@ WORD_NAMES = _words(
     may june april august hope grace faith joy will bill bob mark jack pat sue rose lily ivy iris daisy
     summer autumn winter dawn eve sky skye river ocean rain storm star sunny honey holly olive hazel ruby
     pearl amber crystal sierra savannah brook brooke chase hunter guy rich gene frank earl art ray rod
-    drew grant miles major king prince princess angel angela destiny harmony melody serenity heaven
+    drew grant miles major king prince princess angel destiny harmony melody serenity heaven
     trinity genesis justice liberty charity patience prudence mercy constance precious unique royal
     sage jade jasmine rocky dusty rusty buddy penny sandy misty lane dale glen wade cliff
     """
@@ -237,20 +242,25 @@ class Match:
         return self.confidence >= IDENTIFIED
 
 
+def _text_or_none(value: Any) -> str | None:
+    # Spreadsheet readers give NaN or numbers for empty cells; only real text is a name.
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def _coerce(student: Any) -> StudentName:
     if isinstance(student, StudentName):
         return student
     get = student.get if isinstance(student, Mapping) else lambda k, d=None: getattr(student, k, d)
     sid = get("student_id") or get("id")
-    if not sid:
+    if sid is None or not str(sid).strip():
         raise ValueError("student without student_id")
     return StudentName(
-        student_id=str(sid),
-        legal_first=str(get("legal_first") or ""),
-        legal_last=str(get("legal_last") or ""),
-        preferred_first=get("preferred_first") or None,
-        preferred_last=get("preferred_last") or None,
-        site_id=get("site_id") or None,
+        student_id=str(sid).strip(),
+        legal_first=_text_or_none(get("legal_first")) or "",
+        legal_last=_text_or_none(get("legal_last")) or "",
+        preferred_first=_text_or_none(get("preferred_first")),
+        preferred_last=_text_or_none(get("preferred_last")),
+        site_id=_text_or_none(get("site_id")),
     )
 
 
@@ -349,7 +359,11 @@ def _deletions(word: str) -> Iterator[str]:
 
 
 class NameIndex:
-    """Roster index built once by :func:`build_index`; thread-safe for reading after construction."""
+    """Roster index built once by :func:`build_index`.
+
+    Safe to share between threads: searching only reads, and the per-site caches it fills lazily are
+    idempotent.
+    """
 
     def __init__(
         self, students: Sequence[StudentName], distractors: Iterable[str | tuple[str, str | None]] = ()
@@ -370,11 +384,11 @@ class NameIndex:
         ids, given_of, family_of = self._ids, self._given_of, self._family_of
         for s in sorted(students, key=lambda st: st.site_id or ""):
             # A district has far fewer distinct names than students: parts are built once per name.
-            gkey = (s.legal_first, s.preferred_first or "")
+            gkey = (s.legal_first or "", s.preferred_first or "")
             if gkey not in givens:
                 givens[gkey] = _given_parts(*gkey)
             given = givens[gkey]
-            fkey = (s.legal_last, s.preferred_last or "")
+            fkey = (s.legal_last or "", s.preferred_last or "")
             if fkey not in families:
                 families[fkey] = _family_parts(*fkey)
             family = families[fkey]
@@ -451,8 +465,8 @@ class NameIndex:
 
         ``texts`` maps a source name (alt, figcaption, filename, exif...) to its text; a plain list is named
         ``text0``, ``text1``... When ``site_id`` is a site with students in the roster, only its students are
-        candidates (a page of another school or of the district office searches the whole roster).
-        Matches below ``REVIEW`` are not returned.
+        candidates; a page of a site without students (the district office) or of unknown site searches the
+        whole roster, where a lone first name never counts. Matches below ``REVIEW`` are not returned.
         """
         items = texts.items() if isinstance(texts, Mapping) else ((f"text{i}", t) for i, t in enumerate(texts))
         members = self._scope(site_id)

@@ -286,7 +286,8 @@ def test_roster_rows_of_several_shapes() -> None:
         preferred_last = None
         site_id = SITE
 
-    ix = build_index([Row(), {"student_id": "R2", "legal_first": "Ian", "legal_last": "Moss", "site_id": SITE}])
+    sheet_row = {"student_id": "R2", "legal_first": "Ian", "legal_last": "Moss", "preferred_first": float("nan")}
+    ix = build_index([Row(), {**sheet_row, "site_id": SITE}])
     assert len(ix) == 2
     assert [m.student_id for m in ix.find({"c": "Zoe Quintero and Ian Moss"}, SITE)] == ["R1", "R2"]
     with pytest.raises(ValueError):
@@ -409,3 +410,63 @@ def test_sample_loader_reads_sis_csv(tmp_path: Path) -> None:
     roster, distractors, captions = load_evaluation_set(tmp_path)
     assert [s.student_id for s in roster] == ["1"] and captions[0]["caption_id"] == "c1"
     assert distractors == []
+
+
+# -- rules learned from the sample district -----------------------------------------------------------------
+
+
+def test_longer_reading_wins_over_a_name_inside_it() -> None:
+    roster = [
+        StudentName("MJ", "María José", "Casas Villanueva", site_id=SITE),
+        StudentName("J", "José", "Casas", site_id=SITE),
+    ]
+    ix = build_index(roster)
+    assert {m.student_id for m in ix.find({"c": "María José Casas at the fair"}, SITE) if m.identified} == {"MJ"}
+    assert {m.student_id for m in ix.find({"c": "José Casas at the fair"}, SITE) if m.identified} == {"J"}
+
+
+def test_namesakes_prefer_the_name_the_student_goes_by() -> None:
+    roster = [
+        StudentName("T1", "Thomas", "O'Connor", preferred_first="Tom", site_id=SITE),
+        StudentName("T2", "Thomas", "O'Connor", site_id=SITE),
+    ]
+    ix = build_index(roster)
+    by_id = {m.student_id: m for m in ix.find({"c": "Thomas O. at the fair"}, SITE)}
+    assert by_id["T2"].identified and not by_id["T1"].identified  # T1 stays a candidate for review
+    assert by_id["T1"].confidence >= REVIEW
+    assert {m.student_id for m in ix.find({"c": "Tom O'Connor"}, SITE) if m.identified} == {"T1"}
+
+
+def test_exact_first_name_is_not_also_read_as_a_nickname() -> None:
+    roster = [
+        StudentName("E1", "Elizabeth", "Cobb", preferred_first="Beth", site_id=SITE),
+        StudentName("E2", "Elizabeth", "Crawford", site_id=SITE),
+        StudentName("B1", "Bethany", "Cole", site_id=SITE),
+    ]
+    ix = build_index(roster)
+    assert [m.student_id for m in ix.find({"c": "Elizabeth Crawford"}, SITE)] == ["E2"]
+    assert {m.student_id for m in ix.find({"c": "Elizabeth C."}, SITE) if m.identified} == {"E2"}
+
+
+def test_surname_particles() -> None:
+    roster = [
+        StudentName("Y", "Yeni", "de la Rosa Rosario", site_id=SITE),
+        StudentName("P", "Pamela", "del Río Tello", site_id=SITE),
+    ]
+    ix = build_index(roster)
+    assert identified(ix, "Congratulations to Yeni d.!") == {"Y"}
+    assert identified(ix, "Congratulations to Yeni R.!") == {"Y"}
+    assert identified(ix, "del Río Tello, Pamela and friends") == {"P"}
+    assert identified(ix, "Yeni de la Rosa Rosario") == {"Y"}
+    assert identified(ix, "Yeni a. and the team") == set()  # a lower-case letter is an initial only when
+    # the student's surname is written in lower case
+
+
+def test_staff_distractors_count_at_their_own_site_only() -> None:
+    roster = [
+        StudentName("A", "Robert", "Reed", site_id=SITE),
+        StudentName("B", "Robert", "Reed", site_id=OTHER),
+    ]
+    ix = build_index(roster, distractors=[("Robert Reed", SITE)])
+    assert all(not m.identified for m in ix.find({"c": "Robert Reed at the fair"}, SITE))
+    assert [(m.student_id, m.identified) for m in ix.find({"c": "Robert Reed at the fair"}, OTHER)] == [("B", True)]
