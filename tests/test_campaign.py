@@ -1,0 +1,288 @@
+"""Campaign planning, send scheduling and follow-up: plain functions with an injected clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from compliance.campaign import (
+    Audience,
+    CampaignParameters,
+    DeliveryRecord,
+    SendScheduler,
+    delivery_key,
+    due_reminders,
+    estimate_quota,
+    plan_campaign,
+)
+from compliance.settings import Reminders, load_settings
+
+NOW = datetime(2026, 11, 2, 16, 0, tzinfo=UTC)
+SITES = ["lincoln-es", "roosevelt-es", "washington-ms"]
+
+
+@dataclass
+class P:
+    id: int
+    person_key: str
+    kind: str = "associated"
+    category: str = "volunteer"
+    given_name: str = "Ana"
+    family_name: str = "López"
+    email: str | None = "ana@example.com"
+    site_id: str | None = "lincoln-es"
+    paper_only: bool = False
+    active: bool = True
+    has_district_account: bool = False
+    preferred_language: str = "en"
+    left_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int = 1
+
+
+def roster(n: int, employees: int = 0) -> list[P]:
+    people = []
+    for i in range(n):
+        staff = i < employees
+        people.append(P(
+            id=i + 1, person_key=f"k{i}", kind="employee" if staff else "associated",
+            category="employee" if staff else ("volunteer", "vendor", "committee_parent")[i % 3],
+            given_name=f"G{i}", email=f"p{i}@{'standard-sd.org' if staff else 'example.com'}",
+            site_id=SITES[i % 3], has_district_account=staff,
+        ))
+    return people
+
+
+def settings(senders: int = 3, daily: int = 2000, per_minute: int = 60):  # type: ignore[no-untyped-def]
+    profile = load_settings()
+    return load_settings(
+        senders=[f"policy-mail-{i}@standard-sd.org" for i in range(senders)],
+        quotas=profile.quotas.model_copy(update={"gmail_daily_per_sender": daily, "gmail_sends_per_minute": per_minute}),
+    )
+
+
+def test_skips_each_unusable_person_with_its_reason() -> None:
+    people = [
+        P(1, "ok"),
+        P(2, "leaver", active=False),
+        P(3, "left", left_at=NOW),
+        P(4, "acked"),
+        P(5, "paper", paper_only=True, email=None),
+        P(6, "noemail", email=None),
+        P(7, "bademail", email="ana@@example"),
+        P(8, "spaces", email="ana lopez@example.com"),
+        P(9, "inject", given_name="Ana\r\nBcc: victim@example.com"),
+        P(10, "script", given_name="<script>alert(1)</script>", email="s@example.com"),
+        P(11, "formula", given_name='=HYPERLINK("http://x","y")', email="f@example.com"),
+        P(12, "injectmail", email="a@example.com\nBcc: v@example.com"),
+    ]
+    plan = plan_campaign(people, {4}, Audience(), Version(), settings(), NOW, campaign_id=7)
+    reasons = {s.person_key: s.reason for s in plan.skipped}
+    assert reasons == {
+        "leaver": "leaver", "left": "leaver", "acked": "already_acknowledged", "paper": "paper_only",
+        "noemail": "no_valid_email", "bademail": "no_valid_email", "spaces": "no_valid_email",
+        "inject": "unsafe_name", "injectmail": "no_valid_email",
+    }
+    # Hostile but header-safe names are sent (HTML escaping is the template's job), not dropped.
+    assert sorted(d.person_key for d in plan.deliveries) == ["formula", "ok", "script"]
+    assert {s.person_key for s in plan.print_list} == {"paper", "noemail", "bademail", "spaces", "injectmail"}
+    assert [s.person_key for s in plan.header_unsafe] == ["inject"]
+    assert plan.skipped_by_reason["no_valid_email"] == 4
+    assert "invalid email" in next(s.detail for s in plan.skipped if s.person_key == "bademail")
+    summary = plan.summary()
+    assert "ana@example.com" not in repr(summary) and "López" not in repr(summary)
+
+
+def test_audience_filters_and_validation() -> None:
+    people = roster(30)
+    by_site = plan_campaign(people, set(), Audience(scope="sites", site_ids=["lincoln-es"]), Version(), settings(),
+                            NOW, campaign_id=1)
+    assert by_site.counts_by_site == {"lincoln-es": 10}
+    by_cat = plan_campaign(people, set(), Audience(scope="categories", categories=["vendor", "volunteer"]),
+                           Version(), settings(), NOW, campaign_id=1)
+    assert set(by_cat.counts_by_category) == {"vendor", "volunteer"} and len(by_cat.deliveries) == 20
+    everyone = plan_campaign(people, {1, 2}, Audience(only_outstanding=False), Version(), settings(), NOW,
+                             campaign_id=1)
+    assert len(everyone.deliveries) == 30
+    with pytest.raises(ValidationError):
+        Audience(scope="sites")
+    with pytest.raises(ValidationError):
+        Audience(scope="everyone", categories=["vendor"])
+    with pytest.raises(ValidationError):
+        CampaignParameters(language="fr")
+    params = CampaignParameters(audience={"scope": "categories", "categories": ["walk_on_coach"]})
+    assert params.audience.categories == ["walk_on_coach"] and params.dry_run is False
+
+
+def test_quota_days_three_thousand_people_one_sender_at_500() -> None:
+    plan = plan_campaign(roster(3000), set(), Audience(), Version(), settings(senders=1, daily=500), NOW,
+                         campaign_id=1)
+    assert plan.quota.messages == 3000 and plan.quota.days == 6
+    assert plan.quota.per_minute == 60 and plan.quota.sending_minutes == 50
+    assert estimate_quota(3001, 3001, 1, 500, 60).days == 7
+    assert estimate_quota(6000, 6000, 3, 2000, 60).days == 1
+    assert estimate_quota(0, 0, 3, 2000, 60).days == 0
+
+
+def test_staff_go_by_site_group_only_when_faster() -> None:
+    small = plan_campaign(roster(700, employees=300), set(), Audience(), Version(), settings(), NOW, campaign_id=1)
+    assert small.staff_channel == "individual" and len(small.deliveries) == 700 and not small.group_announcements
+    assert "1 day" in small.staff_channel_reason
+    # 9,000 staff + 1,000 others with one sender at 2,000/day: 5 days one by one; Bcc groups of 100 make
+    # 1,090 messages but 10,000 unique recipients at 3,000/day: 4 days.
+    big = plan_campaign(roster(10_000, employees=9000), set(), Audience(), Version(), settings(senders=1), NOW,
+                        campaign_id=1)
+    assert big.individual_quota.days == 5
+    assert big.staff_channel == "site_group" and big.quota.days == 4
+    assert "4 days instead of 5" in big.staff_channel_reason
+    assert len(big.deliveries) == 1000 and all(d.category != "employee" for d in big.deliveries)
+    reached = [pid for g in big.group_announcements for pid in g.person_ids]
+    assert len(reached) == len(set(reached)) == 9000
+    assert all(len(g.recipients) <= 100 and len({g.site_id}) == 1 for g in big.group_announcements)
+    assert big.summary()["people_reached"] == 10_000
+
+
+def test_delivery_keys_are_deterministic_and_distinct() -> None:
+    key = delivery_key(7, "k1", "announcement")
+    assert len(key) == 64 and key == delivery_key(7, "k1", "announcement")
+    assert len({key, delivery_key(7, "k1", "reminder_1"), delivery_key(8, "k1", "announcement"),
+                delivery_key(7, "k2", "announcement"), delivery_key("7\x1fk", "1", "announcement")}) == 5
+    a = plan_campaign(roster(50), set(), Audience(), Version(), settings(), NOW, campaign_id=3)
+    b = plan_campaign(list(reversed(roster(50))), set(), Audience(), Version(), settings(), NOW, campaign_id=3)
+    assert {d.idempotency_key for d in a.deliveries} == {d.idempotency_key for d in b.deliveries}
+
+
+def test_preferred_language_wins_over_campaign_default() -> None:
+    people = [P(1, "a"), P(2, "b", preferred_language="es", email="b@example.com")]
+    plan = plan_campaign(people, set(), Audience(), Version(), settings(), NOW, campaign_id=1, language="en")
+    assert {d.person_key: d.language for d in plan.deliveries} == {"a": "en", "b": "es"}
+    plan = plan_campaign(people, set(), Audience(), Version(), settings(), NOW, campaign_id=1, language="es")
+    assert {d.language for d in plan.deliveries} == {"es"}
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_scheduler_never_exceeds_daily_or_minute_limits_over_a_week() -> None:
+    clock = Clock(NOW)
+    senders = ["s1@d.org", "s2@d.org"]
+    sched = SendScheduler(senders, daily_limit=500, per_minute=60, clock=clock)
+    pending = list(range(20_000))
+    log: list[tuple[str, datetime, int]] = []
+    end = NOW + timedelta(days=7)
+    paused_once = False
+    while clock.now < end and pending:
+        for sender, items in sched.assign(pending):
+            log.append((sender, clock.now, len(items)))
+            pending = pending[len(items):]
+        if not paused_once and clock.now >= NOW + timedelta(days=2, hours=3):
+            # Google refuses s2 mid-window: nothing more for s2 until its window reopens.
+            paused_once = True
+            until = sched.pause("s2@d.org")
+            assert until > clock.now
+            assert all(s != "s2@d.org" for s, _ in sched.assign(list(range(5))) or [("", [])])
+        nxt = sched.next_opening()
+        assert nxt is not None
+        clock.now = max(nxt, clock.now + timedelta(seconds=30))
+    for sender in senders:
+        times = [(t, n) for s, t, n in log if s == sender]
+        for t, _ in times:
+            assert sum(n for u, n in times if t - timedelta(hours=24) < u <= t) <= 500
+            assert sum(n for u, n in times if t - timedelta(minutes=1) < u <= t) <= 60
+    sent = sum(n for _, _, n in log)
+    # The pool is used, not just throttled: close to 2 senders x 500 x 7 days (less the paused window).
+    assert 6000 <= sent <= 7000
+    assert sent + len(pending) == 20_000
+
+
+def test_scheduler_history_release_and_pause_until() -> None:
+    clock = Clock(NOW)
+    history = [("s1@d.org", NOW - timedelta(hours=23, minutes=59))] * 499
+    sched = SendScheduler(["s1@d.org"], daily_limit=500, per_minute=60, clock=clock, history=history)
+    assert sched.capacity("s1@d.org") == 1
+    [(sender, items)] = sched.assign(["a", "b", "c"])
+    assert items == ["a"] and sched.capacity("s1@d.org") == 0
+    sched.release(sender, 1)
+    assert sched.capacity("s1@d.org") == 1
+    clock.now += timedelta(minutes=2)  # the 499 leave the window
+    assert sched.capacity("s1@d.org") == 60
+    sched.pause("s1@d.org", NOW + timedelta(hours=5))
+    assert sched.assign(["x"]) == [] and sched.next_opening() == NOW + timedelta(hours=5)
+    clock.now = NOW + timedelta(hours=5)
+    assert sched.assign(["x"]) == [("s1@d.org", ["x"])]
+
+
+def people_map(n: int) -> dict[int, P]:
+    return {p.id: p for p in roster(n)}
+
+
+CADENCE = Reminders(reminder_days=[7, 14], site_admin_digest_days=21, superintendent_days=28)
+
+
+def test_reminders_each_once_and_never_after_acknowledgement_or_leaving() -> None:
+    people = people_map(6)
+    people[5] = replace(people[5], active=False)  # left after the announcement
+    deliveries = [DeliveryRecord(pid, "announcement", NOW) for pid in people]
+    deliveries.append(DeliveryRecord(6, "announcement", NOW, status="bounced"))
+    acknowledged = {2}
+    sent: list[DeliveryRecord] = list(deliveries)
+    timeline: dict[int, list[int]] = {pid: [] for pid in people}
+    for day in range(0, 40):
+        now = NOW + timedelta(days=day, hours=1)
+        if day == 10:
+            acknowledged.add(3)  # acknowledges between reminder 1 and 2
+        plan = due_reminders(sent, acknowledged, CADENCE, now, people=people)
+        for r in plan.reminders:
+            timeline[r.person_id].append(r.number)
+            sent.append(DeliveryRecord(r.person_id, r.kind, now))
+            assert now - NOW >= timedelta(days=CADENCE.reminder_days[r.number - 1])
+    assert timeline[1] == [1, 2] and timeline[4] == [1, 2]
+    assert timeline[2] == []  # acknowledged before any reminder
+    assert timeline[3] == [1]  # acknowledged after reminder 1
+    assert timeline[5] == []  # leaver
+    assert timeline[6] == []  # announcement bounced: the site administrator chases them instead
+
+
+def test_missed_runs_send_only_the_latest_reminder() -> None:
+    people = people_map(1)
+    plan = due_reminders([DeliveryRecord(1, "announcement", NOW)], set(), CADENCE, NOW + timedelta(days=15),
+                         people=people)
+    assert [(r.person_id, r.number) for r in plan.reminders] == [(1, 2)]
+    plan = due_reminders([DeliveryRecord(1, "announcement", NOW), DeliveryRecord(1, "reminder_2", NOW)],
+                         set(), CADENCE, NOW + timedelta(days=16), people=people)
+    assert plan.reminders == []
+    # Not announced yet (pending) means no clock has started.
+    plan = due_reminders([DeliveryRecord(1, "announcement", None, status="pending")], set(), CADENCE,
+                         NOW + timedelta(days=30), people=people)
+    assert plan.reminders == [] and plan.outstanding == []
+
+
+def test_site_digest_and_superintendent_escalation_once() -> None:
+    people = people_map(6)
+    records = [DeliveryRecord(pid, "announcement", NOW) for pid in people]
+    acked = {1}
+    early = due_reminders(records, acked, CADENCE, NOW + timedelta(days=20), people=people)
+    assert early.site_digests == {} and early.superintendent == []
+    at21 = due_reminders(records, acked, CADENCE, NOW + timedelta(days=21, hours=2), people=people)
+    assert sorted(at21.site_digests) == SITES
+    assert {o.person_id for o in at21.site_digests["lincoln-es"]} == {4}  # person 1 acknowledged
+    assert all(o.days_outstanding == 21 for rows in at21.site_digests.values() for o in rows)
+    assert at21.superintendent == []
+    records += [DeliveryRecord(None, "site_digest", NOW + timedelta(days=21), site_id=s) for s in SITES]
+    at28 = due_reminders(records, acked, CADENCE, NOW + timedelta(days=28, hours=2), people=people)
+    assert at28.site_digests == {}
+    assert sorted(o.person_id for o in at28.superintendent) == [2, 3, 4, 5, 6]
+    records.append(DeliveryRecord(None, "superintendent_escalation", NOW + timedelta(days=28)))
+    later = due_reminders(records, acked, CADENCE, NOW + timedelta(days=35), people=people)
+    assert later.superintendent == [] and len(later.outstanding) == 5
