@@ -63,7 +63,9 @@ def settings(senders: int = 3, daily: int = 2000, per_minute: int = 60):  # type
     profile = load_settings()
     return load_settings(
         senders=[f"policy-mail-{i}@standard-sd.org" for i in range(senders)],
-        quotas=profile.quotas.model_copy(update={"gmail_daily_per_sender": daily, "gmail_sends_per_minute": per_minute}),
+        quotas=profile.quotas.model_copy(
+            update={"gmail_daily_per_sender": daily, "gmail_sends_per_minute": per_minute}
+        ),
     )
 
 
