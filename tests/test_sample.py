@@ -160,6 +160,10 @@ def test_counts_match_the_standard_scale(sample_dir: Path) -> None:  # noqa: F81
     assert all(Image.open(p).size == (160, 120) for p in images[:20])
     users = load_json(sample_dir, "directory/users.json")
     assert any(u["suspended"] for u in users)
+    domain = "@standard-sd.org"
+    assert all(u["primaryEmail"].endswith(domain) for u in users)
+    assert all(p["email"].endswith(domain) for p in people if p["has_district_account"])
+    assert not any(p["email"].endswith(domain) for p in people if p["email"] and not p["has_district_account"])
     assert {p["category"] for p in people} <= {"employee", "committee_parent", "volunteer", "walk_on_coach",
                                               "consultant", "contractor", "vendor", "child_care_provider",
                                               "after_school_provider"}

@@ -317,13 +317,12 @@ def make_associated(ctx: Ctx) -> None:
             given, family = ctx.pools.person(rng, 0.5)
             has_email = rng.random() < 0.88
             has_account = standard and category in ("consultant", "contractor") and rng.random() < 0.15
-            email = (
-                f"{slug(given)}.{slug(family).split('-')[0]}.c@{ctx.domain}"
-                if has_account
-                else (email_for(given, family, rng) if has_email else None)
-            )
             if has_account:
-                email = email.replace("-", "")
+                # District accounts for contractors: ASCII local part with a ".c" suffix, the district domain.
+                local = f"{slug(given).replace('-', '')}.{slug(family).split('-')[0]}.c"
+                email: str | None = f"{local}@{ctx.domain}"
+            else:
+                email = email_for(given, family, rng) if has_email else None
             tel = phone(rng) if rng.random() < 0.7 or email is None else None
             p = Person(
                 key=f"ap-{n:06d}",
