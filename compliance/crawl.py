@@ -7,11 +7,15 @@ host is refused like a link to it. Hosts resolving to loopback or private addres
 settings allow them (the demo serves sample sites on 127.0.0.1); link-local addresses (cloud metadata
 endpoints) are always refused.
 
-Every page and image is asked for with its stored ETag / Last-Modified, so re-crawling an unchanged site
-costs 304s only: a page answered 304 reuses its links and image texts from the cache, an image answered 304
-reuses its hashes and embedded metadata. :class:`MemoryCache` keeps that between runs of one process;
-:class:`StoreCache` reads it from the store tables (pages, photo_appearances, photos) that
-:func:`store_crawl` writes.
+Every page is asked for with its stored ETag / Last-Modified, so re-crawling an unchanged site costs 304s
+only: a page answered 304 reuses its links and image texts from the cache, an image answered 304 reuses its
+hashes and embedded metadata. Images are cached like a browser caches them (RFC 9111): an image the server
+declared fresh (``Cache-Control: max-age`` or ``Expires``, capped by ``max_image_freshness_seconds``) is not
+asked for at all while it is fresh, provided the page showing it answered 304 (same HTML, so the same image
+references); an image on a changed page, or a stale one, is revalidated with a conditional GET. Every page
+known from the last crawl is revalidated, linked or not: a page still served is still published.
+:class:`MemoryCache` keeps all that between runs of one process; :class:`StoreCache` reads it from the store
+tables (pages, photo_appearances, photos) that :func:`store_crawl` writes.
 
 Errors (timeouts, HTTP errors, refusals, limits) are recorded with their URL in the result; they never stop
 the crawl.
@@ -25,8 +29,9 @@ import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
@@ -70,6 +75,7 @@ class CacheEntry:
     evidence: tuple[dict[str, Any], ...] = ()
     photo: dict[str, Any] | None = None
     content_sha256: str | None = None
+    fresh_until: datetime | None = None  # images: not asked for again before this (aware UTC)
 
     @property
     def has_validators(self) -> bool:
@@ -82,6 +88,14 @@ class CrawlCache(Protocol):
     def get(self, url: str) -> CacheEntry | None: ...
 
     def put(self, url: str, entry: CacheEntry) -> None: ...
+
+    def forget(self, url: str) -> None:
+        """Drop a URL that is gone (404/410), so it is not revalidated as a known page again."""
+        ...
+
+    def known_pages(self) -> Iterable[str]:
+        """Pages the last crawl found live; each is revalidated even if no page links it any more."""
+        ...
 
 
 class MemoryCache:
@@ -96,12 +110,19 @@ class MemoryCache:
     def put(self, url: str, entry: CacheEntry) -> None:
         self.entries[url] = entry
 
+    def forget(self, url: str) -> None:
+        self.entries.pop(url, None)
+
+    def known_pages(self) -> list[str]:
+        return [url for url, entry in self.entries.items() if entry.photo is None]
+
 
 class StoreCache:
-    """A cache read from the store for one site: Page validators, live PhotoAppearance rows and their Photo.
+    """A cache read from the store for one site: Page validators and links, live PhotoAppearance rows (image
+    validators, freshness) and their Photo.
 
-    The store has no column for a page's links, so a page answered 304 offers every live page of the site as
-    its links: a superset that still reaches every page reachable last time (each one is then revalidated).
+    An image shown on several pages has one appearance per page; its validators come from one of them and
+    its freshness is the earliest ``fresh_until`` of them (the conservative choice if they ever differ).
     ``put`` keeps changes in memory only; :func:`store_crawl` is what persists a crawl.
     """
 
@@ -112,7 +133,7 @@ class StoreCache:
 
         self.entries: dict[str, CacheEntry] = {}
         pages = session.scalars(select(Page).where(Page.site_id == site_id, Page.status.in_(("live", "alias")))).all()
-        live_urls = tuple(p.url for p in pages if p.status == "live")
+        self.live_pages = [p.url for p in pages if p.status == "live"]
         evidence_by_page: dict[int, list[dict[str, Any]]] = {p.id: [] for p in pages}
         rows = session.execute(
             select(PhotoAppearance, Photo)
@@ -122,24 +143,33 @@ class StoreCache:
         ).all()
         for appearance, photo in rows:
             evidence_by_page[appearance.page_id].append(appearance.evidence or {})
-            if photo is not None and appearance.image_url not in self.entries:
-                self.entries[appearance.image_url] = CacheEntry(
-                    etag=appearance.etag,
-                    last_modified=appearance.last_modified,
-                    photo={
-                        "sha256": photo.sha256,
-                        "phash": photo.phash,
-                        "width": photo.width,
-                        "height": photo.height,
-                        "texts": dict(photo.metadata_text or {}),
-                        "error": (appearance.evidence or {}).get("error"),
-                    },
-                )
+            if photo is None:
+                continue
+            known = self.entries.get(appearance.image_url)
+            if known is not None:
+                if known.fresh_until is not None and (
+                    appearance.fresh_until is None or appearance.fresh_until < known.fresh_until
+                ):
+                    self.entries[appearance.image_url] = replace(known, fresh_until=appearance.fresh_until)
+                continue
+            self.entries[appearance.image_url] = CacheEntry(
+                etag=appearance.etag,
+                last_modified=appearance.last_modified,
+                photo={
+                    "sha256": photo.sha256,
+                    "phash": photo.phash,
+                    "width": photo.width,
+                    "height": photo.height,
+                    "texts": dict(photo.metadata_text or {}),
+                    "error": (appearance.evidence or {}).get("error"),
+                },
+                fresh_until=appearance.fresh_until,
+            )
         for page in pages:
             self.entries[page.url] = CacheEntry(
                 etag=page.etag,
                 last_modified=page.last_modified,
-                links=live_urls,
+                links=tuple(page.links or ()),
                 evidence=tuple(evidence_by_page[page.id]),
                 content_sha256=page.content_sha256,
             )
@@ -149,6 +179,14 @@ class StoreCache:
 
     def put(self, url: str, entry: CacheEntry) -> None:
         self.entries[url] = entry
+
+    def forget(self, url: str) -> None:
+        self.entries.pop(url, None)
+        if url in self.live_pages:
+            self.live_pages.remove(url)
+
+    def known_pages(self) -> list[str]:
+        return list(self.live_pages)
 
 
 # --- results ------------------------------------------------------------------------------------------------
@@ -168,6 +206,7 @@ class CrawlStats:
     not_modified: int = 0  # 304 responses
     page_bodies: int = 0
     image_bodies: int = 0
+    fresh_skips: int = 0  # images not asked for: still fresh, on an unchanged page
     bytes: int = 0
     errors: list[CrawlError] = field(default_factory=list)
 
@@ -182,6 +221,7 @@ class CrawlStats:
             "not_modified": self.not_modified,
             "page_bodies": self.page_bodies,
             "image_bodies": self.image_bodies,
+            "fresh_skips": self.fresh_skips,
             "bytes": self.bytes,
             "errors": kinds,
         }
@@ -212,6 +252,8 @@ class ImageFetch:
     content_type: str | None = None
     previous: CacheEntry | None = None
     error: str | None = None
+    fresh_until: datetime | None = None
+    fresh: bool = False  # not asked for: still fresh and shown on unchanged pages only; ``previous`` holds it
 
 
 @dataclass
@@ -229,6 +271,78 @@ class CrawlResult:
     failed: set[str] = field(default_factory=set)  # pages that errored otherwise (state unknown)
     refused: dict[str, str] = field(default_factory=dict)  # image URLs not fetched, with why
     seconds: float = 0.0
+
+
+# --- HTTP freshness (RFC 9111) -----------------------------------------------------------------------------
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def cache_directives(headers: httpx.Headers) -> dict[str, str | None]:
+    """Cache-Control directives, lower-cased names; a repeated directive keeps its first value (RFC 9111 4.2.1).
+
+    Hand-parsed because no installed library offers a public parser; the grammar is a comma-separated list of
+    ``token[=token|quoted-string]``, and quoted commas only occur in directives we do not read.
+    """
+    found: dict[str, str | None] = {}
+    for line in headers.get_list("cache-control"):
+        for part in line.split(","):
+            name, sep, value = part.strip().partition("=")
+            name = name.strip().lower()
+            if name and name not in found:
+                found[name] = value.strip().strip('"') if sep else None
+    return found
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def fresh_until(
+    headers: httpx.Headers, response_time: datetime, max_seconds: int, received_at: datetime | None = None
+) -> datetime | None:
+    """Until when a response (200 or 304) may be reused without asking the server, or None: ask every time.
+
+    RFC 9111 4.2 for a private cache: the freshness lifetime is ``max-age``, else ``Expires`` minus ``Date``;
+    the response's current age (``Age`` header, or how far ``Date`` lies behind ``received_at``) is used up
+    already; ``no-cache``/``no-store`` or no explicit lifetime mean no freshness (we do not guess a heuristic
+    lifetime from Last-Modified). The result is at most ``max_seconds`` after ``response_time``.
+
+    ``response_time`` is the crawl's clock (a replayed night's time); ``received_at`` (default: the same) is
+    the physical clock the server's ``Date`` is compared with, so a replay does not look like a stale answer.
+    """
+    directives = cache_directives(headers)
+    if "no-store" in directives or "no-cache" in directives:
+        return None
+    date = _http_date(headers.get("date"))
+    if "max-age" in directives:
+        value = directives["max-age"] or ""
+        if not value.isdigit():
+            return None  # an invalid max-age makes the response stale
+        lifetime = float(value)
+    elif "expires" in headers:
+        expires = _http_date(headers.get("expires"))
+        if expires is None:
+            return None  # invalid Expires (e.g. "0") means already expired
+        lifetime = (expires - (date or response_time)).total_seconds()
+    else:
+        return None
+    age_header = headers.get("age", "").strip()
+    age = float(age_header) if age_header.isdigit() else 0.0
+    received_at = received_at or response_time
+    apparent_age = max(0.0, (received_at - date).total_seconds()) if date is not None else 0.0
+    remaining = min(lifetime - max(age, apparent_age), float(max_seconds))
+    if remaining <= 0:
+        return None
+    return response_time.astimezone(UTC) + timedelta(seconds=remaining)
 
 
 # --- URL helpers --------------------------------------------------------------------------------------------
@@ -375,18 +489,21 @@ class _SiteCrawl:
         client: httpx.AsyncClient,
         limiter: HostLimiter,
         clock: Callable[[], float],
+        now: Callable[[], datetime],
     ) -> None:
         self.crawl = crawl
         self.cache = cache
         self.client = client
         self.limiter = limiter
         self.clock = clock
+        self.now = now
         self.roots = [normalize_url(r) for r in roots]
         self.scope = Scope.from_roots(self.roots)
         self.result = CrawlResult(site_id=site_id, roots=list(self.roots))
         self.deadline = clock() + crawl.max_seconds_per_site
         self._seen_pages: set[str] = set()
         self._seen_images: set[str] = set()
+        self._fresh_skipped: set[str] = set()
         self._reported: set[tuple[str, str]] = set()
         self._parsers: list[RobotFileParser] = []
         self._page_budget = crawl.max_pages_per_site
@@ -625,9 +742,27 @@ class _SiteCrawl:
         assert self._tg is not None
         self._tg.create_task(self._guard(url, self.page(url)))
 
-    def schedule_image(self, url: str) -> None:
+    def still_fresh(self, url: str) -> CacheEntry | None:
+        """The cache entry of an image that need not be asked for (fresh, hashes known), or None."""
+        if self.crawl.revalidate_fresh_images:
+            return None
+        entry = self.cache.get(url)
+        if entry is None or entry.photo is None or entry.fresh_until is None:
+            return None
+        now = self.now()
+        # A stored lifetime longer than the current cap (the setting was lowered) counts as stale.
+        if not now < entry.fresh_until <= now + timedelta(seconds=self.crawl.max_image_freshness_seconds):
+            return None
+        return entry if self.allowed_by_robots(url) else None
+
+    def schedule_image(self, url: str, page_unchanged: bool = False) -> None:
         url = normalize_url(url)
         if url in self._seen_images:
+            if not page_unchanged and url in self._fresh_skipped:
+                # A changed page shows it too: its HTML may point at a replaced file under the same URL.
+                self._fresh_skipped.discard(url)
+                assert self._tg is not None
+                self._tg.create_task(self._guard(url, self.image(url)))
             return
         self._seen_images.add(url)
         if len(url) > MAX_URL_LENGTH:
@@ -639,6 +774,22 @@ class _SiteCrawl:
             reason = "image outside the site not fetched"
             self.result.refused[url] = reason
             self.error(url, reason, "refused")
+            return
+        fresh = self.still_fresh(url) if page_unchanged else None
+        if fresh is not None:
+            # Same page HTML, same image reference, and the server said the file stays as is until then.
+            self.result.images[url] = ImageFetch(
+                url=url,
+                status=None,
+                unchanged=True,
+                body=None,
+                etag=fresh.etag,
+                last_modified=fresh.last_modified,
+                previous=fresh,
+                fresh_until=fresh.fresh_until,
+                fresh=True,
+            )
+            self._fresh_skipped.add(url)
             return
         assert self._tg is not None
         self._tg.create_task(self._guard(url, self.image(url)))
@@ -705,7 +856,7 @@ class _SiteCrawl:
             return
         self.result.pages[final] = fetched
         for ref in fetched.images:
-            self.schedule_image(ref.image_url)
+            self.schedule_image(ref.image_url, fetched.unchanged)
         for link in fetched.links:
             self.schedule_page(link, final)
 
@@ -729,6 +880,10 @@ class _SiteCrawl:
             last_modified=response.headers.get("last-modified") or (cached.last_modified if cached else None),
             content_type=response.content_type or None,
             previous=cached if response.status == 304 else None,
+            # A 304 carries the Cache-Control/Expires/Date a 200 would (RFC 9110 15.4.5): freshness restarts.
+            fresh_until=fresh_until(
+                response.headers, self.now(), self.crawl.max_image_freshness_seconds, received_at=_utcnow()
+            ),
         )
 
     def _resolve_aliases(self) -> None:
@@ -756,14 +911,13 @@ class _SiteCrawl:
                     self._tg = tg
                     for url in [*self.roots, *sitemap]:
                         self.schedule_page(url)
-                    for url in self.roots:
-                        entry = self.cache.get(url)
-                        for link in entry.links if entry else ():
-                            # Pages known from the last crawl are revalidated even if no 304 page links them.
-                            if self.scope.contains(link):
-                                self.schedule_page(link)
+                    for link in self.cache.known_pages():
+                        # A page unlinked but still served is still published: revalidate it (a 304 each).
+                        if self.scope.contains(link):
+                            self.schedule_page(link)
         except TimeoutError:
             self.error(self.roots[0] if self.roots else "", "time limit for the site reached", "limit")
+        self.result.stats.fresh_skips = sum(1 for image in self.result.images.values() if image.fresh)
         self._resolve_aliases()
         self.result.seconds = self.clock() - started
         return self.result
@@ -792,16 +946,21 @@ async def crawl_site(
     client: httpx.AsyncClient | None = None,
     limiter: HostLimiter | None = None,
     clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = _utcnow,
 ) -> CrawlResult:
-    """Crawl one site from its roots (``settings.site_roots(site)``); never raises for what the web does."""
+    """Crawl one site from its roots (``settings.site_roots(site)``); never raises for what the web does.
+
+    ``clock`` (monotonic seconds) drives limits and delays; ``now`` (aware UTC) is the wall clock image
+    freshness is computed and checked against.
+    """
     cache = cache if cache is not None else MemoryCache()
     limiter = limiter or HostLimiter(crawl, clock)
     if not roots:
         return CrawlResult(site_id=site_id, roots=[])
     if client is not None:
-        return await _SiteCrawl(site_id, roots, crawl, cache, client, limiter, clock).run()
+        return await _SiteCrawl(site_id, roots, crawl, cache, client, limiter, clock, now).run()
     async with make_client(crawl) as own:
-        return await _SiteCrawl(site_id, roots, crawl, cache, own, limiter, clock).run()
+        return await _SiteCrawl(site_id, roots, crawl, cache, own, limiter, clock, now).run()
 
 
 async def crawl_sites(
@@ -810,6 +969,7 @@ async def crawl_sites(
     cache_for: Callable[[str], CrawlCache],
     *,
     clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = _utcnow,
 ) -> dict[str, CrawlResult]:
     """Crawl several sites at once sharing one client and per-host limits (sites on a host share it)."""
     limiter = HostLimiter(crawl, clock)
@@ -817,7 +977,7 @@ async def crawl_sites(
     async def one(client: httpx.AsyncClient, site_id: str, roots: Sequence[str]) -> CrawlResult:
         try:
             return await crawl_site(
-                site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock
+                site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock, now=now
             )
         except Exception as exc:  # one site's failure must not lose the other sites' crawls
             failed = CrawlResult(site_id=site_id, roots=list(roots), complete=False)
@@ -857,10 +1017,22 @@ def remember_crawl(cache: CrawlCache, result: CrawlResult, evidence: Sequence[Im
                 content_sha256=page.content_sha256,
             ),
         )
+    for url in result.gone:
+        cache.forget(url)
     for url, image in result.images.items():
         ev = first_by_image.get(url)
-        if image.error is None and ev is not None and (image.etag or image.last_modified):
-            cache.put(url, CacheEntry(etag=image.etag, last_modified=image.last_modified, photo=photo_record(ev)))
+        if image.error is None and ev is not None and (image.etag or image.last_modified or image.fresh_until):
+            cache.put(
+                url,
+                CacheEntry(
+                    etag=image.etag,
+                    last_modified=image.last_modified,
+                    photo=photo_record(ev),
+                    fresh_until=image.fresh_until,
+                ),
+            )
+        elif image.error is not None and (old := cache.get(url)) is not None and old.fresh_until is not None:
+            cache.put(url, replace(old, fresh_until=None))  # failed this time: ask again next time
 
 
 def _fit(value: str | None, size: int) -> str | None:
@@ -907,6 +1079,9 @@ def store_crawl(
         row.last_modified = _fit(fetched.last_modified, 100) or row.last_modified
         if fetched.content_sha256:
             row.content_sha256 = fetched.content_sha256
+        links = list(fetched.links)
+        if row.links != links:
+            row.links = links
         row.status = "alias" if fetched.alias_of else "live"
         row.last_seen_at = now
     session.flush()
@@ -959,6 +1134,9 @@ def store_crawl(
         if fetched_image is not None and fetched_image.error is None:
             row.etag = _fit(fetched_image.etag, 300) or row.etag
             row.last_modified = _fit(fetched_image.last_modified, 100) or row.last_modified
+            row.fresh_until = fetched_image.fresh_until
+        else:
+            row.fresh_until = None  # not fetched this time: nothing vouches for it
         row.evidence = ev.to_dict()
         row.status = "live"
         row.last_seen_at = now
@@ -1031,7 +1209,8 @@ async def crawl_and_store_async(
     targets = site_targets(settings, site_ids)
     with store.session() as session:
         caches = {site_id: StoreCache(session, site_id) for site_id, _ in targets}
-    results = await crawl_sites(targets, settings.crawl, caches.__getitem__)
+    # Freshness is reckoned at the run's own time, so a replayed or tested night is consistent with itself.
+    results = await crawl_sites(targets, settings.crawl, caches.__getitem__, now=lambda: now)
     summary: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
     for site_id, result in results.items():

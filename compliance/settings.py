@@ -130,6 +130,10 @@ class Crawl(BaseModel):
     max_bytes_per_response: int = 15_000_000
     max_seconds_per_site: float = 600.0
     max_image_pixels: int = 40_000_000
+    # An image the server declared fresh (Cache-Control max-age / Expires) and referenced by an unchanged page
+    # is not asked for again until then, at most this long; True asks again every crawl anyway.
+    max_image_freshness_seconds: int = 604_800
+    revalidate_fresh_images: bool = False
     user_agent: str = "district-compliance-crawler/0.1 (+AR1114 photo consent audit)"
 
 

@@ -2,7 +2,10 @@
 
 Starlette's StaticFiles gives every file an ETag and a Last-Modified header and answers conditional requests
 (If-None-Match / If-Modified-Since) with 304, the behaviour of a real school web host that the crawler's
-"unchanged site costs only 304s" relies on. Uvicorn runs in a background thread on a free port of 127.0.0.1.
+"unchanged site costs only 304s" relies on. Like school CMSs and CDNs, images are sent with
+``Cache-Control: public, max-age=604800`` (a week) and HTML with ``Cache-Control: no-cache`` (always
+revalidate); both are attributes tests may change while the server runs. Uvicorn runs in a background thread
+on a free port of 127.0.0.1.
 
 Test-only hooks add redirect routes (to another host, or in a loop) and huge streamed responses, and a request
 counter keyed by (method, path, status) lets tests assert what the crawler actually asked for.
@@ -11,6 +14,7 @@ counter keyed by (method, path, status) lets tests assert what the crawler actua
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -21,9 +25,39 @@ from types import TracebackType
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.responses import RedirectResponse, Response, StreamingResponse
-from starlette.staticfiles import StaticFiles
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+IMAGE_CACHE_CONTROL = "public, max-age=604800"
+PAGE_CACHE_CONTROL = "no-cache"
+
+
+class _CachingStaticFiles(StaticFiles):
+    """StaticFiles adding the owner's Cache-Control by media type, on 200s and on 304s alike."""
+
+    def __init__(self, owner: SampleWebsites, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.owner = owner
+
+    def file_response(
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = FileResponse(full_path, status_code=status_code, stat_result=stat_result)
+        media_type = response.media_type or ""
+        if media_type.startswith("image/"):
+            cache_control = self.owner.image_cache_control
+        elif media_type.startswith("text/html"):
+            cache_control = self.owner.page_cache_control
+        else:
+            cache_control = None
+        if cache_control:
+            response.headers["cache-control"] = cache_control
+        # A 304 repeats the Cache-Control of the 200 (RFC 9110 15.4.5); NotModifiedResponse copies it.
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
 
 
 class _Recorder:
@@ -57,9 +91,18 @@ class SampleWebsites:
     ``{base_url}/lincoln-es/index.html``, so ``base_url`` is what the profile's ``sites_base_url`` should be.
     """
 
-    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        root: Path,
+        host: str = "127.0.0.1",
+        *,
+        image_cache_control: str | None = IMAGE_CACHE_CONTROL,
+        page_cache_control: str | None = PAGE_CACHE_CONTROL,
+    ) -> None:
         self.root = Path(root)
         self.host = host
+        self.image_cache_control = image_cache_control
+        self.page_cache_control = page_cache_control
         self.counts: Counter[tuple[str, str, int]] = Counter()
         self._lock = threading.Lock()
         self._hooks: dict[str, ASGIApp] = {}
@@ -119,7 +162,7 @@ class SampleWebsites:
     # -- lifecycle ----------------------------------------------------------------------------------------
     def _app(self) -> ASGIApp:
         app = Starlette()
-        app.mount("/", StaticFiles(directory=self.root, html=True, check_dir=True))
+        app.mount("/", _CachingStaticFiles(self, directory=self.root, html=True, check_dir=True))
         return _Recorder(app, self)
 
     def __enter__(self) -> SampleWebsites:
