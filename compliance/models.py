@@ -145,6 +145,11 @@ class Delivery(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30))  # announcement|reminder_1|...|site_digest|takedown|report
     recipient: Mapped[str] = mapped_column(String(320))
+    # Group messages (site digests, staff announcements by Bcc) and escalations carry what they render from;
+    # per-person messages are rendered from the person and the campaign at send time.
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    site_id: Mapped[str | None] = mapped_column(String(64), index=True)
     sender: Mapped[str | None] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     gmail_message_id: Mapped[str | None] = mapped_column(String(120))
