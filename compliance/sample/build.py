@@ -269,10 +269,10 @@ def build(out: Path, scale: str, seed: int, started: float) -> None:
 
     t = time.perf_counter()
     (standard_sites if scale == "standard" else lausd_sites)(ctx)
-    make_employees(ctx)
+    users = make_employees(ctx)
     t = step("employees", t)
     make_associated(ctx)
-    write_directory(ctx)
+    write_directory(ctx, users)
     write_paper(ctx)
     t = step("associated", t)
     make_students(ctx)

@@ -133,8 +133,8 @@ class Entry:
 # ---------------------------------------------------------------- employees
 
 
-def make_employees(ctx: Ctx) -> None:
-    """Directory users (employees, a few contractors with accounts, sender mailboxes) and org units."""
+def make_employees(ctx: Ctx) -> list[dict[str, Any]]:
+    """Employees of every site: returned as Directory user resources, added to the truth as people."""
     rng = ctx.rng("employees")
     users: list[dict[str, Any]] = []
     used: set[str] = set()
@@ -201,7 +201,7 @@ def make_employees(ctx: Ctx) -> None:
             ctx.people.append(person)
         ctx.staff_names[site.id] = staff
     ctx.summary["directory_users_employees"] = len(users)
-    ctx.summary["_users"] = users
+    return users
 
 
 def _role(title: str) -> str:
@@ -218,8 +218,8 @@ def _created(rng: random.Random) -> str:
     return f"{day.isoformat()}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}.000Z"
 
 
-def write_directory(ctx: Ctx) -> None:
-    users: list[dict[str, Any]] = ctx.summary.pop("_users")
+def write_directory(ctx: Ctx, users: list[dict[str, Any]]) -> None:
+    """directory/users.json (employees, sender mailboxes, contractors with accounts) and orgunits.json."""
     rng = ctx.rng("service-mailboxes")
     for email in ctx.top["senders"]:
         users.append(
@@ -409,7 +409,6 @@ def _standard_specials(ctx: Ctx, rng: random.Random, entries: dict[str, list[Ent
                 Entry(p, g, f, second_email, reformat_phone(tel, rng), _word(rng, other, category))
             )
             p.site_ids = [site.id, other.id]
-            p.key = p.key  # the dedup key stays the first listing's
 
 
 def _variant_kind(rng: random.Random, given: str, family: str) -> str:

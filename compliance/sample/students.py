@@ -37,7 +37,6 @@ SCENARIOS = (
     ("parent_no", 2),
     ("renewed", 5),
     ("future_revoke", 1),
-    ("bad_date", 0),
 )
 UNPARSABLE_DATES = ("sometime in Sept", "31/31/2026", "TBD", "9/31/2026", "Fall")
 

@@ -319,7 +319,7 @@ class SiteBuilder:
             staff = "the PTA"
         return None
 
-    def new_image(self, event: str, ids: list[str], names: list[str], kind: str) -> Img:
+    def new_image(self, event: str, ids: list[str], names: list[str]) -> Img:
         """Create an image record; metadata and file name may carry names."""
         rng = self.rng
         meta = rng.choices(["none", "exif", "iptc", "xmp", "all", "filename"], [40, 14, 14, 14, 10, 8])[0]
@@ -428,7 +428,7 @@ class SiteBuilder:
                 self.place(page, img, [], [], "fall-festival", "gallery")
         self._photo(private, "student-council", "figure", force_named=True)
         index = Page("index.html", site.name)
-        hero = self.new_image("fall-festival", [], [], "group")
+        hero = self.new_image("fall-festival", [], [])
         self.place(index, hero, [], [], "fall-festival", "figure")
         again = rng.choice([p.img for p in photo_pages[0].placements])
         self.place(index, again, [], [], "fall-festival", "figure")
@@ -444,7 +444,7 @@ class SiteBuilder:
             k = rng.choice([1, 1, 1, 2, 2, 3])
             picked = self.pick_names(k)
             names, ids = picked if picked else ([], [])
-        img = self.new_image(event, ids, names, "student" if ids else "group")
+        img = self.new_image(event, ids, names)
         # Sometimes the page says nothing and only the metadata / file name names the students.
         if ids and img.ids and rng.random() < 0.3:
             self.place(page, img, [], [], event, style)
