@@ -1,0 +1,342 @@
+"""Deployments as IT runs them: a real Prefect server, `prefect deploy` of deployments/prefect.yaml, a process
+worker executing the weekly report against the local district (emulator + websites), and serve.py agreeing
+with the YAML.
+
+Everything here is a subprocess talking to 127.0.0.1; every wait has a deadline and every process is stopped
+in teardown, pass or fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from compliance.settings import PROJECT_ROOT
+
+PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
+SERVE_FILE = PROJECT_ROOT / "deployments" / "serve.py"
+CAMPAIGN_FILE = PROJECT_ROOT / "flows" / "distribute_policy.py"
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+POOL = "district-compliance"
+ZONE = "America/Los_Angeles"
+
+# What the district asked for, independent of how the YAML spells it.
+EXPECTED = {
+    "nightly": {"flow": "nightly", "entrypoint": "flows/nightly.py:nightly", "cron": "0 2 * * *"},
+    "weekly-report": {
+        "flow": "compliance-report",
+        "entrypoint": "flows/compliance_report.py:compliance_report",
+        "cron": "0 6 * * 1",
+    },
+    "campaign": {"flow": None, "entrypoint": "flows/distribute_policy.py:distribute_policy", "cron": None},
+}
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+SERVER_START_TIMEOUT = 120.0
+CLI_TIMEOUT = 120.0
+FLOW_RUN_TIMEOUT = 150.0
+
+
+def _expected_names() -> list[str]:
+    # The campaign flow is written by someone else; until its file exists only the other two can deploy.
+    return [name for name in EXPECTED if name != "campaign" or CAMPAIGN_FILE.exists()]
+
+
+def _campaign_flow_name() -> str:
+    from flows.distribute_policy import distribute_policy
+
+    return distribute_policy.name
+
+
+def _flow_name(deployment: str) -> str:
+    return EXPECTED[deployment]["flow"] or _campaign_flow_name()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Stop a process we started (and its children: it leads its own session), politely then firmly."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@dataclass
+class Stack:
+    """A running server with the deployments applied, and the environment children get."""
+
+    api_url: str
+    env: dict[str, str]
+    work_dir: Path
+    database_url: str
+    logs: Path
+    deploy_output: str = ""
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> str:
+        """Run a prefect CLI command from the project root; fail with its output when it fails."""
+        done = subprocess.run(
+            [PREFECT, *args],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, f"prefect {' '.join(args)} exited {done.returncode}:\n{output[-4000:]}"
+        return output
+
+    def start(
+        self, name: str, *args: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a long-running prefect command; output goes to logs/<name>.log."""
+        log = (self.logs / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            [PREFECT, *args],
+            cwd=PROJECT_ROOT,
+            env={**self.env, **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.processes.append(proc)
+        return proc
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(method, f"{self.api_url}{path}", timeout=30.0, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+
+def _wait_healthy(stack: Stack, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"prefect server exited {server.returncode}:\n{_tail(stack.logs / 'server.log')}")
+        try:
+            if httpx.get(f"{stack.api_url}/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(
+        f"prefect server not healthy after {SERVER_START_TIMEOUT:.0f} s:\n{_tail(stack.logs / 'server.log')}"
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Iterator[Stack]:
+    """Server up (own PREFECT_HOME), local district up, work pool created, prefect.yaml deployed."""
+    from emulator.district import LocalDistrict
+
+    root = tmp_path_factory.mktemp("deployments")
+    logs = root / "logs"
+    logs.mkdir()
+    port = _free_port()
+    database_url = f"sqlite:///{root / 'store.db'}"
+    base = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    base.update(
+        {
+            "PREFECT_HOME": str(root / "prefect-home"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_UI_ENABLED": "false",
+            # Runs are started by hand here; the scheduler would only add tomorrow's runs nobody executes.
+            "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
+    )
+    with ExitStack() as cleanup:
+        stack = Stack(
+            api_url=f"http://127.0.0.1:{port}/api",
+            env={},
+            work_dir=root / "district",
+            logs=logs,
+            database_url=database_url,
+        )
+        stack.env = base  # the server itself must not be told to talk to an API
+        server = stack.start("server", "server", "start", "--host", "127.0.0.1", "--port", str(port))
+        cleanup.callback(lambda: [_stop(proc) for proc in reversed(stack.processes)])
+        # The district starts while the server migrates its fresh database (the slow part).
+        district = cleanup.enter_context(LocalDistrict(sample_dir, database_url, work_dir=stack.work_dir))
+        stack.env = {**base, **district.env, "PREFECT_API_URL": stack.api_url}
+        _wait_healthy(stack, server)
+
+        stack.cli("work-pool", "create", POOL, "--type", "process")
+        names = _expected_names()
+        selection = ["--all"] if names == list(EXPECTED) else [arg for n in names for arg in ("--name", n)]
+        stack.deploy_output = stack.cli(
+            "deploy", *selection, "--prefect-file", str(PREFECT_FILE.relative_to(PROJECT_ROOT)), "--no-prompt"
+        )
+        yield stack
+
+
+@pytest.mark.slow
+def test_prefect_yaml_deploys_schedules_limits_and_working_directory(stack: Stack) -> None:
+    for name in _expected_names():
+        want = EXPECTED[name]
+        got = stack.api("GET", f"/deployments/name/{_flow_name(name)}/{name}")
+        assert got["entrypoint"] == want["entrypoint"]
+        assert got["work_pool_name"] == POOL
+        # Deployment concurrency lives in a global limit of 1; a colliding run waits (ENQUEUE), never dropped.
+        assert got["global_concurrency_limit"]["limit"] == 1, name
+        assert got["concurrency_options"]["collision_strategy"] == "ENQUEUE", name
+        # The worker changes into this checkout before loading the entrypoint: no variable for IT to set.
+        assert got["pull_steps"] == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}
+        ], name
+        schedules = [
+            (s["schedule"].get("cron"), s["schedule"].get("timezone"), s["active"]) for s in got["schedules"]
+        ]
+        if want["cron"]:
+            assert schedules == [(want["cron"], ZONE, True)], name
+        else:
+            assert schedules == [], name
+            # The campaign's run form comes from the flow's typed parameters, and the API enforces them.
+            assert got["parameter_openapi_schema"]["properties"], name
+            assert got["enforce_parameter_schema"] is True
+
+
+@pytest.mark.slow
+def test_weekly_report_runs_on_a_process_worker(stack: Stack) -> None:
+    from openpyxl import load_workbook
+    from sqlalchemy import select
+
+    from compliance.models import ReportRun
+    from compliance.report.workbook import report_filename
+    from compliance.store import Store
+
+    # Monday 06:00 in Los Angeles (14:00 UTC in November): the moment the schedule would fire.
+    now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    output = stack.cli(
+        "deployment",
+        "run",
+        "compliance-report/weekly-report",
+        "--params",
+        json.dumps({"now": now.isoformat()}),
+    )
+    match = re.search(r"UUID:\s*([0-9a-f-]{36})", output)
+    assert match, output
+    flow_run_id = match.group(1)
+
+    worker = stack.start(
+        "worker",
+        "worker",
+        "start",
+        "--pool",
+        POOL,
+        "--type",
+        "process",
+        extra_env={"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_HEARTBEAT_SECONDS": "5"},
+    )
+    deadline = time.monotonic() + FLOW_RUN_TIMEOUT
+    state = "SCHEDULED"
+    while time.monotonic() < deadline and worker.poll() is None:
+        state = stack.api("GET", f"/flow_runs/{flow_run_id}")["state_type"]
+        if state in TERMINAL:
+            break
+        time.sleep(1.0)
+    _stop(worker)
+    if state != "COMPLETED":
+        logs = stack.api("POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}})
+        messages = "\n".join(entry["message"] for entry in logs)[-4000:]
+        pytest.fail(
+            f"flow run ended {state}\nworker log:\n{_tail(stack.logs / 'worker.log')}\nrun logs:\n{messages}"
+        )
+
+    expected = Path(stack.env["DC_OUT_DIR"]) / report_filename(now, ZONE)
+    assert expected.name == "compliance-report-2026-11-23.xlsx"
+    assert expected.is_file()
+    workbook = load_workbook(expected, read_only=True)
+    assert "Summary" in workbook.sheetnames
+    workbook.close()
+
+    with Store(stack.database_url).session() as session:
+        run = session.scalars(select(ReportRun).where(ReportRun.generated_at == now)).one()
+        assert Path(run.path) == expected
+        assert run.drive_file_id  # the Drive copy was made in the emulator
+
+    artifacts = stack.api(
+        "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
+    )
+    assert any(a["key"] == "compliance-report" and str(expected) in a["data"] for a in artifacts)
+
+
+def _load_serve() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("district_serve", SERVE_FILE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_serve_builds_the_same_deployments_as_prefect_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Entrypoints are recorded relative to the working directory, as serve.py's main() arranges.
+    monkeypatch.chdir(PROJECT_ROOT)
+    served = {d.name: d for d in _load_serve().build_deployments(ZONE)}
+    declared = {d["name"]: d for d in yaml.safe_load(PREFECT_FILE.read_text())["deployments"]}
+
+    assert sorted(served) == sorted(_expected_names())
+    assert set(declared) == set(EXPECTED)
+    for name, deployment in served.items():
+        spec = declared[name]
+        assert deployment.entrypoint == spec["entrypoint"] == EXPECTED[name]["entrypoint"]
+        assert deployment.concurrency_limit == spec["concurrency_limit"]["limit"] == 1
+        assert (
+            deployment.concurrency_options.collision_strategy.value
+            == spec["concurrency_limit"]["collision_strategy"]
+            == "ENQUEUE"
+        )
+        assert sorted(deployment.tags) == sorted(spec["tags"])
+        served_schedules = [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules]
+        declared_schedules = [(s["cron"], s["timezone"]) for s in spec["schedules"]]
+        assert served_schedules == declared_schedules
+        want = [(EXPECTED[name]["cron"], ZONE)] if EXPECTED[name]["cron"] else []
+        assert served_schedules == want
+
+
+def test_serve_follows_the_district_time_zone() -> None:
+    served = _load_serve().build_deployments("America/Denver")
+    zones = {s.schedule.timezone for d in served for s in d.schedules}
+    assert zones == {"America/Denver"}
