@@ -94,7 +94,15 @@ def load_json(sample: Path, rel: str) -> Any:
 
 
 def test_same_seed_same_content_and_other_seed_differs(tmp_path: Path) -> None:
-    a, b, c = (generate(tmp_path / n, "standard", seed) for n, seed in (("a", 1114), ("b", 1114), ("c", 7)))
+    from typer.testing import CliRunner
+
+    from compliance.cli import app
+
+    a, b = (generate(tmp_path / n, "standard", 1114) for n in ("a", "b"))
+    c = tmp_path / "c"
+    result = CliRunner().invoke(app, ["sample", "generate", "--seed", "7", "--out", str(c)])
+    assert result.exit_code == 0, result.output
+    assert load_json(c, "truth/summary.json")["seed"] == 7
     snap_a, snap_b, snap_c = snapshot(a), snapshot(b), snapshot(c)
     assert snap_a.keys() == snap_b.keys()
     for key in snap_a:
@@ -428,3 +436,44 @@ def test_captions_truth(sample_dir: Path) -> None:  # noqa: F811
         assert index.identifies(r["text"]) == set(r["student_ids"]), r
     assert sum(bool(r["student_ids"]) for r in records) > len(records) // 3
     assert sum(not r["student_ids"] for r in records) > len(records) // 10
+
+
+def test_large_scale_layouts_on_a_small_district(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lausd code paths (streamed xlsx, CSV layouts, per-school name scope) on a dozen schools."""
+    import dataclasses
+
+    from compliance.sample import context
+    from compliance.settings import load_settings
+
+    small = dataclasses.replace(context.SCALES["lausd"], schools=12, employees_per_school=10, office_employees=10,
+                                associated_per_school=12, office_associated=12, students_per_school=60,
+                                website_schools=1, captions=600)
+    monkeypatch.setitem(context.SCALES, "lausd", small)
+    out = generate(tmp_path / "l", "lausd", 3)
+    monkeypatch.setenv("DC_PROFILE", str(out / "profile.toml"))
+    settings = load_settings()
+    assert len(settings.sites) == 13 and len({s.id for s in settings.sites}) == 13
+    assert sum(bool(s.web_roots) for s in settings.sites) == 1
+    sources = [src for site in settings.sites for src in site.associated_sources + site.consent_sources]
+    assert {Path(src).suffix for src in sources if not src.startswith("sheets:")} == {".csv", ".xlsx"}
+    for src in sources:
+        assert src.startswith("sheets:") or settings.input_path(src).is_file()
+    summary = load_json(out, "truth/summary.json")
+    assert summary["students"] == 12 * 60 and summary["employees"] == 130
+    people = load_json(out, "truth/people.json")
+    for p in people[::7]:
+        for ref in p["sources"]:
+            if ref["source"] != "directory/users.json":
+                row = " ".join(raw_row(out, ref))
+                assert strip_accents(p["family_name"]).split()[0][:3].lower() in strip_accents(row).lower()
+    students = _students(out)
+    adults: dict[str, list[tuple[str, str]]] = {}
+    for p in people:
+        for site in p["site_ids"]:
+            adults.setdefault(site, []).append((p["given_name"], p["family_name"]))
+    indexes = {site: NameIndex([s for s in students if s.site_id == site], adults.get(site, []))
+               for site in {s.site_id for s in students}}
+    captions = [json.loads(line) for line in (out / "truth" / "captions.jsonl").read_text("utf-8").splitlines()]
+    assert len(captions) == 600 and load_json(out, "truth/photos.json")["name_scope"] == "site"
+    for caption in captions:
+        assert indexes[caption["site_id"]].identifies(caption["text"]) == set(caption["student_ids"])
