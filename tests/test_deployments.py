@@ -107,7 +107,6 @@ class Stack:
     work_dir: Path
     database_url: str
     logs: Path
-    deploy_output: str = ""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> str:
@@ -185,6 +184,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Iterato
             # Runs are started by hand here; the scheduler would only add tomorrow's runs nobody executes.
             "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
+            # A run waiting for its deployment's concurrency slot is retried after this (default 30 s).
+            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "1",
         }
     )
     with ExitStack() as cleanup:
@@ -206,7 +207,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Iterato
         stack.cli("work-pool", "create", POOL, "--type", "process")
         names = _expected_names()
         selection = ["--all"] if names == list(EXPECTED) else [arg for n in names for arg in ("--name", n)]
-        stack.deploy_output = stack.cli(
+        stack.cli(
             "deploy", *selection, "--prefect-file", str(PREFECT_FILE.relative_to(PROJECT_ROOT)), "--no-prompt"
         )
         yield stack
@@ -238,8 +239,28 @@ def test_prefect_yaml_deploys_schedules_limits_and_working_directory(stack: Stac
             assert got["enforce_parameter_schema"] is True
 
 
+def _run_deployment(stack: Stack, name: str, parameters: dict[str, Any]) -> str:
+    """`prefect deployment run` as central office would type it; returns the flow run id it printed."""
+    output = stack.cli("deployment", "run", name, "--params", json.dumps(parameters))
+    match = re.search(r"UUID:\s*([0-9a-f-]{36})", output)
+    assert match, output
+    return match.group(1)
+
+
+def _wait_terminal(stack: Stack, worker: subprocess.Popen[bytes], flow_run_ids: list[str]) -> dict[str, Any]:
+    """Poll until every run is terminal (or the deadline passes, or the worker dies); the runs by id."""
+    deadline = time.monotonic() + FLOW_RUN_TIMEOUT
+    runs: dict[str, Any] = {}
+    while time.monotonic() < deadline and worker.poll() is None:
+        runs = {run_id: stack.api("GET", f"/flow_runs/{run_id}") for run_id in flow_run_ids}
+        if all(run["state_type"] in TERMINAL for run in runs.values()):
+            break
+        time.sleep(1.0)
+    return runs
+
+
 @pytest.mark.slow
-def test_weekly_report_runs_on_a_process_worker(stack: Stack) -> None:
+def test_weekly_report_runs_on_a_process_worker_one_at_a_time(stack: Stack) -> None:
     from openpyxl import load_workbook
     from sqlalchemy import select
 
@@ -247,19 +268,11 @@ def test_weekly_report_runs_on_a_process_worker(stack: Stack) -> None:
     from compliance.report.workbook import report_filename
     from compliance.store import Store
 
-    # Monday 06:00 in Los Angeles (14:00 UTC in November): the moment the schedule would fire.
-    now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
-    output = stack.cli(
-        "deployment",
-        "run",
-        "compliance-report/weekly-report",
-        "--params",
-        json.dumps({"now": now.isoformat()}),
-    )
-    match = re.search(r"UUID:\s*([0-9a-f-]{36})", output)
-    assert match, output
-    flow_run_id = match.group(1)
-
+    # Two Mondays at 06:00 in Los Angeles (14:00 UTC in November): the moments the schedule would fire.
+    mondays = [datetime(2026, 11, 23, 14, 0, tzinfo=UTC), datetime(2026, 11, 30, 14, 0, tzinfo=UTC)]
+    run_ids = [
+        _run_deployment(stack, "compliance-report/weekly-report", {"now": now.isoformat()}) for now in mondays
+    ]
     worker = stack.start(
         "worker",
         "worker",
@@ -270,37 +283,36 @@ def test_weekly_report_runs_on_a_process_worker(stack: Stack) -> None:
         "process",
         extra_env={"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_HEARTBEAT_SECONDS": "5"},
     )
-    deadline = time.monotonic() + FLOW_RUN_TIMEOUT
-    state = "SCHEDULED"
-    while time.monotonic() < deadline and worker.poll() is None:
-        state = stack.api("GET", f"/flow_runs/{flow_run_id}")["state_type"]
-        if state in TERMINAL:
-            break
-        time.sleep(1.0)
+    runs = _wait_terminal(stack, worker, run_ids)
     _stop(worker)
-    if state != "COMPLETED":
-        logs = stack.api("POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}})
+    states = {run_id: run["state_type"] for run_id, run in runs.items()}
+    if len(states) != len(run_ids) or set(states.values()) != {"COMPLETED"}:
+        logs = stack.api("POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": run_ids}}})
         messages = "\n".join(entry["message"] for entry in logs)[-4000:]
         pytest.fail(
-            f"flow run ended {state}\nworker log:\n{_tail(stack.logs / 'worker.log')}\nrun logs:\n{messages}"
+            f"runs ended {states}\nworker log:\n{_tail(stack.logs / 'worker.log')}\nrun logs:\n{messages}"
         )
 
-    expected = Path(stack.env["DC_OUT_DIR"]) / report_filename(now, ZONE)
-    assert expected.name == "compliance-report-2026-11-23.xlsx"
-    assert expected.is_file()
-    workbook = load_workbook(expected, read_only=True)
-    assert "Summary" in workbook.sheetnames
-    workbook.close()
+    # Concurrency limit 1 with ENQUEUE: both ran, the second only after the first finished, having waited.
+    first, second = sorted(runs.values(), key=lambda run: run["start_time"])
+    assert datetime.fromisoformat(second["start_time"]) >= datetime.fromisoformat(first["end_time"])
+    history = stack.api("GET", "/flow_run_states/", params={"flow_run_id": second["id"]})
+    assert "AwaitingConcurrencySlot" in {state["name"] for state in history}
 
     with Store(stack.database_url).session() as session:
-        run = session.scalars(select(ReportRun).where(ReportRun.generated_at == now)).one()
-        assert Path(run.path) == expected
-        assert run.drive_file_id  # the Drive copy was made in the emulator
-
-    artifacts = stack.api(
-        "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
-    )
-    assert any(a["key"] == "compliance-report" and str(expected) in a["data"] for a in artifacts)
+        for now, run_id in zip(mondays, run_ids, strict=True):
+            expected = Path(stack.env["DC_OUT_DIR"]) / report_filename(now, ZONE)
+            assert expected.name == f"compliance-report-{now.date().isoformat()}.xlsx"
+            workbook = load_workbook(expected, read_only=True)
+            assert "Summary" in workbook.sheetnames
+            workbook.close()
+            recorded = session.scalars(select(ReportRun).where(ReportRun.generated_at == now)).one()
+            assert Path(recorded.path) == expected
+            assert recorded.drive_file_id  # the Drive copy was made in the emulator
+            artifacts = stack.api(
+                "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}}
+            )
+            assert any(a["key"] == "compliance-report" and str(expected) in a["data"] for a in artifacts)
 
 
 def _load_serve() -> ModuleType:
