@@ -23,10 +23,11 @@ Scale = Literal["standard", "lausd"]
 
 
 def generate(out_dir: Path, scale: Scale = "standard", seed: int = 1114) -> Path:
-    """Write a complete sample district into ``out_dir`` (created; existing files are overwritten).
+    """Write a complete sample district into ``out_dir`` and return it.
 
-    Same scale and seed give the same parsed content. Returns ``out_dir``. Writes ``truth/summary.json``
-    with the counts and the generation time.
+    ``out_dir`` must be missing, empty, or an earlier sample (which is cleared first); anything else raises
+    ValueError rather than mixing files. Same scale and seed give byte-identical files, except the timings in
+    ``truth/summary.json`` (counts, phase timings and the generation time).
     """
     from compliance.sample.build import build
 
