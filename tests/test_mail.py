@@ -197,3 +197,15 @@ def test_naive_date_refused() -> None:
     with pytest.raises(ValueError):
         build_message(sender="a@standard-sd.org", to="b@example.com", subject="s", text="t", html="h",
                       message_id="<m@x.org>", date=datetime(2026, 1, 1))
+
+
+def test_bcc_for_site_group_announcements() -> None:
+    staff = [f"teacher{i}@standard-sd.org" for i in range(100)]
+    raw = build_message(sender="policy-mail-1@standard-sd.org", to="policy-mail-1@standard-sd.org", subject="s",
+                        text="t", html="h", message_id="<g@standard-sd.org>", date=NOW, bcc=staff)
+    msg = parse(raw)
+    assert [a.addr_spec for a in msg["Bcc"].addresses] == staff
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    with pytest.raises(HeaderInjection):
+        build_message(sender="a@standard-sd.org", to="a@standard-sd.org", subject="s", text="t", html="h",
+                      message_id="<g@x.org>", date=NOW, bcc=["ok@x.org", "bad@x.org\r\nX: 1"])
