@@ -139,6 +139,7 @@ class NameIndex:
         self.maxn = max((k.count(" ") + 1 for k in self.owners), default=2)
 
     def usable(self, sid: str, style: str) -> str | None:
+        """The student's name written in ``style``, when that form names this student and nobody else."""
         text = self.forms[sid].get(style)
         if text is None or self.owners.get(norm(text)) != {sid}:
             return None
@@ -279,6 +280,7 @@ class SiteBuilder:
         return out
 
     def checked(self, text: str, ids: set[str]) -> bool:
+        """True when ``text`` names exactly ``ids`` (and nobody ambiguously)."""
         return self.index.identifies(text) == ids
 
     def pick_names(self, k: int) -> tuple[list[str], list[str]] | None:
@@ -310,6 +312,7 @@ class SiteBuilder:
         return None
 
     def text_block(self, names: list[str], ids: list[str], event: str) -> str | None:
+        """A checked caption naming exactly ``ids``; None when no template works for these names."""
         staff = self.rng.choice(self.staff) if self.staff else "the PTA"
         for _ in range(20):
             first_only = self.rng.choice(self.students).first if self.students else None
@@ -359,6 +362,7 @@ class SiteBuilder:
         return img
 
     def src(self, page: Page, img: Img) -> str:
+        """Image URL as web editors write it: root-relative or relative to the page."""
         depth = page.path.count("/")
         if self.rng.random() < 0.5:
             return f"/{self.site.id}/images/{img.file}"
@@ -399,6 +403,7 @@ class SiteBuilder:
     # ------------------------------------------------------------ pages
 
     def build(self) -> None:
+        """Lay out the site: news, galleries and clubs with photos, photo reuse, a private page, home, staff."""
         rng = self.rng
         site = self.site
         news_count, galleries, clubs = 5, 2, 3
@@ -436,6 +441,7 @@ class SiteBuilder:
         self.pages = [index, staff_page, *photo_pages, private]
 
     def _photo(self, page: Page, event: str, style: str, force_named: bool = False) -> None:
+        """One new photo on ``page``: a group shot (no names) or 1-3 named students."""
         rng = self.rng
         roll = rng.random()
         if roll < 0.25 and not force_named:
@@ -467,6 +473,7 @@ class SiteBuilder:
     # ------------------------------------------------------------ writing
 
     def write(self, root: Path) -> list[dict[str, Any]]:
+        """Write pages, robots.txt, sitemap.xml and JPEGs under ``root/<site_id>``; return the appearances."""
         site = self.site
         base = root / site.id
         for sub in ("news", "gallery", "clubs", "private", "images"):
