@@ -288,3 +288,31 @@ def test_site_digest_and_superintendent_escalation_once() -> None:
     records.append(DeliveryRecord(None, "superintendent_escalation", NOW + timedelta(days=28)))
     later = due_reminders(records, acked, CADENCE, NOW + timedelta(days=35), people=people)
     assert later.superintendent == [] and len(later.outstanding) == 5
+
+
+def test_plans_from_store_rows(store) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from compliance.models import Person, PolicyVersion, Site
+
+    with store.session() as s:
+        s.add(Site(id="lincoln-es", name="Lincoln", kind="elementary", org_unit="/L", site_admin_email="p@d.org",
+                   web_contact_email="w@d.org"))
+        s.flush()  # no relationship() between the tables, so the unit of work needs the site first
+        s.add(PolicyVersion(id=4, drive_file_id="f", revision_id="r", sha256="0" * 64, title="AR 1114",
+                            school_year="2026-2027"))
+        s.add_all([
+            Person(person_key="e1", kind="employee", category="employee", given_name="Eva", family_name="Ruiz",
+                   email="eva@standard-sd.org", site_id="lincoln-es", has_district_account=True, source="directory"),
+            Person(person_key="v1", kind="associated", category="volunteer", given_name="Ana", family_name="Paz",
+                   email=None, site_id="lincoln-es", paper_only=True, source="associated/lincoln-es.xlsx"),
+            Person(person_key="c1", kind="associated", category="walk_on_coach", given_name="Bo", family_name="Li",
+                   email="bo@example.com", site_id="lincoln-es", preferred_language="es", source="x"),
+        ])
+    with store.session() as s:
+        people = s.scalars(select(Person)).all()
+        plan = plan_campaign(people, set(), Audience(), s.get(PolicyVersion, 4), settings(), NOW, campaign_id=1)
+    assert plan.policy_version_id == 4
+    assert {(d.person_key, d.language) for d in plan.deliveries} == {("e1", "en"), ("c1", "es")}
+    assert [(s.person_key, s.reason) for s in plan.print_list] == [("v1", "paper_only")]
+    assert plan.counts_by_category == {"employee": 1, "walk_on_coach": 1}

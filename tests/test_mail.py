@@ -209,3 +209,24 @@ def test_bcc_for_site_group_announcements() -> None:
     with pytest.raises(HeaderInjection):
         build_message(sender="a@standard-sd.org", to="a@standard-sd.org", subject="s", text="t", html="h",
                       message_id="<g@x.org>", date=NOW, bcc=["ok@x.org", "bad@x.org\r\nX: 1"])
+
+
+@pytest.mark.parametrize("name", ['López, Ana', 'Ana "Anita" O\'Brien', "Zoë (PTA)", "Nguyễn Văn An", "a" * 120])
+def test_display_names_survive_the_round_trip(name: str) -> None:
+    raw = build_message(sender="a@standard-sd.org", to="x@example.com", to_name=name, subject="s", text="t",
+                        html="h", message_id="<n@standard-sd.org>", date=NOW)
+    (address,) = parse(raw)["To"].addresses
+    assert address.display_name == name and address.addr_spec == "x@example.com"
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("template", sorted(CONTEXTS))
+def test_every_template_builds_a_clean_message(template: str, language: str) -> None:
+    raw = compose_email(template, CONTEXTS[template], language, sender="policy-mail-1@standard-sd.org",
+                        to="principal.lincoln@standard-sd.org", idempotency_key=f"{template}-{language}",
+                        domain="standard-sd.org", date=NOW, to_name="Pat Principal")
+    msg = parse(raw)
+    assert not any(part.defects for part in msg.walk())
+    subject, text, _ = render_email(template, CONTEXTS[template], language)
+    assert msg["Subject"] == subject
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
