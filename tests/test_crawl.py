@@ -399,3 +399,14 @@ def test_crawl_and_store_reports_unstored_site(store, server: SampleWebsites) ->
         crawl_and_store(store, settings, NOW)
     assert list(caught.value.summary) == ["school"]  # the stored site is kept
     assert caught.value.failures[0].startswith("unknown: ValueError")
+
+
+def test_evidence_to_dict_is_complete_and_round_trips() -> None:
+    import dataclasses
+
+    from compliance.evidence import ImageEvidence
+
+    ev = ImageEvidence("p", "i", {"alt": "Ana"}, sha256="s", phash="f", width=1, height=2, error="e")
+    assert ev.to_dict() == dataclasses.asdict(ev)  # every field, should one be added
+    assert ImageEvidence.from_dict(ev.to_dict()) == ev
+    assert ev.to_dict()["texts"] is not ev.texts
