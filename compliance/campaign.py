@@ -486,13 +486,17 @@ class SendScheduler:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryRecord:
-    """A message already planned or sent: ``person_id`` None for site digests and escalations."""
+    """A message already planned or sent: ``person_id`` None for site digests, escalations and group mail.
+
+    A site-group announcement (kind ``announcement_group``) announces to each of its ``person_ids``.
+    """
 
     person_id: int | None
-    kind: str  # announcement | reminder_<n> | site_digest | superintendent_escalation
+    kind: str  # announcement | announcement_group | reminder_<n> | site_digest | superintendent_escalation
     sent_at: datetime | None
     status: str = "sent"
     site_id: str | None = None
+    person_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,12 +546,15 @@ def due_reminders(
     digested_sites: set[str | None] = set()
     escalated = False
     for d in deliveries:
-        if d.kind == "announcement" and d.person_id is not None:
-            if d.status == "bounced":
-                bounced.add(d.person_id)
-            if d.sent_at is not None and d.status in ("sent", "bounced"):
-                first = announced.get(d.person_id)
-                announced[d.person_id] = d.sent_at if first is None else min(first, d.sent_at)
+        if d.kind in ("announcement", "announcement_group"):
+            for person_id in (d.person_id,) if d.kind == "announcement" else d.person_ids:
+                if person_id is None:
+                    continue
+                if d.status == "bounced":
+                    bounced.add(person_id)
+                if d.sent_at is not None and d.status in ("sent", "bounced"):
+                    first = announced.get(person_id)
+                    announced[person_id] = d.sent_at if first is None else min(first, d.sent_at)
         elif d.kind.startswith("reminder_") and d.person_id is not None:
             reminded[d.person_id] = max(reminded[d.person_id], int(d.kind.removeprefix("reminder_")))
         elif d.kind == "site_digest":

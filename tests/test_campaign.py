@@ -316,3 +316,15 @@ def test_plans_from_store_rows(store) -> None:  # type: ignore[no-untyped-def]
     assert {(d.person_key, d.language) for d in plan.deliveries} == {("e1", "en"), ("c1", "es")}
     assert [(s.person_key, s.reason) for s in plan.print_list] == [("v1", "paper_only")]
     assert plan.counts_by_category == {"employee": 1, "walk_on_coach": 1}
+
+
+def test_group_announcements_start_each_members_reminder_clock() -> None:
+    people = people_map(4)
+    records = [
+        DeliveryRecord(None, "announcement_group", NOW, site_id="lincoln-es", person_ids=(1, 2)),
+        DeliveryRecord(None, "announcement_group", None, status="pending", person_ids=(3,)),
+        DeliveryRecord(4, "announcement", NOW + timedelta(days=3)),
+    ]
+    plan = due_reminders(records, {2}, CADENCE, NOW + timedelta(days=7, hours=1), people=people)
+    assert [(r.person_id, r.kind) for r in plan.reminders] == [(1, "reminder_1")]
+    assert {o.person_id for o in plan.outstanding} == {1, 4}
