@@ -774,3 +774,19 @@ def test_record_report_run_feeds_the_next_report(built: dict[str, Any], settings
     assert later.previous is not None and later.previous.generated_at == NOW
     assert later.previous.summary == data.summary
     assert [p.generated_at for p in later.trends][-2:] == [NOW, later.generated_at]
+
+
+def test_same_figures_on_every_backend(db_url: str, settings: Any, tmp_path: Path) -> None:
+    """PostgreSQL (when reachable) and SQLite give the same report from the same district."""
+    from compliance.report import collect_report_data
+    from compliance.store import Store
+
+    results = []
+    for url in dict.fromkeys([db_url, f"sqlite:///{tmp_path / 'reference.db'}"]):
+        store = Store(url)
+        with store.session() as session:
+            build_district(session)
+        with store.session() as session:
+            data = collect_report_data(session, NOW, settings)
+        results.append((data.summary, [r[1:] for r in data.outstanding], [r[1:] for r in data.findings]))
+    assert all(r == results[0] for r in results)
