@@ -19,6 +19,9 @@ from compliance.settings import Crawl
 from emulator.websites import SampleWebsites
 
 WEEK = timedelta(days=7)
+# The server's Date has one-second resolution and uvicorn refreshes it about once a second: the age the
+# crawler measures from it (and subtracts from a week) is a second or two, more on a loaded machine.
+SLACK = timedelta(seconds=5)
 IMAGES = {"/school/images/ana-ruiz.jpg", "/school/images/shared.jpg", "/school/images/priya.jpg"}
 
 
@@ -118,7 +121,7 @@ def test_unchanged_recrawl_makes_no_image_request_while_fresh(server: SampleWebs
     assert first.stats.image_bodies == 3 and first.stats.fresh_skips == 0
     for image in first.images.values():
         assert image.fresh_until is not None
-        assert abs(image.fresh_until - (t0 + WEEK)) <= timedelta(seconds=2)
+        assert abs(image.fresh_until - (t0 + WEEK)) <= SLACK
 
     second = crawl_at(server, t0 + timedelta(days=6), cache)
     assert image_hits(server) == dict.fromkeys(sorted(IMAGES), 0)
@@ -140,7 +143,7 @@ def test_stale_image_is_revalidated_and_answered_304(server: SampleWebsites) -> 
     assert evidence_key(second) == evidence_key(first)
     # The 304 repeats Cache-Control: the image is fresh for another week from the revalidation.
     for image in second.images.values():
-        assert image.fresh_until is not None and abs(image.fresh_until - (late + WEEK)) <= timedelta(seconds=2)
+        assert image.fresh_until is not None and abs(image.fresh_until - (late + WEEK)) <= SLACK
     remember_crawl(cache, second, build_evidence(second, 40_000_000))
     server.reset_counts()
     third = crawl_at(server, late + timedelta(days=1), cache)
@@ -246,7 +249,7 @@ def test_store_round_trip_of_freshness_and_links(db_url: str, server: SampleWebs
         assert {u.removeprefix(server.base_url) for u in stored} == IMAGES
         for value in stored.values():
             assert value is not None and value.utcoffset() == timedelta(0)
-            assert abs(value - (t0 + WEEK)) <= timedelta(seconds=2)
+            assert abs(value - (t0 + WEEK)) <= SLACK
         links = {p.url: p.links for p in session.scalars(select(Page).where(Page.status != "gone"))}
         assert links[index_url] == first.pages[index_url].links
         assert f"{server.base_url}/school/news/a.html" in links[index_url]
@@ -277,7 +280,7 @@ def test_store_round_trip_of_freshness_and_links(db_url: str, server: SampleWebs
     with store.session() as session:
         for url, value in ((a.image_url, a.fresh_until) for a in session.scalars(select(PhotoAppearance))):
             if url in stored:
-                assert value is not None and abs(value - (late + WEEK)) <= timedelta(seconds=2)
+                assert value is not None and abs(value - (late + WEEK)) <= SLACK
 
     # The index stops linking the gallery, which is still served: revalidated as a known page, still live;
     # the index's stored links follow the page.
