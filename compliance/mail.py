@@ -9,6 +9,19 @@ Messages are bytes ready for ``gmail.users.messages.send``. The stdlib ``EmailMe
 about 300 messages a second, far too slow for 175,000 announcements, so :func:`build_message` assembles the
 MIME structure itself and leaves every encoding decision to the stdlib (``email.header``, ``email.utils``,
 ``email.charset``); tests parse the result back with the stdlib parser to prove it is well formed.
+
+Context each template needs (all: ``recipient_name``, ``district_name``; dates aware or ``date``, shown in
+America/Los_Angeles in the message's language):
+
+- announcement: category, site_name, policy_title, policy_url, form_url, deadline
+- reminder: as announcement, plus reminder_number
+- site_admin_digest: site_name, policy_title, deadline, people [{name, category, days_outstanding}]
+- superintendent_escalation: policy_title, total_outstanding, threshold_days,
+  sites [{site_name, outstanding, oldest_days}], people [{name, site_name, category, days_outstanding}]
+- takedown_digest: site_name, respond_by, findings [{page_url, image_url, student_id, reason}] (ids, no names)
+- takedown_reminder: as takedown_digest, plus first_notified_at
+- compliance_report: generated_at, acknowledged, required, outstanding, percent_acknowledged,
+  open_violations, resolved_violations, report_url (None when only attached)
 """
 
 from __future__ import annotations
@@ -157,12 +170,6 @@ def _long_date(ctx: Any, value: datetime | date) -> str:
 
 
 @pass_context
-def _short_datetime(ctx: Any, value: datetime) -> str:
-    local = _as_local(value)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}" if isinstance(local, datetime) else f"{local:%Y-%m-%d}"
-
-
-@pass_context
 def _category(ctx: Any, value: str) -> str:
     return CATEGORY_LABELS[ctx.get("language", "en")].get(value, value)
 
@@ -184,7 +191,7 @@ def make_environment(template_dir: Path = TEMPLATES_DIR) -> Environment:
         auto_reload=False,
         cache_size=-1,
     )
-    env.filters.update(long_date=_long_date, short_datetime=_short_datetime, category=_category, reason=_reason)
+    env.filters.update(long_date=_long_date, category=_category, reason=_reason)
     return env
 
 
