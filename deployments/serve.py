@@ -80,6 +80,15 @@ def main() -> None:
     import os
 
     from prefect import serve
+    from prefect.settings import get_current_settings
+
+    # Without an API URL Prefect would start a throw-away in-process server that never fires schedules: the
+    # district would silently get no nightly run. Refuse and say what to do instead.
+    if not get_current_settings().api.url:
+        raise SystemExit(
+            "PREFECT_API_URL is not set. Start `prefect server start` and run, for example:\n"
+            "  PREFECT_API_URL=http://127.0.0.1:4200/api python deployments/serve.py"
+        )
 
     # Entrypoints are recorded relative to the working directory; the project root makes them the same
     # ("flows/nightly.py:nightly") as the prefect.yaml deployments wherever this script is started from.
