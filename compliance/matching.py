@@ -159,9 +159,14 @@ _APOSTROPHES = "'\u2019\u02bc`\u00b4"
 _POSSESSIVE = re.compile(rf"(?<=[^\W\d_])[{_APOSTROPHES}][sS]\b")
 # "O'Brien" -> "OBrien " keeps the length (the letters move left, a space fills the end) so offsets survive.
 _INNER_APOSTROPHE = re.compile(rf"([^\W\d_])[{_APOSTROPHES}]([^\W\d_]+)")
+_HAS_APOSTROPHE = re.compile(f"[{_APOSTROPHES}]").search
 _NON_WORD = re.compile(r"[\W_]")
 _WORD = re.compile(r"\S+")
 _WS = re.compile(r"\s+")
+
+
+def _shift_left(m: re.Match[str]) -> str:
+    return f"{m[1]}{m[2]} "
 
 
 def _fold_table() -> dict[int, str]:
@@ -194,9 +199,9 @@ def _fold_same_length(text: str) -> tuple[str, bool]:
     place left). Returns the folded text and whether letters moved (word ends then differ from the original).
     """
     moved = False
-    if any(a in text for a in _APOSTROPHES):
+    if _HAS_APOSTROPHE(text):
         text = _POSSESSIVE.sub(" s", text)
-        shifted = _INNER_APOSTROPHE.sub(r"\1\2 ", text)
+        shifted = _INNER_APOSTROPHE.sub(_shift_left, text)
         moved = shifted != text
         text = shifted
     folded = text.translate(_FOLD)
@@ -382,6 +387,8 @@ class NameIndex:
         givens: dict[tuple[str, str], _Given | None] = {}
         families: dict[tuple[str, str], _Family | None] = {}
         ids, given_of, family_of = self._ids, self._given_of, self._family_of
+        site_range = self._site_range
+        current_site: str | None = None
         for s in sorted(students, key=lambda st: st.site_id or ""):
             # A district has far fewer distinct names than students: parts are built once per name.
             gkey = (s.legal_first or "", s.preferred_first or "")
@@ -398,15 +405,20 @@ class NameIndex:
             ids.append(s.student_id)
             given_of.append(given)
             family_of.append(family)
-            if s.site_id:
-                lo, _hi = self._site_range.get(s.site_id, (idx, idx))
-                self._site_range[s.site_id] = (lo, idx + 1)
+            if s.site_id != current_site:
+                if current_site:
+                    site_range[current_site] = (site_range[current_site][0], idx)
+                current_site = s.site_id
+                if current_site:
+                    site_range[current_site] = (idx, idx)
             components, initials = family[1], family[2]
             for f in given[1]:
                 for c in components:
                     pairs[f"{f} {c}"].append(idx)
                 for i in initials:
                     initials_index[f"{f} {i}"].append(idx)
+        if current_site:
+            site_range[current_site] = (site_range[current_site][0], len(ids))
         first_tokens = {t for g in givens.values() if g for t in g[1]}
         part_tokens = {t for g in givens.values() if g for t in g[2]}
         last_tokens = {t for f in families.values() if f for t in f[1]}
