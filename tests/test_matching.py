@@ -470,3 +470,27 @@ def test_staff_distractors_count_at_their_own_site_only() -> None:
     ix = build_index(roster, distractors=[("Robert Reed", SITE)])
     assert all(not m.identified for m in ix.find({"c": "Robert Reed at the fair"}, SITE))
     assert [(m.student_id, m.identified) for m in ix.find({"c": "Robert Reed at the fair"}, OTHER)] == [("B", True)]
+
+
+def test_texts_parsed_from_a_school_page(index: NameIndex) -> None:
+    from compliance.evidence import parse_page
+
+    html = """<html><body>
+      <figure><img src="/lincoln-es/images/maria-garcia-lopez-science-fair.jpg" alt="Science fair">
+        <figcaption>Left to right: Ana Ruiz and Ben Cho</figcaption></figure>
+      <div class="gallery"><a href="big.jpg" data-caption="Esperanza&#39;s winning poster">
+        <img src="/lincoln-es/images/poster.jpg" alt=""></a></div>
+      <p><img src="/lincoln-es/images/staff.jpg" alt="Coach Ben Cho and Principal Patricia Gomez"></p>
+      <p><img src="/lincoln-es/images/group.jpg" alt="Our second graders at Lincoln Park"></p>
+    </body></html>"""
+    page = parse_page(html, "https://schools.example/lincoln-es/news/fair.html")
+    found_per_image = {
+        ref.image_url.rsplit("/", 1)[-1]: {(m.student_id, m.identified) for m in index.find(ref.texts, SITE)}
+        for ref in page.images
+    }
+    assert found_per_image == {
+        "maria-garcia-lopez-science-fair.jpg": {("S001", True), ("S002", True), ("S003", True)},
+        "poster.jpg": {("S016", False)},  # a lone first name: needs review
+        "staff.jpg": set(),
+        "group.jpg": set(),
+    }
