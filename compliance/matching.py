@@ -772,8 +772,14 @@ class _TextScan:
         if lower and not dotted:
             return  # "Ana a ..." is a word, "Yeni d." an initial
         nxt = j + 1
-        if nxt < n and self.joined(j) and self.capitalised(nxt) and (self.sep(j) == "" or self.kinds[nxt] & _KIND_LAST):
-            return  # "Ana R Smith", "Ana R. Smith": a middle initial of someone not on the roster
+        if (
+            nxt < n
+            and self.joined(j)
+            and (self.kinds[nxt] & _KIND_LAST or (self.mixed_case and self.capitalised(nxt) and self.sep(j) == ""))
+        ):
+            # "Ana R. Smith", "Ana R Smith": a middle initial of someone not on the roster. In a lower-case
+            # file name ("agustin z student council") only a surname after the letter says so.
+            return
         written = tuple(self.words[i:j])
         for first, via_nick in self.first_variants(i):
             ids = self.ix._lookup(self.ix._initials, f"{first} {letter}", self.members)

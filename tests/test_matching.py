@@ -494,3 +494,46 @@ def test_texts_parsed_from_a_school_page(index: NameIndex) -> None:
         "staff.jpg": set(),
         "group.jpg": set(),
     }
+
+
+def test_precision_recall_on_sample_pages() -> None:
+    """Every (page, image) of the standard sample's websites: page texts and image metadata against photos.json."""
+    sample = _sample_dir()
+    if sample is None or not (sample / "truth" / "photos.json").is_file():
+        pytest.skip("standard sample has no photo truth yet")
+    from compliance.evidence import parse_page, read_image
+
+    roster, distractors, _captions = load_evaluation_set(sample)
+    ix = build_index(roster, distractors=distractors)
+    truth = json.loads((sample / "truth" / "photos.json").read_text(encoding="utf-8"))
+    expected = {
+        (a["page"], a["image"]): set(a["student_ids"]) if a["identified"] else set()
+        for a in truth["appearances"]
+        if a["crawlable"]
+    }
+    base = "https://district.test/"
+    sites = sample / "sites"
+    truths: list[set[str]] = []
+    got: list[list[Match]] = []
+    seen: set[tuple[str, str]] = set()
+    for html in sorted(sites.rglob("*.html")):
+        rel = html.relative_to(sites).as_posix()
+        if "/private/" in rel:
+            continue  # robots.txt keeps the crawler out
+        texts_of: dict[str, dict[str, str]] = {}
+        for ref in parse_page(html.read_text(encoding="utf-8"), base + rel).images:
+            if not ref.image_url.startswith(base):
+                continue
+            texts = texts_of.setdefault(ref.image_url.removeprefix(base), {})
+            # The same photo twice on a page: both captions are evidence.
+            texts.update({(k if k not in texts else f"{k}{len(texts)}"): v for k, v in ref.texts.items()})
+        for image, texts in texts_of.items():
+            if (sites / image).is_file():
+                texts.update(read_image((sites / image).read_bytes(), 50_000_000).texts)
+            seen.add((rel, image))
+            truths.append(expected.get((rel, image), set()))
+            got.append(ix.find(texts, rel.split("/", 1)[0]))
+    assert set(expected) <= seen  # every photo of the truth was read from its page
+    precision, recall, f1 = precision_recall(truths, got)
+    print(f"sample pages: images={len(truths)} precision={precision:.3f} recall={recall:.3f} f1={f1:.3f}")
+    assert precision >= 0.95 and recall >= 0.95
