@@ -263,6 +263,41 @@ def _wait_terminal(stack: Stack, worker: subprocess.Popen[bytes], flow_run_ids: 
     return runs
 
 
+def _execute_on_worker(stack: Stack, run_ids: list[str]) -> dict[str, Any]:
+    """Start a process worker on the pool, wait until the runs are terminal, stop it; the runs by id.
+
+    Fails with the worker's log and the runs' logs unless every run COMPLETED.
+    """
+    worker = stack.start(
+        f"worker-{run_ids[0][:8]}",
+        "worker",
+        "start",
+        "--pool",
+        POOL,
+        "--type",
+        "process",
+        extra_env={"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_HEARTBEAT_SECONDS": "5"},
+    )
+    try:
+        runs = _wait_terminal(stack, worker, run_ids)
+    finally:
+        _stop(worker)
+    states = {run_id: run["state_type"] for run_id, run in runs.items()}
+    if len(states) != len(run_ids) or set(states.values()) != {"COMPLETED"}:
+        logs = stack.api("POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": run_ids}}})
+        messages = "\n".join(entry["message"] for entry in logs)[-4000:]
+        worker_log = _tail(stack.logs / f"worker-{run_ids[0][:8]}.log")
+        pytest.fail(f"runs ended {states}\nworker log:\n{worker_log}\nrun logs:\n{messages}")
+    return runs
+
+
+def _artifact_keys(stack: Stack, run_id: str) -> set[str]:
+    artifacts = stack.api(
+        "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}}
+    )
+    return {a["key"] for a in artifacts if a["key"]}
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not CAMPAIGN_FILE.exists(), reason="flows/distribute_policy.py not written yet")
 def test_campaign_parameters_are_a_checked_form(stack: Stack) -> None:
@@ -299,25 +334,7 @@ def test_weekly_report_runs_on_a_process_worker_one_at_a_time(stack: Stack) -> N
     run_ids = [
         _run_deployment(stack, "compliance-report/weekly-report", {"now": now.isoformat()}) for now in mondays
     ]
-    worker = stack.start(
-        "worker",
-        "worker",
-        "start",
-        "--pool",
-        POOL,
-        "--type",
-        "process",
-        extra_env={"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_HEARTBEAT_SECONDS": "5"},
-    )
-    runs = _wait_terminal(stack, worker, run_ids)
-    _stop(worker)
-    states = {run_id: run["state_type"] for run_id, run in runs.items()}
-    if len(states) != len(run_ids) or set(states.values()) != {"COMPLETED"}:
-        logs = stack.api("POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": run_ids}}})
-        messages = "\n".join(entry["message"] for entry in logs)[-4000:]
-        pytest.fail(
-            f"runs ended {states}\nworker log:\n{_tail(stack.logs / 'worker.log')}\nrun logs:\n{messages}"
-        )
+    runs = _execute_on_worker(stack, run_ids)
 
     # Concurrency limit 1 with ENQUEUE: both ran, the second only after the first finished, having waited.
     first, second = sorted(runs.values(), key=lambda run: run["start_time"])
@@ -339,6 +356,21 @@ def test_weekly_report_runs_on_a_process_worker_one_at_a_time(stack: Stack) -> N
                 "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}}
             )
             assert any(a["key"] == "compliance-report" and str(expected) in a["data"] for a in artifacts)
+
+
+@pytest.mark.slow
+def test_nightly_and_campaign_dry_run_run_on_a_process_worker(stack: Stack) -> None:
+    # The README's hand-started commands: a nightly without the websites, and a campaign dry run. Different
+    # deployments have separate limits, so these two may run side by side.
+    run_ids = [_run_deployment(stack, "nightly/nightly", {"crawl": False})]
+    if CAMPAIGN_FILE.exists():
+        run_ids.append(
+            _run_deployment(stack, f"{_flow_name('campaign')}/campaign", {"params": {"dry_run": True}})
+        )
+    _execute_on_worker(stack, run_ids)
+    assert "nightly" in _artifact_keys(stack, run_ids[0])
+    if CAMPAIGN_FILE.exists():
+        assert "campaign-plan" in _artifact_keys(stack, run_ids[1])
 
 
 def _load_serve() -> ModuleType:
