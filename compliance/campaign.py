@@ -94,7 +94,7 @@ class CampaignParameters(BaseModel):
     policy_version_id: int | None = Field(None, description="Policy version to announce; default: the newest")
     language: Language = Field("en", description="Default message language (a person's own preference wins)")
     deadline_days: int = Field(21, ge=1, le=120, description="Days people have to acknowledge")
-    dry_run: bool = Field(False, description="Plan and report only; send nothing")
+    dry_run: bool = Field(True, description="Plan and report only; send nothing (untick to send)")
 
 
 def delivery_key(campaign_id: int | str, person_key: str, kind: str) -> str:

@@ -32,13 +32,21 @@ class LocalDistrict:
         limits: Any = None,
         fault_seed: int = 0,
         extra_env: dict[str, str] | None = None,
+        sends_per_minute: int | None = None,
     ) -> None:
         self.sample_dir = Path(sample_dir)
         self.database_url = database_url
         self.work_dir = Path(work_dir)
+        self.extra_env = dict(extra_env or {})
+        if sends_per_minute is not None:
+            # A demo cannot wait out Google's 60 sends a minute for 700 people: emulate a project with a higher
+            # per-minute quota, and tell the pipeline the same number so its pacing matches.
+            from emulator.limits import EmulatorLimits
+
+            limits = (limits or EmulatorLimits()).model_copy(update={"gmail_sends_per_minute": sends_per_minute})
+            self.extra_env.setdefault("DC_QUOTAS__GMAIL_SENDS_PER_MINUTE", str(sends_per_minute))
         self.emulator = WorkspaceEmulator(seed_dir=self.sample_dir, limits=limits, fault_seed=fault_seed)
         self.websites = SampleWebsites(self.sample_dir / "sites")
-        self.extra_env = dict(extra_env or {})
         self._saved: dict[str, str | None] = {}
 
     @property

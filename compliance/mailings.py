@@ -1,0 +1,123 @@
+"""From a delivery-ledger row to the message bytes, for every kind of email the pipeline sends.
+
+Per-person messages (announcement, reminders) are rendered at send time from the person, the campaign and
+the policy version, so the ledger holds no copies of names and links. Everything else (site digests,
+escalations, takedown digests, the report) carries its render context in ``Delivery.context``, written when
+the message was planned, so a resend after a crash says exactly what the first attempt said.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from compliance.mail import Attachment, compose_email, message_id_for
+from compliance.models import Campaign, Delivery, Person, PolicyVersion
+from compliance.models import Site as SiteRow
+from compliance.policy import FormQuestions
+from compliance.settings import Settings
+from compliance.tokens import issue_token, prefilled_link
+
+PERSON_KINDS = ("announcement", "reminder")
+
+
+def policy_url(version: PolicyVersion) -> str:
+    return f"https://docs.google.com/document/d/{version.drive_file_id}/view"
+
+
+def form_url(person: Person, version: PolicyVersion, secret: str) -> str:
+    """Staff sign in to the staff form; everyone else gets the community form with their personal code."""
+    questions = version.form_questions or {}
+    if person.kind == "employee" and person.has_district_account:
+        return FormQuestions.from_json(questions["staff"]).responder_uri
+    community = FormQuestions.from_json(questions["community"])
+    token = issue_token(secret, person.person_key, version.id)
+    return prefilled_link(community.responder_uri, {community.token: token})
+
+
+def context_key(context: dict[str, Any]) -> str:
+    """A short stable hash of a context, for idempotency keys of digests that depend on their content."""
+    return hashlib.sha256(json.dumps(context, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class MessageFactory:
+    """Builds the raw message for a delivery and the sender chosen for it (see ``compliance.outbox``)."""
+
+    session: Session
+    settings: Settings
+    now: datetime
+    attachments: dict[int, list[Attachment]] | None = None
+
+    def __post_init__(self) -> None:
+        self._people: dict[int, Person] = {}
+        self._campaigns: dict[int, Campaign] = {}
+        self._versions: dict[int, PolicyVersion] = {}
+        self._sites = {s.id: s for s in self.session.scalars(select(SiteRow))}
+
+    def __call__(self, delivery: Delivery, sender: str) -> tuple[bytes, str]:
+        template = delivery.kind.split("_")[0] if delivery.kind.startswith("reminder_") else delivery.kind
+        if template in PERSON_KINDS:
+            context, language, to_name = self._person_context(delivery)
+        else:
+            context = dict(delivery.context.get("vars", {}))
+            language = delivery.context.get("language", "en")
+            template = delivery.context.get("template", template)
+            to_name = context.get("recipient_name", "")
+            for name in ("deadline", "respond_by", "first_notified_at"):
+                if isinstance(context.get(name), str):
+                    context[name] = date.fromisoformat(context[name])
+            if isinstance(context.get("generated_at"), str):
+                context["generated_at"] = datetime.fromisoformat(context["generated_at"])
+        context.setdefault("district_name", self.settings.district.name)
+        context.setdefault("language", language)
+        raw = compose_email(
+            template,
+            context,
+            language,
+            sender=sender,
+            to=delivery.recipient,
+            idempotency_key=delivery.idempotency_key,
+            domain=self.settings.district.domain,
+            date=self.now.astimezone(UTC),
+            sender_name=self.settings.district.name,
+            to_name=to_name,
+            attachments=(self.attachments or {}).get(delivery.id, ()),
+        )
+        return raw, message_id_for(delivery.idempotency_key, self.settings.district.domain)
+
+    def _person_context(self, delivery: Delivery) -> tuple[dict[str, Any], str, str]:
+        person = self._get(Person, self._people, delivery.person_id)
+        campaign = self._get(Campaign, self._campaigns, delivery.campaign_id)
+        version = self._get(PolicyVersion, self._versions, campaign.policy_version_id)
+        site = self._sites.get(person.site_id or "")
+        language = (delivery.context or {}).get("language") or campaign.language or "en"
+        name = f"{person.given_name} {person.family_name}".strip()
+        context: dict[str, Any] = {
+            "recipient_name": name,
+            "category": person.category,
+            "site_name": site.name if site else self.settings.district.name,
+            "policy_title": version.title,
+            "policy_url": policy_url(version),
+            "form_url": form_url(person, version, self.settings.token_secret),
+            "deadline": date.fromisoformat(campaign.plan["deadline"]),
+        }
+        if delivery.kind.startswith("reminder_"):
+            context["reminder_number"] = int(delivery.kind.removeprefix("reminder_"))
+        return context, language, name
+
+    def _get(self, model: type, cache: dict[int, Any], key: int | None) -> Any:
+        if key is None:
+            raise ValueError(f"delivery needs a {model.__name__.lower()} and has none")
+        if key not in cache:
+            row = self.session.get(model, key)
+            if row is None:
+                raise ValueError(f"{model.__name__} {key} not found")
+            cache[key] = row
+        return cache[key]
