@@ -119,7 +119,7 @@ def test_audience_filters_and_validation() -> None:
     with pytest.raises(ValidationError):
         CampaignParameters(language="fr")
     params = CampaignParameters(audience={"scope": "categories", "categories": ["walk_on_coach"]})
-    assert params.audience.categories == ["walk_on_coach"] and params.dry_run is False
+    assert params.audience.categories == ["walk_on_coach"] and params.dry_run is True  # dry run unless unticked
 
 
 def test_quota_days_three_thousand_people_one_sender_at_500() -> None:
