@@ -222,7 +222,7 @@ def build_district(session: Any) -> dict[str, Any]:
     deliver("l8", "reminder_1", at("2026-10-17"))
     deliver("l8", "reminder_2", at("2026-10-24"))
     deliver(None, "site_digest", at("2026-11-02"), recipient="Principal.Lincoln@standard-sd.org")
-    deliver(None, "superintendent", at("2026-11-03"), recipient="superintendent@standard-sd.org")
+    deliver(None, "superintendent_escalation", at("2026-11-03"), recipient="superintendent@standard-sd.org")
     deliver("e3", "announcement", at("2026-11-14"))
     deliver("e3", "reminder_1", at("2026-11-21"))
     deliver("e4", "announcement", at("2026-11-01"))

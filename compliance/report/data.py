@@ -184,7 +184,7 @@ def _person_deliveries(session: Session, version: PolicyVersion) -> dict[int, tu
             func.min(Delivery.sent_at).filter(Delivery.kind == "announcement"),
             func.count(Delivery.id).filter(Delivery.kind.like("reminder%")),
             func.count(Delivery.id).filter(Delivery.kind == "site_digest"),
-            func.count(Delivery.id).filter(Delivery.kind == "superintendent"),
+            func.count(Delivery.id).filter(Delivery.kind == "superintendent_escalation"),
         )
         .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
         .where(Delivery.person_id.is_not(None), Delivery.sent_at.is_not(None), _version_scope(version))
@@ -299,7 +299,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         latest_super = _aware(
             session.scalar(
                 select(func.max(Delivery.sent_at)).where(
-                    Delivery.kind == "superintendent", Delivery.sent_at.is_not(None)
+                    Delivery.kind == "superintendent_escalation", Delivery.sent_at.is_not(None)
                 )
             )
         )

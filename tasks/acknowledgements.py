@@ -1,0 +1,140 @@
+"""Acknowledgement sync: new Forms responses since the watermark, and the office's paper binder, into the ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from compliance.acknowledgements import RosterEntry, VerifiedResponse, newest_submission, verify_response
+from compliance.google.workspace import list_responses
+from compliance.ledger import append_acknowledgement
+from compliance.models import Person, PolicyVersion, SyncState
+from compliance.paper import PaperPerson, read_paper_acknowledgements
+from compliance.policy import FormKind, FormQuestions
+from compliance.quarantine import Rejected, quarantine
+from compliance.roster import normalize_email
+from compliance.tokens import token_index
+from tasks import resources
+
+# Forms' timestamp filter is strict and responses can land with the same timestamp as the watermark: read a
+# little overlap again; the ledger ignores a response id it already holds.
+OVERLAP = timedelta(minutes=5)
+
+
+def _watermark(session: Session, form_id: str) -> datetime | None:
+    row = session.get(SyncState, f"forms.{form_id}.since")
+    return datetime.fromisoformat(row.value) if row is not None else None
+
+
+def _set_watermark(session: Session, form_id: str, moment: datetime) -> None:
+    key = f"forms.{form_id}.since"
+    row = session.get(SyncState, key)
+    if row is None:
+        session.add(SyncState(key=key, value=moment.isoformat()))
+    elif datetime.fromisoformat(row.value) < moment:
+        row.value = moment.isoformat()
+
+
+def _roster(session: Session) -> dict[int, tuple[Person, RosterEntry]]:
+    people = session.scalars(select(Person).where(Person.active.is_(True)))
+    return {
+        p.id: (p, RosterEntry(p.id, p.person_key, p.given_name, p.family_name, p.email, p.has_district_account))
+        for p in people
+    }
+
+
+def _record(session: Session, version: PolicyVersion, people: dict, verified: VerifiedResponse, now: datetime) -> str:
+    person = people[verified.person_id][0]
+    result = append_acknowledgement(
+        session,
+        person=person,
+        policy_version=version,
+        method=verified.method,
+        signed_name=verified.signed_name,
+        submitted_at=verified.submitted_at,
+        response_id=verified.response_id,
+        verified_email=verified.verified_email,
+        token_id=verified.token_id,
+        now=now,
+    )
+    return "recorded" if result.created else (result.existing_reason or "already recorded")
+
+
+@task(name="sync-acknowledgements", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
+def sync_acknowledgements(now: datetime) -> dict[str, int]:
+    """Verify and record new Forms responses for every policy version with forms; refused ones to quarantine."""
+    settings = resources.settings()
+    clients = resources.google()
+    counts = {"responses read": 0, "recorded": 0, "duplicates": 0, "refused": 0}
+    with resources.store().session() as session:
+        people = _roster(session)
+        by_email = {normalize_email(e.email): e for _, e in people.values() if e.email}
+        versions = session.scalars(select(PolicyVersion).where(PolicyVersion.staff_form_id.is_not(None))).all()
+        for version in versions:
+            tokens = token_index(settings.token_secret, [p.person_key for p, _ in people.values()], version.id)
+            by_key = {e.person_key: e for _, e in people.values()}
+            by_token = {token: (by_key[key], token_id) for token, (key, token_id) in tokens.items()}
+            forms: list[tuple[FormKind, FormQuestions]] = [
+                (kind, FormQuestions.from_json(version.form_questions[kind])) for kind in ("staff", "community")
+            ]
+            for kind, questions in forms:
+                since = _watermark(session, questions.form_id)
+                responses = list(
+                    list_responses(clients, questions.form_id, since=since - OVERLAP if since else None)
+                )
+                counts["responses read"] += len(responses)
+                refused: list[Rejected] = []
+                for response in sorted(responses, key=lambda r: (r.get("lastSubmittedTime", ""), r["responseId"])):
+                    outcome = verify_response(response, kind, questions, by_email=by_email, by_token=by_token)
+                    if isinstance(outcome, Rejected):
+                        refused.append(outcome)
+                        continue
+                    status = _record(session, version, people, outcome, now)
+                    if status == "recorded":
+                        counts["recorded"] += 1
+                    elif status == "already_acknowledged":
+                        counts["duplicates"] += 1
+                        refused.append(
+                            Rejected("acknowledgement", f"forms:{questions.form_id}", 0, "responseId",
+                                     "duplicate: this person already acknowledged this policy version",
+                                     None, outcome.response_id)
+                        )
+                counts["refused"] += len([r for r in refused if not r.reason.startswith("duplicate")])
+                quarantine(session, refused)
+                newest = newest_submission(responses)
+                if newest is not None:
+                    _set_watermark(session, questions.form_id, newest)
+                session.commit()  # each form's progress survives a failure in the next
+    return counts
+
+
+@task(name="import-paper-acknowledgements", cache_policy=NO_CACHE)
+def import_paper_acknowledgements(now: datetime) -> dict[str, int]:
+    """The office binder spreadsheet: each signed line matched to one person and recorded once."""
+    settings = resources.settings()
+    if not settings.paper_acknowledgements:
+        return {"paper rows recorded": 0}
+    with resources.store().session() as session:
+        version = session.scalars(select(PolicyVersion).order_by(PolicyVersion.id.desc())).first()
+        if version is None:
+            return {"paper rows recorded": 0}
+        people = _roster(session)
+        candidates = [PaperPerson(e, p.site_id, p.category) for p, e in people.values()]
+        found, rejected = read_paper_acknowledgements(
+            resources.load_source(settings.paper_acknowledgements),
+            candidates,
+            settings.sites,
+            label=settings.paper_acknowledgements,
+        )
+        recorded = 0
+        for paper in found:
+            signed_at = datetime.combine(paper.signed_on, time(12), tzinfo=settings.tz)
+            verified = VerifiedResponse(paper.person_id, people[paper.person_id][0].person_key, paper.reference,
+                                        paper.signed_name, None, None, signed_at, method="paper")
+            recorded += _record(session, version, people, verified, now) == "recorded"
+        quarantined = quarantine(session, rejected)
+    return {"paper rows recorded": recorded, "paper rows refused": len(rejected), "newly quarantined": quarantined}
