@@ -661,9 +661,11 @@ class _TextScan:
             kind = self.kinds[i]
             if kind & (_KIND_FIRST | _KIND_NICK):
                 found = self._first_last(i, cands)
-                if not found and i + 1 < n:
+                if i + 1 < n:
+                    # Also when a full reading exists: "María del Carmen B." must compete with "María del".
                     self._initial(i, cands)
-                    self._fuzzy_surname(i, cands)
+                    if not found:
+                        self._fuzzy_surname(i, cands)
             if kind & _KIND_LAST and i + 1 < n and self.sep(i) == ",":
                 self._last_comma_first(i, cands)
             if kind & _KIND_LAST and i > 0:
@@ -691,6 +693,8 @@ class _TextScan:
                     if any(len(self.words[g]) > 1 and self.words[g] not in st.tokens for g in range(i + 1, j)):
                         continue  # an unknown word in the middle: not this student's name
                     end, conf = self._surname_extent(st, j)
+                    if not conf:
+                        continue
                     if via_nick:
                         conf -= NICKNAME_PENALTY
                     by_span[(end, f"{conf:.3f}")].append(idx)
@@ -701,8 +705,11 @@ class _TextScan:
         return found
 
     def _surname_extent(self, st: _Student, j: int) -> tuple[int, float]:
-        """Extend from the surname word at ``j`` over the student's further surname words; grade the cover."""
-        best_end, best_conf = j, CONF_LATER_SURNAME
+        """Extend from the surname word at ``j`` over the student's further surname words; grade the cover.
+
+        Confidence 0.0 when no surname form of the student reads there.
+        """
+        best_end, best_conf = j, 0.0
         for form in st.lasts:
             if self.words[j] not in form:
                 continue
@@ -716,6 +723,8 @@ class _TextScan:
             ):
                 end += 1
             covered = end - j + 1
+            if k > 0 and all(w in SURNAME_PARTICLES for w in form[k : k + covered]):
+                continue  # "del" of "Quiñónez del Valle" alone is no surname ("María del Carmen ...")
             if k == 0 and covered == len(form):
                 conf = CONF_FULL
             elif k == 0:

@@ -537,3 +537,14 @@ def test_precision_recall_on_sample_pages() -> None:
     precision, recall, f1 = precision_recall(truths, got)
     print(f"sample pages: images={len(truths)} precision={precision:.3f} recall={recall:.3f} f1={f1:.3f}")
     assert precision >= 0.95 and recall >= 0.95
+
+
+def test_a_particle_alone_is_no_surname() -> None:
+    roster = [
+        StudentName("MC", "María del Carmen", "Bermúdez", site_id=SITE),
+        StudentName("MQ", "María", "Quiñónez del Valle", site_id=SITE),
+    ]
+    ix = build_index(roster)
+    assert identified(ix, "María del Carmen B. and friends") == {"MC"}
+    assert identified(ix, "María Quiñónez del Valle") == {"MQ"}
+    assert identified(ix, "María del Valle") == {"MQ"}  # a later surname with its particle
