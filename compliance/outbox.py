@@ -31,7 +31,7 @@ from compliance.models import Delivery, SyncState
 from compliance.store import Store
 
 WINDOW = timedelta(hours=24)
-CHUNK = 500  # rows claimed per round: a few batches, small enough that a crash re-checks little
+CHUNK = 100  # rows claimed per round: two batches; rounds rotate over the pool so senders share the load
 MessageBuilder = Callable[[Delivery, str], tuple[bytes, str]]  # (delivery, sender) -> (raw, Message-ID)
 
 

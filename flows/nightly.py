@@ -14,8 +14,11 @@ configure_prefect_env()
 from prefect import flow  # noqa: E402
 
 from tasks import resources  # noqa: E402
+from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements  # noqa: E402
 from tasks.artifacts import publish_summary, publish_table  # noqa: E402
+from tasks.campaign import check_bounces, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
+from tasks.followup import queue_follow_up, queue_takedown_digests  # noqa: E402
 from tasks.photos import crawl_site, reconcile_site  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
 
@@ -44,6 +47,10 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
     results: dict[str, dict[str, int]] = {}
 
     results["roster"] = sync_roster(now)
+    results["acknowledgements"] = {**sync_acknowledgements(now), **import_paper_acknowledgements(now)}
+    results["bounces"] = check_bounces(now)
+    results["follow-up"] = queue_follow_up(now)
+
     results["students"] = sync_students()
     chunks = [site_ids[i : i + SITES_PER_CONSENT_TASK] for i in range(0, len(site_ids), SITES_PER_CONSENT_TASK)]
     results["consent"] = _total(sync_consents.map(chunks).result())
@@ -59,6 +66,9 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
             "Photo consent findings by site (counts only)",
             [{"site": site_id, **counts} for site_id, counts in zip(web_sites, per_site, strict=True)],
         )
+        results["takedown"] = queue_takedown_digests(now)
+
+    results["mail"] = send_queued_mail(None)
 
     publish_summary(
         "nightly",

@@ -189,3 +189,18 @@ def send_queued_mail(campaign_id: int | None = None) -> dict[str, int]:
     progress = RunProgress(total, "emails sent or settled") if total else None
     counts = send_queued(campaign_id, progress=progress.advance if progress else None)
     return counts.as_dict()
+
+
+@task(name="check-bounces", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
+def check_bounces(now: datetime) -> dict[str, int]:
+    """A 200 from Gmail is not delivery: bounces in the sender mailboxes mark their deliveries failed."""
+    from compliance.outbox import bounced_message_ids, mark_bounces
+
+    settings = resources.settings()
+    since = now - timedelta(days=30)
+    found: set[str] = set()
+    for sender in settings.senders:
+        found |= bounced_message_ids(resources.google(), str(sender), since)
+    with resources.store().session() as session:
+        marked = mark_bounces(session, found)
+    return {"bounces seen": len(found), "deliveries marked bounced": marked}
