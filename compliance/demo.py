@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 
 from compliance.settings import PROJECT_ROOT
 
@@ -43,27 +44,68 @@ def run_demo(work_dir: Path | None = None, out_dir: Path | None = None) -> Path:
     started = time.perf_counter()
     sample = _step("sample district ready (5 schools, ~700 people, 3,000 students)", ensure_sample)
     district = LocalDistrict(
-        sample, f"sqlite:///{work / 'compliance.db'}", work_dir=work, extra_env={"DC_OUT_DIR": str(out)}
+        sample,
+        f"sqlite:///{work / 'compliance.db'}",
+        work_dir=work,
+        extra_env={"DC_OUT_DIR": str(out)},
+        sends_per_minute=6000,
     )
     with district:
         console.print(
             f"  Workspace emulator {district.emulator.base_url} · school websites {district.websites.base_url}"
         )
+        from compliance.campaign import CampaignParameters
+        from compliance.models import PolicyVersion
+        from emulator.respondents import simulate_signatures
         from flows.compliance_report import compliance_report
+        from flows.distribute_policy import distribute_policy
         from flows.nightly import nightly
+        from tasks import resources
 
         now = datetime.now(UTC)
-        night = _step("nightly job: roster, consents, crawl, reconcile", lambda: nightly(now=now))
-        report = _step("superintendent report written and stored in Drive", lambda: compliance_report(now=now))
-    _summary(night, report, time.perf_counter() - started)
+        _step("first nightly run: roster and consents, websites crawled", lambda: nightly(now=now))
+        plan = _step("campaign dry run: plan recorded, nothing sent", lambda: distribute_policy(now=now))
+        _print_plan(plan["summary"])
+        real = _step(
+            "campaign sent through the sender pool",
+            lambda: distribute_policy(CampaignParameters(name="AR 1114 demo campaign", dry_run=False), now=now),
+        )
+        with resources.store().session() as session:
+            forms = session.scalars(select(PolicyVersion)).one().form_questions
+        signing = _step(
+            "about 80% of people signed from their email links (some made mistakes)",
+            lambda: simulate_signatures(district.emulator.admin, forms),
+        )
+        night = _step("nightly job: acknowledgements synced, reminders queued, photos reconciled",
+                      lambda: nightly(now=datetime.now(UTC)))
+        report = _step(
+            "superintendent report written, stored in Drive, emailed",
+            lambda: compliance_report(now=datetime.now(UTC)),
+        )
+    _summary(real, signing, night, report, time.perf_counter() - started)
     return Path(report["path"])
 
 
-def _summary(night: dict[str, dict[str, int]], report: dict[str, Any], seconds: float) -> None:
+def _print_plan(summary: dict[str, Any]) -> None:
+    quota = summary["quota"]
+    skipped = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary["skipped"].items()) or "nobody"
+    console.print(
+        f"  plan: {summary['individual_messages']:,} messages, {quota['days']} day(s) of sender quota; "
+        f"skipped: {skipped}; paper copies to print: {summary['print_list']}"
+    )
+
+
+def _summary(
+    real: dict[str, Any], signing: Any, night: dict[str, dict[str, int]], report: dict[str, Any], seconds: float
+) -> None:
     table = Table(title="Sample district after the demo", show_header=True, header_style="bold")
     table.add_column("what")
     table.add_column("count", justify="right")
     rows = [
+        ("announcements sent", real["sent"]["sent"]),
+        ("people who signed (emulated)", len(signing.signed)),
+        ("submissions refused (bad code, email or name)", night["acknowledgements"]["refused"]),
+        ("paper acknowledgements recorded", night["acknowledgements"]["paper rows recorded"]),
         ("people on the roster", report.get("active_people")),
         ("acknowledged the policy", report.get("acknowledged")),
         ("outstanding", report.get("outstanding")),
@@ -76,3 +118,4 @@ def _summary(night: dict[str, dict[str, int]], report: dict[str, Any], seconds: 
         table.add_row(name, "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
     console.print(f"Workbook: [bold]{report['path']}[/bold]   (demo took {seconds:.0f} s)")
+    console.print("Evidence ledger check: district-compliance verify-ledger --database-url sqlite:///var/demo/compliance.db")

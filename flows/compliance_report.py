@@ -12,7 +12,7 @@ from prefect import flow  # noqa: E402
 
 from tasks import resources  # noqa: E402
 from tasks.artifacts import publish_summary  # noqa: E402
-from tasks.report import build_workbook, store_in_drive  # noqa: E402
+from tasks.report import build_workbook, email_report, store_in_drive  # noqa: E402
 
 HEADLINES = (
     "active_people",
@@ -33,11 +33,12 @@ def compliance_report(now: datetime | None = None) -> dict[str, object]:
     settings = resources.settings()
     path, summary = build_workbook(now)
     drive_file_id = store_in_drive(path, now)
+    emailed = email_report(path, summary, drive_file_id, now)
     headline = {name: summary.get(name) for name in HEADLINES}
     publish_summary(
         "compliance-report",
         f"Compliance report {now.astimezone(settings.tz):%Y-%m-%d}",
-        {**headline, "drive file": drive_file_id},
+        {**headline, **emailed, "drive file": drive_file_id},
         output=path,
     )
-    return {"path": path, "drive_file_id": drive_file_id, **headline}
+    return {"path": path, "drive_file_id": drive_file_id, **emailed, **headline}

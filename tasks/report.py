@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
+from compliance.campaign import delivery_key
 from compliance.google.workspace import share_file, upload_file
-from compliance.models import ReportRun
+from compliance.mail import Attachment
+from compliance.mailings import MessageFactory
+from compliance.models import Delivery, ReportRun
+from compliance.outbox import send_pending
 from compliance.report import collect_report_data, record_report_run, report_filename, write_workbook
 from tasks import resources
 
@@ -49,3 +53,71 @@ def store_in_drive(path: str, now: datetime) -> str:
     for person in settings.report_share_with:
         share_file(clients, created["id"], str(person), role="reader", notify=False)
     return str(created["id"])
+
+
+@task(name="email-report", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
+def email_report(path: str, summary: dict[str, object], drive_file_id: str, now: datetime) -> dict[str, int]:
+    """The workbook as an attachment, headline numbers in the body, to the named superintendent recipients only.
+
+    One ledger row per recipient and report, so a re-run of the same report never sends it twice.
+    """
+    settings = resources.settings()
+    store = resources.store()
+    keys: list[str] = []
+    ack_rate = summary.get("ack_rate") or 0.0
+    variables = {
+        "generated_at": now.isoformat(),
+        "percent_acknowledged": round(100 * float(ack_rate), 1),
+        "acknowledged": summary.get("acknowledged", 0),
+        "required": summary.get("active_people", 0),
+        "outstanding": summary.get("outstanding", 0),
+        "open_violations": summary.get("violations_online", 0),
+        "resolved_violations": summary.get("violations_resolved_since_previous") or 0,
+        "report_url": f"https://drive.google.com/file/d/{drive_file_id}/view" if drive_file_id else "",
+    }
+    with store.session() as session:
+        existing = set(session.scalars(select(Delivery.idempotency_key).where(Delivery.kind == "compliance_report")))
+        for recipient in settings.superintendent_recipients:
+            key = delivery_key("report", f"{now.isoformat()}:{recipient}", "compliance_report")
+            keys.append(key)
+            if key not in existing:
+                session.add(
+                    Delivery(
+                        idempotency_key=key,
+                        kind="compliance_report",
+                        recipient=str(recipient),
+                        context={
+                            "template": "compliance_report",
+                            "language": "en",
+                            "vars": {"recipient_name": str(recipient).split("@")[0], **variables},
+                        },
+                    )
+                )
+    workbook = Attachment(Path(path).name, Path(path).read_bytes(), XLSX)
+
+    def select_rows(session, limit):  # type: ignore[no-untyped-def]
+        stmt = select(Delivery).where(Delivery.idempotency_key.in_(keys), Delivery.status == "pending")
+        return list(session.scalars(stmt.limit(limit)))
+
+    with store.session() as session:
+        ids = list(session.scalars(select(Delivery.id).where(Delivery.idempotency_key.in_(keys))))
+        factory = MessageFactory(session, settings, now, attachments={i: [workbook] for i in ids})
+        counts = send_pending(
+            store,
+            resources.google(),
+            factory,
+            senders=[str(s) for s in settings.senders],
+            daily_limit=settings.quotas.gmail_daily_per_sender,
+            clock=lambda: datetime.now(UTC),
+            select_rows=select_rows,
+        )
+    with store.session() as session:
+        run = session.scalars(select(ReportRun).where(ReportRun.generated_at == now)).first()
+        sent_to = list(
+            session.scalars(
+                select(Delivery.recipient).where(Delivery.idempotency_key.in_(keys), Delivery.status == "sent")
+            )
+        )
+        if run is not None:
+            run.emailed_to = sorted(set(run.emailed_to or []) | set(sent_to))
+    return {"report emails sent": counts.sent, "recipients": len(sent_to)}
