@@ -63,8 +63,13 @@ class MessageFactory:
 
     def __call__(self, delivery: Delivery, sender: str) -> tuple[bytes, str]:
         template = delivery.kind.split("_")[0] if delivery.kind.startswith("reminder_") else delivery.kind
+        bcc: list[str] = []
         if template in PERSON_KINDS:
             context, language, to_name = self._person_context(delivery)
+        elif template == "announcement_group":
+            template = "announcement"
+            context, language, to_name = self._group_context(delivery)
+            bcc = list(delivery.recipients)
         else:
             context = dict(delivery.context.get("vars", {}))
             language = delivery.context.get("language", "en")
@@ -82,7 +87,8 @@ class MessageFactory:
             context,
             language,
             sender=sender,
-            to=delivery.recipient,
+            to=sender if bcc else delivery.recipient,
+            bcc=bcc,
             idempotency_key=delivery.idempotency_key,
             domain=self.settings.district.domain,
             date=self.now.astimezone(UTC),
@@ -111,6 +117,23 @@ class MessageFactory:
         if delivery.kind.startswith("reminder_"):
             context["reminder_number"] = int(delivery.kind.removeprefix("reminder_"))
         return context, language, name
+
+    def _group_context(self, delivery: Delivery) -> tuple[dict[str, Any], str, str]:
+        """A site's staff in one Bcc message: they sign the staff form with their district account."""
+        campaign = self._get(Campaign, self._campaigns, delivery.campaign_id)
+        version = self._get(PolicyVersion, self._versions, campaign.policy_version_id)
+        site = self._sites.get(delivery.site_id or "")
+        site_name = site.name if site else self.settings.district.name
+        context: dict[str, Any] = {
+            "recipient_name": f"{site_name} staff",
+            "category": "employee",
+            "site_name": site_name,
+            "policy_title": version.title,
+            "policy_url": policy_url(version),
+            "form_url": FormQuestions.from_json(version.form_questions["staff"]).responder_uri,
+            "deadline": date.fromisoformat(campaign.plan["deadline"]),
+        }
+        return context, (delivery.context or {}).get("language") or campaign.language or "en", context["recipient_name"]
 
     def _get(self, model: type, cache: dict[int, Any], key: int | None) -> Any:
         if key is None:

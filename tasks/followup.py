@@ -47,10 +47,23 @@ def queue_follow_up(now: datetime) -> dict[str, int]:
         acknowledged = set(
             session.scalars(select(Acknowledgement.person_id).where(Acknowledgement.policy_version_id == version.id))
         )
-        records = [DeliveryRecord(d.person_id, d.kind, d.sent_at, d.status, d.site_id) for d in rows]
+        records = [
+            DeliveryRecord(
+                d.person_id,
+                d.kind,
+                d.sent_at,
+                d.status,
+                d.site_id,
+                person_ids=tuple((d.context or {}).get("person_ids", ())),
+            )
+            for d in rows
+        ]
         plan = due_reminders(records, acknowledged, settings.reminders, now, people=people)
         counts["outstanding"] = len(plan.outstanding)
         campaign_of = {d.person_id: d.campaign_id for d in rows if d.kind == "announcement"}
+        for d in rows:  # staff announced by site-group (Bcc) message are reminded one by one
+            if d.kind == "announcement_group":
+                campaign_of.update({pid: d.campaign_id for pid in (d.context or {}).get("person_ids", ())})
         for due in plan.reminders:
             person = people[due.person_id]
             campaign_id = campaign_of[due.person_id]
