@@ -165,7 +165,7 @@ def test_counts_match_the_standard_scale(sample_dir: Path) -> None:  # noqa: F81
     assert len({s["student_id"] for s in students}) == len(students)
     images = list((sample_dir / "sites").glob("*/images/*.jpg"))
     assert 150 <= len(images) <= 500
-    assert all(Image.open(p).size == (160, 120) for p in images[:20])
+    assert all(Image.open(p).size == (640, 480) for p in images[:20])  # photo-sized, like real school sites
     users = load_json(sample_dir, "directory/users.json")
     assert any(u["suspended"] for u in users)
     domain = "@standard-sd.org"

@@ -17,7 +17,7 @@ from typing import Literal
 from compliance.settings import PROJECT_ROOT
 
 # Bump whenever the output changes shape or content: cached samples under var/sample are then rebuilt.
-GENERATOR_VERSION = "2026.11.24-6"
+GENERATOR_VERSION = "2026.11.24-7"
 MARKER = ".complete"
 Scale = Literal["standard", "lausd"]
 

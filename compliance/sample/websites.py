@@ -576,7 +576,11 @@ def _xmp(img: Img) -> bytes:
 
 
 def write_jpeg(path: Path, img: Img, rng: random.Random) -> None:
-    """A 160x120 picture (shapes, so perceptual hashes differ) with the image's metadata."""
+    """A 640x480 picture with the image's metadata: shapes (so perceptual hashes differ) under seeded grain.
+
+    School websites publish photos of tens to hundreds of kilobytes; the grain gives these a photo's size so
+    crawls and re-crawls of the sample cost what they would on a real site.
+    """
     import piexif
     from PIL import Image, ImageDraw
 
@@ -587,7 +591,10 @@ def write_jpeg(path: Path, img: Img, rng: random.Random) -> None:
         box = (x, y, x + rng.randint(10, 60), y + rng.randint(10, 50))
         color = tuple(rng.randrange(256) for _ in range(3))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=color)
-    kwargs: dict[str, Any] = {"quality": 70}
+    size = (640, 480)
+    grain = Image.frombytes("RGB", (320, 240), rng.randbytes(320 * 240 * 3)).resize(size, Image.Resampling.BILINEAR)
+    im = Image.blend(im.resize(size, Image.Resampling.BICUBIC), grain, 0.18)
+    kwargs: dict[str, Any] = {"quality": 80}
     if img.exif:
         kwargs["exif"] = piexif.dump(
             {
