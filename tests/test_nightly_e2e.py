@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
 
-from compliance.models import Finding, Quarantine
+from compliance.models import Finding, Quarantine, Site
 from compliance.store import Store
 from emulator.district import LocalDistrict
 
@@ -101,3 +101,30 @@ def test_artifacts_hold_counts_not_names(nightly_twice, sample_dir: Path) -> Non
         names = [f"{r['legal_first']} {r['legal_last']}" for r in csv.DictReader(fh)]
     assert not [n for n in names if n in texts]
     assert "@" not in texts.replace("@standard-sd.org", "")
+
+
+def test_takedown_digests_name_no_student_and_remind_while_online(nightly_twice, sample_dir: Path) -> None:
+    from flows.nightly import nightly
+
+    district, first, second, db_url = nightly_twice
+    mail = district.emulator.admin.mail()
+    with Store(db_url).session() as s:
+        violations = list(s.scalars(select(Finding).where(Finding.verdict == "violation")))
+        sites = {f.site_id for f in violations}
+        contacts = {r.id: {r.site_admin_email, r.web_contact_email} for r in s.scalars(select(Site))}
+    assert first["takedown"]["takedown digests"] == 2 * len(sites) and second["takedown"]["takedown digests"] == 0
+    digests = [m for m in mail if set(m["to"]) & set().union(*(contacts[x] for x in sites))]
+    assert len(digests) == 2 * len(sites)
+    with (sample_dir / "sis" / "students.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    names = {f"{r['legal_first']} {r['legal_last']}" for r in rows}
+    for message in digests:
+        assert not [n for n in names if n in message["subject"]]
+        assert "\n" not in message["subject"]
+    listed = {sid for m in digests for sid in [f.student_id for f in violations] if sid in m["text"]}
+    assert listed == {f.student_id for f in violations}
+    # Three days later the photos are still online: one reminder per site contact, once.
+    later = nightly(now=NOW + timedelta(days=3, hours=1))
+    again = nightly(now=NOW + timedelta(days=3, hours=2))
+    assert later["takedown"]["takedown reminders"] == 2 * len(sites)
+    assert again["takedown"]["takedown reminders"] == 0
