@@ -1,0 +1,58 @@
+"""The one-off audit command: stable interface, CSV columns, exit codes, agreement with the ground truth."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from compliance.audit import AUDIT_COLUMNS
+from emulator.websites import SampleWebsites
+
+CLI = [sys.executable, "-m", "compliance.cli"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_audit_of_one_school_matches_truth(sample_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "findings.csv"
+    with SampleWebsites(sample_dir / "sites") as web:
+        done = _run(
+            "consent", "audit",
+            "--students", str(sample_dir / "sis" / "students.csv"),
+            "--consent", str(sample_dir / "consent" / "lincoln-es.xlsx"),
+            "--site", f"{web.base_url}/lincoln-es/",
+            "--as-of", "2026-11-20",
+            "--out", str(out),
+        )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    with out.open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    assert tuple(reader.fieldnames or ()) == AUDIT_COLUMNS
+    found = {(urlsplit(r["page_url"]).path.lstrip("/"), urlsplit(r["image_url"]).path.lstrip("/"), r["student_id"])
+             for r in rows if r["status"] == "violation"}
+    truth = json.loads((sample_dir / "truth" / "photos.json").read_text())
+    expected = {(a["page"], a["image"], v["student_id"]) for a in truth["appearances"]
+                if a["crawlable"] and a["site_id"] == "lincoln-es" for v in a["violations"]}
+    hits = len(found & expected)
+    assert expected and hits / len(found) >= 0.95 and hits / len(expected) >= 0.95
+    assert all(r["reason"] in {"ok", "no_consent", "revoked", "expired", "principal_missing",
+                               "purpose_not_covered", "low_confidence"} for r in rows)
+
+
+def test_audit_that_cannot_run_exits_non_zero(tmp_path: Path) -> None:
+    done = _run("consent", "audit", "--students", str(tmp_path / "missing.csv"), "--consent", str(tmp_path),
+                "--site", "http://127.0.0.1:9/", "--as-of", "2026-11-20", "--out", str(tmp_path / "f.csv"))
+    assert done.returncode == 1 and "students file not found" in done.stderr
+    bad_date = _run("consent", "audit", "--students", "x", "--consent", "y", "--site", "z", "--as-of", "20/11/2026",
+                    "--out", "o.csv")
+    assert bad_date.returncode != 0 and "YYYY-MM-DD" in bad_date.stderr
