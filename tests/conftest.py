@@ -13,7 +13,7 @@ configure_prefect_env()
 
 import pytest  # noqa: E402
 from emulator_fixtures import emulator, workspace_emulator  # noqa: E402,F401
-from sample_fixtures import sample_dir  # noqa: E402,F401
+from sample_fixtures import sample, sample_dir  # noqa: E402,F401
 from sqlalchemy import create_engine, text  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("DC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

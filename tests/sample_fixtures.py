@@ -17,3 +17,34 @@ def sample_dir() -> Path:
     from compliance.sample import ensure_sample
 
     return ensure_sample("standard")
+
+
+@pytest.fixture(scope="module")
+def sample(sample_dir: Path):  # type: ignore[no-untyped-def]
+    """The standard sample with its profile as the active settings (restored afterwards): (folder, settings)."""
+    import os
+
+    from compliance.settings import get_settings, load_settings
+
+    old = os.environ.get("DC_PROFILE")
+    os.environ["DC_PROFILE"] = str(sample_dir / "profile.toml")
+    try:
+        yield sample_dir, load_settings()
+    finally:
+        if old is None:
+            os.environ.pop("DC_PROFILE", None)
+        else:
+            os.environ["DC_PROFILE"] = old
+        get_settings.cache_clear()
+
+
+def sample_source(root: Path, settings, entry: str):  # type: ignore[no-untyped-def]
+    """A profile input entry -> a reader source; Google Sheets come from the sample's sheets/<id>.json."""
+    import json
+
+    from compliance.tabular import sheets_source
+
+    if entry.startswith("sheets:"):
+        doc = json.loads((root / "sheets" / f"{entry.removeprefix('sheets:')}.json").read_text(encoding="utf-8"))
+        return sheets_source(doc)
+    return settings.input_path(entry)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+from sample_fixtures import sample_source
 from sqlalchemy import func, select
 
 from compliance.consent import (
@@ -25,35 +24,7 @@ from compliance.consent import (
 from compliance.models import ConsentRecord, Quarantine
 from compliance.quarantine import quarantine
 from compliance.roster import sync_sites
-from compliance.settings import Settings, get_settings, load_settings
-from compliance.tabular import Source, sheets_source
-
-
-@pytest.fixture(scope="module")
-def sample() -> Iterator[tuple[Path, Settings]]:
-    try:
-        from compliance.sample import ensure_sample
-
-        path = ensure_sample("standard")
-    except Exception as exc:  # the generator belongs to another helper; say why instead of failing here
-        pytest.skip(f"standard sample unavailable: {type(exc).__name__}: {exc}")
-    old = os.environ.get("DC_PROFILE")
-    os.environ["DC_PROFILE"] = str(path / "profile.toml")
-    try:
-        yield path, load_settings()
-    finally:
-        if old is None:
-            os.environ.pop("DC_PROFILE", None)
-        else:
-            os.environ["DC_PROFILE"] = old
-        get_settings.cache_clear()
-
-
-def _source(root: Path, settings: Settings, entry: str) -> Source:
-    if entry.startswith("sheets:"):
-        doc = json.loads((root / "sheets" / f"{entry.removeprefix('sheets:')}.json").read_text(encoding="utf-8"))
-        return sheets_source(doc)
-    return settings.input_path(entry)
+from compliance.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +39,7 @@ def ingested(sample: tuple[Path, Settings]) -> tuple[StudentsResult, ConsentResu
     for site in settings.sites:
         for entry in site.consent_sources:
             part = read_consents(
-                _source(root, settings, entry),
+                sample_source(root, settings, entry),
                 site.id,
                 known,
                 label=entry,

@@ -11,48 +11,18 @@ every quarantined (file, sheet, row, field) - must match exactly.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sample_fixtures import sample_source
 from sqlalchemy import func, select
 
 from compliance.models import Person, Quarantine
 from compliance.quarantine import quarantine
 from compliance.roster import RosterResult, build_roster, normalize_email, normalize_phone, sync_people, sync_sites
-from compliance.settings import Settings, get_settings, load_settings
-from compliance.tabular import Source, sheets_source
-
-
-@pytest.fixture(scope="module")
-def sample() -> Iterator[tuple[Path, Settings]]:
-    try:
-        from compliance.sample import ensure_sample
-
-        path = ensure_sample("standard")
-    except Exception as exc:  # the generator belongs to another helper; say why instead of failing here
-        pytest.skip(f"standard sample unavailable: {type(exc).__name__}: {exc}")
-    old = os.environ.get("DC_PROFILE")
-    os.environ["DC_PROFILE"] = str(path / "profile.toml")
-    try:
-        yield path, load_settings()
-    finally:
-        if old is None:
-            os.environ.pop("DC_PROFILE", None)
-        else:
-            os.environ["DC_PROFILE"] = old
-        get_settings.cache_clear()
-
-
-def sample_source(root: Path, settings: Settings, entry: str) -> Source:
-    """A profile input entry -> a reader source; Google Sheets come from the sample's sheets/<id>.json."""
-    if entry.startswith("sheets:"):
-        doc = json.loads((root / "sheets" / f"{entry.removeprefix('sheets:')}.json").read_text(encoding="utf-8"))
-        return sheets_source(doc)
-    return settings.input_path(entry)
+from compliance.settings import Settings
 
 
 def ingest(root: Path, settings: Settings) -> RosterResult:
