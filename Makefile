@@ -10,10 +10,13 @@ export DO_NOT_TRACK := 1
 
 .PHONY: install demo test bench lint clean office
 
+# Install output goes to a log (shown only if the install fails) so a first run reads as cleanly as later ones.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@mkdir -p var
+	@echo "installing the project into $(VENV) (first run only; log in var/install.log)"
+	@($(BIN)/pip install --upgrade pip && $(BIN)/pip install -e '.[dev]') > var/install.log 2>&1 \
+	  || { tail -n 40 var/install.log; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
