@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from compliance.audit_cli import consent_app
+from compliance.campaign_cli import campaign_app
 from compliance.ledger import verify_ledger_command
 from compliance.runtime import configure_prefect_env
 from compliance.sample.cli import sample_app
@@ -50,6 +51,7 @@ def demo() -> None:
 app.add_typer(sample_app, name="sample")
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(consent_app, name="consent")
+app.add_typer(campaign_app, name="campaign")
 app.command("verify-ledger")(verify_ledger_command)
 
 

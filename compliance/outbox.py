@@ -19,7 +19,7 @@ import email.policy
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from compliance.google.clients import GoogleClients
 from compliance.google.errors import DailyLimitExceeded, GoogleApiError, OutcomeUnknown
 from compliance.google.workspace import get_message, list_message_ids, send_messages
 from compliance.models import Delivery, SyncState
+from compliance.settings import Settings
 from compliance.store import Store
 
 WINDOW = timedelta(hours=24)
@@ -183,6 +184,53 @@ def send_pending(
         if progress is not None:
             progress(outcome["sent"] + outcome["failed"])
     return counts
+
+
+def pending_rows(campaign_id: int | None = None, kinds: tuple[str, ...] | None = None) -> Callable[
+    [Session, int], list[Delivery]
+]:
+    """A row selector for :func:`send_pending`: pending deliveries (of a campaign, of some kinds) oldest first."""
+
+    def select_rows(session: Session, limit: int) -> list[Delivery]:
+        stmt = select(Delivery).where(Delivery.status == "pending")
+        if campaign_id is not None:
+            stmt = stmt.where(Delivery.campaign_id == campaign_id)
+        if kinds is not None:
+            stmt = stmt.where(Delivery.kind.in_(kinds))
+        return list(session.scalars(stmt.order_by(Delivery.id).limit(limit)))
+
+    return select_rows
+
+
+def send_ledger(
+    settings: Settings,
+    store: Store,
+    clients: GoogleClients,
+    campaign_id: int | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> OutboxCounts:
+    """Send what the ledger holds pending (one campaign's, or all) through the settings' sender pool.
+
+    Plain function without Prefect, so a process that only sends (``district-compliance campaign send``)
+    starts fast; the Prefect task ``tasks.campaign.send_queued_mail`` calls it too.
+    """
+    from compliance.mailings import MessageFactory  # mailings pulls in templates; only senders need it
+
+    clock = clock or (lambda: datetime.now(UTC))
+    with store.session() as session:
+        factory = MessageFactory(session, settings, clock())
+        return send_pending(
+            store,
+            clients,
+            factory,
+            senders=[str(s) for s in settings.senders],
+            daily_limit=settings.quotas.gmail_daily_per_sender,
+            clock=clock,
+            select_rows=pending_rows(campaign_id),
+            progress=progress,
+        )
 
 
 def _record(session: Session, results: dict, now: datetime) -> dict:

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.campaign import CampaignParameters, plan_campaign
+from compliance.google.clients import GoogleClients
 from compliance.mail import render_email
-from compliance.mailings import MessageFactory
 from compliance.models import Acknowledgement, Campaign, Delivery, Person, PolicyVersion
-from compliance.outbox import OutboxCounts, send_pending
+from compliance.outbox import OutboxCounts, pending_rows, send_ledger  # noqa: F401 (pending_rows: re-exported)
 from compliance.quarantine import Rejected, quarantine
 from tasks import resources
 
@@ -143,37 +143,15 @@ def _queue(session: Session, campaign: Campaign, plan: Any) -> int:
     return added
 
 
-def pending_rows(campaign_id: int | None = None, kinds: tuple[str, ...] | None = None):  # type: ignore[no-untyped-def]
-    """A row selector for the outbox: pending deliveries (of a campaign, of some kinds) oldest first."""
-
-    def select_rows(session: Session, limit: int) -> list[Delivery]:
-        stmt = select(Delivery).where(Delivery.status == "pending")
-        if campaign_id is not None:
-            stmt = stmt.where(Delivery.campaign_id == campaign_id)
-        if kinds is not None:
-            stmt = stmt.where(Delivery.kind.in_(kinds))
-        return list(session.scalars(stmt.order_by(Delivery.id).limit(limit)))
-
-    return select_rows
-
-
 def send_queued(campaign_id: int | None, *, clock=None, progress=None) -> OutboxCounts:  # type: ignore[no-untyped-def]
-    """Plain function behind the send task (also what the crash test runs in a subprocess)."""
+    """Plain function behind the send task: :func:`compliance.outbox.send_ledger` with the cached resources.
+
+    An injected ``clock`` also drives the Google clients (retry times, pacing), so a sender paused on a daily
+    limit is paused on the same clock the outbox reads.
+    """
     settings = resources.settings()
-    store = resources.store()
-    clock = clock or (lambda: datetime.now(UTC))
-    with store.session() as session:
-        factory = MessageFactory(session, settings, clock())
-        return send_pending(
-            store,
-            resources.google(),
-            factory,
-            senders=[str(s) for s in settings.senders],
-            daily_limit=settings.quotas.gmail_daily_per_sender,
-            clock=clock,
-            select_rows=pending_rows(campaign_id),
-            progress=progress,
-        )
+    clients = resources.google() if clock is None else GoogleClients(settings, clock=clock)
+    return send_ledger(settings, resources.store(), clients, campaign_id, clock=clock, progress=progress)
 
 
 @task(name="send-queued-mail", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
