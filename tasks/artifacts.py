@@ -45,3 +45,28 @@ class RunProgress:
     def advance(self, amount: int = 1) -> None:
         self.done = min(self.total, self.done + amount)
         update_progress_artifact(self.artifact_id, 100.0 * self.done / self.total)
+
+
+def log_rejected(rejected: list, job: str) -> None:
+    """One log line per source file with how many rows were quarantined and where the first one is.
+
+    File, row, field and reason only: raw values can hold names, so they stay in the quarantine table.
+    """
+    from prefect import get_run_logger
+
+    logger = get_run_logger()
+    by_file: dict[str, list] = {}
+    for r in rejected:
+        by_file.setdefault(r.source_file, []).append(r)
+    for source, rows in sorted(by_file.items()):
+        first = rows[0]
+        where = f"{first.sheet} row {first.row}" if first.sheet else f"row {first.row}"
+        logger.info(
+            "%s: %d rows quarantined from %s (first: %s, field %r: %s)",
+            job,
+            len(rows),
+            source,
+            where,
+            first.field,
+            first.reason,
+        )

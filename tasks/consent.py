@@ -12,6 +12,7 @@ from compliance.consent import read_consents, read_students, store_consents, sto
 from compliance.models import Student
 from compliance.quarantine import quarantine
 from tasks import resources
+from tasks.artifacts import log_rejected
 
 
 @task(name="sync-students", retries=1, retry_delay_seconds=60, cache_policy=NO_CACHE)
@@ -53,6 +54,7 @@ def sync_consents(site_ids: Sequence[str]) -> dict[str, int]:
             with resources.store().session() as session:
                 stored = store_consents(session, result.records)
                 totals["newly quarantined"] += quarantine(session, result.rejected)
+            log_rejected(result.rejected, "consent")
             totals["sheets read"] += 1
             totals["consent rows"] += len(result.records)
             totals["rows rejected"] += len(result.rejected)

@@ -11,6 +11,7 @@ from compliance.google.workspace import list_users
 from compliance.quarantine import quarantine
 from compliance.roster import build_roster, sync_people, sync_sites
 from tasks import resources
+from tasks.artifacts import log_rejected
 
 
 @task(name="sync-roster", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
@@ -32,6 +33,7 @@ def sync_roster(now: datetime) -> dict[str, int]:
         sync_sites(session, settings.sites)
         counts = sync_people(session, result.people, now)
         quarantined = quarantine(session, result.rejected)
+    log_rejected(result.rejected, "roster")
     return {
         "directory users": len(users),
         "lists read": len(associated),
