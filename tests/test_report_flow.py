@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def test_report_is_stored_shared_and_emailed_once(sample_dir: Path, tmp_path: Pa
     now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 06:00 district time
     with LocalDistrict(sample_dir, db_url, work_dir=tmp_path) as district:
         first = compliance_report(now=now)
+        sent_bytes = Path(first["path"]).read_bytes()
         again = compliance_report(now=now)  # a retried run sends nothing twice
         permissions = list_permissions(resources.google(), first["drive_file_id"])
         mail = district.emulator.admin.mail()
@@ -34,7 +36,7 @@ def test_report_is_stored_shared_and_emailed_once(sample_dir: Path, tmp_path: Pa
     assert sorted(a for m in mail for a in m["to"]) == named
     for message in mail:
         assert [a["filename"] for a in message["attachments"]] == [path.name]
-        assert message["attachments"][0]["size"] == path.stat().st_size
+        assert message["attachments"][0]["sha256"] == hashlib.sha256(sent_bytes).hexdigest()
         assert "Acknowledgements:" in message["text"]
     with Store(db_url).session() as s:
         run = s.scalars(select(ReportRun)).one()
