@@ -18,7 +18,7 @@ from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowled
 from tasks.artifacts import publish_summary, publish_table  # noqa: E402
 from tasks.campaign import check_bounces, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
-from tasks.followup import queue_follow_up, queue_takedown_digests  # noqa: E402
+from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
 from tasks.photos import crawl_site, reconcile_site  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
 
@@ -49,7 +49,7 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
     results["roster"] = sync_roster(now)
     results["acknowledgements"] = {**sync_acknowledgements(now), **import_paper_acknowledgements(now)}
     results["bounces"] = check_bounces(now)
-    results["follow-up"] = queue_follow_up(now)
+    results["follow-up"] = {**announce_to_joiners(now), **queue_follow_up(now)}
 
     results["students"] = sync_students()
     chunks = [site_ids[i : i + SITES_PER_CONSENT_TASK] for i in range(0, len(site_ids), SITES_PER_CONSENT_TASK)]

@@ -213,3 +213,69 @@ def queue_takedown_digests(now: datetime) -> dict[str, int]:
                     else:
                         f.reminded_at = now
     return counts
+
+
+@task(name="announce-to-joiners", cache_policy=NO_CACHE)
+def announce_to_joiners(now: datetime) -> dict[str, int]:
+    """People who joined the roster after a campaign started get its announcement (individually), once."""
+    from compliance.campaign import Audience, plan_campaign
+
+    settings = resources.settings()
+    queued = 0
+    with resources.store().session() as session:
+        version = session.scalars(select(PolicyVersion).order_by(PolicyVersion.id.desc())).first()
+        if version is None:
+            return {"joiners announced": 0}
+        campaigns = session.scalars(
+            select(Campaign).where(Campaign.policy_version_id == version.id, Campaign.status == "sending")
+        ).all()
+        people = list(session.scalars(select(Person)))
+        acknowledged = set(
+            session.scalars(select(Acknowledgement.person_id).where(Acknowledgement.policy_version_id == version.id))
+        )
+        for campaign in campaigns:
+            rows = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
+            covered = {d.person_id for d in rows if d.person_id is not None}
+            for d in rows:
+                covered.update((d.context or {}).get("person_ids", ()))
+            existing = {d.idempotency_key for d in rows}
+            audience = Audience(**{**(campaign.audience or {}), "only_outstanding": True})
+            plan = plan_campaign(
+                [p for p in people if p.id not in covered],
+                acknowledged,
+                audience,
+                version,
+                settings,
+                now,
+                campaign_id=campaign.id,
+                language=campaign.language,
+            )
+            for d in plan.deliveries:
+                queued += _queue(
+                    session,
+                    existing,
+                    idempotency_key=d.idempotency_key,
+                    campaign_id=campaign.id,
+                    person_id=d.person_id,
+                    kind=d.kind,
+                    recipient=d.recipient,
+                    site_id=d.site_id,
+                    context={"language": d.language},
+                )
+            # Joiners are few: they never wait for a site-group message.
+            for group in plan.group_announcements:
+                for person_id in group.person_ids:
+                    person = next(p for p in people if p.id == person_id)
+                    key = delivery_key(campaign.id, person.person_key, "announcement")
+                    queued += _queue(
+                        session,
+                        existing,
+                        idempotency_key=key,
+                        campaign_id=campaign.id,
+                        person_id=person_id,
+                        kind="announcement",
+                        recipient=person.email,
+                        site_id=person.site_id,
+                        context={"language": group.language},
+                    )
+    return {"joiners announced": queued}

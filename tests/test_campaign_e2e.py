@@ -117,3 +117,36 @@ def test_reminders_digests_and_escalation_follow_the_cadence(campaign_world) -> 
     with Store(campaign_world["db"]).session() as s:
         kinds = Counter(s.scalars(select(Delivery.kind).where(Delivery.status == "sent")))
         assert kinds["superintendent_escalation"] == 2 and kinds["reminder_1"] == len(first)
+
+
+def test_joiners_get_the_open_campaign_and_leavers_drop_out(campaign_world, sample_dir: Path) -> None:
+    import json
+
+    nightly, admin = campaign_world["nightly"], campaign_world["district"].emulator.admin
+    users = json.loads((sample_dir / "directory" / "users.json").read_text())
+    template = next(u for u in users if not u.get("suspended") and u["orgUnitPath"].startswith("/Schools/"))
+    joiner = {**template, "primaryEmail": "new.teacher@standard-sd.org", "id": "joiner-1",
+              "name": {"givenName": "Nuevo", "familyName": "Maestro", "fullName": "Nuevo Maestro"}}
+    with Store(campaign_world["db"]).session() as s:
+        leaver_id, leaver_email = s.execute(select(Person.id, Person.email).join(Acknowledgement, isouter=True).where(
+            Person.kind == "employee", Person.active.is_(True), Acknowledgement.id.is_(None)).limit(1)).one()
+    leaver = {**next(u for u in users if u["primaryEmail"].lower() == leaver_email.lower()), "suspended": True}
+    admin.seed(directory={"users": [joiner, leaver], "orgunits": []})
+    before = len(admin.mail())
+    result = nightly(now=START + timedelta(days=29, hours=2), crawl=False)
+    new_mail = admin.mail()[before:]
+    announced = [m for m in new_mail if m["subject"].startswith("Action needed")]
+    assert [a for m in announced for a in m["to"]] == ["new.teacher@standard-sd.org"]
+    assert result["roster"]["joined"] == 1 and result["roster"]["left"] == 1
+    assert result["follow-up"]["joiners announced"] == 1
+    again = nightly(now=START + timedelta(days=29, hours=3), crawl=False)
+    assert again["follow-up"]["joiners announced"] == 0
+    with Store(campaign_world["db"]).session() as s:
+        from compliance.report import collect_report_data
+        from tasks import resources
+
+        data = collect_report_data(s, START + timedelta(days=29, hours=4), resources.settings())
+        assert leaver_id not in {r.person_id for r in data.outstanding}
+        assert len(data.outstanding) == data.summary["outstanding"]
+        assert data.summary["active_people"] == s.scalar(select(func.count()).select_from(Person).where(
+            Person.active.is_(True)))
