@@ -155,15 +155,29 @@ def send(
     campaign_id: Annotated[
         int | None, typer.Option("--campaign-id", help="Only this campaign's deliveries (default: all pending).")
     ] = None,
+    in_flight_grace: Annotated[
+        float | None,
+        typer.Option(
+            "--in-flight-grace",
+            min=0,
+            help="Seconds a message another (killed) run was sending may still be in flight "
+            "(default: twice the Google request timeout).",
+        ),
+    ] = None,
 ) -> None:
     """Send what the ledger holds pending, without the Prefect engine; safe to kill and to start again."""
+    from datetime import timedelta
+
     from compliance.google.clients import GoogleClients
     from compliance.outbox import send_ledger
     from compliance.settings import get_settings
     from compliance.store import Store
 
     settings = get_settings()
-    counts = send_ledger(settings, Store(settings.database_url), GoogleClients(settings), campaign_id)
+    grace = timedelta(seconds=in_flight_grace) if in_flight_grace is not None else None
+    counts = send_ledger(
+        settings, Store(settings.database_url), GoogleClients(settings), campaign_id, in_flight_grace=grace
+    )
     # One JSON line on stdout (counts only) so scripts can read it; humans get the same on stderr.
     err.print(", ".join(f"{k} {v:,}" for k, v in counts.as_dict().items()))
     print(json.dumps(counts.as_dict()))

@@ -17,6 +17,7 @@ import base64
 import email
 import email.policy
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from compliance.google.batch import execute_batch
 from compliance.google.clients import GoogleClients
 from compliance.google.errors import DailyLimitExceeded, GoogleApiError, OutcomeUnknown
 from compliance.google.workspace import get_message, list_message_ids, send_messages
@@ -48,6 +50,8 @@ class OutboxCounts:
     reconciled_pending: int = 0
     deferred: int = 0  # still pending because every sender is at its limit or paused
     paused_senders: int = 0
+    in_flight: int = 0  # still ``sending`` at the end: settled by the next run
+
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -56,6 +60,7 @@ class OutboxCounts:
             "found already sent after a crash": self.reconciled_sent,
             "deferred to a later window": self.deferred,
             "senders paused": self.paused_senders,
+            "still in flight": self.in_flight,
         }
 
 
@@ -109,19 +114,61 @@ def choose_sender(session: Session, senders: Sequence[str], daily_limit: int, no
     return best
 
 
-def reconcile_in_flight(session: Session, clients: GoogleClients) -> tuple[int, int]:
-    """Rows left ``sending`` by a crash: in the sender's mailbox -> sent, otherwise back to pending."""
+def reconcile_in_flight(
+    session: Session, clients: GoogleClients, now: datetime | None = None, grace: timedelta = timedelta(0)
+) -> tuple[int, int]:
+    """Rows left ``sending`` by a crash: in the sender's mailbox -> sent, otherwise back to pending.
+
+    A row claimed less than ``grace`` before ``now`` that is not in the mailbox yet stays ``sending``: its
+    request may still be running (a killed client does not stop a batch the server is working through, and
+    search can lag), so requeueing it now could send it twice. It is looked at again later.
+    """
     found = requeued = 0
-    for row in session.scalars(select(Delivery).where(Delivery.status == "sending").order_by(Delivery.id)):
-        ids = list(list_message_ids(clients, row.sender, f"rfc822msgid:{row.rfc822_message_id.strip('<>')}"))
-        if ids:
-            row.status, row.gmail_message_id = "sent", ids[0]
-            found += 1
-        else:
-            row.status, row.sent_at = "pending", None
-            requeued += 1
+    rows = list(session.scalars(select(Delivery).where(Delivery.status == "sending").order_by(Delivery.id)))
+    by_sender: dict[str, list[Delivery]] = {}
+    for row in rows:
+        by_sender.setdefault(row.sender, []).append(row)
+    for sender, group in by_sender.items():
+        # One search per row, 50 to an HTTP batch: after a crash up to a whole claim is in flight.
+        for row, hit in zip(group, _search_message_ids(clients, sender, group), strict=True):
+            if isinstance(hit, Exception):
+                continue  # could not look: stays ``sending`` and is looked at again, never resent blindly
+            if hit:
+                row.status, row.gmail_message_id = "sent", hit
+                found += 1
+            elif now is None or row.sent_at is None or row.sent_at <= now - grace:
+                row.status, row.sent_at = "pending", None
+                requeued += 1
     session.flush()
     return found, requeued
+
+
+def _search_message_ids(clients: GoogleClients, sender: str, rows: list[Delivery]) -> list[str | None | Exception]:
+    """For each row, the Gmail id of the message with its Message-ID in ``sender``'s mailbox (None: absent)."""
+    service = clients.gmail(sender)
+    requests = [
+        (i, service.users().messages().list(
+            userId="me", q=f"rfc822msgid:{row.rfc822_message_id.strip('<>')}", maxResults=1
+        ))
+        for i, row in enumerate(rows)
+    ]
+    results = execute_batch(
+        service, requests, batch_uri=clients.batch_uri("gmail"), max_per_batch=50, policy=clients.policy,
+        idempotent=True,
+    )
+    out: list[str | None | Exception] = []
+    for i in range(len(rows)):
+        value = results[i]
+        if isinstance(value, Exception):
+            out.append(value)
+        else:
+            messages = value.get("messages") or []
+            out.append(str(messages[0]["id"]) if messages else None)
+    return out
+
+
+def _youngest_in_flight(session: Session) -> datetime | None:
+    return session.scalar(select(func.max(Delivery.sent_at)).where(Delivery.status == "sending"))
 
 
 def send_pending(
@@ -134,15 +181,52 @@ def send_pending(
     clock: Callable[[], datetime],
     select_rows: Callable[[Session, int], list[Delivery]],
     progress: Callable[[int], None] | None = None,
+    in_flight_grace: timedelta = timedelta(0),
+    sleep: Callable[[float], None] = time.sleep,
 ) -> OutboxCounts:
     """Send pending deliveries chosen by ``select_rows(session, n)`` until none are left or no sender has room.
 
     ``build`` renders one delivery for the chosen sender; :class:`UnsendableMessage` (or ValueError) fails that
-    delivery with the reason and the rest go on.
+    delivery with the reason and the rest go on. Rows another (perhaps killed) process claimed less than
+    ``in_flight_grace`` ago are left alone while they may still be in flight; once everything else is sent
+    the run waits (``sleep``) for them to settle, a few times at most, and sends those that never left.
     """
     counts = OutboxCounts()
     with store.session() as session:
-        counts.reconciled_sent, counts.reconciled_pending = reconcile_in_flight(session, clients)
+        counts.reconciled_sent, counts.reconciled_pending = reconcile_in_flight(
+            session, clients, clock(), in_flight_grace
+        )
+    for _settle in range(4):
+        _send_rounds(store, clients, build, senders, daily_limit, clock, select_rows, progress, in_flight_grace,
+                     counts)
+        with store.session() as session:
+            youngest = _youngest_in_flight(session)
+        if youngest is None or counts.deferred:
+            break
+        wait = (youngest + in_flight_grace - clock()).total_seconds() + 0.05
+        if wait > 0:
+            sleep(wait)
+        with store.session() as session:
+            found, requeued = reconcile_in_flight(session, clients, clock(), in_flight_grace)
+        counts.reconciled_sent += found
+        counts.reconciled_pending += requeued
+    with store.session() as session:
+        counts.in_flight = len(session.scalars(select(Delivery.id).where(Delivery.status == "sending")).all())
+    return counts
+
+
+def _send_rounds(
+    store: Store,
+    clients: GoogleClients,
+    build: MessageBuilder,
+    senders: Sequence[str],
+    daily_limit: int,
+    clock: Callable[[], datetime],
+    select_rows: Callable[[Session, int], list[Delivery]],
+    progress: Callable[[int], None] | None,
+    in_flight_grace: timedelta,
+    counts: OutboxCounts,
+) -> None:
     while True:
         now = clock()
         with store.session() as session:
@@ -179,11 +263,10 @@ def send_pending(
             counts.paused_senders += 1
         if outcome["unknown"]:
             with store.session() as session:
-                found, _ = reconcile_in_flight(session, clients)
+                found, _ = reconcile_in_flight(session, clients, clock(), in_flight_grace)
                 counts.sent += found
         if progress is not None:
             progress(outcome["sent"] + outcome["failed"])
-    return counts
 
 
 def pending_rows(campaign_id: int | None = None, kinds: tuple[str, ...] | None = None) -> Callable[
@@ -210,11 +293,14 @@ def send_ledger(
     *,
     clock: Callable[[], datetime] | None = None,
     progress: Callable[[int], None] | None = None,
+    in_flight_grace: timedelta | None = None,
 ) -> OutboxCounts:
     """Send what the ledger holds pending (one campaign's, or all) through the settings' sender pool.
 
     Plain function without Prefect, so a process that only sends (``district-compliance campaign send``)
-    starts fast; the Prefect task ``tasks.campaign.send_queued_mail`` calls it too.
+    starts fast; the Prefect task ``tasks.campaign.send_queued_mail`` calls it too. ``in_flight_grace``
+    (default: twice the Google request timeout) is how long a row another process claimed may still be in
+    flight before it counts as never sent.
     """
     from compliance.mailings import MessageFactory  # mailings pulls in templates; only senders need it
 
@@ -230,6 +316,11 @@ def send_ledger(
             clock=clock,
             select_rows=pending_rows(campaign_id),
             progress=progress,
+            in_flight_grace=(
+                in_flight_grace
+                if in_flight_grace is not None
+                else timedelta(seconds=2 * settings.google.timeout_seconds)
+            ),
         )
 
 
