@@ -1,35 +1,62 @@
 """Run every benchmark (``make bench``) or the ones named: ``python -m benchmarks render matching``.
 
 Each module prints its own medians and its ratio against the baseline it names; nothing here is a test.
+``--quick`` gives each module the smaller arguments in :data:`QUICK_ARGS` (fewer repeats, smaller volumes):
+the figures then show the shape, not the acceptance numbers; ``benchmarks/README.md`` has the full commands.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
 import sys
 import time
 from pathlib import Path
 
+# Smaller runs for a quick look (minutes in all instead of ~15 on two cores); a module not listed runs as is.
+QUICK_ARGS: dict[str, list[str]] = {
+    "bench_campaign": ["--scale", "standard", "--repeat", "1"],
+    "bench_crawl": ["--repeat", "1"],
+    "bench_emulator": ["--users", "20000", "--repeat", "1"],
+    "bench_matching": ["--scale", "standard", "--repeat", "1"],
+    "bench_render": ["--messages", "5000", "--runs", "3", "--baseline-sample", "200"],
+    "bench_report": ["--repeat", "1", "--people", "20000", "--findings", "10000", "--sites", "200"],
+    "bench_sample": ["--repeat", "1", "--skip-lausd"],
+}
+
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. render or bench_render")
+    parser.add_argument("--quick", action="store_true", help="smaller volumes and one repeat per module")
+    args = parser.parse_args(argv)
     here = Path(__file__).parent
     names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
-    wanted = [f"bench_{a.removeprefix('bench_')}" for a in argv] or names
+    wanted = [f"bench_{a.removeprefix('bench_')}" for a in args.names] or names
     failed = 0
     for name in wanted:
         if name not in names:
             print(f"unknown benchmark {name!r}; known: {', '.join(names)}")
             return 2
-        print(f"\n=== {name} ===", flush=True)
+        module_args = QUICK_ARGS.get(name, []) if args.quick else []
+        shown = " ".join([name, *module_args])
+        print(f"\n=== {shown} ===", flush=True)
         started = time.perf_counter()
         module = importlib.import_module(f"benchmarks.{name}")
         try:
-            module.main([])
+            status = module.main(module_args)
+            if isinstance(status, int) and status != 0:
+                failed += 1
+                print(f"{name} exited with status {status}")
+        except SystemExit as exc:  # argparse errors and sys.exit inside a module
+            if exc.code not in (0, None):
+                failed += 1
+                print(f"{name} exited with status {exc.code}")
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             failed += 1
             print(f"{name} failed: {type(exc).__name__}: {exc}")
-        print(f"({name} took {time.perf_counter() - started:.1f} s)")
+        print(f"({name} took {time.perf_counter() - started:.1f} s)", flush=True)
     return 1 if failed else 0
 
 

@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from compliance.models import Person
@@ -456,17 +456,31 @@ def map_category(text: str) -> str | None:
 # Employees
 
 
-def site_for_org_unit(org_unit_path: str | None, sites: Sequence[Site]) -> str | None:
-    """The site whose org_unit is the longest prefix of the user's orgUnitPath (sub-units belong to it)."""
+def org_unit_index(sites: Sequence[Site]) -> dict[str, str]:
+    """Casefolded org unit path (no trailing slash) -> site id; the first site wins a shared unit."""
+    index: dict[str, str] = {}
+    for site in sites:
+        index.setdefault(site.org_unit.rstrip("/").casefold(), site.id)
+    return index
+
+
+def site_for_org_unit(org_unit_path: str | None, sites: Sequence[Site] | Mapping[str, str]) -> str | None:
+    """The site whose org_unit is the longest prefix of the user's orgUnitPath (sub-units belong to it).
+
+    ``sites`` may be an :func:`org_unit_index` built once: the path's own prefixes are looked up, longest
+    first, instead of comparing every site (75,000 users x 1,000 sites was most of a LAUSD roster build).
+    """
     if not org_unit_path:
         return None
+    index = sites if isinstance(sites, Mapping) else org_unit_index(sites)
     path = org_unit_path.rstrip("/").casefold()
-    best: tuple[int, str] | None = None
-    for site in sites:
-        ou = site.org_unit.rstrip("/").casefold()
-        if (path == ou or path.startswith(ou + "/")) and (best is None or len(ou) > best[0]):
-            best = (len(ou), site.id)
-    return best[1] if best else None
+    while True:
+        if path in index:
+            return index[path]
+        cut = path.rfind("/")
+        if cut < 0:
+            return None
+        path = path[:cut]
 
 
 def _role_of(user: Mapping[str, Any]) -> str | None:
@@ -495,6 +509,7 @@ def employees_from_directory(
     """
     result = RosterResult()
     site_ids = {s.id for s in sites}
+    units = org_unit_index(sites)
     skip = {e.strip().lower() for e in skip_emails}
     for index, user in enumerate(users, start=1):
         ref = str(user.get("id") or f"user #{index}")
@@ -514,7 +529,7 @@ def employees_from_directory(
         if not given and not family:
             result.rejected.append(Rejected(JOB, label, index, "name", "no name", ref))
             continue
-        site_id = site_for_org_unit(user.get("orgUnitPath"), sites)
+        site_id = site_for_org_unit(user.get("orgUnitPath"), units)
         if site_id is None and custom.get("site_id") in site_ids:
             site_id = str(custom["site_id"])
         phone = next((normalize_phone(p.get("value")) for p in user.get("phones") or []), None)
@@ -851,8 +866,9 @@ def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     existing = {p.person_key: p for p in session.scalars(select(Person))}
-    joined = updated = unchanged = left = 0
+    updated = unchanged = left = 0
     seen: set[str] = set()
+    joiners: list[dict[str, Any]] = []
     for rec in records:
         seen.add(rec.person_key)
         first_source = rec.sources[0] if rec.sources else ("", "", 0)
@@ -872,11 +888,10 @@ def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime
         }
         person = existing.get(rec.person_key)
         if person is None:
-            person = Person(person_key=rec.person_key, first_seen_at=now, **values)
-            person.active = rec.active
-            person.left_at = None if rec.active else now
-            session.add(person)
-            joined += 1
+            joiners.append(
+                {"person_key": rec.person_key, "first_seen_at": now, **values, "active": rec.active,
+                 "left_at": None if rec.active else now}
+            )
             continue
         changed = False
         for name in _SYNCED:
@@ -897,5 +912,9 @@ def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime
         if key not in seen and person.active:
             person.active, person.left_at = False, now
             left += 1
+    if joiners:
+        # One executemany instead of an ORM object per joiner: a first sync at LAUSD scale inserts 175,000
+        # people, and unit-of-work bookkeeping per object was most of the sync's store time.
+        session.execute(insert(Person), joiners)
     session.flush()
-    return SyncCounts(joined, updated, unchanged, left)
+    return SyncCounts(len(joiners), updated, unchanged, left)
