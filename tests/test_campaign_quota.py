@@ -180,3 +180,24 @@ def test_google_refusing_sooner_pauses_the_sender_and_loses_nothing(quota_world)
     with Store(db).session() as s:
         rows = s.scalars(select(Delivery).where(Delivery.campaign_id == quota_world["vendors"]["campaign_id"]))
         assert {r.gmail_message_id for r in rows} == {m["id"] for m in log}
+
+
+def test_cli_plan_prints_the_plan_and_refuses_inconsistent_options(quota_world, prefect_harness: None) -> None:
+    from typer.testing import CliRunner
+
+    from compliance.cli import app
+
+    runner = CliRunner()
+    before = len(quota_world["admin"].mail())
+    result = runner.invoke(app, ["campaign", "plan", "--audience", "categories", "--category", "vendor",
+                                 "--category", "volunteer", "--deadline-days", "14"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "By site" in out and "By category" in out and "Skipped" in out
+    assert f"vendor {VENDORS:,}".replace(" ", "") in out.replace(" ", "").replace("│", "")
+    assert "Quota: 6 day(s) with 1 sender(s), 500 messages a day" in out  # nobody signed: all 3,000 again
+    assert "[name]" in out and "@example.org" not in out  # a sample, and no personal addresses
+    assert len(quota_world["admin"].mail()) == before  # a dry run sends nothing
+
+    bad = runner.invoke(app, ["campaign", "plan", "--audience", "sites"])
+    assert bad.exit_code == 2 and "needs at least one site id" in bad.output
