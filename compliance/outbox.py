@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from compliance.google.batch import execute_batch
@@ -34,7 +34,9 @@ from compliance.settings import Settings
 from compliance.store import Store
 
 WINDOW = timedelta(hours=24)
-CHUNK = 100  # rows claimed per round: two batches; rounds rotate over the pool so senders share the load
+# Rows claimed per round: at most one HTTP batch, so a claim is never older than the one request in flight
+# for it (what the in-flight grace relies on); rounds rotate over the pool so senders share the load.
+CHUNK = 100
 MessageBuilder = Callable[[Delivery, str], tuple[bytes, str]]  # (delivery, sender) -> (raw, Message-ID)
 
 
@@ -235,10 +237,10 @@ def _send_rounds(
                 counts.deferred = len(select_rows(session, 10**9))
                 break
             sender, room = choice
-            rows = select_rows(session, min(room, CHUNK))
+            rows = select_rows(session, min(room, CHUNK, clients.send_batch_size))
             if not rows:
                 break
-            batch: list[tuple[int, bytes]] = []
+            built: list[tuple[int, bytes, str]] = []
             for row in rows:
                 try:
                     raw, message_id = build(row, sender)
@@ -246,10 +248,20 @@ def _send_rounds(
                     row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:1000]
                     counts.failed += 1
                     continue
-                row.status, row.sender, row.rfc822_message_id = "sending", sender, message_id
-                row.attempts += 1
-                row.sent_at = now
-                batch.append((row.id, raw))
+                built.append((row.id, raw, message_id))
+            batch: list[tuple[int, bytes]] = []
+            for row_id, raw, message_id in built:
+                # Claim with a conditional update: another process that read the same pending rows (a nightly
+                # run and an operator's ``campaign send`` at once) finds them taken and skips them.
+                claimed = session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == row_id, Delivery.status == "pending")
+                    .values(status="sending", sender=sender, rfc822_message_id=message_id,
+                            attempts=Delivery.attempts + 1, sent_at=now)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed:
+                    batch.append((row_id, raw))
         if not batch:
             continue
         results = send_messages(clients, sender, batch)
