@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def _counts_table(title: str, counts: dict[str, int], header: str) -> Table:
     table.add_column(header)
     table.add_column("people", justify="right")
     for key, value in counts.items():
-        table.add_row(str(key), f"{value:,}")
+        table.add_row(escape(str(key)), f"{value:,}")
     table.add_row("[bold]total[/bold]", f"[bold]{sum(counts.values()):,}[/bold]")
     return table
 
@@ -87,7 +88,7 @@ def print_plan(result: dict[str, Any]) -> None:
     """The plan as central office reads it: counts only, plus one rendered sample with ``[name]``."""
     s = result["summary"]
     quota = s["quota"]
-    console.rule(f"Campaign plan: {s['campaign_name']}")
+    console.rule(f"Campaign plan: {escape(s['campaign_name'])}")  # names are operator text, not markup
     console.print(
         f"{s['individual_messages']:,} individual message(s), {s['group_messages']:,} site-group message(s); "
         f"{s['people_reached']:,} people reached; {s['print_list']:,} paper copies to print"
@@ -95,7 +96,7 @@ def print_plan(result: dict[str, Any]) -> None:
     console.print(_counts_table("By site", s["by_site"], "site"))
     console.print(_counts_table("By category", s["by_category"], "category"))
     console.print(_counts_table("Skipped, by reason", s["skipped"], "reason") if s["skipped"] else "Skipped: nobody")
-    console.print(f"Staff channel: {s['staff_channel']} ({s['staff_channel_reason']})")
+    console.print(f"Staff channel: {s['staff_channel']} ({escape(s['staff_channel_reason'])})")
     console.print(
         f"Quota: [bold]{quota['days']} day(s)[/bold] with {quota['senders']} sender(s), "
         f"{quota['messages_per_day']:,} messages a day, about {quota['sending_minutes']:,} minutes of sending"
@@ -104,7 +105,7 @@ def print_plan(result: dict[str, Any]) -> None:
     sample = result.get("sample") or {}
     if sample:
         console.rule("Sample message (first person planned)")
-        console.print(f"[bold]{sample['subject']}[/bold]", highlight=False)
+        console.print(f"[bold]{escape(sample['subject'])}[/bold]", highlight=False)
         console.print(sample["text"], highlight=False, markup=False)
 
 
