@@ -52,9 +52,15 @@ def log_rejected(rejected: list, job: str) -> None:
 
     File, row, field and reason only: raw values can hold names, so they stay in the quarantine table.
     """
-    from prefect import get_run_logger
+    import logging
 
-    logger = get_run_logger()
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        logger: logging.Logger | logging.LoggerAdapter = get_run_logger()
+    except MissingContextError:  # called as plain functions (task.fn) by scripts and tests
+        logger = logging.getLogger("district_compliance")
     by_file: dict[str, list] = {}
     for r in rejected:
         by_file.setdefault(r.source_file, []).append(r)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import task
@@ -110,6 +110,8 @@ def email_report(path: str, summary: dict[str, object], drive_file_id: str, now:
             daily_limit=settings.quotas.gmail_daily_per_sender,
             clock=lambda: datetime.now(UTC),
             select_rows=select_rows,
+            # Campaign rows another process is sending right now are left to it (see compliance.outbox).
+            in_flight_grace=timedelta(seconds=2 * settings.google.timeout_seconds),
         )
     with store.session() as session:
         run = session.scalars(select(ReportRun).where(ReportRun.generated_at == now)).first()
