@@ -170,15 +170,14 @@ def send(
     from datetime import timedelta
 
     from compliance.google.clients import GoogleClients
-    from compliance.outbox import send_ledger
+    from compliance.outbox import Outbox
     from compliance.settings import get_settings
     from compliance.store import Store
 
     settings = get_settings()
     grace = timedelta(seconds=in_flight_grace) if in_flight_grace is not None else None
-    counts = send_ledger(
-        settings, Store(settings.database_url), GoogleClients(settings), campaign_id, in_flight_grace=grace
-    )
+    outbox = Outbox(Store(settings.database_url), GoogleClients(settings), settings, in_flight_grace=grace)
+    counts = outbox.send(campaign_id=campaign_id)
     # One JSON line on stdout (counts only) so scripts can read it; humans get the same on stderr.
     err.print(", ".join(f"{k} {v:,}" for k, v in counts.as_dict().items()))
     print(json.dumps(counts.as_dict()))

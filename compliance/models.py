@@ -151,6 +151,9 @@ class Delivery(Base):
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
     site_id: Mapped[str | None] = mapped_column(String(64), index=True)
     sender: Mapped[str | None] = mapped_column(String(320))
+    # The run lease (compliance.leases) of the process that claimed the row for sending: a row whose claimer
+    # is alive is never reconciled by another process.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     gmail_message_id: Mapped[str | None] = mapped_column(String(120))
     rfc822_message_id: Mapped[str | None] = mapped_column(String(300), index=True)

@@ -1,10 +1,11 @@
 """The outbox: every email goes out through the delivery ledger, so nothing is sent twice and nothing is lost.
 
 A delivery row exists (``pending``) before its message is built. Just before a batch is sent its rows become
-``sending`` with their sender and deterministic Message-ID, and that is committed (write-ahead). After the
-batch each row becomes ``sent`` (with the Gmail id), ``pending`` again (the sender hit its daily limit and the
-message was refused) or ``failed``. A process killed mid-batch leaves rows in ``sending``; the next run looks
-each one up in its sender's mailbox by Message-ID (``rfc822msgid:``) and marks it ``sent`` or ``pending``.
+``sending`` with their sender, deterministic Message-ID and the sending run's lease token, and that is
+committed (write-ahead). After the batch each row becomes ``sent`` (with the Gmail id), ``pending`` again (the
+sender hit its daily limit and the message was refused) or ``failed``. A process killed mid-batch leaves rows
+in ``sending``; once its lease is gone (compliance.leases) the next run looks each one up in its sender's
+mailbox by Message-ID and marks it ``sent``, or ``pending`` when it is absent and older than the grace.
 
 Capacity comes from the ledger itself: a sender's messages in the last 24 hours are counted from ``sent_at``,
 so a restart cannot forget how much of a mailbox's daily limit is used. A sender that Google says is over its
@@ -21,17 +22,21 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from compliance.google.batch import execute_batch
 from compliance.google.clients import GoogleClients
 from compliance.google.errors import DailyLimitExceeded, GoogleApiError, OutcomeUnknown
-from compliance.google.workspace import get_message, list_message_ids, send_messages
+from compliance.google.workspace import find_messages_by_rfc822_id, get_message, list_message_ids, send_messages
+from compliance.leases import RunLease, lease_alive
 from compliance.models import Delivery, SyncState
 from compliance.settings import Settings
 from compliance.store import Store
+
+if TYPE_CHECKING:
+    from compliance.mail import Attachment
 
 WINDOW = timedelta(hours=24)
 # Rows claimed per round: at most one HTTP batch, so a claim is never older than the one request in flight
@@ -116,175 +121,273 @@ def choose_sender(session: Session, senders: Sequence[str], daily_limit: int, no
     return best
 
 
-def reconcile_in_flight(
-    session: Session, clients: GoogleClients, now: datetime | None = None, grace: timedelta = timedelta(0)
-) -> tuple[int, int]:
-    """Rows left ``sending`` by a crash: in the sender's mailbox -> sent, otherwise back to pending.
+RowSelector = Callable[[Session, int], list[Delivery]]
+Checkpoint = Callable[[str], None]
 
-    A row claimed less than ``grace`` before ``now`` that is not in the mailbox yet stays ``sending``: its
-    request may still be running (a killed client does not stop a batch the server is working through, and
-    search can lag), so requeueing it now could send it twice. It is looked at again later.
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    id: int
+    sender: str | None
+    message_id: str | None
+    claimed_by: str | None
+    claimed_at: datetime | None
+
+
+@dataclass
+class Outbox:
+    """The one way mail leaves the pipeline: campaign, nightly follow-up, report email and CLI all use it.
+
+    ``in_flight_grace`` (default: twice the Google request timeout) bounds how long Google may still act on a
+    request whose client died: a row claimed by a dead run that is not in its sender's mailbox is requeued
+    only after that. A row claimed by a run that is still alive (its lease held) is never touched.
+    ``checkpoint(phase)`` is called after each claim commit (``claimed``), after each HTTP batch returns
+    (``sent``) and after its results are recorded (``recorded``): the crash drill stops a process there.
     """
-    found = requeued = 0
-    rows = list(session.scalars(select(Delivery).where(Delivery.status == "sending").order_by(Delivery.id)))
-    by_sender: dict[str, list[Delivery]] = {}
-    for row in rows:
-        by_sender.setdefault(row.sender, []).append(row)
-    for sender, group in by_sender.items():
-        # One search per row, 50 to an HTTP batch: after a crash up to a whole claim is in flight.
-        for row, hit in zip(group, _search_message_ids(clients, sender, group), strict=True):
-            if isinstance(hit, Exception):
-                continue  # could not look: stays ``sending`` and is looked at again, never resent blindly
-            if hit:
-                row.status, row.gmail_message_id = "sent", hit
-                found += 1
-            elif now is None or row.sent_at is None or row.sent_at <= now - grace:
-                row.status, row.sent_at = "pending", None
-                requeued += 1
-    session.flush()
-    return found, requeued
 
+    store: Store
+    clients: GoogleClients
+    settings: Settings
+    clock: Callable[[], datetime] = _utcnow
+    in_flight_grace: timedelta | None = None
+    checkpoint: Checkpoint | None = None
+    sleep: Callable[[float], None] = time.sleep
 
-def _search_message_ids(clients: GoogleClients, sender: str, rows: list[Delivery]) -> list[str | None | Exception]:
-    """For each row, the Gmail id of the message with its Message-ID in ``sender``'s mailbox (None: absent)."""
-    service = clients.gmail(sender)
-    requests = [
-        (i, service.users().messages().list(
-            userId="me", q=f"rfc822msgid:{row.rfc822_message_id.strip('<>')}", maxResults=1
-        ))
-        for i, row in enumerate(rows)
-    ]
-    results = execute_batch(
-        service, requests, batch_uri=clients.batch_uri("gmail"), max_per_batch=50, policy=clients.policy,
-        idempotent=True,
-    )
-    out: list[str | None | Exception] = []
-    for i in range(len(rows)):
-        value = results[i]
-        if isinstance(value, Exception):
-            out.append(value)
-        else:
-            messages = value.get("messages") or []
-            out.append(str(messages[0]["id"]) if messages else None)
-    return out
+    @property
+    def grace(self) -> timedelta:
+        if self.in_flight_grace is not None:
+            return self.in_flight_grace
+        return timedelta(seconds=2 * self.settings.google.timeout_seconds)
 
+    @property
+    def senders(self) -> list[str]:
+        return [str(s) for s in self.settings.senders]
 
-def _youngest_in_flight(session: Session) -> datetime | None:
-    return session.scalar(select(func.max(Delivery.sent_at)).where(Delivery.status == "sending"))
+    def send(
+        self,
+        *,
+        campaign_id: int | None = None,
+        kinds: tuple[str, ...] | None = None,
+        keys: Sequence[str] | None = None,
+        attachments: dict[str, list[Attachment]] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> OutboxCounts:
+        """Send pending deliveries (of a campaign, of some kinds, or with these idempotency keys; else all).
 
+        ``attachments`` maps an idempotency key to the files its message carries (the report workbook).
+        """
+        from compliance.mailings import MessageFactory  # templates load only in processes that send
 
-def send_pending(
-    store: Store,
-    clients: GoogleClients,
-    build: MessageBuilder,
-    *,
-    senders: Sequence[str],
-    daily_limit: int,
-    clock: Callable[[], datetime],
-    select_rows: Callable[[Session, int], list[Delivery]],
-    progress: Callable[[int], None] | None = None,
-    in_flight_grace: timedelta = timedelta(0),
-    sleep: Callable[[float], None] = time.sleep,
-) -> OutboxCounts:
-    """Send pending deliveries chosen by ``select_rows(session, n)`` until none are left or no sender has room.
+        select_rows = pending_rows(campaign_id, kinds, keys)
+        with self.store.session() as session:
+            by_id: dict[int, list[Attachment]] | None = None
+            if attachments:
+                ids = session.execute(
+                    select(Delivery.idempotency_key, Delivery.id).where(
+                        Delivery.idempotency_key.in_(list(attachments))
+                    )
+                ).all()
+                by_id = {row_id: attachments[key] for key, row_id in ids}
+            factory = MessageFactory(session, self.settings, self.clock(), attachments=by_id)
+            return self.send_selected(select_rows, factory, progress=progress)
 
-    ``build`` renders one delivery for the chosen sender; :class:`UnsendableMessage` (or ValueError) fails that
-    delivery with the reason and the rest go on. Rows another (perhaps killed) process claimed less than
-    ``in_flight_grace`` ago are left alone while they may still be in flight; once everything else is sent
-    the run waits (``sleep``) for them to settle, a few times at most, and sends those that never left.
-    """
-    counts = OutboxCounts()
-    with store.session() as session:
-        counts.reconciled_sent, counts.reconciled_pending = reconcile_in_flight(
-            session, clients, clock(), in_flight_grace
-        )
-    for _settle in range(4):
-        _send_rounds(store, clients, build, senders, daily_limit, clock, select_rows, progress, in_flight_grace,
-                     counts)
-        with store.session() as session:
-            youngest = _youngest_in_flight(session)
-        if youngest is None or counts.deferred:
-            break
-        wait = (youngest + in_flight_grace - clock()).total_seconds() + 0.05
-        if wait > 0:
-            sleep(wait)
-        with store.session() as session:
-            found, requeued = reconcile_in_flight(session, clients, clock(), in_flight_grace)
-        counts.reconciled_sent += found
-        counts.reconciled_pending += requeued
-    with store.session() as session:
-        counts.in_flight = len(session.scalars(select(Delivery.id).where(Delivery.status == "sending")).all())
-    return counts
+    def send_selected(
+        self, select_rows: RowSelector, build: MessageBuilder, *, progress: Callable[[int], None] | None = None
+    ) -> OutboxCounts:
+        """Send the pending rows ``select_rows(session, n)`` picks, built by ``build(row, sender)``.
 
+        :class:`UnsendableMessage` (or any ValueError) from ``build`` fails that delivery with the reason and
+        the rest go on. Rows a dead run left in flight are settled at the start and, once everything else is
+        sent, after waiting out the grace (a few times at most).
+        """
+        counts = OutboxCounts()
+        with RunLease(self.store.engine) as lease:
+            counts.reconciled_sent, counts.reconciled_pending = self._reconcile(lease.token)
+            for _settle in range(4):
+                self._send_rounds(select_rows, build, progress, counts, lease.token)
+                youngest = self._youngest_unsettled(lease.token)
+                if youngest is None or counts.deferred:
+                    break
+                wait = (youngest + self.grace - self.clock()).total_seconds() + 0.05
+                if wait > 0:
+                    self.sleep(wait)
+                found, requeued = self._reconcile(lease.token)
+                counts.reconciled_sent += found
+                counts.reconciled_pending += requeued
+        with self.store.session() as session:
+            counts.in_flight = len(session.scalars(select(Delivery.id).where(Delivery.status == "sending")).all())
+        return counts
 
-def _send_rounds(
-    store: Store,
-    clients: GoogleClients,
-    build: MessageBuilder,
-    senders: Sequence[str],
-    daily_limit: int,
-    clock: Callable[[], datetime],
-    select_rows: Callable[[Session, int], list[Delivery]],
-    progress: Callable[[int], None] | None,
-    in_flight_grace: timedelta,
-    counts: OutboxCounts,
-) -> None:
-    while True:
-        now = clock()
-        with store.session() as session:
-            choice = choose_sender(session, senders, daily_limit, now)
-            if choice is None:
-                counts.deferred = len(select_rows(session, 10**9))
-                break
-            sender, room = choice
-            rows = select_rows(session, min(room, CHUNK, clients.send_batch_size))
-            if not rows:
-                break
-            built: list[tuple[int, bytes, str]] = []
-            for row in rows:
-                try:
-                    raw, message_id = build(row, sender)
-                except ValueError as exc:  # HeaderInjection and malformed addresses are ValueErrors
-                    row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:1000]
-                    counts.failed += 1
-                    continue
-                built.append((row.id, raw, message_id))
-            batch: list[tuple[int, bytes]] = []
-            for row_id, raw, message_id in built:
-                # Claim with a conditional update: another process that read the same pending rows (a nightly
-                # run and an operator's ``campaign send`` at once) finds them taken and skips them.
-                claimed = session.execute(
-                    update(Delivery)
-                    .where(Delivery.id == row_id, Delivery.status == "pending")
-                    .values(status="sending", sender=sender, rfc822_message_id=message_id,
-                            attempts=Delivery.attempts + 1, sent_at=now)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if claimed:
-                    batch.append((row_id, raw))
-        if not batch:
-            continue
-        results = send_messages(clients, sender, batch)
-        with store.session() as session:
-            outcome = _record(session, results, now)
-        counts.sent += outcome["sent"]
-        counts.failed += outcome["failed"]
-        if outcome["paused_until"] is not None:
-            with store.session() as session:
-                pause_sender(session, sender, outcome["paused_until"])
-            counts.paused_senders += 1
-        if outcome["unknown"]:
-            with store.session() as session:
-                found, _ = reconcile_in_flight(session, clients, clock(), in_flight_grace)
+    def reconcile(self) -> tuple[int, int]:
+        """Settle rows dead runs left ``sending``: (found in the mailbox -> sent, requeued -> pending)."""
+        return self._reconcile(None)
+
+    def check_bounces(self, since: datetime) -> tuple[int, int]:
+        """Bounces in every sender mailbox since ``since``: (bounces seen, deliveries marked bounced)."""
+        found: set[str] = set()
+        for sender in self.senders:
+            found |= bounced_message_ids(self.clients, sender, since)
+        with self.store.session() as session:
+            return len(found), mark_bounces(session, found)
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _in_flight(self, own: str | None) -> list[_InFlight]:
+        """Rows in ``sending`` that this run may settle: its own, and those of runs that are not alive."""
+        with self.store.session() as session:
+            rows = [
+                _InFlight(*r)
+                for r in session.execute(
+                    select(Delivery.id, Delivery.sender, Delivery.rfc822_message_id, Delivery.claimed_by,
+                           Delivery.sent_at)
+                    .where(Delivery.status == "sending")
+                    .order_by(Delivery.id)
+                )
+            ]
+        alive: dict[str, bool | None] = {}
+        settleable = []
+        for row in rows:
+            token = row.claimed_by
+            if token is not None and token != own:
+                if token not in alive:
+                    alive[token] = lease_alive(self.store.engine, token)
+                if alive[token]:
+                    continue  # its run is working on it: that run records the outcome
+            settleable.append(row)
+        return settleable
+
+    def _youngest_unsettled(self, own: str) -> datetime | None:
+        claims = [r.claimed_at for r in self._in_flight(own) if r.claimed_at is not None]
+        return max(claims) if claims else None
+
+    def _reconcile(self, own: str | None) -> tuple[int, int]:
+        """Rows in flight: in the sender's mailbox -> sent; absent and older than the grace -> pending.
+
+        Absent but younger than the grace stays ``sending``: Google may still be working through the request
+        of a client that died. Every change is conditional on the row still holding the claim that was read,
+        so two runs settling at once cannot undo each other's newer claim.
+        """
+        rows = self._in_flight(own)
+        if not rows:
+            return 0, 0
+        now = self.clock()
+        found = requeued = 0
+        by_sender: dict[str, list[_InFlight]] = {}
+        for row in rows:
+            by_sender.setdefault(row.sender or "", []).append(row)
+        for sender, group in by_sender.items():
+            if not sender:
+                hits: list[str | None | Exception] = [None] * len(group)
+            else:
+                hits = find_messages_by_rfc822_id(self.clients, sender, [r.message_id or "" for r in group])
+            with self.store.session() as session:
+                for row, hit in zip(group, hits, strict=True):
+                    if isinstance(hit, Exception):
+                        continue  # could not look: stays ``sending``, looked at again, never resent blindly
+                    if hit:
+                        found += _settle(session, row, status="sent", gmail_message_id=hit)
+                    elif row.claimed_at is None or row.claimed_at <= now - self.grace:
+                        requeued += _settle(session, row, status="pending", sender=None, sent_at=None,
+                                            claimed_by=None)
+        return found, requeued
+
+    def _send_rounds(
+        self,
+        select_rows: RowSelector,
+        build: MessageBuilder,
+        progress: Callable[[int], None] | None,
+        counts: OutboxCounts,
+        token: str,
+    ) -> None:
+        daily_limit = self.settings.quotas.gmail_daily_per_sender
+        while True:
+            now = self.clock()
+            with self.store.session() as session:
+                choice = choose_sender(session, self.senders, daily_limit, now)
+                if choice is None:
+                    counts.deferred = len(select_rows(session, 10**9))
+                    break
+                sender, room = choice
+                rows = select_rows(session, min(room, CHUNK, self.clients.send_batch_size))
+                if not rows:
+                    break
+                batch = self._claim(session, rows, build, sender, now, token, counts)
+            if self.checkpoint is not None:
+                self.checkpoint("claimed")
+            if not batch:
+                continue
+            results = send_messages(self.clients, sender, batch)
+            if self.checkpoint is not None:
+                self.checkpoint("sent")
+            with self.store.session() as session:
+                outcome = _record(session, results, now)
+            if self.checkpoint is not None:
+                self.checkpoint("recorded")
+            counts.sent += outcome["sent"]
+            counts.failed += outcome["failed"]
+            if outcome["paused_until"] is not None:
+                with self.store.session() as session:
+                    pause_sender(session, sender, outcome["paused_until"])
+                counts.paused_senders += 1
+            if outcome["unknown"]:
+                found, _ = self._reconcile(token)
                 counts.sent += found
-        if progress is not None:
-            progress(outcome["sent"] + outcome["failed"])
+            if progress is not None:
+                progress(outcome["sent"] + outcome["failed"])
+
+    @staticmethod
+    def _claim(
+        session: Session,
+        rows: list[Delivery],
+        build: MessageBuilder,
+        sender: str,
+        now: datetime,
+        token: str,
+        counts: OutboxCounts,
+    ) -> list[tuple[int, bytes]]:
+        """Build each row's message and claim it (write-ahead); return what this run may now send."""
+        batch: list[tuple[int, bytes]] = []
+        for row in rows:
+            try:
+                raw, message_id = build(row, sender)
+            except ValueError as exc:  # HeaderInjection and malformed addresses are ValueErrors
+                row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:1000]
+                counts.failed += 1
+                continue
+            # Conditional update: another process that read the same pending rows (a nightly run and an
+            # operator's ``campaign send`` at once) finds them taken and skips them.
+            claimed = session.execute(
+                update(Delivery)
+                .where(Delivery.id == row.id, Delivery.status == "pending")
+                .values(status="sending", sender=sender, rfc822_message_id=message_id, claimed_by=token,
+                        attempts=Delivery.attempts + 1, sent_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed:
+                batch.append((row.id, raw))
+        return batch
 
 
-def pending_rows(campaign_id: int | None = None, kinds: tuple[str, ...] | None = None) -> Callable[
-    [Session, int], list[Delivery]
-]:
-    """A row selector for :func:`send_pending`: pending deliveries (of a campaign, of some kinds) oldest first."""
+def _settle(session: Session, row: _InFlight, **values: object) -> int:
+    """Apply ``values`` to a row only if it still holds the claim that was read (returns 1 if it did)."""
+    claimer = Delivery.claimed_by.is_(None) if row.claimed_by is None else Delivery.claimed_by == row.claimed_by
+    claimed_at = Delivery.sent_at.is_(None) if row.claimed_at is None else Delivery.sent_at == row.claimed_at
+    return session.execute(
+        update(Delivery)
+        .where(Delivery.id == row.id, Delivery.status == "sending", claimer, claimed_at)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def pending_rows(
+    campaign_id: int | None = None, kinds: tuple[str, ...] | None = None, keys: Sequence[str] | None = None
+) -> RowSelector:
+    """A row selector: pending deliveries (of a campaign, of some kinds, with some keys) oldest first."""
 
     def select_rows(session: Session, limit: int) -> list[Delivery]:
         stmt = select(Delivery).where(Delivery.status == "pending")
@@ -292,48 +395,11 @@ def pending_rows(campaign_id: int | None = None, kinds: tuple[str, ...] | None =
             stmt = stmt.where(Delivery.campaign_id == campaign_id)
         if kinds is not None:
             stmt = stmt.where(Delivery.kind.in_(kinds))
+        if keys is not None:
+            stmt = stmt.where(Delivery.idempotency_key.in_(list(keys)))
         return list(session.scalars(stmt.order_by(Delivery.id).limit(limit)))
 
     return select_rows
-
-
-def send_ledger(
-    settings: Settings,
-    store: Store,
-    clients: GoogleClients,
-    campaign_id: int | None = None,
-    *,
-    clock: Callable[[], datetime] | None = None,
-    progress: Callable[[int], None] | None = None,
-    in_flight_grace: timedelta | None = None,
-) -> OutboxCounts:
-    """Send what the ledger holds pending (one campaign's, or all) through the settings' sender pool.
-
-    Plain function without Prefect, so a process that only sends (``district-compliance campaign send``)
-    starts fast; the Prefect task ``tasks.campaign.send_queued_mail`` calls it too. ``in_flight_grace``
-    (default: twice the Google request timeout) is how long a row another process claimed may still be in
-    flight before it counts as never sent.
-    """
-    from compliance.mailings import MessageFactory  # mailings pulls in templates; only senders need it
-
-    clock = clock or (lambda: datetime.now(UTC))
-    with store.session() as session:
-        factory = MessageFactory(session, settings, clock())
-        return send_pending(
-            store,
-            clients,
-            factory,
-            senders=[str(s) for s in settings.senders],
-            daily_limit=settings.quotas.gmail_daily_per_sender,
-            clock=clock,
-            select_rows=pending_rows(campaign_id),
-            progress=progress,
-            in_flight_grace=(
-                in_flight_grace
-                if in_flight_grace is not None
-                else timedelta(seconds=2 * settings.google.timeout_seconds)
-            ),
-        )
 
 
 def _record(session: Session, results: dict, now: datetime) -> dict:

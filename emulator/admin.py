@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -128,6 +130,7 @@ class EmulatorAdmin:
         timeout_rate: float = 0.0,
         hang_ms: int | None = None,
         count: int | None = None,
+        hold: bool = False,
     ) -> dict[str, int]:
         """Add a fault rule (deterministic for the emulator's fault_seed); rules add up until clear_faults."""
         body: dict[str, Any] = {
@@ -142,7 +145,32 @@ class EmulatorAdmin:
             body["hang_ms"] = hang_ms
         if count is not None:
             body["count"] = count
+        if hold:
+            body["hold"] = True
         return self._call("POST", "/faults", json=body)
+
+    def release_held(self) -> int:
+        """Let calls parked by a ``hold`` fault go on; returns how many were parked."""
+        return int(self._call("POST", "/faults/release")["released"])
+
+    def wait_for(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 120.0) -> dict[str, Any]:
+        """Poll the stats until ``condition(stats)`` holds: drills wait on the emulator's state, not on time.
+
+        The timeout is a safety net for a broken drill, not part of what it measures.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if condition(stats):
+                return stats
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"emulator never reached the awaited state: {stats.get('in_flight')} in flight, "
+                                   f"{stats.get('held')} held")
+            time.sleep(0.02)
+
+    def wait_idle(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Until no API request is being handled (a killed client's batch has been worked through)."""
+        return self.wait_for(lambda s: s["in_flight"] == 0 and s["held"] == 0, timeout)
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")

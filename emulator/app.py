@@ -39,13 +39,19 @@ def build_app(ws: Workspace) -> Starlette:
     """An ASGI app over one Workspace."""
 
     async def api(request: Request) -> Response:
-        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-        body = await request.body()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        if ws.registry.is_batch_path(raw_path) and request.method == "POST":
-            return await batch(headers, body)
-        resp = await ws.handle(request.method, raw_path, request.url.query, headers, body)
-        return _wire(resp)
+        with ws.lock:
+            ws.in_flight += 1
+        try:
+            raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+            body = await request.body()
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            if ws.registry.is_batch_path(raw_path) and request.method == "POST":
+                return await batch(headers, body)
+            resp = await ws.handle(request.method, raw_path, request.url.query, headers, body)
+            return _wire(resp)
+        finally:
+            with ws.lock:
+                ws.in_flight -= 1
 
     async def batch(headers: dict[str, str], body: bytes) -> Response:
         content_type = headers.get("content-type", "")
@@ -207,6 +213,9 @@ def build_app(ws: Workspace) -> Starlette:
         except (ValueError, TypeError) as exc:
             return _admin_error(400, str(exc))
 
+    async def release(request: Request) -> Response:
+        return JSONResponse({"released": ws.release_held()})
+
     async def limits(request: Request) -> Response:
         if request.method == "POST":
             try:
@@ -266,6 +275,7 @@ def build_app(ws: Workspace) -> Starlette:
         Route("/_emulator/mail/bounce", bounce, methods=["POST"]),
         Route("/_emulator/mailbox/{user}", mailbox, methods=["GET"]),
         Route("/_emulator/faults", faults, methods=["POST", "DELETE"]),
+        Route("/_emulator/faults/release", release, methods=["POST"]),
         Route("/_emulator/limits", limits, methods=["GET", "POST"]),
         Route("/_emulator/clock", clock, methods=["GET", "POST"]),
         Route("/_emulator/stats", stats, methods=["GET"]),

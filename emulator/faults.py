@@ -28,6 +28,7 @@ class FaultRule:
     latency_ms: int = 0
     timeout_rate: float = 0.0
     hang_ms: int = 120_000
+    hold: bool = False  # park matching calls until the admin API releases them (a deterministic "mid-request")
     count: int | None = None
     fired: int = 0
 
@@ -36,6 +37,7 @@ class FaultRule:
 class FaultDecision:
     latency_s: float = 0.0
     hang_s: float = 0.0
+    hold: bool = False
     error: ApiError | None = None
 
 
@@ -73,6 +75,10 @@ class Faults:
             if rule.count is not None and rule.fired >= rule.count:
                 continue
             decision.latency_s += rule.latency_ms / 1000
+            if rule.hold:
+                rule.fired += 1
+                decision.hold = True
+                return decision
             if rule.timeout_rate and self._rng.random() < rule.timeout_rate:
                 rule.fired += 1
                 decision.hang_s = rule.hang_ms / 1000

@@ -126,6 +126,10 @@ class Workspace:
         self.minute = Window(timedelta(minutes=1))
         self.uploads: dict[str, UploadSession] = {}
         self.base_url = ""
+        # Requests being handled and calls parked by a ``hold`` fault: a drill waits on these instead of on time.
+        self.in_flight = 0
+        self.held = 0
+        self._release: asyncio.Event | None = None
         self._reset_stats()
 
     @property
@@ -318,6 +322,8 @@ class Workspace:
             decision = self.faults.decide(method_id)
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
+        if decision.hold:
+            await self._wait_for_release()
         if decision.hang_s:
             await asyncio.sleep(decision.hang_s)
             raise ApiError(504, "The request timed out. Please try again.", "backendError")
@@ -437,6 +443,27 @@ class Workspace:
             True,
         )
 
+    async def _wait_for_release(self) -> None:
+        if self._release is None:
+            self._release = asyncio.Event()
+        gate = self._release
+        with self.lock:
+            self.held += 1
+        try:
+            await gate.wait()
+        finally:
+            with self.lock:
+                self.held -= 1
+
+    def release_held(self) -> int:
+        """Let every parked call go on (they then run as usual); returns how many were parked."""
+        with self.lock:
+            parked = self.held
+        if self._release is not None:
+            self._release.set()
+            self._release = None
+        return parked
+
     # -- admin views -----------------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -445,6 +472,8 @@ class Workspace:
             out["now"] = rfc3339(self.clock.now())
             out["drive_notifications"] = len(self.drive.notifications)
             out["messages_sent"] = len(self.gmail.sent_log)
+            out["in_flight"] = self.in_flight
+            out["held"] = self.held
             return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,10 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.campaign import CampaignParameters, plan_campaign
-from compliance.google.clients import GoogleClients
 from compliance.mail import render_email
 from compliance.models import Acknowledgement, Campaign, Delivery, Person, PolicyVersion
-from compliance.outbox import OutboxCounts, pending_rows, send_ledger  # noqa: F401 (pending_rows: re-exported)
+from compliance.outbox import OutboxCounts
 from compliance.quarantine import Rejected, quarantine
 from tasks import resources
 
@@ -161,15 +161,12 @@ def _queue(session: Session, campaign: Campaign, plan: Any) -> int:
     return added
 
 
-def send_queued(campaign_id: int | None, *, clock=None, progress=None) -> OutboxCounts:  # type: ignore[no-untyped-def]
-    """Plain function behind the send task: :func:`compliance.outbox.send_ledger` with the cached resources.
-
-    An injected ``clock`` also drives the Google clients (retry times, pacing), so a sender paused on a daily
-    limit is paused on the same clock the outbox reads.
-    """
-    settings = resources.settings()
-    clients = resources.google() if clock is None else GoogleClients(settings, clock=clock)
-    return send_ledger(settings, resources.store(), clients, campaign_id, clock=clock, progress=progress)
+def send_queued(
+    campaign_id: int | None, *, clock: Callable[[], datetime] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> OutboxCounts:
+    """Plain function behind the send task (tests drive it with an injected clock)."""
+    return resources.outbox(clock).send(campaign_id=campaign_id, progress=progress)
 
 
 @task(name="send-queued-mail", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
@@ -190,13 +187,5 @@ def send_queued_mail(campaign_id: int | None = None) -> dict[str, int]:
 @task(name="check-bounces", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
 def check_bounces(now: datetime) -> dict[str, int]:
     """A 200 from Gmail is not delivery: bounces in the sender mailboxes mark their deliveries failed."""
-    from compliance.outbox import bounced_message_ids, mark_bounces
-
-    settings = resources.settings()
-    since = now - timedelta(days=30)
-    found: set[str] = set()
-    for sender in settings.senders:
-        found |= bounced_message_ids(resources.google(), str(sender), since)
-    with resources.store().session() as session:
-        marked = mark_bounces(session, found)
-    return {"bounces seen": len(found), "deliveries marked bounced": marked}
+    seen, marked = resources.outbox().check_bounces(now - timedelta(days=30))
+    return {"bounces seen": seen, "deliveries marked bounced": marked}

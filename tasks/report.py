@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from prefect import task
@@ -12,9 +12,7 @@ from sqlalchemy import select
 from compliance.campaign import delivery_key
 from compliance.google.workspace import share_file, upload_file
 from compliance.mail import Attachment
-from compliance.mailings import MessageFactory
 from compliance.models import Delivery, ReportRun
-from compliance.outbox import send_pending
 from compliance.report import collect_report_data, record_report_run, report_filename, write_workbook
 from tasks import resources
 
@@ -94,25 +92,8 @@ def email_report(path: str, summary: dict[str, object], drive_file_id: str, now:
                     )
                 )
     workbook = Attachment(Path(path).name, Path(path).read_bytes(), XLSX)
-
-    def select_rows(session, limit):  # type: ignore[no-untyped-def]
-        stmt = select(Delivery).where(Delivery.idempotency_key.in_(keys), Delivery.status == "pending")
-        return list(session.scalars(stmt.limit(limit)))
-
-    with store.session() as session:
-        ids = list(session.scalars(select(Delivery.id).where(Delivery.idempotency_key.in_(keys))))
-        factory = MessageFactory(session, settings, now, attachments={i: [workbook] for i in ids})
-        counts = send_pending(
-            store,
-            resources.google(),
-            factory,
-            senders=[str(s) for s in settings.senders],
-            daily_limit=settings.quotas.gmail_daily_per_sender,
-            clock=lambda: datetime.now(UTC),
-            select_rows=select_rows,
-            # Campaign rows another process is sending right now are left to it (see compliance.outbox).
-            in_flight_grace=timedelta(seconds=2 * settings.google.timeout_seconds),
-        )
+    # Campaign rows another process is sending right now are left to it (see compliance.outbox).
+    counts = resources.outbox().send(keys=keys, attachments={key: [workbook] for key in keys})
     with store.session() as session:
         run = session.scalars(select(ReportRun).where(ReportRun.generated_at == now)).first()
         sent_to = list(

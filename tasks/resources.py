@@ -6,10 +6,13 @@ client or a DataFrame into a cache key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 
 from compliance.google.clients import GoogleClients
 from compliance.google.workspace import get_sheet_values
+from compliance.outbox import Outbox
 from compliance.settings import Settings, get_settings
 from compliance.store import Store
 from compliance.tabular import SHEETS_PREFIX, Source
@@ -37,6 +40,14 @@ def _google(settings_id: int) -> GoogleClients:
 def google() -> GoogleClients:
     """Google clients for the current settings (the emulator when ``google.emulator_url`` is set)."""
     return _google(id(get_settings()))
+
+
+def outbox(clock: Callable[[], datetime] | None = None) -> Outbox:
+    """The outbox on these resources. An injected ``clock`` also drives fresh Google clients (retry times,
+    pacing), so a sender paused on a daily limit is paused on the same clock the outbox reads."""
+    if clock is None:
+        return Outbox(store(), google(), settings())
+    return Outbox(store(), GoogleClients(settings(), clock=clock), settings(), clock=clock)
 
 
 def load_source(source: str) -> Source:

@@ -175,6 +175,37 @@ def get_message(
     )
 
 
+def find_messages_by_rfc822_id(
+    clients: GoogleClients, mailbox: str, message_ids: Sequence[str]
+) -> list[str | None | Exception]:
+    """For each RFC 822 Message-ID, the Gmail id of that message in ``mailbox`` (None: not there).
+
+    One ``rfc822msgid:`` search per id, 50 to an HTTP batch (after a crash a whole claim may need looking
+    up). A search that failed is returned as its error, so the caller can leave that row alone rather than
+    guess.
+    """
+    service = clients.gmail(mailbox)
+    requests = [
+        (i, service.users().messages().list(userId="me", q=f"rfc822msgid:{mid.strip('<>')}", maxResults=1))
+        for i, mid in enumerate(message_ids)
+    ]
+    if not requests:
+        return []
+    results = execute_batch(
+        service, requests, batch_uri=clients.batch_uri("gmail"), max_per_batch=50, policy=clients.policy,
+        idempotent=True,
+    )
+    out: list[str | None | Exception] = []
+    for i in range(len(message_ids)):
+        value = results[i]
+        if isinstance(value, Exception):
+            out.append(value)
+        else:
+            found = value.get("messages") or []
+            out.append(str(found[0]["id"]) if found else None)
+    return out
+
+
 # -- Drive -----------------------------------------------------------------------------------------
 
 _FILE_FIELDS = "id,name,mimeType,parents,webViewLink,modifiedTime,size,version"
