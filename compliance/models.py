@@ -154,6 +154,9 @@ class Delivery(Base):
     # The run lease (compliance.leases) of the process that claimed the row for sending: a row whose claimer
     # is alive is never reconciled by another process.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # A transient send failure is tried again no earlier than this (UTC), so a failing run ends instead of
+    # spinning on the same rows.
+    not_before: Mapped[datetime | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     gmail_message_id: Mapped[str | None] = mapped_column(String(120))
     rfc822_message_id: Mapped[str | None] = mapped_column(String(300), index=True)

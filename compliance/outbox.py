@@ -20,19 +20,20 @@ import email.policy
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from google.auth.exceptions import RefreshError
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from compliance.google.clients import GoogleClients
-from compliance.google.errors import DailyLimitExceeded, GoogleApiError, OutcomeUnknown
+from compliance.google.errors import DailyLimitExceeded, GoogleApiError, OutcomeUnknown, RateLimited
 from compliance.google.workspace import find_messages_by_rfc822_id, get_message, list_message_ids, send_messages
 from compliance.leases import RunLease, lease_alive
 from compliance.models import Delivery, SyncState
-from compliance.settings import Settings
+from compliance.settings import OutboxSettings, Settings
 from compliance.store import Store
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ class OutboxCounts:
     deferred: int = 0  # still pending because every sender is at its limit or paused
     paused_senders: int = 0
     in_flight: int = 0  # still ``sending`` at the end: settled by the next run
-
+    retry_later: int = 0  # transient failures, tried again after a backoff
+    refused_senders: dict[str, str] = field(default_factory=dict)  # mailbox -> why Google refused it
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -66,7 +68,9 @@ class OutboxCounts:
             "failed": self.failed,
             "found already sent after a crash": self.reconciled_sent,
             "deferred to a later window": self.deferred,
+            "to retry later": self.retry_later,
             "senders paused": self.paused_senders,
+            "senders refused": len(self.refused_senders),
             "still in flight": self.in_flight,
         }
 
@@ -121,7 +125,6 @@ def choose_sender(session: Session, senders: Sequence[str], daily_limit: int, no
     return best
 
 
-RowSelector = Callable[[Session, int], list[Delivery]]
 Checkpoint = Callable[[str], None]
 
 
@@ -142,8 +145,8 @@ class _InFlight:
 class Outbox:
     """The one way mail leaves the pipeline: campaign, nightly follow-up, report email and CLI all use it.
 
-    ``in_flight_grace`` (default: twice the Google request timeout) bounds how long Google may still act on a
-    request whose client died: a row claimed by a dead run that is not in its sender's mailbox is requeued
+    ``in_flight_grace`` (default ``settings.outbox.in_flight_grace_seconds``) bounds how long Google may still
+    act on a request whose client gave up or died: such a row that is not in its sender's mailbox is requeued
     only after that. A row claimed by a run that is still alive (its lease held) is never touched.
     ``checkpoint(phase)`` is called after each claim commit (``claimed``), after each HTTP batch returns
     (``sent``) and after its results are recorded (``recorded``): the crash drill stops a process there.
@@ -161,7 +164,7 @@ class Outbox:
     def grace(self) -> timedelta:
         if self.in_flight_grace is not None:
             return self.in_flight_grace
-        return timedelta(seconds=2 * self.settings.google.timeout_seconds)
+        return timedelta(seconds=self.settings.outbox.in_flight_grace_seconds)
 
     @property
     def senders(self) -> list[str]:
@@ -179,10 +182,18 @@ class Outbox:
         """Send pending deliveries (of a campaign, of some kinds, or with these idempotency keys; else all).
 
         ``attachments`` maps an idempotency key to the files its message carries (the report workbook).
+        The run ends when nothing is left that may go now: rows whose sender windows are full, that failed
+        transiently (tried again after a backoff) or whose outcome is unknown stay for a later run.
         """
         from compliance.mailings import MessageFactory  # templates load only in processes that send
 
-        select_rows = pending_rows(campaign_id, kinds, keys)
+        criteria = []
+        if campaign_id is not None:
+            criteria.append(Delivery.campaign_id == campaign_id)
+        if kinds is not None:
+            criteria.append(Delivery.kind.in_(kinds))
+        if keys is not None:
+            criteria.append(Delivery.idempotency_key.in_(list(keys)))
         with self.store.session() as session:
             by_id: dict[int, list[Attachment]] | None = None
             if attachments:
@@ -193,34 +204,7 @@ class Outbox:
                 ).all()
                 by_id = {row_id: attachments[key] for key, row_id in ids}
             factory = MessageFactory(session, self.settings, self.clock(), attachments=by_id)
-            return self.send_selected(select_rows, factory, progress=progress)
-
-    def send_selected(
-        self, select_rows: RowSelector, build: MessageBuilder, *, progress: Callable[[int], None] | None = None
-    ) -> OutboxCounts:
-        """Send the pending rows ``select_rows(session, n)`` picks, built by ``build(row, sender)``.
-
-        :class:`UnsendableMessage` (or any ValueError) from ``build`` fails that delivery with the reason and
-        the rest go on. Rows a dead run left in flight are settled at the start and, once everything else is
-        sent, after waiting out the grace (a few times at most).
-        """
-        counts = OutboxCounts()
-        with RunLease(self.store.engine) as lease:
-            counts.reconciled_sent, counts.reconciled_pending = self._reconcile(lease.token)
-            for _settle in range(4):
-                self._send_rounds(select_rows, build, progress, counts, lease.token)
-                youngest = self._youngest_unsettled(lease.token)
-                if youngest is None or counts.deferred:
-                    break
-                wait = (youngest + self.grace - self.clock()).total_seconds() + 0.05
-                if wait > 0:
-                    self.sleep(wait)
-                found, requeued = self._reconcile(lease.token)
-                counts.reconciled_sent += found
-                counts.reconciled_pending += requeued
-        with self.store.session() as session:
-            counts.in_flight = len(session.scalars(select(Delivery.id).where(Delivery.status == "sending")).all())
-        return counts
+            return self._run(criteria, factory, progress)
 
     def reconcile(self) -> tuple[int, int]:
         """Settle rows dead runs left ``sending``: (found in the mailbox -> sent, requeued -> pending)."""
@@ -235,6 +219,35 @@ class Outbox:
             return len(found), mark_bounces(session, found)
 
     # -- internals ------------------------------------------------------------------------------------
+
+    def _run(self, criteria: list, build: MessageBuilder, progress: Callable[[int], None] | None) -> OutboxCounts:
+        counts = OutboxCounts()
+        with RunLease(self.store.engine) as lease:
+            counts.reconciled_sent, counts.reconciled_pending = self._reconcile(lease.token)
+            for _settle in range(4):
+                self._send_rounds(criteria, build, progress, counts, lease.token)
+                youngest = self._youngest_unsettled(lease.token)
+                if youngest is None or counts.deferred:
+                    break
+                wait = (youngest + self.grace - self.clock()).total_seconds() + 0.05
+                if wait > self.settings.outbox.settle_wait_seconds:
+                    break  # Google may act on them for a while yet: a later run settles them
+                if wait > 0:
+                    self.sleep(wait)
+                found, requeued = self._reconcile(lease.token)
+                counts.reconciled_sent += found
+                counts.reconciled_pending += requeued
+        with self.store.session() as session:
+            counts.in_flight = len(session.scalars(select(Delivery.id).where(Delivery.status == "sending")).all())
+        return counts
+
+    def _pending(self, session: Session, criteria: list, limit: int, now: datetime) -> list[Delivery]:
+        stmt = select(Delivery).where(
+            Delivery.status == "pending",
+            or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
+            *criteria,
+        )
+        return list(session.scalars(stmt.order_by(Delivery.id).limit(limit)))
 
     def _in_flight(self, own: str | None) -> list[_InFlight]:
         """Rows in ``sending`` that this run may settle: its own, and those of runs that are not alive."""
@@ -268,8 +281,8 @@ class Outbox:
         """Rows in flight: in the sender's mailbox -> sent; absent and older than the grace -> pending.
 
         Absent but younger than the grace stays ``sending``: Google may still be working through the request
-        of a client that died. Every change is conditional on the row still holding the claim that was read,
-        so two runs settling at once cannot undo each other's newer claim.
+        of a client that gave up or died, so requeueing it would be a guess. Every change is conditional on
+        the row still holding the claim that was read, so two runs settling at once cannot undo each other.
         """
         rows = self._in_flight(own)
         if not rows:
@@ -297,7 +310,7 @@ class Outbox:
 
     def _send_rounds(
         self,
-        select_rows: RowSelector,
+        criteria: list,
         build: MessageBuilder,
         progress: Callable[[int], None] | None,
         counts: OutboxCounts,
@@ -306,13 +319,14 @@ class Outbox:
         daily_limit = self.settings.quotas.gmail_daily_per_sender
         while True:
             now = self.clock()
+            senders = [s for s in self.senders if s not in counts.refused_senders]
             with self.store.session() as session:
-                choice = choose_sender(session, self.senders, daily_limit, now)
+                choice = choose_sender(session, senders, daily_limit, now) if senders else None
                 if choice is None:
-                    counts.deferred = len(select_rows(session, 10**9))
+                    counts.deferred = len(self._pending(session, criteria, 10**9, now))
                     break
                 sender, room = choice
-                rows = select_rows(session, min(room, CHUNK, self.clients.send_batch_size))
+                rows = self._pending(session, criteria, min(room, CHUNK, self.clients.send_batch_size), now)
                 if not rows:
                     break
                 batch = self._claim(session, rows, build, sender, now, token, counts)
@@ -320,24 +334,35 @@ class Outbox:
                 self.checkpoint("claimed")
             if not batch:
                 continue
-            results = send_messages(self.clients, sender, batch)
+            try:
+                results = send_messages(self.clients, sender, batch)
+            except RefreshError as exc:
+                # The service account may not act as this mailbox (delegation, suspended user): nothing was
+                # sent; give the rows back and use the other senders.
+                counts.refused_senders[sender] = f"cannot act as {sender}: {_short(exc)}"
+                with self.store.session() as session:
+                    _unclaim(session, [row_id for row_id, _ in batch], counts.refused_senders[sender])
+                continue
             if self.checkpoint is not None:
                 self.checkpoint("sent")
             with self.store.session() as session:
-                outcome = _record(session, results, now)
+                outcome = _record(session, results, now, self.settings.outbox)
             if self.checkpoint is not None:
                 self.checkpoint("recorded")
-            counts.sent += outcome["sent"]
-            counts.failed += outcome["failed"]
-            if outcome["paused_until"] is not None:
+            counts.sent += outcome.sent
+            counts.failed += outcome.failed
+            counts.retry_later += outcome.retry_later
+            if outcome.refused is not None:
+                counts.refused_senders[sender] = outcome.refused
+            if outcome.paused_until is not None:
                 with self.store.session() as session:
-                    pause_sender(session, sender, outcome["paused_until"])
+                    pause_sender(session, sender, outcome.paused_until)
                 counts.paused_senders += 1
-            if outcome["unknown"]:
+            if outcome.unknown:
                 found, _ = self._reconcile(token)
                 counts.sent += found
             if progress is not None:
-                progress(outcome["sent"] + outcome["failed"])
+                progress(outcome.sent + outcome.failed)
 
     @staticmethod
     def _claim(
@@ -364,12 +389,26 @@ class Outbox:
                 update(Delivery)
                 .where(Delivery.id == row.id, Delivery.status == "pending")
                 .values(status="sending", sender=sender, rfc822_message_id=message_id, claimed_by=token,
-                        attempts=Delivery.attempts + 1, sent_at=now)
+                        attempts=Delivery.attempts + 1, sent_at=now, not_before=None)
                 .execution_options(synchronize_session=False)
             ).rowcount
             if claimed:
                 batch.append((row.id, raw))
         return batch
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _unclaim(session: Session, ids: list[int], reason: str) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == "sending")
+        .values(status="pending", sender=None, sent_at=None, claimed_by=None, error=reason[:1000],
+                attempts=Delivery.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _settle(session: Session, row: _InFlight, **values: object) -> int:
@@ -384,44 +423,57 @@ def _settle(session: Session, row: _InFlight, **values: object) -> int:
     ).rowcount
 
 
-def pending_rows(
-    campaign_id: int | None = None, kinds: tuple[str, ...] | None = None, keys: Sequence[str] | None = None
-) -> RowSelector:
-    """A row selector: pending deliveries (of a campaign, of some kinds, with some keys) oldest first."""
-
-    def select_rows(session: Session, limit: int) -> list[Delivery]:
-        stmt = select(Delivery).where(Delivery.status == "pending")
-        if campaign_id is not None:
-            stmt = stmt.where(Delivery.campaign_id == campaign_id)
-        if kinds is not None:
-            stmt = stmt.where(Delivery.kind.in_(kinds))
-        if keys is not None:
-            stmt = stmt.where(Delivery.idempotency_key.in_(list(keys)))
-        return list(session.scalars(stmt.order_by(Delivery.id).limit(limit)))
-
-    return select_rows
+# Refusals that no retry can change: the request itself is wrong (400), names nothing (404), is too large
+# (413) or unprocessable (422). The delivery fails with Google's reason.
+_PERMANENT = frozenset({400, 404, 413, 422})
 
 
-def _record(session: Session, results: dict, now: datetime) -> dict:
-    out: dict = {"sent": 0, "failed": 0, "unknown": 0, "paused_until": None}
+@dataclass(slots=True)
+class _Outcome:
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    retry_later: int = 0
+    paused_until: datetime | None = None
+    refused: str | None = None  # the sender is refused (403 that is not a rate limit, 401)
+
+
+def _record(session: Session, results: dict, now: datetime, policy: OutboxSettings) -> _Outcome:
+    out = _Outcome()
     rows = {r.id: r for r in session.scalars(select(Delivery).where(Delivery.id.in_(list(results))))}
     for delivery_id, result in results.items():
         row = rows[delivery_id]
         if isinstance(result, str):
             row.status, row.gmail_message_id, row.sent_at, row.error = "sent", result, now, None
-            out["sent"] += 1
-        elif isinstance(result, DailyLimitExceeded):
+            out.sent += 1
+            continue
+        reason = f"{type(result).__name__}: {_short(result)}"[:1000]
+        if isinstance(result, DailyLimitExceeded):
             # Refused, not sent: it waits for this or another sender's window.
-            row.status, row.sender, row.sent_at = "pending", None, None
-            out["paused_until"] = max(filter(None, [out["paused_until"], result.retry_at]))
+            row.status, row.sender, row.sent_at, row.claimed_by = "pending", None, None, None
+            row.attempts -= 1
+            out.paused_until = max(filter(None, [out.paused_until, result.retry_at]))
         elif isinstance(result, OutcomeUnknown):
-            out["unknown"] += 1  # stays "sending": looked up in the mailbox before anything is resent
-        elif isinstance(result, GoogleApiError) and result.status in (400, 404):
-            row.status, row.error = "failed", f"{result.status} {result.reason}: {result}"[:1000]
-            out["failed"] += 1
+            out.unknown += 1  # stays "sending": looked up in the mailbox before anything is resent
+        elif isinstance(result, GoogleApiError) and result.status in _PERMANENT:
+            row.status, row.error = "failed", reason
+            out.failed += 1
+        elif isinstance(result, GoogleApiError) and (
+            result.status == 401 or (result.status == 403 and not isinstance(result, RateLimited))
+        ):
+            # accessNotConfigured, a domain policy, a missing scope: the mailbox cannot send at all. Not the
+            # message's fault: it waits for another sender or for the set-up to be fixed.
+            row.status, row.sender, row.sent_at, row.claimed_by, row.error = "pending", None, None, None, reason
+            row.attempts -= 1
+            out.refused = reason
+        elif row.attempts >= policy.max_attempts:
+            row.status, row.error = "failed", f"gave up after {row.attempts} attempts: {reason}"[:1000]
+            out.failed += 1
         else:
-            row.status, row.sender, row.sent_at = "pending", None, None
-            row.error = f"{type(result).__name__}: {result}"[:1000]
+            backoff = policy.retry_after_seconds * 2 ** max(row.attempts - 1, 0)
+            row.status, row.sender, row.sent_at, row.claimed_by = "pending", None, None, None
+            row.error, row.not_before = reason, now + timedelta(seconds=backoff)
+            out.retry_later += 1
     session.flush()
     return out
 

@@ -121,6 +121,24 @@ class GoogleSettings(BaseModel):
     timeout_seconds: float = 60.0
 
 
+class OutboxSettings(BaseModel):
+    """How the outbox treats sends that did not plainly succeed.
+
+    ``in_flight_grace_seconds`` is the bound this pipeline assumes on how long Google may still act on a send
+    request after its client gave up (a timeout, a killed process). Google documents no such bound, so it
+    is generous and configurable: a send whose outcome is unknown stays ``sending`` and is looked up in the
+    sender's mailbox; it is requeued only when it is still absent after this long. Transient failures (5xx,
+    rate limits that outlasted the retries) are tried again after ``retry_after_seconds``, doubling, and fail
+    for good after ``max_attempts``. A run waits at most ``settle_wait_seconds`` for in-flight rows to
+    settle; longer ones are left to the next run.
+    """
+
+    in_flight_grace_seconds: float = Field(600.0, ge=0)
+    retry_after_seconds: float = Field(300.0, ge=0)
+    max_attempts: int = Field(6, ge=1)
+    settle_wait_seconds: float = Field(60.0, ge=0)
+
+
 class Crawl(BaseModel):
     allow_loopback: bool = False
     allow_private: bool = False
@@ -153,6 +171,7 @@ class Settings(BaseSettings):
     reminders: Reminders = Field(default_factory=Reminders)
     quotas: Quotas = Field(default_factory=Quotas)
     google: GoogleSettings = Field(default_factory=GoogleSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     crawl: Crawl = Field(default_factory=Crawl)
     sis_export: str | None = Field(None, description="SIS student export CSV, relative to the profile folder")
     paper_acknowledgements: str | None = None

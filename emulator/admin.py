@@ -131,6 +131,7 @@ class EmulatorAdmin:
         hang_ms: int | None = None,
         count: int | None = None,
         hold: bool = False,
+        reason: str | None = None,
     ) -> dict[str, int]:
         """Add a fault rule (deterministic for the emulator's fault_seed); rules add up until clear_faults."""
         body: dict[str, Any] = {
@@ -147,6 +148,8 @@ class EmulatorAdmin:
             body["count"] = count
         if hold:
             body["hold"] = True
+        if reason is not None:
+            body["reason"] = reason
         return self._call("POST", "/faults", json=body)
 
     def release_held(self) -> int:

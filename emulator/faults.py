@@ -15,7 +15,15 @@ _FAULT_ERRORS: dict[int, tuple[str, str, str]] = {
     503: ("The service is currently unavailable.", "backendError", "UNAVAILABLE"),
     504: ("The request timed out. Please try again.", "backendError", "DEADLINE_EXCEEDED"),
     403: ("User Rate Limit Exceeded", "userRateLimitExceeded", "PERMISSION_DENIED"),
+    413: ("Request payload size exceeds the limit: 36700160 bytes.", "uploadTooLarge", "INVALID_ARGUMENT"),
 }
+# A 403 that is no rate limit: the classic first-deployment error, as Google words it.
+_ACCESS_NOT_CONFIGURED = (
+    "Gmail API has not been used in project 0 before or it is disabled. Enable it by visiting "
+    "https://console.developers.google.com/apis/api/gmail.googleapis.com/overview?project=0 then retry.",
+    "accessNotConfigured",
+    "PERMISSION_DENIED",
+)
 
 
 @dataclass
@@ -28,6 +36,7 @@ class FaultRule:
     latency_ms: int = 0
     timeout_rate: float = 0.0
     hang_ms: int = 120_000
+    reason: str | None = None  # "accessNotConfigured": a 403 that is a set-up error, not a rate limit
     hold: bool = False  # park matching calls until the admin API releases them (a deterministic "mid-request")
     count: int | None = None
     fired: int = 0
@@ -57,6 +66,8 @@ class Faults:
         rule = FaultRule(**body)
         if not 0 <= rule.error_rate <= 1 or not 0 <= rule.timeout_rate <= 1:
             raise ValueError("error_rate and timeout_rate must be within [0, 1]")
+        if rule.reason not in (None, "accessNotConfigured"):
+            raise ValueError("reason must be accessNotConfigured (with status 403) or unset")
         bad = [s for s in rule.statuses if s not in _FAULT_ERRORS]
         if bad:
             raise ValueError(f"unsupported fault statuses {bad}; choose from {sorted(_FAULT_ERRORS)}")
@@ -87,7 +98,10 @@ class Faults:
                 rule.fired += 1
                 status = rule.statuses[self._rng.randrange(len(rule.statuses))]
                 message, reason, state = _FAULT_ERRORS[status]
-                domain = "usageLimits" if status in (403, 429) else "global"
+                if status == 403 and rule.reason == "accessNotConfigured":
+                    message, reason, state = _ACCESS_NOT_CONFIGURED
+                rate_limit = status == 429 or reason == "userRateLimitExceeded"
+                domain = "usageLimits" if rate_limit else "global"
                 decision.error = ApiError(status, message, reason, status=state, domain=domain)
                 return decision
         return decision

@@ -1,4 +1,4 @@
-"""delivery claimed_by: the run lease of the process sending a row
+"""delivery claimed_by (the run lease of the process sending a row) and not_before (retry backoff)
 
 Revision ID: 0004
 Revises: 0003
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import compliance.models
+
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: Sequence[str] | None = None
@@ -19,8 +21,10 @@ depends_on: Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claimed_by", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("not_before", compliance.models.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("not_before")
         batch_op.drop_column("claimed_by")
