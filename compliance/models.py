@@ -160,6 +160,8 @@ class Delivery(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     gmail_message_id: Mapped[str | None] = mapped_column(String(120))
     rfc822_message_id: Mapped[str | None] = mapped_column(String(300), index=True)
+    # The Message-ID Gmail stored, read back after the send: bounces quote it, and it may differ from ours.
+    gmail_rfc822_id: Mapped[str | None] = mapped_column(String(300), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -30,8 +30,15 @@ from sqlalchemy.orm import Session
 
 from compliance.google.clients import GoogleClients
 from compliance.google.errors import DailyLimitExceeded, GoogleApiError, OutcomeUnknown, RateLimited
-from compliance.google.workspace import find_messages_by_rfc822_id, get_message, list_message_ids, send_messages
+from compliance.google.workspace import (
+    get_message,
+    list_message_ids,
+    search_messages,
+    send_messages,
+    stored_message_ids,
+)
 from compliance.leases import RunLease, lease_alive
+from compliance.mail import delivery_reference
 from compliance.models import Delivery, SyncState
 from compliance.settings import OutboxSettings, Settings
 from compliance.store import Store
@@ -135,6 +142,7 @@ def _utcnow() -> datetime:
 @dataclass(frozen=True, slots=True)
 class _InFlight:
     id: int
+    key: str
     sender: str | None
     message_id: str | None
     claimed_by: str | None
@@ -212,6 +220,7 @@ class Outbox:
 
     def check_bounces(self, since: datetime) -> tuple[int, int]:
         """Bounces in every sender mailbox since ``since``: (bounces seen, deliveries marked bounced)."""
+        self._backfill_stored_ids()
         found: set[str] = set()
         for sender in self.senders:
             found |= bounced_message_ids(self.clients, sender, since)
@@ -224,6 +233,7 @@ class Outbox:
         counts = OutboxCounts()
         with RunLease(self.store.engine) as lease:
             counts.reconciled_sent, counts.reconciled_pending = self._reconcile(lease.token)
+            self._backfill_stored_ids()
             for _settle in range(4):
                 self._send_rounds(criteria, build, progress, counts, lease.token)
                 youngest = self._youngest_unsettled(lease.token)
@@ -255,8 +265,8 @@ class Outbox:
             rows = [
                 _InFlight(*r)
                 for r in session.execute(
-                    select(Delivery.id, Delivery.sender, Delivery.rfc822_message_id, Delivery.claimed_by,
-                           Delivery.sent_at)
+                    select(Delivery.id, Delivery.idempotency_key, Delivery.sender, Delivery.rfc822_message_id,
+                           Delivery.claimed_by, Delivery.sent_at)
                     .where(Delivery.status == "sending")
                     .order_by(Delivery.id)
                 )
@@ -293,20 +303,68 @@ class Outbox:
         for row in rows:
             by_sender.setdefault(row.sender or "", []).append(row)
         for sender, group in by_sender.items():
-            if not sender:
-                hits: list[str | None | Exception] = [None] * len(group)
-            else:
-                hits = find_messages_by_rfc822_id(self.clients, sender, [r.message_id or "" for r in group])
+            hits = self._lookup(sender, group)
             with self.store.session() as session:
                 for row, hit in zip(group, hits, strict=True):
                     if isinstance(hit, Exception):
                         continue  # could not look: stays ``sending``, looked at again, never resent blindly
                     if hit:
-                        found += _settle(session, row, status="sent", gmail_message_id=hit)
+                        found += _settle(session, row, status="sent", gmail_message_id=hit, error=None)
                     elif row.claimed_at is None or row.claimed_at <= now - self.grace:
                         requeued += _settle(session, row, status="pending", sender=None, sent_at=None,
                                             claimed_by=None)
         return found, requeued
+
+    def _lookup(self, sender: str, rows: list[_InFlight]) -> list[str | None | Exception]:
+        """Each row's message in ``sender``'s mailbox: by our Message-ID, else by the reference in its text.
+
+        Gmail may have replaced our Message-ID, so absence by Message-ID alone proves nothing; the reference
+        (compliance.mail.delivery_reference) is text we control and Gmail search finds.
+        """
+        if not sender:
+            return [None] * len(rows)
+        hits = search_messages(
+            self.clients, sender, [f"rfc822msgid:{(r.message_id or '').strip('<>')}" for r in rows]
+        )
+        missing = [i for i, hit in enumerate(hits) if hit is None]
+        if missing:
+            again = search_messages(
+                self.clients, sender, [f'in:sent "{delivery_reference(rows[i].key)}"' for i in missing]
+            )
+            for i, hit in zip(missing, again, strict=True):
+                hits[i] = hit
+        found = {str(h) for h in hits if isinstance(h, str)}
+        if found:
+            self._remember_stored_ids(sender, {r.id: h for r, h in zip(rows, hits, strict=True) if isinstance(h, str)})
+        return hits
+
+    def _remember_stored_ids(self, sender: str, gmail_ids: dict[int, str]) -> None:
+        """Keep the Message-ID Gmail stored for each sent row: the id its bounces will quote."""
+        if not gmail_ids:
+            return
+        stored = stored_message_ids(self.clients, sender, list(gmail_ids.values()))
+        with self.store.session() as session:
+            for row_id, gmail_id in gmail_ids.items():
+                if stored.get(gmail_id):
+                    session.execute(
+                        update(Delivery).where(Delivery.id == row_id).values(gmail_rfc822_id=stored[gmail_id])
+                        .execution_options(synchronize_session=False)
+                    )
+
+    def _backfill_stored_ids(self, limit: int = 5000) -> None:
+        """Sent rows whose stored Message-ID was never read back (a run died right after recording them)."""
+        with self.store.session() as session:
+            rows = session.execute(
+                select(Delivery.id, Delivery.sender, Delivery.gmail_message_id)
+                .where(Delivery.status == "sent", Delivery.gmail_rfc822_id.is_(None),
+                       Delivery.gmail_message_id.is_not(None), Delivery.sender.is_not(None))
+                .limit(limit)
+            ).all()
+        by_sender: dict[str, dict[int, str]] = {}
+        for row_id, sender, gmail_id in rows:
+            by_sender.setdefault(sender, {})[row_id] = gmail_id
+        for sender, ids in by_sender.items():
+            self._remember_stored_ids(sender, ids)
 
     def _send_rounds(
         self,
@@ -349,6 +407,7 @@ class Outbox:
                 outcome = _record(session, results, now, self.settings.outbox)
             if self.checkpoint is not None:
                 self.checkpoint("recorded")
+            self._remember_stored_ids(sender, {k: v for k, v in results.items() if isinstance(v, str)})
             counts.sent += outcome.sent
             counts.failed += outcome.failed
             counts.retry_later += outcome.retry_later
@@ -507,7 +566,10 @@ def mark_bounces(session: Session, message_ids: set[str]) -> int:
         return 0
     changed = 0
     for row in session.scalars(
-        select(Delivery).where(Delivery.rfc822_message_id.in_(list(message_ids)), Delivery.status == "sent")
+        select(Delivery).where(
+            or_(Delivery.rfc822_message_id.in_(list(message_ids)), Delivery.gmail_rfc822_id.in_(list(message_ids))),
+            Delivery.status == "sent",
+        )
     ):
         row.status, row.error = "bounced", "delivery failed: bounce received"
         changed += 1

@@ -45,6 +45,22 @@ def _leaf_bytes(part: Any) -> bytes:
     return part.get_payload(decode=True) or b""
 
 
+def _drop_header(raw: bytes, name: str) -> bytes:
+    """``raw`` without header ``name`` (and its folded continuation lines)."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+    kept: list[bytes] = []
+    skipping = False
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t") and skipping:
+            continue
+        skipping = line.lower().startswith(name.lower().encode() + b":")
+        if not skipping:
+            kept.append(line)
+    return b"".join(kept) + sep + body
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode()
 
@@ -193,6 +209,9 @@ class Gmail:
         self._check_limits(sender, recipients, now)
         # Gmail stamps what the client left out: Message-ID (bounces refer to it), Date and From (the sender)
         stamped = ""
+        if self.ctx.limits.gmail_rewrite_message_id and "Message-ID" in parsed:
+            raw = _drop_header(raw, "Message-ID")
+            parsed = email.message_from_bytes(raw, policy=email.policy.default)
         if "Message-ID" not in parsed:
             stamped += f"Message-ID: {make_msgid(domain='mail.gmail.com')}\r\n"
         if "Date" not in parsed:

@@ -22,6 +22,9 @@ class EmulatorLimits(BaseModel):
     gmail_recipients_per_message: int = Field(100, ge=1)
     gmail_sends_per_minute: int = Field(60, ge=0)
     gmail_max_message_bytes: int = Field(35 * 1024 * 1024, ge=1)
+    # Gmail is reported to replace the client's Message-ID on API sends (not documented either way): in this
+    # mode the emulator does, so crash recovery and bounce matching are proved not to depend on it.
+    gmail_rewrite_message_id: bool = False
     batch_max_parts: int = Field(100, ge=1)
     forms_expensive_reads_per_minute: int = Field(180, ge=0)
     forms_reads_per_minute: int = Field(390, ge=0)

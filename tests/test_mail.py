@@ -15,6 +15,7 @@ from compliance.mail import (
     HeaderInjection,
     build_message,
     compose_email,
+    delivery_reference,
     message_id_for,
     render_email,
 )
@@ -132,8 +133,9 @@ def test_message_round_trips_through_the_stdlib_parser() -> None:
     assert msg.get_content_type() == "multipart/alternative"
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
-    assert text.replace("\r\n", "\n") == render_email("announcement", BASE, "es")[1]
-    assert "Confirmar la lectura" in html
+    reference = f"Ref. {delivery_reference('k' * 64)}"
+    assert text.replace("\r\n", "\n") == render_email("announcement", BASE, "es")[1].rstrip("\n") + f"\n\n{reference}\n"
+    assert "Confirmar la lectura" in html and reference in html
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     assert not msg.defects and all(not p.defects for p in msg.walk())
 
@@ -229,4 +231,5 @@ def test_every_template_builds_a_clean_message(template: str, language: str) -> 
     assert not any(part.defects for part in msg.walk())
     subject, text, _ = render_email(template, CONTEXTS[template], language)
     assert msg["Subject"] == subject
-    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+    reference = f"Ref. {delivery_reference(f'{template}-{language}')}"  # what crash recovery searches for
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == text.rstrip("\n") + f"\n\n{reference}\n"

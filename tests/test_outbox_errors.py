@@ -19,6 +19,7 @@ from compliance.outbox import Outbox
 from compliance.settings import get_settings
 from compliance.store import Store
 from emulator.district import LocalDistrict
+from emulator.limits import EmulatorLimits
 
 SEND = "gmail.users.messages.send"
 START = datetime(2026, 10, 5, 4, 0, tzinfo=UTC)
@@ -43,7 +44,7 @@ class Clock:
 @pytest.fixture
 def district(sample_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     db_url = f"sqlite:///{tmp_path / 'store.db'}"
-    with LocalDistrict(sample_dir, db_url, work_dir=tmp_path,
+    with LocalDistrict(sample_dir, db_url, work_dir=tmp_path, limits=EmulatorLimits(gmail_rewrite_message_id=True),
                        extra_env={"DC_GOOGLE__TIMEOUT_SECONDS": "2", "DC_GOOGLE__NUM_RETRIES": "2"}) as d:
         store = Store(db_url)
         with store.session() as s:
@@ -162,3 +163,16 @@ def test_unknown_outcomes_older_than_the_grace_are_left_for_a_later_run_not_wait
     later = _outbox(store, clock).send()
     assert later.reconciled_sent == PEOPLE and later.sent == 0
     assert len(admin.mail()) == PEOPLE
+
+
+def test_bounces_match_when_gmail_replaced_the_message_id(district) -> None:
+    d, store = district
+    admin = d.emulator.admin
+    clock = Clock(admin, START)
+    outbox = _outbox(store, clock)
+    assert outbox.send().sent == PEOPLE
+    rows = _rows(store)
+    assert all(r.gmail_rfc822_id and r.gmail_rfc822_id != r.rfc822_message_id for r in rows)
+    admin.bounce(rows[0].gmail_message_id, reason="550 5.1.1 The email account does not exist")
+    assert outbox.check_bounces(START - timedelta(days=1)) == (1, 1)
+    assert [r.status for r in _rows(store)] == ["bounced"] + ["sent"] * (PEOPLE - 1)

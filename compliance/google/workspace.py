@@ -175,20 +175,14 @@ def get_message(
     )
 
 
-def find_messages_by_rfc822_id(
-    clients: GoogleClients, mailbox: str, message_ids: Sequence[str]
-) -> list[str | None | Exception]:
-    """For each RFC 822 Message-ID, the Gmail id of that message in ``mailbox`` (None: not there).
+def search_messages(clients: GoogleClients, mailbox: str, queries: Sequence[str]) -> list[str | None | Exception]:
+    """For each Gmail search query, the id of the first message in ``mailbox`` it finds (None: nothing).
 
-    One ``rfc822msgid:`` search per id, 50 to an HTTP batch (after a crash a whole claim may need looking
-    up). A search that failed is returned as its error, so the caller can leave that row alone rather than
-    guess.
+    Queries go 50 to an HTTP batch (after a crash a whole claim may need looking up). A search that failed
+    is returned as its error, so the caller can leave that row alone rather than guess.
     """
     service = clients.gmail(mailbox)
-    requests = [
-        (i, service.users().messages().list(userId="me", q=f"rfc822msgid:{mid.strip('<>')}", maxResults=1))
-        for i, mid in enumerate(message_ids)
-    ]
+    requests = [(i, service.users().messages().list(userId="me", q=q, maxResults=1)) for i, q in enumerate(queries)]
     if not requests:
         return []
     results = execute_batch(
@@ -196,13 +190,34 @@ def find_messages_by_rfc822_id(
         idempotent=True,
     )
     out: list[str | None | Exception] = []
-    for i in range(len(message_ids)):
+    for i in range(len(queries)):
         value = results[i]
         if isinstance(value, Exception):
             out.append(value)
         else:
             found = value.get("messages") or []
             out.append(str(found[0]["id"]) if found else None)
+    return out
+
+
+def stored_message_ids(clients: GoogleClients, mailbox: str, gmail_ids: Sequence[str]) -> dict[str, str | None]:
+    """The Message-ID header Gmail stored for each sent message (None when it could not be read)."""
+    service = clients.gmail(mailbox)
+    requests = [
+        (gid, service.users().messages().get(userId="me", id=gid, format="metadata", metadataHeaders=["Message-ID"]))
+        for gid in dict.fromkeys(gmail_ids)
+    ]
+    if not requests:
+        return {}
+    results = execute_batch(
+        service, requests, batch_uri=clients.batch_uri("gmail"), max_per_batch=50, policy=clients.policy,
+        idempotent=True,
+    )
+    out: dict[str, str | None] = {}
+    for gid, value in results.items():
+        headers = [] if isinstance(value, Exception) else (value.get("payload") or {}).get("headers") or []
+        out[str(gid)] = next((str(h["value"]).strip() for h in headers if h.get("name", "").lower() == "message-id"),
+                             None)
     return out
 
 
