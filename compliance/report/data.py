@@ -17,15 +17,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from compliance.vocabulary import (
-    REMINDER_PREFIX,
-    UNRESOLVED_STATES,
-    DeliveryKind,
-    FindingState,
-    PersonKind,
-    Verdict,
-)
-
 from compliance.models import (
     Acknowledgement,
     Campaign,
@@ -36,6 +27,14 @@ from compliance.models import (
     Quarantine,
     ReportRun,
     Site,
+)
+from compliance.vocabulary import (
+    REMINDER_PREFIX,
+    UNRESOLVED_STATES,
+    DeliveryKind,
+    FindingState,
+    PersonKind,
+    Verdict,
 )
 
 # Bumped when the meaning of a summary key changes, so trends never compare unlike numbers silently.
