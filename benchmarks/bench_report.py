@@ -35,6 +35,7 @@ from compliance.report import (
     TrendPoint,
     write_workbook,
 )
+from compliance.vocabulary import FindingState, PersonCategory, PersonKind, Verdict
 
 NOW = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 GIVEN = [
@@ -63,7 +64,9 @@ FAMILY = [
     "Cohen",
     "Patel",
 ]
-CATEGORIES = ["employee", "volunteer", "committee_parent", "walk_on_coach", "contractor", "vendor"]
+# Plain strings (.value), as rows read from the store hold them.
+CATEGORIES = [c.value for c in (PersonCategory.EMPLOYEE, PersonCategory.VOLUNTEER, PersonCategory.COMMITTEE_PARENT,
+                                PersonCategory.WALK_ON_COACH, PersonCategory.CONTRACTOR, PersonCategory.VENDOR)]
 REASONS = ["no_consent", "revoked", "expired", "principal_missing", "purpose_not_covered"]
 
 
@@ -78,7 +81,7 @@ def synthetic(people: int, findings: int, sites: int, seed: int = 1114) -> Repor
             f"{rnd.choice(GIVEN)} {rnd.choice(FAMILY)}",
             site_names[i % sites],
             rnd.choice(CATEGORIES),
-            "employee" if i % 3 else "associated",
+            (PersonKind.EMPLOYEE if i % 3 else PersonKind.ASSOCIATED).value,
             today - timedelta(days=(d := rnd.randrange(0, 60))),
             d,
             min(2, d // 7),
@@ -99,10 +102,10 @@ def synthetic(people: int, findings: int, sites: int, seed: int = 1114) -> Repor
                 f"https://www.example.org/school-{site:04d}/news/post-{i}.html",
                 f"https://www.example.org/school-{site:04d}/images/photo-{i}.jpg",
                 f"S{1000000 + i}",
-                "violation" if i % 10 else "needs_review",
+                (Verdict.VIOLATION if i % 10 else Verdict.NEEDS_REVIEW).value,
                 rnd.choice(REASONS),
                 today - timedelta(days=age),
-                "resolved" if resolved else ("open" if i % 3 else "new"),
+                (FindingState.RESOLVED if resolved else (FindingState.OPEN if i % 3 else FindingState.NEW)).value,
                 None if resolved else age,
                 today if resolved else None,
             )

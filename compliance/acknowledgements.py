@@ -17,6 +17,7 @@ from typing import Any
 from compliance.policy import FormKind, FormQuestions, answer_text
 from compliance.quarantine import Rejected
 from compliance.roster import given_names_compatible, normalize_email, normalize_name
+from compliance.vocabulary import AckMethod
 
 JOB = "acknowledgement"
 
@@ -42,7 +43,7 @@ class VerifiedResponse:
     verified_email: str | None
     token_id: str | None
     submitted_at: datetime
-    method: str = "form"
+    method: AckMethod = AckMethod.FORM
 
 
 def parse_time(value: str) -> datetime:

@@ -1,36 +1,48 @@
 """Campaign planning for policy acknowledgements: who gets what, when, from which sender (plain functions).
 
-Nothing here sends mail or calls Google. :func:`plan_campaign` turns the roster into deliveries (and the
-people it cannot email, with the reason), counts and the quota math; :class:`SendScheduler` spreads deliveries
-over the sender mailboxes inside Gmail's rolling 24-hour and per-minute limits; :func:`due_reminders` decides
-which reminder, site-administrator digest and superintendent escalation is due, each once.
+Nothing here sends mail or calls Google. :func:`plan_campaign` turns the roster into announcements (and the
+people it cannot email, with the reason), counts and the quota math; :func:`due_reminders` decides which
+reminder, site-administrator digest and superintendent escalation is due, each once. The functions at the end
+tie planning to the store: open a campaign, plan it from the roster, turn the plan into
+:class:`~compliance.deliveries.PlannedDelivery` values and render the dry run's sample with the message factory
+that really sends. Sending itself is :mod:`compliance.outbox`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from compliance.deliveries import PlannedDelivery, delivery_key
 from compliance.mail import HeaderInjection, check_address, check_header_value
-from compliance.settings import PERSON_CATEGORIES, Reminders, Settings
+from compliance.mailings import MessageFactory
+from compliance.models import Acknowledgement, Campaign, Person, PolicyVersion
+from compliance.quarantine import Rejected
+from compliance.settings import Reminders, Settings
+from compliance.vocabulary import (
+    CampaignStatus,
+    DeliveryKind,
+    DeliveryStatus,
+    Language,
+    PersonCategory,
+    PersonKind,
+    reminder_kind,
+    reminder_number,
+)
 
-Category = Literal[PERSON_CATEGORIES]  # type: ignore[valid-type]
-Language = Literal["en", "es"]
 SkipReason = Literal["leaver", "already_acknowledged", "paper_only", "no_valid_email", "unsafe_name"]
 # Gmail's other per-sender daily limit: 3,000 unique recipients (2,000 external). Bcc'd site-group messages
 # hit it long before the 2,000-message limit, so group planning must count recipients too.
 UNIQUE_RECIPIENTS_PER_SENDER_DAY = 3000
-WINDOW = timedelta(hours=24)
-MINUTE = timedelta(minutes=1)
-T = TypeVar("T")
 
 
 class PersonLike(Protocol):
@@ -61,7 +73,7 @@ class Audience(BaseModel):
         "everyone", description="everyone, only the listed sites, or only the listed categories"
     )
     site_ids: list[str] = Field(default_factory=list, description="Sites to include (scope = sites)")
-    categories: list[Category] = Field(  # type: ignore[valid-type]
+    categories: list[PersonCategory] = Field(
         default_factory=list, description="Person categories to include (scope = categories)"
     )
     only_outstanding: bool = Field(True, description="Skip people who already acknowledged this policy version")
@@ -97,13 +109,10 @@ class CampaignParameters(BaseModel):
     dry_run: bool = Field(True, description="Plan and report only; send nothing (untick to send)")
 
 
-def delivery_key(campaign_id: int | str, person_key: str, kind: str) -> str:
-    """Idempotency key of one message (64 hex characters): the same campaign, person and kind, the same key."""
-    return hashlib.sha256(f"{campaign_id}\x1f{person_key}\x1f{kind}".encode()).hexdigest()
-
-
 @dataclass(frozen=True, slots=True)
-class PlannedDelivery:
+class PlannedAnnouncement:
+    """One person's own announcement (community members sign with a personal link, so it is theirs alone)."""
+
     idempotency_key: str
     person_id: int
     person_key: str
@@ -154,7 +163,7 @@ class QuotaEstimate:
 class CampaignPlan:
     campaign_id: int | str
     policy_version_id: int
-    deliveries: list[PlannedDelivery]
+    deliveries: list[PlannedAnnouncement]
     group_announcements: list[GroupAnnouncement]
     skipped: list[Skipped]
     staff_channel: Literal["individual", "site_group"]
@@ -285,8 +294,8 @@ def plan_campaign(
     quotas = settings.quotas
     unique_limit = getattr(quotas, "gmail_unique_recipients_per_day", UNIQUE_RECIPIENTS_PER_SENDER_DAY)
     senders = len(settings.senders)
-    staff = [t for t in selected if t[0].kind == "employee" and t[0].has_district_account]
-    others = [t for t in selected if not (t[0].kind == "employee" and t[0].has_district_account)]
+    staff = [t for t in selected if t[0].kind == PersonKind.EMPLOYEE and t[0].has_district_account]
+    others = [t for t in selected if not (t[0].kind == PersonKind.EMPLOYEE and t[0].has_district_account)]
 
     by_site_lang: dict[tuple[str | None, str], list[tuple[PersonLike, str, str]]] = defaultdict(list)
     for t in staff:
@@ -315,19 +324,20 @@ def plan_campaign(
             + "; per-person messages keep bounce matching and reminders per person"
         )
 
-    deliveries: list[PlannedDelivery] = []
+    deliveries: list[PlannedAnnouncement] = []
     groups: list[GroupAnnouncement] = []
     for person, address, name in others if channel == "site_group" else selected:
-        deliveries.append(PlannedDelivery(
-            delivery_key(campaign_id, person.person_key, "announcement"), person.id, person.person_key,
-            "announcement", address, name, lang(person), person.site_id, person.category,
+        deliveries.append(PlannedAnnouncement(
+            delivery_key(campaign_id, person.person_key, DeliveryKind.ANNOUNCEMENT), person.id, person.person_key,
+            DeliveryKind.ANNOUNCEMENT, address, name, lang(person), person.site_id, person.category,
         ))
     if channel == "site_group":
         for (site_id, group_lang), members in sorted(by_site_lang.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
             for start in range(0, len(members), chunk):
                 part = members[start : start + chunk]
                 groups.append(GroupAnnouncement(
-                    delivery_key(campaign_id, f"site:{site_id}:{group_lang}:{start // chunk}", "announcement_group"),
+                    delivery_key(campaign_id, f"site:{site_id}:{group_lang}:{start // chunk}",
+                                 DeliveryKind.ANNOUNCEMENT_GROUP),
                     site_id, group_lang, tuple(a for _, a, _ in part), tuple(p.id for p, _, _ in part),
                 ))
 
@@ -348,139 +358,6 @@ def plan_campaign(
     )
 
 
-# -- sending schedule --------------------------------------------------------------------------------------
-
-
-class SendScheduler:
-    """Assigns deliveries to sender mailboxes within each sender's rolling 24-hour and per-minute limits.
-
-    Assignments are counted as sent when made (``release`` gives back what was not sent), so a caller can
-    never overshoot by sending what it was given. ``history`` seeds the window with earlier sends (e.g. the
-    delivery ledger's last 24 hours) so a restart does not forget today's usage. The clock is injectable.
-    """
-
-    def __init__(
-        self,
-        senders: Sequence[str],
-        *,
-        daily_limit: int,
-        per_minute: int,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        history: Iterable[tuple[str, datetime]] = (),
-    ) -> None:
-        if not senders:
-            raise ValueError("at least one sender needed")
-        self.senders = list(senders)
-        self.daily_limit = daily_limit
-        self.per_minute = per_minute
-        self.clock = clock
-        self._sent: dict[str, deque[list[Any]]] = {s: deque() for s in self.senders}
-        self._paused: dict[str, datetime] = {}
-        for sender, at in sorted(history, key=lambda h: h[1]):
-            if sender in self._sent:
-                self._sent[sender].append([at, 1])
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, clock: Callable[[], datetime] | None = None,
-        history: Iterable[tuple[str, datetime]] = (),
-    ) -> SendScheduler:
-        return cls([str(s) for s in settings.senders], daily_limit=settings.quotas.gmail_daily_per_sender,
-                   per_minute=settings.quotas.gmail_sends_per_minute,
-                   clock=clock or (lambda: datetime.now(UTC)), history=history)
-
-    def _prune(self, sender: str, now: datetime) -> deque[list[Any]]:
-        sent = self._sent[sender]
-        while sent and sent[0][0] <= now - WINDOW:
-            sent.popleft()
-        return sent
-
-    def usage(self, sender: str) -> tuple[int, int]:
-        """(messages in the last 24 hours, messages in the last minute) for ``sender``."""
-        now = self.clock()
-        sent = self._prune(sender, now)
-        minute = 0
-        for at, n in reversed(sent):
-            if at <= now - MINUTE:
-                break
-            minute += n
-        return sum(n for _, n in sent), minute
-
-    def paused_until(self, sender: str) -> datetime | None:
-        until = self._paused.get(sender)
-        if until is not None and until <= self.clock():
-            del self._paused[sender]
-            return None
-        return until
-
-    def capacity(self, sender: str) -> int:
-        """How many more messages ``sender`` may send right now."""
-        if self.paused_until(sender) is not None:
-            return 0
-        day, minute = self.usage(sender)
-        return max(0, min(self.daily_limit - day, self.per_minute - minute))
-
-    def assign(self, pending: Sequence[T]) -> list[tuple[str, list[T]]]:
-        """Hand out as many of ``pending`` as may go now, as (sender, items); the rest waits for later."""
-        now = self.clock()
-        out: list[tuple[str, list[T]]] = []
-        start = 0
-        # Most remaining daily room first, so the pool drains evenly and no mailbox hits its limit early.
-        for sender in sorted(self.senders, key=lambda s: self.usage(s)[0]):
-            if start >= len(pending):
-                break
-            room = self.capacity(sender)
-            if room <= 0:
-                continue
-            items = list(pending[start : start + room])
-            start += len(items)
-            self._sent[sender].append([now, len(items)])
-            out.append((sender, items))
-        return out
-
-    def release(self, sender: str, count: int) -> None:
-        """Give back ``count`` assigned messages that were never sent (e.g. refused before sending)."""
-        sent = self._sent[sender]
-        while count > 0 and sent:
-            take = min(count, sent[-1][1])
-            sent[-1][1] -= take
-            count -= take
-            if sent[-1][1] == 0:
-                sent.pop()
-
-    def pause(self, sender: str, until: datetime | None = None) -> datetime:
-        """Stop using ``sender`` (Google said dailyLimitExceeded or a long 429) until ``until``.
-
-        Without a hint from Google, until its 24-hour window reopens: when its oldest counted send leaves it.
-        """
-        now = self.clock()
-        if until is None:
-            sent = self._prune(sender, now)
-            until = sent[0][0] + WINDOW if sent else now + WINDOW
-        self._paused[sender] = max(until, self._paused.get(sender, until))
-        return self._paused[sender]
-
-    def next_opening(self) -> datetime | None:
-        """When some sender next gains room (now if one has room already); None if no sender exists."""
-        now = self.clock()
-        best: datetime | None = None
-        for sender in self.senders:
-            paused = self.paused_until(sender)
-            if paused is not None:
-                when = paused
-            elif self.capacity(sender) > 0:
-                return now
-            else:
-                day, _ = self.usage(sender)
-                sent = self._sent[sender]
-                if day >= self.daily_limit:
-                    when = sent[0][0] + WINDOW
-                else:
-                    when = next(at for at, _ in sent if at > now - MINUTE) + MINUTE
-            best = when if best is None or when < best else best
-        return best
-
-
 # -- reminders and escalation ------------------------------------------------------------------------------
 
 
@@ -492,9 +369,9 @@ class DeliveryRecord:
     """
 
     person_id: int | None
-    kind: str  # announcement | announcement_group | reminder_<n> | site_digest | superintendent_escalation
+    kind: str  # a DeliveryKind or reminder_<n>
     sent_at: datetime | None
-    status: str = "sent"
+    status: str = DeliveryStatus.SENT
     site_id: str | None = None
     person_ids: tuple[int, ...] = ()
 
@@ -546,20 +423,20 @@ def due_reminders(
     digested_sites: set[str | None] = set()
     escalated = False
     for d in deliveries:
-        if d.kind in ("announcement", "announcement_group"):
-            for person_id in (d.person_id,) if d.kind == "announcement" else d.person_ids:
+        if d.kind in (DeliveryKind.ANNOUNCEMENT, DeliveryKind.ANNOUNCEMENT_GROUP):
+            for person_id in (d.person_id,) if d.kind == DeliveryKind.ANNOUNCEMENT else d.person_ids:
                 if person_id is None:
                     continue
-                if d.status == "bounced":
+                if d.status == DeliveryStatus.BOUNCED:
                     bounced.add(person_id)
-                if d.sent_at is not None and d.status in ("sent", "bounced"):
+                if d.sent_at is not None and d.status in (DeliveryStatus.SENT, DeliveryStatus.BOUNCED):
                     first = announced.get(person_id)
                     announced[person_id] = d.sent_at if first is None else min(first, d.sent_at)
-        elif d.kind.startswith("reminder_") and d.person_id is not None:
-            reminded[d.person_id] = max(reminded[d.person_id], int(d.kind.removeprefix("reminder_")))
-        elif d.kind == "site_digest":
+        elif (number := reminder_number(d.kind)) is not None and d.person_id is not None:
+            reminded[d.person_id] = max(reminded[d.person_id], number)
+        elif d.kind == DeliveryKind.SITE_DIGEST:
             digested_sites.add(d.site_id)
-        elif d.kind == "superintendent_escalation":
+        elif d.kind == DeliveryKind.SUPERINTENDENT_ESCALATION:
             escalated = True
 
     acknowledged = set(acknowledgements)
@@ -576,7 +453,7 @@ def due_reminders(
             continue
         number = sum(1 for d in cadence.reminder_days if days >= d)
         if number and number > reminded[person_id]:
-            reminders.append(DueReminder(person_id, number, f"reminder_{number}", days))
+            reminders.append(DueReminder(person_id, number, reminder_kind(number), days))
 
     digests: dict[str, list[OutstandingPerson]] = defaultdict(list)
     for o in outstanding:
@@ -589,3 +466,148 @@ def due_reminders(
         superintendent=[] if escalated else overdue,
         outstanding=outstanding,
     )
+
+
+# -- campaigns in the store ----------------------------------------------------------------------------------
+
+# Plain rows of the columns planning reads, not Person objects: at LAUSD scale (175,000 people) building ORM
+# instances (identity map, JSON columns) took about half of the dry run's database time.
+_PLANNING_COLUMNS = (
+    Person.id,
+    Person.person_key,
+    Person.kind,
+    Person.category,
+    Person.given_name,
+    Person.family_name,
+    Person.email,
+    Person.site_id,
+    Person.paper_only,
+    Person.active,
+    Person.left_at,
+    Person.has_district_account,
+    Person.preferred_language,
+)
+
+
+def latest_policy_version(session: Session) -> PolicyVersion | None:
+    """The newest policy version: the one campaigns, reminders and joiner announcements are about."""
+    return session.scalars(select(PolicyVersion).order_by(PolicyVersion.id.desc())).first()
+
+
+def acknowledged_person_ids(session: Session, policy_version_id: int) -> set[int]:
+    """People who signed ``policy_version_id`` (they get no announcement or reminder for it)."""
+    return set(
+        session.scalars(select(Acknowledgement.person_id).where(Acknowledgement.policy_version_id == policy_version_id))
+    )
+
+
+def campaign_name(params: CampaignParameters, version: PolicyVersion, now: datetime, settings: Settings) -> str:
+    """The given name, or policy title and local date; a dry run's name is unique to the moment so every dry
+    run is its own record and never collides with the real campaign."""
+    name = params.name or f"{version.title} ({now.astimezone(settings.tz):%Y-%m-%d})"
+    return f"dry run {now:%Y%m%dT%H%M%S.%f} · {name}" if params.dry_run else name
+
+
+def open_campaign(
+    session: Session, params: CampaignParameters, version: PolicyVersion, settings: Settings, now: datetime
+) -> Campaign:
+    """The campaign of that name, created (``planned``, or ``dry_run``) when it does not exist yet.
+
+    Re-running a real campaign finds its row, so its deliveries are found by key and nothing is queued twice.
+    """
+    name = campaign_name(params, version, now, settings)
+    campaign = session.scalar(select(Campaign).where(Campaign.name == name))
+    if campaign is None:
+        campaign = Campaign(
+            name=name,
+            policy_version_id=version.id,
+            audience=params.audience.model_dump(mode="json"),
+            language=params.language,
+            status=CampaignStatus.DRY_RUN if params.dry_run else CampaignStatus.PLANNED,
+            created_at=now,
+        )
+        session.add(campaign)
+        session.flush()
+    return campaign
+
+
+def plan_stored_campaign(
+    session: Session,
+    campaign: Campaign,
+    params: CampaignParameters,
+    version: PolicyVersion,
+    settings: Settings,
+    now: datetime,
+) -> CampaignPlan:
+    """Plan ``campaign`` from the roster in the store and record the plan (counts only) and deadline on it."""
+    plan = plan_campaign(
+        session.execute(select(*_PLANNING_COLUMNS)).all(),  # type: ignore[arg-type]
+        acknowledged_person_ids(session, version.id),
+        params.audience,
+        version,
+        settings,
+        now,
+        campaign_id=campaign.id,
+        language=params.language,
+    )
+    deadline = (now.astimezone(settings.tz) + timedelta(days=params.deadline_days)).date().isoformat()
+    campaign.plan = {**plan.summary(), "deadline": deadline, "campaign_name": campaign.name}
+    return plan
+
+
+def individual_delivery(campaign_id: int, announcement: PlannedAnnouncement) -> PlannedDelivery:
+    """A person's own announcement as a ledger entry: rendered from person and campaign at send time."""
+    return PlannedDelivery(
+        idempotency_key=announcement.idempotency_key,
+        kind=announcement.kind,
+        recipient=announcement.recipient,
+        campaign_id=campaign_id,
+        person_id=announcement.person_id,
+        site_id=announcement.site_id,
+        context={"language": announcement.language},
+    )
+
+
+def announcement_deliveries(plan: CampaignPlan, campaign_id: int, group_sender: str) -> list[PlannedDelivery]:
+    """Every announcement of ``plan`` as ledger entries; a site-group message is addressed to ``group_sender``
+    (its people are in Bcc) and remembers whom it announced to, so reminders start each member's clock."""
+    planned = [individual_delivery(campaign_id, a) for a in plan.deliveries]
+    planned += [
+        PlannedDelivery(
+            idempotency_key=g.idempotency_key,
+            kind=DeliveryKind.ANNOUNCEMENT_GROUP,
+            recipient=group_sender,
+            campaign_id=campaign_id,
+            site_id=g.site_id,
+            recipients=g.recipients,
+            context={"language": g.language, "person_ids": list(g.person_ids)},
+        )
+        for g in plan.group_announcements
+    ]
+    return planned
+
+
+def start_sending(campaign: Campaign) -> None:
+    """A planned campaign whose deliveries are queued is ``sending``: joiners are announced to from now on."""
+    if campaign.status == CampaignStatus.PLANNED:
+        campaign.status, campaign.started_at = CampaignStatus.SENDING, datetime.now(UTC)
+
+
+def unsafe_name_rejections(plan: CampaignPlan) -> list[Rejected]:
+    """Quarantine entries for the people whose name could inject a mail header (they get no email)."""
+    return [
+        Rejected("campaign", "roster", s.person_id, "name", s.detail or "name unsafe in a mail header")
+        for s in plan.header_unsafe
+    ]
+
+
+def sample_announcement(session: Session, settings: Settings, campaign: Campaign, plan: CampaignPlan,
+                        now: datetime) -> dict[str, str]:
+    """The dry run's sample: the first planned person's announcement, rendered by the message factory that
+    sends, with name and personal link masked (artifacts carry no personal data). Empty when nobody is planned.
+    """
+    if not plan.deliveries:
+        return {}
+    first = individual_delivery(campaign.id, plan.deliveries[0]).to_row()
+    rendered = MessageFactory(session, settings, now).preview(first)
+    return {"subject": rendered.subject, "text": rendered.text}

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from compliance.consent import ConsentLike, consent_status
 from compliance.matching import Match, NameIndex
 from compliance.models import Finding, Page, PhotoAppearance
+from compliance.vocabulary import FindingState, PageStatus, Verdict
 
 PURPOSE_WEBSITE = "website"
 MAX_EVIDENCE_CHARS = 500
@@ -37,7 +38,7 @@ class Judgement:
     page_url: str
     image_url: str
     student_id: str
-    verdict: str  # violation | ok | needs_review
+    verdict: Verdict
     reason: str  # ok | no_consent | revoked | expired | principal_missing | purpose_not_covered | low_confidence
     confidence: float
     evidence: str
@@ -67,11 +68,11 @@ def judge_matches(
     for student_id, m in sorted(best.items()):
         decision = consent_status(consents.get(student_id, ()), purpose, on, school_year_start)
         if not m.identified:
-            verdict, reason = "needs_review", "low_confidence" if decision.allowed else decision.reason
+            verdict, reason = Verdict.NEEDS_REVIEW, "low_confidence" if decision.allowed else decision.reason
         elif decision.allowed:
-            verdict, reason = "ok", "ok"
+            verdict, reason = Verdict.OK, "ok"
         else:
-            verdict, reason = "violation", decision.reason
+            verdict, reason = Verdict.VIOLATION, decision.reason
         evidence = f"{m.source}: {m.snippet}"[:MAX_EVIDENCE_CHARS]
         out.append(
             Judgement(site_id, page_url, image_url, student_id, verdict, reason, round(m.confidence, 3), evidence)
@@ -142,7 +143,7 @@ def live_appearances(session: Session, site_id: str) -> list[Appearance]:
     rows = session.execute(
         select(Page.url, PhotoAppearance.image_url, PhotoAppearance.evidence)
         .join(Page, Page.id == PhotoAppearance.page_id)
-        .where(Page.site_id == site_id, Page.status == "live", PhotoAppearance.status == "live")
+        .where(Page.site_id == site_id, Page.status == PageStatus.LIVE, PhotoAppearance.status == PageStatus.LIVE)
         .order_by(Page.url, PhotoAppearance.image_url)
     )
     return [(site_id, url, image, dict((ev or {}).get("texts") or {})) for url, image, ev in rows]
@@ -161,9 +162,9 @@ def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgem
         if key in seen:
             continue
         seen.add(key)
-        if j.verdict == "violation":
+        if j.verdict == Verdict.VIOLATION:
             counts.violations += 1
-        elif j.verdict == "ok":
+        elif j.verdict == Verdict.OK:
             counts.ok += 1
         else:
             counts.needs_review += 1
@@ -180,25 +181,25 @@ def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgem
                     reason=j.reason,
                     confidence=j.confidence,
                     evidence=j.evidence,
-                    state="new",
+                    state=FindingState.NEW,
                     first_seen_at=now,
                     last_seen_at=now,
                 )
             )
             counts.new += 1
             continue
-        if row.state == "resolved":
+        if row.state == FindingState.RESOLVED:
             # Back online after being taken down: a fresh finding as far as takedown time goes.
-            row.state, row.resolved_at, row.first_seen_at = "new", None, now
+            row.state, row.resolved_at, row.first_seen_at = FindingState.NEW, None, now
             row.notified_at = row.reminded_at = None
             counts.new += 1
-        elif row.state == "new" and row.last_seen_at < now:
-            row.state = "open"
+        elif row.state == FindingState.NEW and row.last_seen_at < now:
+            row.state = FindingState.OPEN
         row.verdict, row.reason, row.confidence, row.evidence = j.verdict, j.reason, j.confidence, j.evidence
         row.last_seen_at = now
     for key, row in existing.items():
-        if key not in seen and row.state != "resolved":
-            row.state, row.resolved_at = "resolved", now
+        if key not in seen and row.state != FindingState.RESOLVED:
+            row.state, row.resolved_at = FindingState.RESOLVED, now
             counts.resolved += 1
     session.flush()
     return counts

@@ -14,19 +14,18 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 import typer
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from compliance.models import Acknowledgement, Person, PolicyVersion, SyncState
+from compliance.vocabulary import AckMethod
 
 GENESIS = "0" * 64
 HEAD_KEY = "acknowledgement_ledger_head"
 # pg_advisory_xact_lock key: any fixed 64-bit number unique to this ledger in the database.
 _PG_LOCK_KEY = 1114_0001
-Method = Literal["form", "paper"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,7 @@ def canonical_evidence(
         "person_key": person_key,
         "policy_version_id": policy_version_id,
         "policy_sha256": policy_sha256,
-        "method": method,
+        "method": str(method),
         "response_id": response_id,
         "signed_name": signed_name,
         "verified_email": verified_email,
@@ -118,7 +117,7 @@ def append_acknowledgement(
     *,
     person: Person,
     policy_version: PolicyVersion,
-    method: Method,
+    method: AckMethod | str,
     signed_name: str,
     submitted_at: datetime,
     response_id: str | None = None,
@@ -132,9 +131,10 @@ def append_acknowledgement(
     one acknowledgement per policy version (the first stands; a later response is reported, not stored).
     Commit is the caller's; the ledger lock is held until then.
     """
-    if method not in ("form", "paper"):
+    if method not in set(AckMethod):
         raise ValueError(f"method must be form or paper, not {method!r}")
-    if method == "form" and not response_id:
+    method = AckMethod(method)
+    if method is AckMethod.FORM and not response_id:
         raise ValueError("a form acknowledgement needs its Forms response id")
     now = now or datetime.now(UTC)
     _lock_ledger(session)

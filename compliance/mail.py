@@ -41,6 +41,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, pass_context, select_autoescape
 
+from compliance.vocabulary import category_label
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
 LANGUAGES: tuple[str, ...] = ("en", "es")
 DISPLAY_ZONE = ZoneInfo("America/Los_Angeles")
@@ -51,30 +53,6 @@ _UNSAFE_HEADER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # An address goes into a header as-is; these characters would let a value add recipients or comments.
 _UNSAFE_ADDRESS = re.compile(r"[\s<>,;:\"()\[\]\\]")
 
-CATEGORY_LABELS: dict[str, dict[str, str]] = {
-    "en": {
-        "employee": "Employee",
-        "committee_parent": "Committee parent",
-        "volunteer": "Volunteer",
-        "walk_on_coach": "Walk-on coach",
-        "consultant": "Consultant",
-        "contractor": "Contractor",
-        "vendor": "Vendor",
-        "child_care_provider": "Child-care provider",
-        "after_school_provider": "After-school provider",
-    },
-    "es": {
-        "employee": "Empleado/a",
-        "committee_parent": "Padre/madre de comité",
-        "volunteer": "Voluntario/a",
-        "walk_on_coach": "Entrenador/a externo/a",
-        "consultant": "Consultor/a",
-        "contractor": "Contratista",
-        "vendor": "Proveedor",
-        "child_care_provider": "Proveedor de cuidado infantil",
-        "after_school_provider": "Proveedor de programa extraescolar",
-    },
-}
 REASON_LABELS: dict[str, dict[str, str]] = {
     "en": {
         "no_consent": "no parent consent on file",
@@ -189,7 +167,7 @@ def _long_date(ctx: Any, value: datetime | date) -> str:
 
 @pass_context
 def _category(ctx: Any, value: str) -> str:
-    return CATEGORY_LABELS[ctx.get("language", "en")].get(value, value)
+    return category_label(value, ctx.get("language", "en"))
 
 
 @pass_context

@@ -17,14 +17,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from compliance.mail import Attachment, compose_email, message_id_for
+from compliance.mail import Attachment, RenderedEmail, compose_email, default_renderer, message_id_for
 from compliance.models import Campaign, Delivery, Person, PolicyVersion
 from compliance.models import Site as SiteRow
 from compliance.policy import FormQuestions
 from compliance.settings import Settings
 from compliance.tokens import issue_token, prefilled_link
+from compliance.vocabulary import DeliveryKind, EmailTemplate, PersonCategory, PersonKind, is_personal, reminder_number
 
-PERSON_KINDS = ("announcement", "reminder")
+# What a dry run's sample shows instead of the first planned person's name and personal link: the sample goes
+# into artifacts and the CLI, which carry no personal data.
+MASKED_NAME = "[name]"
+MASKED_LINK = "(personal link)"
 
 
 def policy_url(version: PolicyVersion) -> str:
@@ -34,7 +38,7 @@ def policy_url(version: PolicyVersion) -> str:
 def form_url(person: Person, version: PolicyVersion, secret: str) -> str:
     """Staff sign in to the staff form; everyone else gets the community form with their personal code."""
     questions = version.form_questions or {}
-    if person.kind == "employee" and person.has_district_account:
+    if person.kind == PersonKind.EMPLOYEE and person.has_district_account:
         return FormQuestions.from_json(questions["staff"]).responder_uri
     community = FormQuestions.from_json(questions["community"])
     token = issue_token(secret, person.person_key, version.id)
@@ -62,26 +66,7 @@ class MessageFactory:
         self._sites = {s.id: s for s in self.session.scalars(select(SiteRow))}
 
     def __call__(self, delivery: Delivery, sender: str) -> tuple[bytes, str]:
-        template = delivery.kind.split("_")[0] if delivery.kind.startswith("reminder_") else delivery.kind
-        bcc: list[str] = []
-        if template in PERSON_KINDS:
-            context, language, to_name = self._person_context(delivery)
-        elif template == "announcement_group":
-            template = "announcement"
-            context, language, to_name = self._group_context(delivery)
-            bcc = list(delivery.recipients)
-        else:
-            context = dict(delivery.context.get("vars", {}))
-            language = delivery.context.get("language", "en")
-            template = delivery.context.get("template", template)
-            to_name = context.get("recipient_name", "")
-            for name in ("deadline", "respond_by", "first_notified_at"):
-                if isinstance(context.get(name), str):
-                    context[name] = date.fromisoformat(context[name])
-            if isinstance(context.get("generated_at"), str):
-                context["generated_at"] = datetime.fromisoformat(context["generated_at"])
-        context.setdefault("district_name", self.settings.district.name)
-        context.setdefault("language", language)
+        template, context, language, to_name, bcc = self._inputs(delivery)
         raw = compose_email(
             template,
             context,
@@ -98,24 +83,58 @@ class MessageFactory:
         )
         return raw, message_id_for(delivery.idempotency_key, self.settings.district.domain)
 
-    def _person_context(self, delivery: Delivery) -> tuple[dict[str, Any], str, str]:
+    def preview(self, delivery: Delivery) -> RenderedEmail:
+        """What ``delivery`` would say, with the recipient's name and personal link masked (dry-run samples).
+
+        Rendered from the same context as the real message, so the sample is what people would get; the
+        delivery need not be in the ledger.
+        """
+        template, context, language, _to_name, _bcc = self._inputs(delivery, masked=True)
+        return default_renderer().render(template, context, language)
+
+    def _inputs(self, delivery: Delivery, *, masked: bool = False) -> tuple[str, dict[str, Any], str, str, list[str]]:
+        """(template, context, language, To name, Bcc list) of one delivery."""
+        bcc: list[str] = []
+        if is_personal(delivery.kind):
+            reminder = delivery.kind != DeliveryKind.ANNOUNCEMENT
+            template = EmailTemplate.REMINDER if reminder else EmailTemplate.ANNOUNCEMENT
+            context, language, to_name = self._person_context(delivery, masked=masked)
+        elif delivery.kind == DeliveryKind.ANNOUNCEMENT_GROUP:
+            template = EmailTemplate.ANNOUNCEMENT
+            context, language, to_name = self._group_context(delivery)
+            bcc = list(delivery.recipients)
+        else:
+            context = dict(delivery.context.get("vars", {}))
+            language = delivery.context.get("language", "en")
+            template = delivery.context.get("template", delivery.kind)
+            to_name = context.get("recipient_name", "")
+            for name in ("deadline", "respond_by", "first_notified_at"):
+                if isinstance(context.get(name), str):
+                    context[name] = date.fromisoformat(context[name])
+            if isinstance(context.get("generated_at"), str):
+                context["generated_at"] = datetime.fromisoformat(context["generated_at"])
+        context.setdefault("district_name", self.settings.district.name)
+        context.setdefault("language", language)
+        return template, context, language, to_name, bcc
+
+    def _person_context(self, delivery: Delivery, *, masked: bool = False) -> tuple[dict[str, Any], str, str]:
         person = self._get(Person, self._people, delivery.person_id)
         campaign = self._get(Campaign, self._campaigns, delivery.campaign_id)
         version = self._get(PolicyVersion, self._versions, campaign.policy_version_id)
         site = self._sites.get(person.site_id or "")
         language = (delivery.context or {}).get("language") or campaign.language or "en"
-        name = f"{person.given_name} {person.family_name}".strip()
+        name = MASKED_NAME if masked else f"{person.given_name} {person.family_name}".strip()
         context: dict[str, Any] = {
             "recipient_name": name,
             "category": person.category,
             "site_name": site.name if site else self.settings.district.name,
             "policy_title": version.title,
             "policy_url": policy_url(version),
-            "form_url": form_url(person, version, self.settings.token_secret),
+            "form_url": MASKED_LINK if masked else form_url(person, version, self.settings.token_secret),
             "deadline": date.fromisoformat(campaign.plan["deadline"]),
         }
-        if delivery.kind.startswith("reminder_"):
-            context["reminder_number"] = int(delivery.kind.removeprefix("reminder_"))
+        if (number := reminder_number(delivery.kind)) is not None:
+            context["reminder_number"] = number
         return context, language, name
 
     def _group_context(self, delivery: Delivery) -> tuple[dict[str, Any], str, str]:
@@ -126,7 +145,7 @@ class MessageFactory:
         site_name = site.name if site else self.settings.district.name
         context: dict[str, Any] = {
             "recipient_name": f"{site_name} staff",
-            "category": "employee",
+            "category": PersonCategory.EMPLOYEE,
             "site_name": site_name,
             "policy_title": version.title,
             "policy_url": policy_url(version),

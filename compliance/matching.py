@@ -62,6 +62,8 @@ from typing import Any
 import ahocorasick
 from rapidfuzz.distance import OSA
 
+from compliance.vocabulary import PersonKind
+
 __all__ = [
     "IDENTIFIED",
     "MAX_AMBIGUOUS",
@@ -1002,7 +1004,7 @@ def load_evaluation_set(
     people = path / "truth" / "people.json"
     if people.is_file():
         for person in json.loads(people.read_text(encoding="utf-8")):
-            if person.get("kind") == "associated":
+            if person.get("kind") == PersonKind.ASSOCIATED:
                 full = f"{person.get('given_name', '')} {person.get('family_name', '')}"
                 distractors.append((full, person.get("site_id")))
     profile = path / "profile.toml"

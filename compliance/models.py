@@ -1,6 +1,10 @@
 """State store schema (SQLAlchemy 2). Timestamps are stored in UTC; the district's zone is applied on display.
 
 Alembic migrations in compliance/migrations are generated from these models; change both together.
+
+Columns holding a word of the district's vocabulary stay ``String`` and take the
+:mod:`compliance.vocabulary` enums: their values are the strings already stored, so the enums need no migration
+(a SQL ``Enum`` type would), and a value read back is a plain ``str`` that compares equal to its member.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from compliance.vocabulary import CampaignStatus, DeliveryStatus, FindingState, PageStatus
 
 
 def utcnow() -> datetime:
@@ -81,8 +87,8 @@ class Person(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     person_key: Mapped[str] = mapped_column(String(80), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))  # employee | associated
-    category: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # PersonKind
+    category: Mapped[str] = mapped_column(String(40), index=True)  # PersonCategory
     given_name: Mapped[str] = mapped_column(String(200))
     family_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str | None] = mapped_column(String(200))
@@ -128,7 +134,7 @@ class Campaign(Base):
     policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
     audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
     language: Mapped[str] = mapped_column(String(8), default="en")
-    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned|sending|sent|closed
+    status: Mapped[str] = mapped_column(String(20), default=CampaignStatus.PLANNED)  # CampaignStatus
     plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -143,11 +149,14 @@ class Delivery(Base):
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(30))  # announcement|reminder_1|...|site_digest|takedown|report
+    # DeliveryKind, or reminder_<n> (compliance.vocabulary.reminder_kind)
+    kind: Mapped[str] = mapped_column(String(30))
     recipient: Mapped[str] = mapped_column(String(320))
-    # Group messages (site digests, staff announcements by Bcc) and escalations carry what they render from;
-    # per-person messages are rendered from the person and the campaign at send time.
+    # The Bcc list of a site-group announcement (``recipient`` is then a sender mailbox).
     recipients: Mapped[list[Any]] = mapped_column(default=list)
+    # Digests, escalations, takedown digests and the report carry their template and variables, written when
+    # planned so a resend says what the first attempt said; announcements and reminders carry only the language
+    # (and a group announcement the person_ids it announced to) and render from person and campaign at send time.
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
     site_id: Mapped[str | None] = mapped_column(String(64), index=True)
     sender: Mapped[str | None] = mapped_column(String(320))
@@ -157,7 +166,7 @@ class Delivery(Base):
     # A transient send failure is tried again no earlier than this (UTC), so a failing run ends instead of
     # spinning on the same rows.
     not_before: Mapped[datetime | None] = mapped_column(default=None)
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING, index=True)  # DeliveryStatus
     gmail_message_id: Mapped[str | None] = mapped_column(String(120))
     rfc822_message_id: Mapped[str | None] = mapped_column(String(300), index=True)
     # The Message-ID Gmail stored, read back after the send: bounces quote it, and it may differ from ours.
@@ -177,7 +186,7 @@ class Acknowledgement(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"), index=True)
-    method: Mapped[str] = mapped_column(String(10))  # form | paper
+    method: Mapped[str] = mapped_column(String(10))  # AckMethod
     response_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     signed_name: Mapped[str] = mapped_column(String(300))
     verified_email: Mapped[str | None] = mapped_column(String(320))
@@ -235,7 +244,7 @@ class Page(Base):
     last_modified: Mapped[str | None] = mapped_column(String(100))
     content_sha256: Mapped[str | None] = mapped_column(String(64))
     links: Mapped[list[Any]] = mapped_column(default=list)  # links found last time, reused when the page is a 304
-    status: Mapped[str] = mapped_column(String(20), default="live")  # live | gone | alias
+    status: Mapped[str] = mapped_column(String(20), default=PageStatus.LIVE)  # PageStatus
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -267,7 +276,7 @@ class PhotoAppearance(Base):
     etag: Mapped[str | None] = mapped_column(String(300))
     last_modified: Mapped[str | None] = mapped_column(String(100))
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="live")
+    status: Mapped[str] = mapped_column(String(20), default=PageStatus.LIVE)  # PageStatus: live | gone
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Until when the server said the image is fresh (Cache-Control max-age / Expires), capped by settings.
     fresh_until: Mapped[datetime | None] = mapped_column(default=None)
@@ -284,11 +293,11 @@ class Finding(Base):
     page_url: Mapped[str] = mapped_column(String(2000))
     image_url: Mapped[str] = mapped_column(String(2000))
     student_id: Mapped[str] = mapped_column(String(40), index=True)
-    verdict: Mapped[str] = mapped_column(String(20))  # violation | ok | needs_review
+    verdict: Mapped[str] = mapped_column(String(20))  # Verdict
     reason: Mapped[str] = mapped_column(String(40))
     confidence: Mapped[float] = mapped_column(Float)
     evidence: Mapped[str] = mapped_column(Text, default="")
-    state: Mapped[str] = mapped_column(String(20), default="new", index=True)  # new | open | resolved
+    state: Mapped[str] = mapped_column(String(20), default=FindingState.NEW, index=True)  # FindingState
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -317,7 +326,7 @@ class Quarantine(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job: Mapped[str] = mapped_column(String(60))  # roster | consent | acknowledgement | paper | ...
+    job: Mapped[str] = mapped_column(String(60))  # roster | consent | acknowledgement | paper | campaign | ...
     source_file: Mapped[str] = mapped_column(String(500))
     sheet: Mapped[str] = mapped_column(String(200), default="")
     row: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,7 +9,7 @@ Pipeline (plain functions, no Prefect):
    Service mailboxes (role ``service_mailbox`` or an address in ``skip_emails``) are not people.
 2. :func:`read_associated` reads one school's list (xlsx, csv or Google Sheets values, via
    :mod:`compliance.tabular`), maps the role written in the school's own words to
-   :data:`compliance.settings.ASSOCIATED_CATEGORIES` and validates the row; a bad row becomes
+   :meth:`compliance.vocabulary.PersonCategory.associated` and validates the row; a bad row becomes
    :class:`~compliance.quarantine.Rejected` entries (file, sheet, row, field, reason), the good rows load.
 3. :func:`merge_people` deduplicates: the same normalised email is the same person; without a shared email,
    the same normalised family name and phone (last 10 digits) with nickname-compatible given names is.
@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from compliance.models import Person
 from compliance.models import Site as SiteRow
 from compliance.quarantine import Rejected
-from compliance.settings import ASSOCIATED_CATEGORIES, Site
+from compliance.settings import Site
 from compliance.tabular import (
     FieldSpec,
     Limits,
@@ -50,6 +50,7 @@ from compliance.tabular import (
     read_table,
     split_name,
 )
+from compliance.vocabulary import CATEGORY_SYNONYMS, PersonCategory, PersonKind
 
 JOB = "roster"
 DIRECTORY_SOURCE = "directory"
@@ -113,119 +114,6 @@ ASSOCIATED_FIELDS: FieldSpec = {
     "organization": ["organization", "company", "agency", "business", "employer", "org"],
 }
 
-# The school's own words -> category; matched on normalised text: exact, then words contained, then fuzzy.
-CATEGORY_SYNONYMS: Mapping[str, Sequence[str]] = {
-    "committee_parent": [
-        "committee parent",
-        "parent committee",
-        "pta",
-        "pto",
-        "pta committee",
-        "pto committee",
-        "ssc",
-        "school site council",
-        "site council",
-        "elac",
-        "delac",
-        "booster",
-        "booster club",
-        "parent volunteer committee",
-        "committee",
-        "committee member",
-        "parent rep",
-        "parent leader",
-    ],
-    "volunteer": [
-        "volunteer",
-        "parent volunteer",
-        "classroom volunteer",
-        "chaperone",
-        "field trip chaperone",
-        "library volunteer",
-        "tutor volunteer",
-        "docent",
-        "mentor",
-        "voluntario",
-        "room parent",
-        "room mom",
-        "room dad",
-    ],
-    "walk_on_coach": [
-        "walk on coach",
-        "walk-on coach",
-        "walkon coach",
-        "coach",
-        "assistant coach",
-        "volunteer coach",
-        "athletic coach",
-        "walk on",
-        "walk-on",
-    ],
-    "consultant": [
-        "consultant",
-        "advisor",
-        "adviser",
-        "specialist",
-        "trainer",
-        "presenter",
-        "speaker",
-        "instructional coach consultant",
-        "independent consultant",
-    ],
-    "contractor": [
-        "contractor",
-        "independent contractor",
-        "subcontractor",
-        "construction",
-        "maintenance contractor",
-        "it contractor",
-        "service provider",
-        "contract",
-        "contracted",
-        "contracted services",
-    ],
-    "vendor": [
-        "vendor",
-        "supplier",
-        "food service vendor",
-        "photographer",
-        "photo vendor",
-        "catering",
-        "school photographer",
-        "yearbook vendor",
-        "fundraiser vendor",
-    ],
-    "child_care_provider": [
-        "child care provider",
-        "childcare provider",
-        "child care",
-        "childcare",
-        "daycare",
-        "day care",
-        "preschool provider",
-        "child-care",
-        "before school care",
-        "before and after school care",
-        "kids club",
-    ],
-    "after_school_provider": [
-        "after school provider",
-        "after-school provider",
-        "after school",
-        "afterschool",
-        "after-school",
-        "after school program",
-        "ymca",
-        "boys and girls club",
-        "boys & girls club",
-        "extended day",
-        "expanded learning",
-        "asp",
-        "aspire",
-        "ases",
-        "ases provider",
-    ],
-}
 
 _LINE_BREAKS = re.compile(r"[\t\n\r\v\f\x85\u2028\u2029]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -238,8 +126,8 @@ class PersonRecord:
     """One real person after validation (and, after :func:`merge_people`, after deduplication)."""
 
     person_key: str
-    kind: str  # employee | associated
-    category: str  # from compliance.settings.PERSON_CATEGORIES
+    kind: PersonKind
+    category: PersonCategory
     given_name: str
     family_name: str
     email: str | None
@@ -413,9 +301,9 @@ def person_key(email: str | None, given: str, family: str, phone: str | None, si
 
 
 @lru_cache(maxsize=1)
-def _category_choices() -> dict[str, str]:
-    choices: dict[str, str] = {}
-    for category in ASSOCIATED_CATEGORIES:
+def _category_choices() -> dict[str, PersonCategory]:
+    choices: dict[str, PersonCategory] = {}
+    for category in PersonCategory.associated():
         choices.setdefault(normalize_header(category), category)
     for category, words in CATEGORY_SYNONYMS.items():
         for word in words:
@@ -424,7 +312,7 @@ def _category_choices() -> dict[str, str]:
 
 
 @lru_cache(maxsize=4096)  # schools reuse a handful of words: each is mapped once
-def map_category(text: str) -> str | None:
+def map_category(text: str) -> PersonCategory | None:
     """The school's words for a role -> an Associated Person category, or None when unsure.
 
     Exact synonym first; then the longest synonym whose words all appear in the text ("After school (YMCA)" ->
@@ -441,7 +329,7 @@ def map_category(text: str) -> str | None:
         return compact[norm.replace(" ", "")]
     tokens = norm.split()
     token_set = set(tokens)
-    best: tuple[int, str] | None = None
+    best: tuple[int, PersonCategory] | None = None
     for choice, category in choices.items():
         words = choice.split()
         if set(words) <= token_set and (best is None or len(choice) > best[0]):
@@ -534,12 +422,12 @@ def employees_from_directory(
             site_id = str(custom["site_id"])
         phone = next((normalize_phone(p.get("value")) for p in user.get("phones") or []), None)
         role = _role_of(user)
-        associated = custom.get("role") in ASSOCIATED_CATEGORIES
+        associated = custom.get("role") in PersonCategory.associated()
         result.people.append(
             PersonRecord(
                 person_key=person_key(email, given or "", family or "", phone, site_id),
-                kind="associated" if associated else "employee",
-                category=str(custom["role"]) if associated else "employee",
+                kind=PersonKind.ASSOCIATED if associated else PersonKind.EMPLOYEE,
+                category=PersonCategory(custom["role"]) if associated else PersonCategory.EMPLOYEE,
                 given_name=given or "",
                 family_name=family or "",
                 email=email,
@@ -621,7 +509,7 @@ def associated_from_row(row: SourceRow, site_id: str | None) -> PersonRecord | l
     assert category is not None
     return PersonRecord(
         person_key=person_key(email, given, family, phone, site_id),
-        kind="associated",
+        kind=PersonKind.ASSOCIATED,
         category=category,
         given_name=given,
         family_name=family,
@@ -747,7 +635,7 @@ def _merge_group(group: Sequence[PersonRecord]) -> PersonRecord:
     site_id = next((r.site_id for r in ordered if r.site_id), None)
     sources = tuple(s for r in group for s in r.sources)
     also = tuple(dict.fromkeys(r.site_id for r in group if r.site_id and r.site_id != site_id))
-    employee = next((r for r in group if r.kind == "employee"), None)
+    employee = next((r for r in group if r.kind == PersonKind.EMPLOYEE), None)
     directory = next((r for r in group if r.directory_id), None)
     kind_source = employee or directory or base
     return replace(

@@ -21,18 +21,6 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = PROJECT_ROOT / "data" / "district.toml"
 
-# AR 1114 names these groups as Associated Persons; employees are the other kind of person.
-ASSOCIATED_CATEGORIES: tuple[str, ...] = (
-    "committee_parent",
-    "volunteer",
-    "walk_on_coach",
-    "consultant",
-    "contractor",
-    "vendor",
-    "child_care_provider",
-    "after_school_provider",
-)
-PERSON_CATEGORIES: tuple[str, ...] = ("employee", *ASSOCIATED_CATEGORIES)
 SiteKind = Literal["elementary", "middle", "high", "k8", "adult", "office", "other"]
 
 

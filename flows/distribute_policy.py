@@ -51,8 +51,8 @@ def distribute_policy(params: CampaignParameters | None = None, now: datetime | 
     version_id = params.policy_version_id or ensure_policy_version(now)
     result = plan_and_queue(params, version_id, now)
     summary = result["summary"]
-    # Plan artifacts hold counts and, for a dry run, one rendered sample addressed to its first person: the
-    # artifact is for central office, who start campaigns and already see the roster.
+    # Plan artifacts hold counts and, for a dry run, the first planned person's announcement as the message
+    # factory renders it, with name and personal link masked (compliance.campaign.sample_announcement).
     create_markdown_artifact(_plan_markdown(result), key="campaign-plan", description="Campaign plan")
     publish_table(
         "campaign-plan-by-site",

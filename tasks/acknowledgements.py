@@ -18,6 +18,7 @@ from compliance.policy import FormKind, FormQuestions
 from compliance.quarantine import Rejected, quarantine
 from compliance.roster import normalize_email
 from compliance.tokens import token_index
+from compliance.vocabulary import AckMethod
 from tasks import resources
 
 # Forms' timestamp filter is strict and responses can land with the same timestamp as the watermark: read a
@@ -134,7 +135,7 @@ def import_paper_acknowledgements(now: datetime) -> dict[str, int]:
         for paper in found:
             signed_at = datetime.combine(paper.signed_on, time(12), tzinfo=settings.tz)
             verified = VerifiedResponse(paper.person_id, people[paper.person_id][0].person_key, paper.reference,
-                                        paper.signed_name, None, None, signed_at, method="paper")
+                                        paper.signed_name, None, None, signed_at, method=AckMethod.PAPER)
             recorded += _record(session, version, people, verified, now) == "recorded"
         quarantined = quarantine(session, rejected)
     return {"paper rows recorded": recorded, "paper rows refused": len(rejected), "newly quarantined": quarantined}

@@ -1,4 +1,4 @@
-"""Campaign planning, send scheduling and follow-up: plain functions with an injected clock."""
+"""Campaign planning and follow-up: plain functions, with ``now`` passed in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from compliance.campaign import (
     Audience,
     CampaignParameters,
     DeliveryRecord,
-    SendScheduler,
     delivery_key,
     due_reminders,
     estimate_quota,
@@ -166,63 +165,6 @@ def test_preferred_language_wins_over_campaign_default() -> None:
     assert {d.person_key: d.language for d in plan.deliveries} == {"a": "en", "b": "es"}
     plan = plan_campaign(people, set(), Audience(), Version(), settings(), NOW, campaign_id=1, language="es")
     assert {d.language for d in plan.deliveries} == {"es"}
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def test_scheduler_never_exceeds_daily_or_minute_limits_over_a_week() -> None:
-    clock = Clock(NOW)
-    senders = ["s1@d.org", "s2@d.org"]
-    sched = SendScheduler(senders, daily_limit=500, per_minute=60, clock=clock)
-    pending = list(range(20_000))
-    log: list[tuple[str, datetime, int]] = []
-    end = NOW + timedelta(days=7)
-    paused_once = False
-    while clock.now < end and pending:
-        for sender, items in sched.assign(pending):
-            log.append((sender, clock.now, len(items)))
-            pending = pending[len(items):]
-        if not paused_once and clock.now >= NOW + timedelta(days=2, hours=3):
-            # Google refuses s2 mid-window: nothing more for s2 until its window reopens.
-            paused_once = True
-            until = sched.pause("s2@d.org")
-            assert until > clock.now
-            assert all(s != "s2@d.org" for s, _ in sched.assign(list(range(5))) or [("", [])])
-        nxt = sched.next_opening()
-        assert nxt is not None
-        clock.now = max(nxt, clock.now + timedelta(seconds=30))
-    for sender in senders:
-        times = [(t, n) for s, t, n in log if s == sender]
-        for t, _ in times:
-            assert sum(n for u, n in times if t - timedelta(hours=24) < u <= t) <= 500
-            assert sum(n for u, n in times if t - timedelta(minutes=1) < u <= t) <= 60
-    sent = sum(n for _, _, n in log)
-    # The pool is used, not just throttled: close to 2 senders x 500 x 7 days (less the paused window).
-    assert 6000 <= sent <= 7000
-    assert sent + len(pending) == 20_000
-
-
-def test_scheduler_history_release_and_pause_until() -> None:
-    clock = Clock(NOW)
-    history = [("s1@d.org", NOW - timedelta(hours=23, minutes=59))] * 499
-    sched = SendScheduler(["s1@d.org"], daily_limit=500, per_minute=60, clock=clock, history=history)
-    assert sched.capacity("s1@d.org") == 1
-    [(sender, items)] = sched.assign(["a", "b", "c"])
-    assert items == ["a"] and sched.capacity("s1@d.org") == 0
-    sched.release(sender, 1)
-    assert sched.capacity("s1@d.org") == 1
-    clock.now += timedelta(minutes=2)  # the 499 leave the window
-    assert sched.capacity("s1@d.org") == 60
-    sched.pause("s1@d.org", NOW + timedelta(hours=5))
-    assert sched.assign(["x"]) == [] and sched.next_opening() == NOW + timedelta(hours=5)
-    clock.now = NOW + timedelta(hours=5)
-    assert sched.assign(["x"]) == [("s1@d.org", ["x"])]
 
 
 def people_map(n: int) -> dict[int, P]:

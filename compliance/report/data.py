@@ -28,11 +28,18 @@ from compliance.models import (
     ReportRun,
     Site,
 )
+from compliance.vocabulary import (
+    REMINDER_PREFIX,
+    UNRESOLVED_STATES,
+    DeliveryKind,
+    FindingState,
+    PersonKind,
+    Verdict,
+)
 
 # Bumped when the meaning of a summary key changes, so trends never compare unlike numbers silently.
 SUMMARY_VERSION = 1
 NO_SITE = "(no site)"
-UNRESOLVED_STATES = ("new", "open")
 # Takedown aging buckets in whole days a violating photo has been online: (label, lowest day, highest day).
 AGING_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("0-2 days", 0, 2),
@@ -181,10 +188,10 @@ def _person_deliveries(session: Session, version: PolicyVersion) -> dict[int, tu
     stmt = (
         select(
             Delivery.person_id,
-            func.min(Delivery.sent_at).filter(Delivery.kind == "announcement"),
-            func.count(Delivery.id).filter(Delivery.kind.like("reminder%")),
-            func.count(Delivery.id).filter(Delivery.kind == "site_digest"),
-            func.count(Delivery.id).filter(Delivery.kind == "superintendent_escalation"),
+            func.min(Delivery.sent_at).filter(Delivery.kind == DeliveryKind.ANNOUNCEMENT),
+            func.count(Delivery.id).filter(Delivery.kind.like(f"{REMINDER_PREFIX}%")),
+            func.count(Delivery.id).filter(Delivery.kind == DeliveryKind.SITE_DIGEST),
+            func.count(Delivery.id).filter(Delivery.kind == DeliveryKind.SUPERINTENDENT_ESCALATION),
         )
         .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
         .where(Delivery.person_id.is_not(None), Delivery.sent_at.is_not(None), _version_scope(version))
@@ -292,14 +299,14 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
             recipient: _aware(sent)
             for recipient, sent in session.execute(
                 select(func.lower(Delivery.recipient), func.max(Delivery.sent_at))
-                .where(Delivery.kind == "site_digest", Delivery.sent_at.is_not(None))
+                .where(Delivery.kind == DeliveryKind.SITE_DIGEST, Delivery.sent_at.is_not(None))
                 .group_by(func.lower(Delivery.recipient))
             )
         }
         latest_super = _aware(
             session.scalar(
                 select(func.max(Delivery.sent_at)).where(
-                    Delivery.kind == "superintendent_escalation", Delivery.sent_at.is_not(None)
+                    Delivery.kind == DeliveryKind.SUPERINTENDENT_ESCALATION, Delivery.sent_at.is_not(None)
                 )
             )
         )
@@ -346,7 +353,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
     # --- photo consent findings
     findings: list[FindingRow] = []
     takedown_days: list[float] = []
-    violations = {"new": 0, "open": 0, "resolved": 0}
+    violations: dict[str, int] = {state: 0 for state in FindingState}
     per_site_violations: dict[str | None, list[int]] = {}
     aging_per_site: dict[str | None, list[int]] = {}
     aging_total = [0, 0, 0, 0]
@@ -374,11 +381,11 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
             Finding.state,
             Finding.first_seen_at,
             Finding.resolved_at,
-        ).where(Finding.verdict.in_(("violation", "needs_review")))
+        ).where(Finding.verdict.in_((Verdict.VIOLATION, Verdict.NEEDS_REVIEW)))
     ):
         unresolved = state in UNRESOLVED_STATES
         days_online = int((now - first_seen).total_seconds() // 86400) if unresolved else None
-        if verdict == "violation":
+        if verdict == Verdict.VIOLATION:
             violations[state] = violations.get(state, 0) + 1
             counts = per_site_violations.setdefault(site_id, [0, 0])
             if unresolved:
@@ -392,7 +399,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
                 site_aging = aging_per_site.setdefault(site_id, [0, 0, 0, 0, 0])
                 site_aging[bucket] += 1
                 site_aging[4] = max(site_aging[4], days_online)  # type: ignore[type-var]
-            elif state == "resolved":
+            elif state == FindingState.RESOLVED:
                 counts[1] += 1
                 if resolved_at is not None:
                     takedown_days.append((resolved_at - first_seen).total_seconds() / 86400)
@@ -420,7 +427,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
     findings.sort(
         key=lambda f: (
             f.days_online is None,
-            f.verdict != "violation",
+            f.verdict != Verdict.VIOLATION,
             -(f.days_online or 0),
             f.site_name,
             f.finding_id,
@@ -466,8 +473,8 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
     # --- summary: flat plain numbers, stored for the next report's trends
     active_total = sum(a for a, _ in per_site.values())
     ack_total = sum(k for _, k in per_site.values())
-    emp = by_kind.get("employee", (0, 0))
-    assoc = by_kind.get("associated", (0, 0))
+    emp = by_kind.get(PersonKind.EMPLOYEE, (0, 0))
+    assoc = by_kind.get(PersonKind.ASSOCIATED, (0, 0))
     summary: dict[str, Any] = {
         "summary_version": SUMMARY_VERSION,
         "policy_version_id": version.id if version else None,
@@ -481,10 +488,10 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         "escalated": sum(1 for r in outstanding if r.escalated),
         "sites_below_80": sum(1 for s in sites if s.rate is not None and s.rate < 0.80),
         "sites_below_95": sum(1 for s in sites if s.rate is not None and s.rate < 0.95),
-        "violations_new": violations.get("new", 0),
-        "violations_open": violations.get("open", 0),
-        "violations_resolved": violations.get("resolved", 0),
-        "violations_online": violations.get("new", 0) + violations.get("open", 0),
+        "violations_new": violations[FindingState.NEW],
+        "violations_open": violations[FindingState.OPEN],
+        "violations_resolved": violations[FindingState.RESOLVED],
+        "violations_online": sum(violations[s] for s in UNRESOLVED_STATES),
         "violations_new_since_previous": new_since_previous if previous else None,
         "violations_resolved_since_previous": resolved_since_previous if previous else None,
         "needs_review": needs_review,

@@ -28,6 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 
 from compliance.report.data import AGING_BUCKETS, ReportData, local_date
+from compliance.vocabulary import FindingState, PersonCategory, PersonKind, Verdict, category_label
 
 SHEETS = (
     "Summary",
@@ -46,8 +47,9 @@ MAX_HYPERLINKS = 65_000
 RED, AMBER, GREEN = "FFC7CE", "FFEB9C", "C6EFCE"
 HEADER_FILL = "1F3864"
 
-VERDICTS = {"violation": "Violation", "needs_review": "Needs review", "ok": "OK"}
-STATES = {"new": "New", "open": "Open", "resolved": "Taken down"}
+# Plain-str lookups built from the vocabulary: the row loops below run 175,000 times.
+VERDICTS = {v.value: v.label for v in Verdict}
+STATES = {s.value: s.label for s in FindingState}
 REASONS = {
     "no_consent": "No parent consent",
     "revoked": "Consent revoked",
@@ -55,7 +57,8 @@ REASONS = {
     "principal_missing": "No principal approval",
     "purpose_not_covered": "Consent does not cover the website",
 }
-KINDS = {"employee": "Employee", "associated": "Associated person"}
+KINDS = {k.value: k.label for k in PersonKind}
+CATEGORY_LABELS = {c.value: c.label("en") for c in PersonCategory}
 
 
 def safe_text(ws: Any, value: object, style: StyleArray | None = None) -> str | Cell | None:
@@ -279,9 +282,9 @@ class _Writer:
         rows.append([st.cell(ws, "Consent violations by status (all sites)", st.section)])
         rows.append([st.cell(ws, n, st.header) for n in ("Status", "Violations")])
         for label, key in (
-            ("New", "violations_new"),
-            ("Open", "violations_open"),
-            ("Taken down", "violations_resolved"),
+            (FindingState.NEW.label, "violations_new"),
+            (FindingState.OPEN.label, "violations_open"),
+            (FindingState.RESOLVED.label, "violations_resolved"),
         ):
             rows.append([label, st.cell(ws, s.get(key, 0), st.integer)])
         rows.append([])
@@ -560,23 +563,6 @@ def _linkable(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.netloc) and len(url) <= 2000
-
-
-CATEGORY_LABELS = {
-    "employee": "Employee",
-    "committee_parent": "Committee parent",
-    "volunteer": "Volunteer",
-    "walk_on_coach": "Walk-on coach",
-    "consultant": "Consultant",
-    "contractor": "Contractor",
-    "vendor": "Vendor",
-    "child_care_provider": "Child-care provider",
-    "after_school_provider": "After-school provider",
-}
-
-
-def category_label(category: str) -> str:
-    return CATEGORY_LABELS.get(category, category)
 
 
 def headline_metrics(data: ReportData) -> list[tuple[str, str, str, bool | None, str]]:

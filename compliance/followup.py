@@ -1,0 +1,276 @@
+"""Follow-up the nightly job plans: reminders, site-administrator digests, the superintendent's escalation,
+announcements to people who joined after a campaign started, and photo takedown notices.
+
+Each function reads the store and returns :class:`~compliance.deliveries.PlannedDelivery` values with
+deterministic keys; :func:`compliance.deliveries.queue_deliveries` writes them, so a night run twice queues
+each message once. Who is due what is decided by :func:`compliance.campaign.due_reminders` and
+:func:`compliance.campaign.plan_campaign`; this module adds the store reads and the message contexts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from compliance.campaign import (
+    Audience,
+    DeliveryRecord,
+    OutstandingPerson,
+    acknowledged_person_ids,
+    due_reminders,
+    individual_delivery,
+    latest_policy_version,
+    plan_campaign,
+)
+from compliance.deliveries import PlannedDelivery, delivery_key
+from compliance.models import Campaign, Delivery, Finding, Person
+from compliance.models import Site as SiteRow
+from compliance.settings import Settings
+from compliance.vocabulary import (
+    TAKEDOWN_KINDS,
+    CampaignStatus,
+    DeliveryKind,
+    EmailTemplate,
+    FindingState,
+    Verdict,
+)
+
+
+def message_context(template: str, recipient_name: str, **variables: Any) -> dict[str, Any]:
+    """The stored render context of a group message (digest, escalation, takedown notice, report)."""
+    return {"template": template, "language": "en", "vars": {"recipient_name": recipient_name, **variables}}
+
+
+# -- acknowledgement follow-up -------------------------------------------------------------------------------
+
+
+@dataclass
+class AcknowledgementFollowUp:
+    """What is due tonight for the newest policy version, by kind (counted apart in the nightly summary)."""
+
+    reminders: list[PlannedDelivery] = field(default_factory=list)
+    site_digests: list[PlannedDelivery] = field(default_factory=list)
+    escalations: list[PlannedDelivery] = field(default_factory=list)
+    outstanding: int = 0  # announced and not yet acknowledged
+
+
+def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: datetime) -> AcknowledgementFollowUp:
+    """Reminders at the cadence's days, each once; a digest per site admin; the superintendent's list after.
+
+    Reads the newest policy version's campaigns and their ledger; nothing is planned before a campaign exists.
+    """
+    planned = AcknowledgementFollowUp()
+    version = latest_policy_version(session)
+    if version is None:
+        return planned
+    campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.policy_version_id == version.id))}
+    if not campaigns:
+        return planned
+    rows = list(session.scalars(select(Delivery).where(Delivery.campaign_id.in_(list(campaigns)))))
+    people = {p.id: p for p in session.scalars(select(Person))}
+    records = [
+        DeliveryRecord(d.person_id, d.kind, d.sent_at, d.status, d.site_id,
+                       person_ids=tuple((d.context or {}).get("person_ids", ())))
+        for d in rows
+    ]
+    plan = due_reminders(records, acknowledged_person_ids(session, version.id), settings.reminders, now, people=people)
+    planned.outstanding = len(plan.outstanding)
+
+    campaign_of = {d.person_id: d.campaign_id for d in rows if d.kind == DeliveryKind.ANNOUNCEMENT}
+    for d in rows:  # staff announced by site-group (Bcc) message are reminded one by one
+        if d.kind == DeliveryKind.ANNOUNCEMENT_GROUP:
+            campaign_of.update({pid: d.campaign_id for pid in (d.context or {}).get("person_ids", ())})
+    for due in plan.reminders:
+        person = people[due.person_id]
+        campaign_id = campaign_of[due.person_id]
+        planned.reminders.append(PlannedDelivery(
+            idempotency_key=delivery_key(campaign_id, person.person_key, due.kind),
+            kind=due.kind,
+            recipient=person.email or "",
+            campaign_id=campaign_id,
+            person_id=person.id,
+            site_id=person.site_id,
+            context={"language": person.preferred_language or "en"},
+        ))
+
+    # Digests and the escalation belong to the version's first campaign: one of each per version, not per run.
+    campaign_id = min(campaigns)
+    deadline = campaigns[campaign_id].plan.get("deadline")
+    sites = {s.id: s for s in session.scalars(select(SiteRow))}
+    for site_id, outstanding in sorted(plan.site_digests.items()):
+        site = sites.get(site_id)
+        if site is None:
+            continue
+        listed = [{"name": o.name, "category": o.category, "days_outstanding": o.days_outstanding} for o in outstanding]
+        planned.site_digests.append(PlannedDelivery(
+            idempotency_key=delivery_key(campaign_id, f"site:{site_id}", DeliveryKind.SITE_DIGEST),
+            kind=DeliveryKind.SITE_DIGEST,
+            recipient=site.site_admin_email,
+            campaign_id=campaign_id,
+            site_id=site_id,
+            context=message_context(EmailTemplate.SITE_ADMIN_DIGEST, f"{site.name} administrator",
+                                    site_name=site.name, policy_title=version.title, deadline=deadline,
+                                    people=listed),
+        ))
+    if plan.superintendent:
+        variables = _escalation_variables(plan.superintendent, sites)
+        for recipient in settings.superintendent_recipients:
+            planned.escalations.append(PlannedDelivery(
+                idempotency_key=delivery_key(campaign_id, f"superintendent:{recipient}",
+                                             DeliveryKind.SUPERINTENDENT_ESCALATION),
+                kind=DeliveryKind.SUPERINTENDENT_ESCALATION,
+                recipient=str(recipient),
+                campaign_id=campaign_id,
+                context=message_context(EmailTemplate.SUPERINTENDENT_ESCALATION, "Superintendent",
+                                        policy_title=version.title,
+                                        threshold_days=settings.reminders.superintendent_days, **variables),
+            ))
+    return planned
+
+
+def _escalation_variables(overdue: list[OutstandingPerson], sites: dict[str, SiteRow]) -> dict[str, Any]:
+    """The escalation's site table (most outstanding first) and its list of people."""
+    by_site: dict[str, list[OutstandingPerson]] = {}
+    for o in overdue:
+        by_site.setdefault(o.site_id or "", []).append(o)
+    site_rows = [
+        {
+            "site_name": sites[s].name if s in sites else s,
+            "outstanding": len(v),
+            "oldest_days": max(o.days_outstanding for o in v),
+        }
+        for s, v in sorted(by_site.items(), key=lambda kv: -len(kv[1]))
+    ]
+    listed = [
+        {
+            "name": o.name,
+            "site_name": sites[o.site_id].name if o.site_id in sites else "",
+            "category": o.category,
+            "days_outstanding": o.days_outstanding,
+        }
+        for o in overdue
+    ]
+    return {"total_outstanding": len(overdue), "sites": site_rows, "people": listed}
+
+
+# -- joiners -------------------------------------------------------------------------------------------------
+
+
+def plan_joiner_announcements(session: Session, settings: Settings, now: datetime) -> list[PlannedDelivery]:
+    """People who joined the roster after a campaign started get its announcement (individually), once.
+
+    Only campaigns that are ``sending`` for the newest policy version count; whoever a campaign's ledger
+    already covers (individually or in a site-group message) is left out.
+    """
+    version = latest_policy_version(session)
+    if version is None:
+        return []
+    campaigns = session.scalars(
+        select(Campaign).where(Campaign.policy_version_id == version.id, Campaign.status == CampaignStatus.SENDING)
+    ).all()
+    people = list(session.scalars(select(Person)))
+    by_id = {p.id: p for p in people}
+    acknowledged = acknowledged_person_ids(session, version.id)
+    planned: list[PlannedDelivery] = []
+    for campaign in campaigns:
+        rows = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
+        covered = {d.person_id for d in rows if d.person_id is not None}
+        for d in rows:
+            covered.update((d.context or {}).get("person_ids", ()))
+        audience = Audience(**{**(campaign.audience or {}), "only_outstanding": True})
+        plan = plan_campaign([p for p in people if p.id not in covered], acknowledged, audience, version, settings,
+                             now, campaign_id=campaign.id, language=campaign.language)  # type: ignore[arg-type]
+        planned += [individual_delivery(campaign.id, a) for a in plan.deliveries]
+        # Joiners are few: they never wait for a site-group message.
+        for group in plan.group_announcements:
+            for person_id, address in zip(group.person_ids, group.recipients, strict=True):
+                person = by_id[person_id]
+                planned.append(PlannedDelivery(
+                    idempotency_key=delivery_key(campaign.id, person.person_key, DeliveryKind.ANNOUNCEMENT),
+                    kind=DeliveryKind.ANNOUNCEMENT,
+                    recipient=address,
+                    campaign_id=campaign.id,
+                    person_id=person_id,
+                    site_id=person.site_id,
+                    context={"language": group.language},
+                ))
+    return planned
+
+
+# -- photo takedown notices ----------------------------------------------------------------------------------
+
+
+@dataclass
+class TakedownNotices:
+    """Tonight's takedown digests and reminders, and the findings they tell about."""
+
+    digests: list[PlannedDelivery] = field(default_factory=list)
+    reminders: list[PlannedDelivery] = field(default_factory=list)
+    newly_notified: list[Finding] = field(default_factory=list)
+    reminded: list[Finding] = field(default_factory=list)
+
+    def mark(self, now: datetime) -> None:
+        """Stamp the findings as notified or reminded, so tomorrow's plan neither repeats nor forgets them."""
+        for f in self.newly_notified:
+            f.notified_at = now
+        for f in self.reminded:
+            f.reminded_at = now
+
+
+def plan_takedown_notices(session: Session, settings: Settings, now: datetime) -> TakedownNotices:
+    """Per site, new violations go to the site administrator and web contact (ids and reasons, no names);
+    a reminder follows while they are still online after the configured days. Call :meth:`TakedownNotices.mark`
+    once the notices are queued."""
+    tz = settings.tz
+    today = now.astimezone(tz).date()
+    remind_after = timedelta(days=settings.reminders.takedown_reminder_days)
+    notices = TakedownNotices()
+    sites = {s.id: s for s in session.scalars(select(SiteRow))}
+    open_violations = session.scalars(
+        select(Finding)
+        .where(Finding.verdict == Verdict.VIOLATION, Finding.state != FindingState.RESOLVED)
+        .order_by(Finding.site_id, Finding.page_url, Finding.image_url, Finding.student_id)
+    )
+    by_site: dict[str, list[Finding]] = {}
+    for f in open_violations:
+        by_site.setdefault(f.site_id or "", []).append(f)
+    for site_id, findings in sorted(by_site.items()):
+        site = sites.get(site_id)
+        if site is None:
+            continue
+        fresh = [f for f in findings if f.notified_at is None]
+        stale = [
+            f
+            for f in findings
+            if f.notified_at is not None and f.reminded_at is None and now - f.notified_at >= remind_after
+        ]
+        notices.newly_notified += fresh
+        notices.reminded += stale
+        for kind, batch, out in zip(TAKEDOWN_KINDS, (fresh, stale), (notices.digests, notices.reminders),
+                                    strict=True):
+            if not batch:
+                continue
+            first_notified = min((f.notified_at for f in batch if f.notified_at), default=now)
+            variables = {
+                "site_name": site.name,
+                "findings": [
+                    {"page_url": f.page_url, "image_url": f.image_url, "student_id": f.student_id, "reason": f.reason}
+                    for f in batch
+                ],
+                "respond_by": (today + remind_after).isoformat(),
+                "first_notified_at": first_notified.astimezone(tz).date().isoformat(),
+            }
+            key_base = f"{site_id}:{today.isoformat()}:{kind}"
+            for recipient in sorted({site.site_admin_email, site.web_contact_email}):
+                out.append(PlannedDelivery(
+                    idempotency_key=delivery_key("takedown", f"{key_base}:{recipient}", kind),
+                    kind=kind,
+                    recipient=recipient,
+                    site_id=site_id,
+                    context=message_context(kind, f"{site.name} web team", **variables),
+                ))
+    return notices

@@ -1,0 +1,340 @@
+"""The district's words, once: person kinds and categories, delivery kinds and statuses, campaign statuses,
+finding verdicts and states, page statuses, acknowledgement methods.
+
+Every value is a :class:`~enum.StrEnum` whose value is the string the store has always held, so rows written
+before this module existed read back as members (``PersonCategory("volunteer")``) and no migration is needed.
+Members compare equal to their strings, which is what lets SQLAlchemy filters, JSON contexts and templates take
+them unchanged. Labels for people (emails, the workbook) live here too, so a new category is added in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
+
+Language = Literal["en", "es"]
+
+
+class PersonKind(StrEnum):
+    """AR 1114 covers two kinds of people: district employees and Associated Persons."""
+
+    EMPLOYEE = "employee"
+    ASSOCIATED = "associated"
+
+    @property
+    def label(self) -> str:
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {PersonKind.EMPLOYEE: "Employee", PersonKind.ASSOCIATED: "Associated person"}
+
+
+class PersonCategory(StrEnum):
+    """What a person is to the district; every category but ``employee`` is an Associated Person group."""
+
+    EMPLOYEE = "employee"
+    COMMITTEE_PARENT = "committee_parent"
+    VOLUNTEER = "volunteer"
+    WALK_ON_COACH = "walk_on_coach"
+    CONSULTANT = "consultant"
+    CONTRACTOR = "contractor"
+    VENDOR = "vendor"
+    CHILD_CARE_PROVIDER = "child_care_provider"
+    AFTER_SCHOOL_PROVIDER = "after_school_provider"
+
+    @property
+    def kind(self) -> PersonKind:
+        return PersonKind.EMPLOYEE if self is PersonCategory.EMPLOYEE else PersonKind.ASSOCIATED
+
+    def label(self, language: str = "en") -> str:
+        """How the category is written to people, in ``language`` (English when the language is unknown)."""
+        return _CATEGORY_LABELS.get(language, _CATEGORY_LABELS["en"])[self]
+
+    @classmethod
+    def associated(cls) -> tuple[PersonCategory, ...]:
+        """The Associated Person categories, in the order AR 1114 lists them."""
+        return tuple(c for c in cls if c is not cls.EMPLOYEE)
+
+
+def category_label(category: str, language: str = "en") -> str:
+    """Label of a stored category; a value the vocabulary does not know is shown as stored (never hidden)."""
+    try:
+        return PersonCategory(category).label(language)
+    except ValueError:
+        return category
+
+
+_CATEGORY_LABELS: dict[str, dict[PersonCategory, str]] = {
+    "en": {
+        PersonCategory.EMPLOYEE: "Employee",
+        PersonCategory.COMMITTEE_PARENT: "Committee parent",
+        PersonCategory.VOLUNTEER: "Volunteer",
+        PersonCategory.WALK_ON_COACH: "Walk-on coach",
+        PersonCategory.CONSULTANT: "Consultant",
+        PersonCategory.CONTRACTOR: "Contractor",
+        PersonCategory.VENDOR: "Vendor",
+        PersonCategory.CHILD_CARE_PROVIDER: "Child-care provider",
+        PersonCategory.AFTER_SCHOOL_PROVIDER: "After-school provider",
+    },
+    "es": {
+        PersonCategory.EMPLOYEE: "Empleado/a",
+        PersonCategory.COMMITTEE_PARENT: "Padre/madre de comité",
+        PersonCategory.VOLUNTEER: "Voluntario/a",
+        PersonCategory.WALK_ON_COACH: "Entrenador/a externo/a",
+        PersonCategory.CONSULTANT: "Consultor/a",
+        PersonCategory.CONTRACTOR: "Contratista",
+        PersonCategory.VENDOR: "Proveedor",
+        PersonCategory.CHILD_CARE_PROVIDER: "Proveedor de cuidado infantil",
+        PersonCategory.AFTER_SCHOOL_PROVIDER: "Proveedor de programa extraescolar",
+    },
+}
+
+# The school's own words for each Associated Person category (roster matching: exact, then words contained,
+# then fuzzy; see compliance.roster.map_category). Lower case; punctuation and accents are normalised there.
+CATEGORY_SYNONYMS: Mapping[PersonCategory, tuple[str, ...]] = MappingProxyType({
+    PersonCategory.COMMITTEE_PARENT: (
+        "committee parent",
+        "parent committee",
+        "pta",
+        "pto",
+        "pta committee",
+        "pto committee",
+        "ssc",
+        "school site council",
+        "site council",
+        "elac",
+        "delac",
+        "booster",
+        "booster club",
+        "parent volunteer committee",
+        "committee",
+        "committee member",
+        "parent rep",
+        "parent leader",
+    ),
+    PersonCategory.VOLUNTEER: (
+        "volunteer",
+        "parent volunteer",
+        "classroom volunteer",
+        "chaperone",
+        "field trip chaperone",
+        "library volunteer",
+        "tutor volunteer",
+        "docent",
+        "mentor",
+        "voluntario",
+        "room parent",
+        "room mom",
+        "room dad",
+    ),
+    PersonCategory.WALK_ON_COACH: (
+        "walk on coach",
+        "walk-on coach",
+        "walkon coach",
+        "coach",
+        "assistant coach",
+        "volunteer coach",
+        "athletic coach",
+        "walk on",
+        "walk-on",
+    ),
+    PersonCategory.CONSULTANT: (
+        "consultant",
+        "advisor",
+        "adviser",
+        "specialist",
+        "trainer",
+        "presenter",
+        "speaker",
+        "instructional coach consultant",
+        "independent consultant",
+    ),
+    PersonCategory.CONTRACTOR: (
+        "contractor",
+        "independent contractor",
+        "subcontractor",
+        "construction",
+        "maintenance contractor",
+        "it contractor",
+        "service provider",
+        "contract",
+        "contracted",
+        "contracted services",
+    ),
+    PersonCategory.VENDOR: (
+        "vendor",
+        "supplier",
+        "food service vendor",
+        "photographer",
+        "photo vendor",
+        "catering",
+        "school photographer",
+        "yearbook vendor",
+        "fundraiser vendor",
+    ),
+    PersonCategory.CHILD_CARE_PROVIDER: (
+        "child care provider",
+        "childcare provider",
+        "child care",
+        "childcare",
+        "daycare",
+        "day care",
+        "preschool provider",
+        "child-care",
+        "before school care",
+        "before and after school care",
+        "kids club",
+    ),
+    PersonCategory.AFTER_SCHOOL_PROVIDER: (
+        "after school provider",
+        "after-school provider",
+        "after school",
+        "afterschool",
+        "after-school",
+        "after school program",
+        "ymca",
+        "boys and girls club",
+        "boys & girls club",
+        "extended day",
+        "expanded learning",
+        "asp",
+        "aspire",
+        "ases",
+        "ases provider",
+    ),
+})
+
+
+# -- mail ----------------------------------------------------------------------------------------------------
+
+
+class DeliveryKind(StrEnum):
+    """What a ledger row sends. Reminders are numbered by the cadence (``reminder_1``, ``reminder_2``, ...), so
+    they are not members: build them with :func:`reminder_kind`, read them with :func:`reminder_number`."""
+
+    ANNOUNCEMENT = "announcement"
+    # One announcement to a chunk of a site's staff by Bcc; ``context.person_ids`` says whom it announced to.
+    ANNOUNCEMENT_GROUP = "announcement_group"
+    SITE_DIGEST = "site_digest"
+    SUPERINTENDENT_ESCALATION = "superintendent_escalation"
+    TAKEDOWN_DIGEST = "takedown_digest"
+    TAKEDOWN_REMINDER = "takedown_reminder"
+    COMPLIANCE_REPORT = "compliance_report"
+
+
+REMINDER_PREFIX = "reminder_"
+# Kinds rendered at send time from the person and the campaign (the ledger row holds no names or links).
+PERSONAL_KINDS: frozenset[str] = frozenset({DeliveryKind.ANNOUNCEMENT})
+TAKEDOWN_KINDS: tuple[DeliveryKind, ...] = (DeliveryKind.TAKEDOWN_DIGEST, DeliveryKind.TAKEDOWN_REMINDER)
+
+
+def reminder_kind(number: int) -> str:
+    """The delivery kind of reminder ``number`` (1-based): ``reminder_1``, ``reminder_2``, ..."""
+    if number < 1:
+        raise ValueError(f"reminder numbers start at 1, not {number}")
+    return f"{REMINDER_PREFIX}{number}"
+
+
+def reminder_number(kind: str) -> int | None:
+    """The number of a reminder kind, or None when ``kind`` is not a reminder."""
+    if not kind.startswith(REMINDER_PREFIX):
+        return None
+    digits = kind.removeprefix(REMINDER_PREFIX)
+    return int(digits) if digits.isdigit() and int(digits) >= 1 else None
+
+
+def is_personal(kind: str) -> bool:
+    """Whether a delivery of ``kind`` is rendered from one person at send time (announcement or reminder)."""
+    return kind in PERSONAL_KINDS or reminder_number(kind) is not None
+
+
+class EmailTemplate(StrEnum):
+    """Email templates (``templates/email/<name>.<lang>.txt|html``); a delivery kind names which one it uses."""
+
+    ANNOUNCEMENT = "announcement"
+    REMINDER = "reminder"
+    SITE_ADMIN_DIGEST = "site_admin_digest"
+    SUPERINTENDENT_ESCALATION = "superintendent_escalation"
+    TAKEDOWN_DIGEST = "takedown_digest"
+    TAKEDOWN_REMINDER = "takedown_reminder"
+    COMPLIANCE_REPORT = "compliance_report"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a ledger row is: ``pending`` until claimed, ``sending`` while its send is in flight (or unknown
+    after a crash, until the sender's mailbox is searched), then ``sent`` or ``failed``; a ``sent`` row becomes
+    ``bounced`` when a bounce quoting its Message-ID arrives."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+
+
+UNSENT_STATUSES: tuple[DeliveryStatus, ...] = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+
+class CampaignStatus(StrEnum):
+    """A dry run is recorded and never sends; a real campaign is ``planned`` until its rows are queued, then
+    ``sending`` (the nightly job announces to joiners only in ``sending`` campaigns)."""
+
+    DRY_RUN = "dry_run"
+    PLANNED = "planned"
+    SENDING = "sending"
+
+
+# -- photo findings ------------------------------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    """The consent rule's answer for one student in one image on one page."""
+
+    VIOLATION = "violation"
+    OK = "ok"
+    NEEDS_REVIEW = "needs_review"
+
+    @property
+    def label(self) -> str:
+        return _VERDICT_LABELS[self]
+
+
+_VERDICT_LABELS = {Verdict.VIOLATION: "Violation", Verdict.NEEDS_REVIEW: "Needs review", Verdict.OK: "OK"}
+
+
+class FindingState(StrEnum):
+    """``new`` the night a finding is first seen, ``open`` while the image stays online, ``resolved`` when it is
+    gone on re-crawl (a resolved finding seen again is ``new`` again)."""
+
+    NEW = "new"
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+    @property
+    def label(self) -> str:
+        return _STATE_LABELS[self]
+
+
+_STATE_LABELS = {FindingState.NEW: "New", FindingState.OPEN: "Open", FindingState.RESOLVED: "Taken down"}
+UNRESOLVED_STATES: tuple[FindingState, ...] = (FindingState.NEW, FindingState.OPEN)
+
+
+class PageStatus(StrEnum):
+    """A crawled page: ``live``, ``gone`` (no longer reachable or linked), or ``alias`` (another URL for a live
+    page). Photo appearances use ``live`` and ``gone``."""
+
+    LIVE = "live"
+    GONE = "gone"
+    ALIAS = "alias"
+
+
+# -- acknowledgements ----------------------------------------------------------------------------------------
+
+
+class AckMethod(StrEnum):
+    """How an acknowledgement was signed: the Google Form, or a paper form entered from the scanned list."""
+
+    FORM = "form"
+    PAPER = "paper"
