@@ -28,8 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from compliance.crawl import CrawlResult, MemoryCache, crawl_sites, remember_crawl
-from compliance.evidence import ImageEvidence, build_evidence
+from compliance.photos.evidence import ImageEvidence
+from compliance.photos.freshness import MemoryCache
+from compliance.photos.results import CrawlResult, build_evidence
+from compliance.photos.store import remember_crawl
+from compliance.photos.traversal import crawl_sites
 from compliance.settings import Crawl
 
 

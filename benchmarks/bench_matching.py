@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from compliance.matching import (
+from compliance.photos.matching import (
     IDENTIFIED,
     Match,
     StudentName,
@@ -85,7 +85,7 @@ def synthetic(
             out.append(f"{st.legal_last}, {st.legal_first}")
         return out
 
-    from compliance.matching import fold
+    from compliance.photos.matching import fold
 
     for st in roster:
         for f in forms(st):

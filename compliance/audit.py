@@ -20,10 +20,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from compliance.consent import read_consents, read_students
-from compliance.crawl import MemoryCache, crawl_sites
-from compliance.evidence import build_evidence
-from compliance.findings import audit_rows, judge_all, match_appearances
-from compliance.matching import build_index
+from compliance.photos.findings import audit_rows, judge_all, match_appearances
+from compliance.photos.freshness import MemoryCache
+from compliance.photos.matching import build_index
+from compliance.photos.results import build_evidence
+from compliance.photos.traversal import crawl_sites
 from compliance.quarantine import Rejected
 from compliance.settings import Crawl
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from compliance.consent import load_consents
-from compliance.crawl import crawl_and_store
-from compliance.findings import apply_judgements, judge_all, live_appearances, match_appearances, matched_students
-from compliance.matching import NameIndex, build_index
 from compliance.models import Person, Student
+from compliance.photos.findings import (
+    apply_judgements,
+    judge_all,
+    live_appearances,
+    match_appearances,
+    matched_students,
+)
+from compliance.photos.matching import IndexCache, NameIndex
+from compliance.photos.store import crawl_and_store
 from tasks import resources
 
 
@@ -24,18 +30,29 @@ def crawl_site(site_id: str, now: datetime) -> dict[str, object]:
     return summary.get(site_id, {})
 
 
-@lru_cache(maxsize=2)
-def _name_index(database_url: str, students_version: int) -> NameIndex:
-    # Built once per worker process and roster size: the index is the expensive part, matching is cheap.
+_INDEXES = IndexCache()
+
+
+def _name_index(session: Session) -> NameIndex:
+    # Rebuilt only when the roster's content changes (not its size): see IndexCache.
     settings = resources.settings()
-    with resources.store().session() as session:
-        students = list(session.scalars(select(Student).where(Student.active.is_(True))))
-        staff = [
-            f"{g} {f}"
-            for g, f in session.execute(select(Person.given_name, Person.family_name).where(Person.kind == "employee"))
-        ]
+    rows = session.execute(
+        select(
+            Student.id,
+            Student.legal_first,
+            Student.legal_last,
+            Student.preferred_first,
+            Student.preferred_last,
+            Student.site_id,
+        ).where(Student.active.is_(True))
+    )
+    students = [dict(row._mapping) for row in rows]
+    staff = [
+        f"{g} {f}"
+        for g, f in session.execute(select(Person.given_name, Person.family_name).where(Person.kind == "employee"))
+    ]
     places = [s.name for s in settings.sites] + [settings.district.name]
-    return build_index(students, distractors=staff + places)
+    return _INDEXES.get(students, staff + places)
 
 
 @task(name="reconcile-site", cache_policy=NO_CACHE)
@@ -44,8 +61,7 @@ def reconcile_site(site_id: str, now: datetime) -> dict[str, int]:
     settings = resources.settings()
     on = now.astimezone(settings.tz).date()
     with resources.store().session() as session:
-        count = session.query(Student).count()
-        index = _name_index(settings.database_url, count)
+        index = _name_index(session)
         appearances = live_appearances(session, site_id)
         matched, unidentified = match_appearances(appearances, index)
         consents = load_consents(session, matched_students(matched))

@@ -11,18 +11,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from compliance.crawl import (
-    CrawlResult,
-    MemoryCache,
-    StoreCache,
-    crawl_site,
-    normalize_url,
-    remember_crawl,
-    store_crawl,
-)
-from compliance.evidence import build_evidence
 from compliance.models import Page, Photo, PhotoAppearance
 from compliance.models import Site as SiteRow
+from compliance.photos.fetch import normalize_url
+from compliance.photos.freshness import MemoryCache
+from compliance.photos.results import CrawlResult, build_evidence
+from compliance.photos.store import StoreCache, remember_crawl, store_crawl
+from compliance.photos.traversal import crawl_site
 from compliance.settings import Crawl
 from emulator.websites import SampleWebsites
 
@@ -297,7 +292,7 @@ def test_store_crawl_idempotent_store_cache_and_gone(db_url: str, server: Sample
     ],
 )
 def test_address_checks(url: str, allow_loopback: bool, allow_private: bool, problem: str | None) -> None:
-    from compliance.crawl import HostLimiter
+    from compliance.photos.fetch import HostLimiter
 
     limiter = HostLimiter(Crawl(allow_loopback=allow_loopback, allow_private=allow_private))
     found = asyncio.run(limiter.address_problem(url))
@@ -308,7 +303,8 @@ def test_address_checks(url: str, allow_loopback: bool, allow_private: bool, pro
 
 
 def test_crawl_and_store_from_settings(store, server: SampleWebsites) -> None:  # type: ignore[no-untyped-def]
-    from compliance.crawl import crawl_and_store, site_targets
+    from compliance.photos.store import crawl_and_store
+    from compliance.photos.traversal import site_targets
     from compliance.settings import load_settings
 
     settings = load_settings(
@@ -336,7 +332,7 @@ def test_crawl_and_store_from_settings(store, server: SampleWebsites) -> None:  
 
 
 def test_per_host_delay_and_robots_crawl_delay(server: SampleWebsites, tmp_path: Path) -> None:
-    from compliance.crawl import HostLimiter
+    from compliance.photos.fetch import HostLimiter
 
     robots = tmp_path / "www" / "school" / "robots.txt"
     robots.write_text(robots.read_text() + "Crawl-delay: 3\n")
@@ -381,7 +377,7 @@ def test_bomb_image_and_overlong_url_recorded_crawl_goes_on(server: SampleWebsit
 
 
 def test_crawl_and_store_reports_unstored_site(store, server: SampleWebsites) -> None:  # type: ignore[no-untyped-def]
-    from compliance.crawl import CrawlStoreError, crawl_and_store
+    from compliance.photos.store import CrawlStoreError, crawl_and_store
     from compliance.settings import load_settings
 
     site = {"name": "S", "org_unit": "/S", "site_admin": "a@example.org", "web_contact": "w@example.org"}
@@ -404,7 +400,7 @@ def test_crawl_and_store_reports_unstored_site(store, server: SampleWebsites) ->
 def test_evidence_to_dict_is_complete_and_round_trips() -> None:
     import dataclasses
 
-    from compliance.evidence import ImageEvidence
+    from compliance.photos.evidence import ImageEvidence
 
     ev = ImageEvidence("p", "i", {"alt": "Ana"}, sha256="s", phash="f", width=1, height=2, error="e")
     assert ev.to_dict() == dataclasses.asdict(ev)  # every field, should one be added

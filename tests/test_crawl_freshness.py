@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import select
 from test_crawl import NOW, _site_row, build_site, jpeg, page
 
-from compliance.crawl import CrawlResult, MemoryCache, StoreCache, crawl_site, fresh_until, remember_crawl, store_crawl
-from compliance.evidence import build_evidence
 from compliance.models import Page, PhotoAppearance
+from compliance.photos.freshness import MemoryCache, fresh_until
+from compliance.photos.results import CrawlResult, build_evidence
+from compliance.photos.store import StoreCache, remember_crawl, store_crawl
+from compliance.photos.traversal import crawl_site
 from compliance.settings import Crawl
 from emulator.websites import SampleWebsites
 

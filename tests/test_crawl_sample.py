@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from compliance.crawl import MemoryCache, crawl_sites, remember_crawl, site_targets
-from compliance.evidence import build_evidence
+from compliance.photos.freshness import MemoryCache
+from compliance.photos.results import build_evidence
+from compliance.photos.store import remember_crawl
+from compliance.photos.traversal import crawl_sites, site_targets
 from compliance.settings import load_settings
 from emulator.websites import SampleWebsites
 

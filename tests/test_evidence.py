@@ -11,7 +11,7 @@ import piexif
 import pytest
 from PIL import Image, ImageDraw
 
-from compliance.evidence import ImageEvidence, clean_text, filename_words, parse_page, read_image
+from compliance.photos.evidence import ImageEvidence, clean_text, filename_words, parse_page, read_image
 
 PAGE = "https://www.example.org/lincoln-es/news/fair.html"
 

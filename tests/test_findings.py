@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from compliance.findings import apply_judgements, judge_matches
-from compliance.matching import Match
 from compliance.models import Finding, Site
+from compliance.photos.findings import apply_judgements, judge_matches
+from compliance.photos.matching import Match
 
 
 @dataclass

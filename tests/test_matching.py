@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance.matching import (
+from compliance.photos.matching import (
     IDENTIFIED,
     MAX_AMBIGUOUS,
     REVIEW,
@@ -473,7 +473,7 @@ def test_staff_distractors_count_at_their_own_site_only() -> None:
 
 
 def test_texts_parsed_from_a_school_page(index: NameIndex) -> None:
-    from compliance.evidence import parse_page
+    from compliance.photos.evidence import parse_page
 
     html = """<html><body>
       <figure><img src="/lincoln-es/images/maria-garcia-lopez-science-fair.jpg" alt="Science fair">
@@ -501,7 +501,7 @@ def test_precision_recall_on_sample_pages() -> None:
     sample = _sample_dir()
     if sample is None or not (sample / "truth" / "photos.json").is_file():
         pytest.skip("standard sample has no photo truth yet")
-    from compliance.evidence import parse_page, read_image
+    from compliance.photos.evidence import parse_page, read_image
 
     roster, distractors, _captions = load_evaluation_set(sample)
     ix = build_index(roster, distractors=distractors)
@@ -548,3 +548,20 @@ def test_a_particle_alone_is_no_surname() -> None:
     assert identified(ix, "María del Carmen B. and friends") == {"MC"}
     assert identified(ix, "María Quiñónez del Valle") == {"MQ"}
     assert identified(ix, "María del Valle") == {"MQ"}  # a later surname with its particle
+
+
+def test_index_cache_keys_on_roster_content_not_size() -> None:
+    from compliance.photos.matching import IndexCache
+
+    cache = IndexCache()
+    before = [StudentName("s1", "Nadia", "Okafor", site_id="a"), StudentName("s2", "Tomas", "Reyes", site_id="a")]
+    renamed = [before[0], StudentName("s2", "Tomas", "Reyna", site_id="a")]  # same size, one surname changed
+    first = cache.get(before)
+    assert cache.get(list(before)) is first  # same content: reused
+    second = cache.get(renamed)
+    assert second is not first
+    texts = {"alt": "Tomas Reyna at the science fair"}
+    assert [m.student_id for m in second.find(texts, "a")] == ["s2"]
+    assert first.find(texts, "a") == []
+    moved = [before[0], StudentName("s2", "Tomas", "Reyes", site_id="b")]  # a transfer changes the index too
+    assert cache.get(moved) is not first

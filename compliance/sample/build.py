@@ -16,6 +16,7 @@ from compliance.sample.names import NamePools, slug
 from compliance.sample.people import make_associated, make_employees, write_directory, write_paper
 from compliance.sample.policy import policy_html
 from compliance.sample.students import make_consent, make_students
+from compliance.sample.version import GENERATOR_VERSION
 from compliance.sample.websites import NameIndex, adults_by_site, build_websites, caption_text, photos_truth
 from compliance.sample.writers import write_json
 from compliance.settings import DEFAULT_PROFILE
@@ -250,8 +251,6 @@ def synthetic_captions(ctx: Ctx, count: int, start_id: int) -> list[dict[str, An
 
 
 def build(out: Path, scale: str, seed: int, started: float) -> None:
-    from compliance.sample.core import GENERATOR_VERSION
-
     cfg = SCALES[scale]
     fake = Faker(["en_US", "es_MX"])
     fake.seed_instance(seed)

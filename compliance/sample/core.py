@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from compliance.sample.version import GENERATOR_VERSION
 from compliance.settings import PROJECT_ROOT
 
-# Bump whenever the output changes shape or content: cached samples under var/sample are then rebuilt.
-GENERATOR_VERSION = "2026.11.24-7"
 MARKER = ".complete"
 Scale = Literal["standard", "lausd"]
 

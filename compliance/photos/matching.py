@@ -47,6 +47,7 @@ and ``IDENTIFIED`` the finding needs review; below ``REVIEW`` nothing is returne
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import tomllib
@@ -965,6 +966,47 @@ def build_index(
     distractor is dropped; a match equal to one is capped at needs-review.
     """
     return NameIndex([_coerce(s) for s in students], distractors)
+
+
+def roster_digest(students: Iterable[StudentName], distractors: Iterable[str | tuple[str, str | None]] = ()) -> str:
+    """A hash of everything an index is built from (every student's names and site, every distractor).
+
+    Two rosters of the same size differ here as soon as one name, site or student differs, so an index cached
+    under this key is never reused for a changed roster.
+    """
+    digest = hashlib.sha256()
+    for s in sorted(students, key=lambda st: st.student_id):
+        fields = (s.student_id, s.legal_first, s.legal_last, s.preferred_first, s.preferred_last, s.site_id)
+        digest.update("\x1f".join(f or "" for f in fields).encode() + b"\x1e")
+    digest.update(b"\x1d")
+    for d in sorted(str(item) for item in distractors):
+        digest.update(d.encode() + b"\x1e")
+    return digest.hexdigest()
+
+
+class IndexCache:
+    """The last few indexes built, keyed by :func:`roster_digest`: building is the expensive part, matching
+    and hashing the roster are cheap, so a worker process builds once per roster content."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._indexes: dict[str, NameIndex] = {}
+
+    def get(
+        self,
+        students: Iterable[StudentName | Mapping[str, Any] | Any],
+        distractors: Sequence[str | tuple[str, str | None]] = (),
+    ) -> NameIndex:
+        """The index of this roster (anything :func:`build_index` takes), built now only if its content is new."""
+        names = [_coerce(s) for s in students]
+        key = roster_digest(names, distractors)
+        index = self._indexes.pop(key, None)
+        if index is None:
+            index = NameIndex(names, distractors)
+        self._indexes[key] = index  # most recent last
+        while len(self._indexes) > self.size:
+            self._indexes.pop(next(iter(self._indexes)))
+        return index
 
 
 # -- evaluation helpers (tests and benchmarks) ----------------------------------------------------------

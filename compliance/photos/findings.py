@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.consent import ConsentLike, consent_status
-from compliance.matching import Match, NameIndex
 from compliance.models import Finding, Page, PhotoAppearance
+from compliance.photos.matching import Match, NameIndex
 from compliance.vocabulary import FindingState, PageStatus, Verdict
 
 PURPOSE_WEBSITE = "website"

@@ -9,26 +9,22 @@ Two halves:
 * :func:`read_image` reads the image bytes: EXIF, IPTC and XMP captions and person names, SHA-256 and a
   perceptual hash, refusing decompression bombs from the header before any pixel is decoded.
 
-:func:`build_evidence` joins both for a crawl. Name matching is not done here: the matching step searches
-``ImageEvidence.texts``.
+:func:`compliance.photos.results.build_evidence` joins both for a crawl. Name matching is not done here:
+the matching step searches ``ImageEvidence.texts``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
-
-if TYPE_CHECKING:
-    from compliance.crawl import CrawlResult
 
 # A page author can put a megabyte in an alt attribute; names are found in the first few thousand characters
 # and the evidence JSON stays small.
@@ -465,62 +461,6 @@ def _phash(image: Any) -> str:
     # JPEG draft mode decodes at 1/8 scale: phash only needs 32x32 grey pixels.
     image.draft("L", (128, 128))
     return str(imagehash.phash(image))
-
-
-# --- joining a crawl's pages and images ---------------------------------------------------------------------
-
-
-def _normalize_key(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
-def build_evidence(result: CrawlResult, max_pixels: int) -> list[ImageEvidence]:
-    """One :class:`ImageEvidence` per (page, image) of every live page of a crawl, changed or not.
-
-    Unchanged pages (304) reuse the page texts kept from the previous crawl; unchanged images reuse the
-    previous hashes and metadata, so the list is complete either way.
-    """
-    facts_by_url: dict[str, ImageFacts] = {}
-    for url, fetched in result.images.items():
-        if fetched.body is not None:
-            facts_by_url[url] = read_image(fetched.body, max_pixels)
-        elif fetched.unchanged and fetched.previous is not None and fetched.previous.photo:
-            photo = fetched.previous.photo
-            facts_by_url[url] = ImageFacts(
-                sha256=photo.get("sha256"),
-                phash=photo.get("phash"),
-                width=photo.get("width"),
-                height=photo.get("height"),
-                texts=dict(photo.get("texts") or {}),
-                error=photo.get("error"),
-            )
-        else:
-            facts_by_url[url] = ImageFacts(error=fetched.error or "image not fetched")
-    evidence: list[ImageEvidence] = []
-    for page in result.pages.values():
-        seen: set[str] = set()
-        for ref in page.images:
-            if ref.image_url in seen:
-                continue
-            seen.add(ref.image_url)
-            facts = facts_by_url.get(ref.image_url) or ImageFacts(
-                error=result.refused.get(ref.image_url, "image not fetched")
-            )
-            texts = {k: _normalize_key(v) for k, v in ref.texts.items() if k not in METADATA_KEYS}
-            texts.update({k: _normalize_key(v) for k, v in facts.texts.items()})
-            evidence.append(
-                ImageEvidence(
-                    page_url=page.url,
-                    image_url=ref.image_url,
-                    texts=texts,
-                    sha256=facts.sha256,
-                    phash=facts.phash,
-                    width=facts.width,
-                    height=facts.height,
-                    error=facts.error,
-                )
-            )
-    return evidence
 
 
 def photo_record(evidence: ImageEvidence) -> dict[str, Any]:

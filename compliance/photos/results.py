@@ -1,0 +1,150 @@
+"""What a crawl returns (pages, images, errors, counts) and the evidence built from it."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from compliance.photos.evidence import METADATA_KEYS, ImageEvidence, ImageFacts, ImageRef, read_image
+from compliance.photos.freshness import CacheEntry
+
+ErrorKind = Literal["error", "refused", "robots", "limit"]
+
+
+@dataclass(frozen=True)
+class CrawlError:
+    url: str
+    reason: str
+    kind: ErrorKind = "error"
+
+
+@dataclass
+class CrawlStats:
+    requests: int = 0
+    ok: int = 0  # 200 responses
+    not_modified: int = 0  # 304 responses
+    page_bodies: int = 0
+    image_bodies: int = 0
+    fresh_skips: int = 0  # images not asked for: still fresh, on an unchanged page
+    bytes: int = 0
+    errors: list[CrawlError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Counts only (URLs can carry names), for logs and flow artifacts."""
+        kinds: dict[str, int] = {}
+        for err in self.errors:
+            kinds[err.kind] = kinds.get(err.kind, 0) + 1
+        return {
+            "requests": self.requests,
+            "ok": self.ok,
+            "not_modified": self.not_modified,
+            "page_bodies": self.page_bodies,
+            "image_bodies": self.image_bodies,
+            "fresh_skips": self.fresh_skips,
+            "bytes": self.bytes,
+            "errors": kinds,
+        }
+
+
+@dataclass
+class PageFetch:
+    url: str
+    status: int
+    unchanged: bool
+    html: str | None
+    etag: str | None
+    last_modified: str | None
+    content_sha256: str | None
+    links: list[str]
+    images: list[ImageRef]
+    alias_of: str | None = None  # same content as this page (e.g. "site/" and "site/index.html")
+
+
+@dataclass
+class ImageFetch:
+    url: str
+    status: int | None
+    unchanged: bool
+    body: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    previous: CacheEntry | None = None
+    error: str | None = None
+    fresh_until: datetime | None = None
+    fresh: bool = False  # not asked for: still fresh and shown on unchanged pages only; ``previous`` holds it
+
+
+@dataclass
+class CrawlResult:
+    """One site's crawl; ``complete`` is False when a limit stopped it early (nothing unseen is 'gone')."""
+
+    site_id: str
+    roots: list[str]
+    pages: dict[str, PageFetch] = field(default_factory=dict)
+    aliases: dict[str, PageFetch] = field(default_factory=dict)
+    images: dict[str, ImageFetch] = field(default_factory=dict)
+    stats: CrawlStats = field(default_factory=CrawlStats)
+    complete: bool = True
+    gone: set[str] = field(default_factory=set)  # answered 404/410
+    failed: set[str] = field(default_factory=set)  # pages that errored otherwise (state unknown)
+    refused: dict[str, str] = field(default_factory=dict)  # image URLs not fetched, with why
+    seconds: float = 0.0
+
+
+# --- joining a crawl's pages and images ---------------------------------------------------------------------
+
+
+def _normalize_key(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def build_evidence(result: CrawlResult, max_pixels: int) -> list[ImageEvidence]:
+    """One :class:`ImageEvidence` per (page, image) of every live page of a crawl, changed or not.
+
+    Unchanged pages (304) reuse the page texts kept from the previous crawl; unchanged images reuse the
+    previous hashes and metadata, so the list is complete either way.
+    """
+    facts_by_url: dict[str, ImageFacts] = {}
+    for url, fetched in result.images.items():
+        if fetched.body is not None:
+            facts_by_url[url] = read_image(fetched.body, max_pixels)
+        elif fetched.unchanged and fetched.previous is not None and fetched.previous.photo:
+            photo = fetched.previous.photo
+            facts_by_url[url] = ImageFacts(
+                sha256=photo.get("sha256"),
+                phash=photo.get("phash"),
+                width=photo.get("width"),
+                height=photo.get("height"),
+                texts=dict(photo.get("texts") or {}),
+                error=photo.get("error"),
+            )
+        else:
+            facts_by_url[url] = ImageFacts(error=fetched.error or "image not fetched")
+    evidence: list[ImageEvidence] = []
+    for page in result.pages.values():
+        seen: set[str] = set()
+        for ref in page.images:
+            if ref.image_url in seen:
+                continue
+            seen.add(ref.image_url)
+            facts = facts_by_url.get(ref.image_url) or ImageFacts(
+                error=result.refused.get(ref.image_url, "image not fetched")
+            )
+            texts = {k: _normalize_key(v) for k, v in ref.texts.items() if k not in METADATA_KEYS}
+            texts.update({k: _normalize_key(v) for k, v in facts.texts.items()})
+            evidence.append(
+                ImageEvidence(
+                    page_url=page.url,
+                    image_url=ref.image_url,
+                    texts=texts,
+                    sha256=facts.sha256,
+                    phash=facts.phash,
+                    width=facts.width,
+                    height=facts.height,
+                    error=facts.error,
+                )
+            )
+    return evidence

@@ -1,0 +1,584 @@
+"""Polite, bounded crawl of school websites: finds every page and photo a site publishes.
+
+Per site it starts from the site's web roots (``settings.site_roots(site)``), reads robots.txt and
+sitemap.xml, then follows links, staying inside the site's allowlist: the scheme, host and path prefix of
+one of its roots. Redirects are followed by hand (at most five, loops detected) so a redirect to another
+host is refused like a link to it; every hop is checked against the addresses :mod:`compliance.photos.fetch`
+allows. Conditional requests and image freshness come from :mod:`compliance.photos.freshness`; every page
+known from the last crawl is revalidated, linked or not: a page still served is still published.
+
+Errors (timeouts, HTTP errors, refusals, limits) are recorded with their URL in the result; they never stop
+the crawl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.robotparser import RobotFileParser
+
+import httpx
+
+from compliance.photos.evidence import METADATA_KEYS, ImageRef, parse_page
+from compliance.photos.fetch import (
+    HTML_TYPES,
+    MAX_REDIRECTS,
+    MAX_URL_LENGTH,
+    REDIRECT_CODES,
+    HostLimiter,
+    Response,
+    make_client,
+    normalize_url,
+)
+from compliance.photos.freshness import CacheEntry, CrawlCache, MemoryCache, fresh_until, utcnow
+from compliance.photos.results import CrawlError, CrawlResult, ErrorKind, ImageFetch, PageFetch
+from compliance.settings import Crawl as CrawlSettings
+
+if TYPE_CHECKING:
+    from compliance.settings import Settings
+
+# Links to these are documents or media, never pages with photos in HTML; skipping them saves a request each.
+_NOT_PAGES = frozenset(
+    {
+        "jpg", "jpeg", "png", "gif", "webp", "svg", "bmp", "tif", "tiff", "heic", "ico", "pdf", "doc", "docx",
+        "xls", "xlsx", "ppt", "pptx", "zip", "mp3", "mp4", "mov", "avi", "webm", "css", "js", "xml", "txt",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The allowlist of one site: (scheme, netloc, path prefix) of each root."""
+
+    prefixes: tuple[tuple[str, str, str], ...]
+
+    @classmethod
+    def from_roots(cls, roots: Iterable[str]) -> Scope:
+        prefixes = []
+        for root in roots:
+            parts = urlsplit(normalize_url(root))
+            path = parts.path if parts.path.endswith("/") else parts.path.rsplit("/", 1)[0] + "/"
+            prefixes.append((parts.scheme, parts.netloc, path))
+        return cls(tuple(prefixes))
+
+    def contains(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return any(
+            parts.scheme == scheme and parts.netloc == netloc and (parts.path or "/").startswith(prefix)
+            for scheme, netloc, prefix in self.prefixes
+        )
+
+
+class _SiteCrawl:
+    def __init__(
+        self,
+        site_id: str,
+        roots: Sequence[str],
+        crawl: CrawlSettings,
+        cache: CrawlCache,
+        client: httpx.AsyncClient,
+        limiter: HostLimiter,
+        clock: Callable[[], float],
+        now: Callable[[], datetime],
+    ) -> None:
+        self.crawl = crawl
+        self.cache = cache
+        self.client = client
+        self.limiter = limiter
+        self.clock = clock
+        self.now = now
+        self.roots = [normalize_url(r) for r in roots]
+        self.scope = Scope.from_roots(self.roots)
+        self.result = CrawlResult(site_id=site_id, roots=list(self.roots))
+        self.deadline = clock() + crawl.max_seconds_per_site
+        self._seen_pages: set[str] = set()
+        self._seen_images: set[str] = set()
+        self._fresh_skipped: set[str] = set()
+        self._reported: set[tuple[str, str]] = set()
+        self._parsers: list[RobotFileParser] = []
+        self._page_budget = crawl.max_pages_per_site
+        self._tg: asyncio.TaskGroup | None = None
+
+    # -- bookkeeping
+    def error(self, url: str, reason: str, kind: ErrorKind = "error") -> None:
+        if (url, reason) in self._reported:
+            return
+        self._reported.add((url, reason))
+        self.result.stats.errors.append(CrawlError(url=url, reason=reason, kind=kind))
+        if kind == "limit":
+            self.result.complete = False
+
+    def allowed_by_robots(self, url: str) -> bool:
+        agent = self.crawl.user_agent
+        return all(rp.can_fetch(agent, url) for rp in self._parsers)
+
+    # -- HTTP
+    async def fetch(
+        self,
+        url: str,
+        kind: Literal["page", "image", "robots", "sitemap"],
+        use_cache: bool = True,
+        quiet_statuses: frozenset[int] = frozenset(),
+    ) -> Response:
+        """GET with redirects followed by hand; every hop is checked against scope, addresses and robots."""
+        origin = urlsplit(url)
+        chain: list[str] = []
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            if kind == "robots":
+                parts = urlsplit(current)
+                inside = (parts.scheme, parts.netloc) == (origin.scheme, origin.netloc)
+            else:
+                inside = self.scope.contains(current)
+            if not inside:
+                why = "redirect to another host or outside the site refused" if chain else "outside the site"
+                self.error(current if not chain else url, why, "refused")
+                return Response(current, 0, httpx.Headers(), None, error=why)
+            problem = await self.limiter.address_problem(current)
+            if problem:
+                self.error(current, problem, "refused")
+                return Response(current, 0, httpx.Headers(), None, error=problem)
+            if kind in ("page", "image") and not self.allowed_by_robots(current):
+                self.error(current, "disallowed by robots.txt", "robots")
+                return Response(current, 0, httpx.Headers(), None, error="disallowed by robots.txt")
+            if self.clock() > self.deadline:
+                self.error(current, "time limit for the site reached", "limit")
+                return Response(current, 0, httpx.Headers(), None, error="time limit")
+            entry = self.cache.get(current) if use_cache else None
+            headers: dict[str, str] = {}
+            if entry is not None:
+                if entry.etag:
+                    headers["If-None-Match"] = entry.etag
+                if entry.last_modified:
+                    headers["If-Modified-Since"] = entry.last_modified
+            response = await self._request(current, kind, headers)
+            response.entry = entry
+            if response.status in REDIRECT_CODES and response.error is None:
+                location = response.headers.get("location")
+                if not location:
+                    reason = f"HTTP {response.status} without Location"
+                    self.error(current, reason)
+                    return Response(current, response.status, response.headers, None, error=reason)
+                chain.append(current)
+                current = normalize_url(urljoin(current, location))
+                if current in chain:
+                    self.error(url, "redirect loop", "error")
+                    return Response(current, 0, httpx.Headers(), None, error="redirect loop")
+                continue
+            if response.error is None and response.status not in (200, 304):
+                response.error = f"HTTP {response.status}"
+                if response.status not in quiet_statuses:
+                    self.error(current, response.error)
+            elif response.error is not None:
+                self.error(current, response.error)
+            return response
+        self.error(url, f"more than {MAX_REDIRECTS} redirects")
+        return Response(current, 0, httpx.Headers(), None, error="too many redirects")
+
+    async def _request(self, url: str, kind: str, headers: dict[str, str]) -> Response:
+        netloc = urlsplit(url).netloc
+        stats = self.result.stats
+        limit = self.crawl.max_bytes_per_response
+        async with self.limiter.semaphore(netloc):
+            await self.limiter.wait_turn(netloc)
+            stats.requests += 1
+            try:
+                async with self.client.stream("GET", url, headers=headers) as resp:
+                    status, resp_headers = resp.status_code, resp.headers
+                    if status != 200:
+                        if status == 304:
+                            stats.not_modified += 1
+                        # Drain a small body (redirect, error page) so the connection goes back to the pool.
+                        drained = 0
+                        async for chunk in resp.aiter_bytes():
+                            drained += len(chunk)
+                            stats.bytes += len(chunk)
+                            if drained > 65_536:
+                                break
+                        return Response(url, status, resp_headers, None)
+                    stats.ok += 1
+                    result = Response(url, status, resp_headers, None)
+                    wanted = {
+                        "page": HTML_TYPES,
+                        "image": ("image/",),
+                    }.get(kind)
+                    if wanted and not result.content_type.startswith(wanted):
+                        result.error = f"content-type {result.content_type or 'missing'} is not {wanted[0]}"
+                        return result
+                    declared = resp_headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > limit:
+                        result.error = f"response of {declared} bytes exceeds the limit of {limit}"
+                        return result
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in resp.aiter_bytes():
+                        size += len(chunk)
+                        stats.bytes += len(chunk)
+                        if size > limit:
+                            result.error = f"response exceeds the limit of {limit} bytes"
+                            return result
+                        chunks.append(chunk)
+                    result.body = b"".join(chunks)
+                    if kind == "image":
+                        stats.image_bodies += 1
+                    elif kind == "page":
+                        stats.page_bodies += 1
+                    return result
+            except httpx.HTTPError as exc:
+                return Response(url, 0, httpx.Headers(), None, error=f"{type(exc).__name__}: {exc}"[:300])
+
+    # -- robots and sitemaps
+    async def load_robots(self) -> None:
+        locations: list[tuple[str, bool]] = []
+        for root in self.roots:
+            parts = urlsplit(root)
+            locations.append((urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", "")), True))
+            if parts.path not in ("", "/"):
+                # Sample and shared-host school sites keep a robots.txt at the site's own root too.
+                locations.append((urljoin(root, "robots.txt"), False))
+        for location, host_level in dict.fromkeys(locations):
+            # Sites crawled at once share a host's robots.txt: the first asks, the others await its answer.
+            if location not in self.limiter.robots:
+                self.limiter.robots[location] = asyncio.ensure_future(self._read_robots(location, host_level))
+            parser = await self.limiter.robots[location]
+            if parser is not None:
+                self._parsers.append(parser)
+                delay = parser.crawl_delay(self.crawl.user_agent)
+                if delay:
+                    netloc = urlsplit(location).netloc
+                    # A site may ask for a delay, but not for one that would stop the nightly crawl.
+                    self.limiter.delays[netloc] = min(float(delay), 10.0)
+
+    async def _read_robots(self, location: str, host_level: bool) -> RobotFileParser | None:
+        parser = RobotFileParser(location)
+        kind: Literal["robots", "sitemap"] = "robots" if host_level else "sitemap"
+        response = await self.fetch(location, kind, use_cache=False, quiet_statuses=frozenset(range(400, 500)))
+        if response.status == 200 and response.body is not None:
+            parser.parse(response.body.decode("utf-8", errors="replace").splitlines())
+            return parser
+        if response.status in (401, 403):
+            parser.disallow_all = True
+            return parser
+        if 400 <= response.status < 500:
+            return None  # no robots.txt: everything allowed
+        # Server error or network failure: do not guess that crawling is welcome.
+        parser.disallow_all = True
+        return parser
+
+    async def sitemap_urls(self) -> list[str]:
+        candidates = [urljoin(root, "sitemap.xml") for root in self.roots]
+        for parser in self._parsers:
+            candidates.extend(parser.site_maps() or [])
+        found: list[str] = []
+        done: set[str] = set()
+        queue = [normalize_url(c) for c in candidates]
+        depth = 0
+        while queue and depth < 3:
+            next_queue: list[str] = []
+            for location in dict.fromkeys(queue):
+                if location in done or not self.scope.contains(location):
+                    continue
+                done.add(location)
+                response = await self.fetch(location, "sitemap", use_cache=False, quiet_statuses=frozenset({404, 410}))
+                if response.status != 200 or response.body is None:
+                    continue
+                pages, children = self._parse_sitemap(location, response.body)
+                found.extend(pages)
+                next_queue.extend(children)
+            queue, depth = next_queue, depth + 1
+        return found
+
+    def _parse_sitemap(self, location: str, body: bytes) -> tuple[list[str], list[str]]:
+        from defusedxml import ElementTree
+        from defusedxml.common import DefusedXmlException
+
+        try:
+            root = ElementTree.fromstring(body)
+        except (ElementTree.ParseError, DefusedXmlException) as exc:
+            self.error(location, f"sitemap not readable: {type(exc).__name__}")
+            return [], []
+        locs = [
+            normalize_url(urljoin(location, (el.text or "").strip()))
+            for el in root.iter()
+            if isinstance(el.tag, str) and el.tag.rsplit("}", 1)[-1] == "loc" and (el.text or "").strip()
+        ]
+        if root.tag.rsplit("}", 1)[-1] == "sitemapindex":
+            return [], locs
+        return locs, []
+
+    # -- scheduling
+    def schedule_page(self, url: str, from_page: str | None = None) -> None:
+        url = normalize_url(url)
+        if url in self._seen_pages:
+            return
+        self._seen_pages.add(url)
+        if len(url) > MAX_URL_LENGTH:
+            self.error(url[:MAX_URL_LENGTH], f"URL longer than {MAX_URL_LENGTH} characters not followed", "refused")
+            return
+        if urlsplit(url).scheme not in ("http", "https"):
+            return
+        if urlsplit(url).path.rsplit(".", 1)[-1].lower() in _NOT_PAGES and "." in urlsplit(url).path:
+            return
+        if not self.scope.contains(url):
+            self.error(url, "link outside the site not followed", "refused")
+            return
+        if not self.allowed_by_robots(url):
+            self.error(url, "disallowed by robots.txt", "robots")
+            return
+        if self._page_budget <= 0:
+            self.error(url, f"page limit of {self.crawl.max_pages_per_site} reached", "limit")
+            return
+        self._page_budget -= 1
+        assert self._tg is not None
+        self._tg.create_task(self._guard(url, self.page(url)))
+
+    def still_fresh(self, url: str) -> CacheEntry | None:
+        """The cache entry of an image that need not be asked for (fresh, hashes known), or None."""
+        if self.crawl.revalidate_fresh_images:
+            return None
+        entry = self.cache.get(url)
+        if entry is None or entry.photo is None or entry.fresh_until is None:
+            return None
+        now = self.now()
+        # A stored lifetime longer than the current cap (the setting was lowered) counts as stale.
+        if not now < entry.fresh_until <= now + timedelta(seconds=self.crawl.max_image_freshness_seconds):
+            return None
+        return entry if self.allowed_by_robots(url) else None
+
+    def schedule_image(self, url: str, page_unchanged: bool = False) -> None:
+        url = normalize_url(url)
+        if url in self._seen_images:
+            if not page_unchanged and url in self._fresh_skipped:
+                # A changed page shows it too: its HTML may point at a replaced file under the same URL.
+                self._fresh_skipped.discard(url)
+                assert self._tg is not None
+                self._tg.create_task(self._guard(url, self.image(url)))
+            return
+        self._seen_images.add(url)
+        if len(url) > MAX_URL_LENGTH:
+            reason = f"image URL longer than {MAX_URL_LENGTH} characters not fetched"
+            self.result.refused[url] = reason
+            self.error(url[:MAX_URL_LENGTH], reason, "refused")
+            return
+        if not self.scope.contains(url):
+            reason = "image outside the site not fetched"
+            self.result.refused[url] = reason
+            self.error(url, reason, "refused")
+            return
+        fresh = self.still_fresh(url) if page_unchanged else None
+        if fresh is not None:
+            # Same page HTML, same image reference, and the server said the file stays as is until then.
+            self.result.images[url] = ImageFetch(
+                url=url,
+                status=None,
+                unchanged=True,
+                body=None,
+                etag=fresh.etag,
+                last_modified=fresh.last_modified,
+                previous=fresh,
+                fresh_until=fresh.fresh_until,
+                fresh=True,
+            )
+            self._fresh_skipped.add(url)
+            return
+        assert self._tg is not None
+        self._tg.create_task(self._guard(url, self.image(url)))
+
+    async def _guard(self, url: str, job: Any) -> None:
+        try:
+            await job
+        except Exception as exc:  # a bug on one URL must not end the crawl of the site
+            self.error(url, f"crawler error: {type(exc).__name__}: {exc}"[:300])
+            self.result.failed.add(url)
+
+    async def page(self, url: str) -> None:
+        response = await self.fetch(url, "page")
+        if response.error is not None:
+            if response.status in (404, 410):
+                self.result.gone.add(url)
+            elif response.status != 0 or response.error != "disallowed by robots.txt":
+                self.result.failed.add(url)
+            return
+        final = response.url
+        if final != url:
+            if final in self.result.pages:
+                return
+            self._seen_pages.add(final)
+        entry = response.entry
+        if response.status == 304 and entry is not None:
+            links = list(entry.links)
+            refs = [
+                ImageRef(
+                    image_url=ev["image_url"],
+                    texts={k: v for k, v in (ev.get("texts") or {}).items() if k not in METADATA_KEYS},
+                )
+                for ev in entry.evidence
+                if ev.get("image_url")
+            ]
+            fetched = PageFetch(
+                url=final,
+                status=304,
+                unchanged=True,
+                html=None,
+                etag=response.headers.get("etag") or entry.etag,
+                last_modified=response.headers.get("last-modified") or entry.last_modified,
+                content_sha256=entry.content_sha256,
+                links=links,
+                images=refs,
+            )
+        elif response.body is not None:
+            html = response.body.decode(response.charset, errors="replace")
+            parsed = parse_page(html, final)
+            fetched = PageFetch(
+                url=final,
+                status=200,
+                unchanged=False,
+                html=html,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                content_sha256=hashlib.sha256(response.body).hexdigest(),
+                links=parsed.links,
+                images=parsed.images,
+            )
+        else:
+            self.error(url, f"unexpected HTTP {response.status}")
+            self.result.failed.add(url)
+            return
+        self.result.pages[final] = fetched
+        for ref in fetched.images:
+            self.schedule_image(ref.image_url, fetched.unchanged)
+        for link in fetched.links:
+            self.schedule_page(link, final)
+
+    async def image(self, url: str) -> None:
+        entry = self.cache.get(url)
+        # Without the previous photo record a 304 would leave us with neither bytes nor hashes.
+        usable = entry is not None and entry.photo is not None and entry.has_validators
+        response = await self.fetch(url, "image", use_cache=usable)
+        if response.error is not None:
+            self.result.images[url] = ImageFetch(
+                url=url, status=response.status or None, unchanged=False, body=None, error=response.error
+            )
+            return
+        cached = response.entry
+        self.result.images[url] = ImageFetch(
+            url=url,
+            status=response.status,
+            unchanged=response.status == 304,
+            body=response.body,
+            etag=response.headers.get("etag") or (cached.etag if cached else None),
+            last_modified=response.headers.get("last-modified") or (cached.last_modified if cached else None),
+            content_type=response.content_type or None,
+            previous=cached if response.status == 304 else None,
+            # A 304 carries the Cache-Control/Expires/Date a 200 would (RFC 9110 15.4.5): freshness restarts.
+            fresh_until=fresh_until(
+                response.headers, self.now(), self.crawl.max_image_freshness_seconds, received_at=utcnow()
+            ),
+        )
+
+    def _resolve_aliases(self) -> None:
+        """One page served under two URLs (a directory and its index.html) counts once: the file URL wins."""
+        pages = self.result.pages
+        first: dict[str, str] = {}
+        for url in sorted(pages, key=lambda u: (u.endswith("/"), u)):
+            digest = pages[url].content_sha256
+            if digest is None:
+                continue
+            if digest in first:
+                alias = pages.pop(url)
+                alias.alias_of = first[digest]
+                self.result.aliases[url] = alias
+            else:
+                first[digest] = url
+
+    async def run(self) -> CrawlResult:
+        started = self.clock()
+        try:
+            async with asyncio.timeout(max(0.0, self.deadline - self.clock()) + 1.0):
+                await self.load_robots()
+                sitemap = await self.sitemap_urls()
+                async with asyncio.TaskGroup() as tg:
+                    self._tg = tg
+                    for url in [*self.roots, *sitemap]:
+                        self.schedule_page(url)
+                    for link in self.cache.known_pages():
+                        # A page unlinked but still served is still published: revalidate it (a 304 each).
+                        if self.scope.contains(link):
+                            self.schedule_page(link)
+        except TimeoutError:
+            self.error(self.roots[0] if self.roots else "", "time limit for the site reached", "limit")
+        self.result.stats.fresh_skips = sum(1 for image in self.result.images.values() if image.fresh)
+        self._resolve_aliases()
+        self.result.seconds = self.clock() - started
+        return self.result
+
+
+
+async def crawl_site(
+    site_id: str,
+    roots: Sequence[str],
+    crawl: CrawlSettings,
+    cache: CrawlCache | None = None,
+    *,
+    client: httpx.AsyncClient | None = None,
+    limiter: HostLimiter | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = utcnow,
+) -> CrawlResult:
+    """Crawl one site from its roots (``settings.site_roots(site)``); never raises for what the web does.
+
+    ``clock`` (monotonic seconds) drives limits and delays; ``now`` (aware UTC) is the wall clock image
+    freshness is computed and checked against.
+    """
+    cache = cache if cache is not None else MemoryCache()
+    limiter = limiter or HostLimiter(crawl, clock)
+    if not roots:
+        return CrawlResult(site_id=site_id, roots=[])
+    if client is not None:
+        return await _SiteCrawl(site_id, roots, crawl, cache, client, limiter, clock, now).run()
+    async with make_client(crawl) as own:
+        return await _SiteCrawl(site_id, roots, crawl, cache, own, limiter, clock, now).run()
+
+
+async def crawl_sites(
+    sites: Sequence[tuple[str, Sequence[str]]],
+    crawl: CrawlSettings,
+    cache_for: Callable[[str], CrawlCache],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = utcnow,
+) -> dict[str, CrawlResult]:
+    """Crawl several sites at once sharing one client and per-host limits (sites on a host share it)."""
+    limiter = HostLimiter(crawl, clock)
+
+    async def one(client: httpx.AsyncClient, site_id: str, roots: Sequence[str]) -> CrawlResult:
+        try:
+            return await crawl_site(
+                site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock, now=now
+            )
+        except Exception as exc:  # one site's failure must not lose the other sites' crawls
+            failed = CrawlResult(site_id=site_id, roots=list(roots), complete=False)
+            failed.stats.errors.append(CrawlError(url=",".join(roots), reason=f"crawl failed: {type(exc).__name__}"))
+            return failed
+
+    async with make_client(crawl) as client:
+        results = await asyncio.gather(*(one(client, site_id, roots) for site_id, roots in sites))
+    return {r.site_id: r for r in results}
+
+
+def site_targets(settings: Settings, site_ids: Iterable[str] | None = None) -> list[tuple[str, list[str]]]:
+    """(site id, web roots) for every site that has web roots, or for the given site ids."""
+    wanted = set(site_ids) if site_ids is not None else None
+    return [
+        (site.id, settings.site_roots(site))
+        for site in settings.sites
+        if site.web_roots and (wanted is None or site.id in wanted)
+    ]
+
+
