@@ -55,7 +55,7 @@ HOSTILE = [
 
 def _send_command(campaign_id: int) -> list[str]:
     return [
-        sys.executable, "-m", "compliance.cli", "campaign", "send",
+        sys.executable, "-m", "compliance.shell.cli", "campaign", "send",
         "--campaign-id", str(campaign_id), "--in-flight-grace", str(GRACE_SECONDS),
     ]
 

@@ -185,7 +185,7 @@ def test_google_refusing_sooner_pauses_the_sender_and_loses_nothing(quota_world)
 def test_cli_plan_prints_the_plan_and_refuses_inconsistent_options(quota_world, prefect_harness: None) -> None:
     from typer.testing import CliRunner
 
-    from compliance.cli import app
+    from compliance.shell.cli import app
 
     runner = CliRunner()
     before = len(quota_world["admin"].mail())

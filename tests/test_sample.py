@@ -96,7 +96,7 @@ def load_json(sample: Path, rel: str) -> Any:
 def test_same_seed_same_content_and_other_seed_differs(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from compliance.cli import app
+    from compliance.shell.cli import app
 
     a, b = (generate(tmp_path / n, "standard", 1114) for n in ("a", "b"))
     c = tmp_path / "c"

@@ -1,4 +1,5 @@
-"""``district-compliance``: the command line central office and IT use. Sub-commands live beside their domain."""
+"""``district-compliance``: the command line central office and IT use. Each sub-command group is a module of
+this folder (the shell); the library functions they call live in ``compliance``."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import sys
 import typer
 from rich.console import Console
 
-from compliance.audit_cli import consent_app
-from compliance.campaign_cli import campaign_app
-from compliance.ledger import verify_ledger_command
 from compliance.runtime import configure_prefect_env
-from compliance.sample.cli import sample_app
 from compliance.settings import ProfileError, get_settings
+from compliance.shell.audit import consent_app
+from compliance.shell.campaign import campaign_app
+from compliance.shell.ledger import verify_ledger_command
+from compliance.shell.sample import sample_app
 from emulator.cli import emulator_app
 
 configure_prefect_env()
@@ -42,7 +43,7 @@ def check_profile() -> None:
 @app.command("demo")
 def demo() -> None:
     """Run the whole pipeline offline on the sample district (what ``make demo`` does)."""
-    from compliance.demo import run_demo
+    from compliance.shell.demo import run_demo
 
     run_demo()
 
