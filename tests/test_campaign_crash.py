@@ -30,6 +30,7 @@ from compliance.models import Delivery, Person, Quarantine
 from compliance.store import Store
 from emulator.district import LocalDistrict
 
+# Drill: twenty SIGKILLed sender processes and their resumption; `make test-fast` leaves it out, `make test` runs it.
 pytestmark = pytest.mark.slow
 
 START = datetime.now(UTC)

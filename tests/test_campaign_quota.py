@@ -22,6 +22,9 @@ from compliance.store import Store
 from emulator.district import LocalDistrict
 from emulator.limits import EmulatorLimits
 
+# Drill: a whole campaign to 3,000 people over six emulated days; `make test-fast` leaves it out, `make test` runs it.
+pytestmark = pytest.mark.slow
+
 SENDER = "policy-mail-1@standard-sd.org"
 DAILY = 500
 AUDIENCE = 3000
