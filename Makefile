@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test bench lint clean office
+.PHONY: install demo test test-fast bench lint clean office
 
 # Install output goes to a log (shown only if the install fails) so a first run reads as cleanly as later ones.
 $(STAMP): pyproject.toml
@@ -34,8 +34,14 @@ office:
 	     || echo "LibreOffice could not be installed; the PDF test will skip"; \
 	  else echo "LibreOffice missing and not installable here; the PDF test will skip"; fi; }
 
+# Everything, the slow drills included (what CI runs).
 test: $(STAMP) office
 	$(BIN)/pytest
+
+# Unit and component tests while working: the drills marked `slow` (Prefect server, whole flows, crash and
+# quota drills, large-scale runs) are left out.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -46,7 +46,6 @@ from compliance.tabular import (
     cell_text,
     normalize_header,
     read_table,
-    split_name,
 )
 
 CONSENT_JOB = "consent"
@@ -638,17 +637,6 @@ def flag_conflicts(records: Sequence[ConsentEntry]) -> list[ConsentEntry]:
             for i in idx:
                 out[i] = replace(out[i], conflict=True)
     return out
-
-
-def split_student_name(row: SourceRow) -> tuple[str, str]:
-    """(given, family) from whichever name columns the sheet has; used for evidence, never for identity."""
-    if row.text("given_name") or row.text("family_name"):
-        return row.text("given_name"), row.text("family_name")
-    if row.text("last_first"):
-        s = split_name(row.text("last_first"), last_first=True)
-        return s.given, s.family
-    s = split_name(row.text("full_name"))
-    return s.given, s.family
 
 
 # ------------------------------------------------------------------------------------------------------------

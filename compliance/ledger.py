@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import typer
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -238,31 +237,3 @@ def _check_head(session: Session, last_hash: str, count: int) -> list[LedgerProb
             )
         ]
     return []
-
-
-def verify_ledger_command(
-    database_url: str | None = typer.Option(None, help="Database to check (default: the configured one)"),
-) -> None:
-    """Check the acknowledgement evidence ledger; prints problems and exits 1 if there are any."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from compliance.settings import get_settings
-    from compliance.store import Store
-
-    console = Console()
-    store = Store(database_url or get_settings().database_url)
-    with store.session() as session:
-        problems = verify_ledger(session)
-        rows = session.scalar(select(func.count()).select_from(Acknowledgement)) or 0
-    if not problems:
-        console.print(f"[green]ledger intact: {rows} acknowledgements chained[/green]")
-        return
-    table = Table(title=f"Evidence ledger: {len(problems)} problems in {rows} rows")
-    table.add_column("Problem")
-    table.add_column("Row id", justify="right")
-    table.add_column("Detail")
-    for p in problems:
-        table.add_row(p.kind, "" if p.row_id is None else str(p.row_id), p.detail)
-    console.print(table)
-    raise typer.Exit(1)

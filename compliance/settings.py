@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -265,5 +266,24 @@ def load_settings(**overrides: Any) -> Settings:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Process-wide settings; tests call ``get_settings.cache_clear()`` after changing the environment."""
+    """Process-wide settings; whoever changes the environment calls ``reset_settings()`` afterwards."""
     return load_settings()
+
+
+# Caches built from the settings (the task layer's store and Google clients) register here, so code that changes
+# the environment (the local district, tests) can drop them without knowing who holds them.
+_reset_hooks: list[Callable[[], None]] = []
+
+
+def on_settings_reset(hook: Callable[[], None]) -> Callable[[], None]:
+    """Have ``hook`` run by every ``reset_settings()``; returns it (usable as a decorator)."""
+    if hook not in _reset_hooks:
+        _reset_hooks.append(hook)
+    return hook
+
+
+def reset_settings() -> None:
+    """Forget the cached settings and everything registered as built from them (after the environment changed)."""
+    get_settings.cache_clear()
+    for hook in _reset_hooks:
+        hook()

@@ -57,7 +57,7 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 
 class Store:
-    """Sessions on one database. Construct with a URL or from settings (``Store.from_settings()``)."""
+    """Sessions on one database, from its URL (``Store(get_settings().database_url)`` for the configured one)."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
@@ -65,12 +65,6 @@ class Store:
             upgrade(url)
         self.engine = engine_for(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-
-    @classmethod
-    def from_settings(cls, settings=None) -> Store:  # type: ignore[no-untyped-def]
-        from compliance.settings import get_settings
-
-        return cls((settings or get_settings()).database_url)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

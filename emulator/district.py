@@ -89,11 +89,8 @@ class LocalDistrict:
 
 
 def _forget_cached_settings() -> None:
-    from compliance.settings import get_settings
+    # The library's reset also drops whatever was built from the old settings (the task layer registers its
+    # store and Google clients there), so the emulator needs nothing from the task layer.
+    from compliance.settings import reset_settings
 
-    get_settings.cache_clear()
-    try:
-        from tasks import resources
-    except ImportError:  # the emulator package must not need Prefect
-        return
-    resources.reset()
+    reset_settings()

@@ -13,7 +13,7 @@ from functools import lru_cache
 from compliance.google.clients import GoogleClients
 from compliance.google.workspace import get_sheet_values
 from compliance.outbox import Outbox
-from compliance.settings import Settings, get_settings
+from compliance.settings import Settings, get_settings, on_settings_reset, reset_settings
 from compliance.store import Store
 from compliance.tabular import SHEETS_PREFIX, Source
 
@@ -58,8 +58,12 @@ def load_source(source: str) -> Source:
     return settings().input_path(source)
 
 
-def reset() -> None:
-    """Forget cached settings, store and clients (tests and the demo change the environment between runs)."""
-    get_settings.cache_clear()
+@on_settings_reset
+def _forget_built() -> None:
     _store.cache_clear()
     _google.cache_clear()
+
+
+def reset() -> None:
+    """Forget cached settings, store and clients (tests and the demo change the environment between runs)."""
+    reset_settings()

@@ -24,7 +24,7 @@ def sample(sample_dir: Path):  # type: ignore[no-untyped-def]
     """The standard sample with its profile as the active settings (restored afterwards): (folder, settings)."""
     import os
 
-    from compliance.settings import get_settings, load_settings
+    from compliance.settings import load_settings, reset_settings
 
     old = os.environ.get("DC_PROFILE")
     os.environ["DC_PROFILE"] = str(sample_dir / "profile.toml")
@@ -35,7 +35,7 @@ def sample(sample_dir: Path):  # type: ignore[no-untyped-def]
             os.environ.pop("DC_PROFILE", None)
         else:
             os.environ["DC_PROFILE"] = old
-        get_settings.cache_clear()
+        reset_settings()
 
 
 def sample_source(root: Path, settings, entry: str):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from compliance.audit import AUDIT_COLUMNS
 from emulator.websites import SampleWebsites
 
-CLI = [sys.executable, "-m", "compliance.cli"]
+CLI = [sys.executable, "-m", "compliance.shell.cli"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

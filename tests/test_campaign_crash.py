@@ -33,6 +33,7 @@ from compliance.store import Store
 from emulator.district import LocalDistrict
 from emulator.limits import EmulatorLimits
 
+# Drill: twenty SIGKILLed sender processes and their resumption; `make test-fast` leaves it out, `make test` runs it.
 pytestmark = pytest.mark.slow
 
 START = datetime.now(UTC)
@@ -58,7 +59,7 @@ HOSTILE = [
 
 def _send_command(campaign_id: int) -> list[str]:
     return [
-        sys.executable, "-m", "compliance.cli", "campaign", "send",
+        sys.executable, "-m", "compliance.shell.cli", "campaign", "send",
         "--campaign-id", str(campaign_id), "--in-flight-grace", str(GRACE_SECONDS),
     ]
 

@@ -18,6 +18,9 @@ from compliance.store import Store
 from emulator.district import LocalDistrict
 from emulator.respondents import simulate_signatures
 
+# Drill: campaign, signatures and nightly runs end to end; `make test-fast` leaves it out, `make test` runs it.
+pytestmark = pytest.mark.slow
+
 START = datetime.now(UTC)
 
 

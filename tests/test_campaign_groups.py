@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from compliance.campaign import CampaignParameters
@@ -12,6 +13,9 @@ from compliance.models import Delivery, Person
 from compliance.store import Store
 from emulator.district import LocalDistrict
 from emulator.limits import EmulatorLimits
+
+# Drill: a campaign and a nightly run end to end; `make test-fast` leaves it out, `make test` runs it.
+pytestmark = pytest.mark.slow
 
 
 def test_site_group_announcements_reach_staff_by_bcc(sample_dir: Path, tmp_path: Path, prefect_harness: None) -> None:

@@ -22,6 +22,9 @@ from compliance.store import Store
 from emulator.district import LocalDistrict
 from emulator.limits import EmulatorLimits
 
+# Drill: a whole campaign to 3,000 people over six emulated days; `make test-fast` leaves it out, `make test` runs it.
+pytestmark = pytest.mark.slow
+
 SENDER = "policy-mail-1@standard-sd.org"
 DAILY = 500
 AUDIENCE = 3000
@@ -185,7 +188,7 @@ def test_google_refusing_sooner_pauses_the_sender_and_loses_nothing(quota_world)
 def test_cli_plan_prints_the_plan_and_refuses_inconsistent_options(quota_world, prefect_harness: None) -> None:
     from typer.testing import CliRunner
 
-    from compliance.cli import app
+    from compliance.shell.cli import app
 
     runner = CliRunner()
     before = len(quota_world["admin"].mail())

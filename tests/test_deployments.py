@@ -1,6 +1,6 @@
 """Deployments as IT runs them: a real Prefect server, `prefect deploy` of deployments/prefect.yaml, a process
-worker executing the weekly report against the local district (emulator + websites), and serve.py agreeing
-with the YAML.
+worker executing the weekly report against the local district (emulator + websites), and the one registry
+(compliance/shell/deployments.py) both the YAML and serve.py come from.
 
 Everything here is a subprocess talking to 127.0.0.1; every wait has a deadline and every process is stopped
 in teardown, pass or fail.
@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ import httpx
 import pytest
 import yaml
 
-from compliance.settings import PROJECT_ROOT
+from compliance.settings import DEFAULT_PROFILE, PROJECT_ROOT
+from compliance.shell.deployments import prefect_yaml, write_prefect_yaml
 
 PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 SERVE_FILE = PROJECT_ROOT / "deployments" / "serve.py"
@@ -37,7 +39,7 @@ CAMPAIGN_FILE = PROJECT_ROOT / "flows" / "distribute_policy.py"
 # The same interpreter as the tests (and so the same installed project) whatever the PATH says.
 PREFECT = [sys.executable, "-m", "prefect"]
 POOL = "district-compliance"
-ZONE = "America/Los_Angeles"
+ZONE = "America/Los_Angeles"  # the default profile's (data/district.toml), what the committed YAML carries
 
 # What the district asked for, independent of how the YAML spells it.
 EXPECTED = {
@@ -410,3 +412,21 @@ def test_serve_follows_the_district_time_zone() -> None:
     served = _load_serve().build_deployments("America/Denver")
     zones = {s.schedule.timezone for d in served for s in d.schedules}
     assert zones == {"America/Denver"}
+
+
+def test_committed_prefect_yaml_is_the_registry_with_the_profile_time_zone() -> None:
+    # The YAML is generated (district-compliance deployments write): a hand edit or a registry change without
+    # writing it again fails here, so `prefect deploy` and serve.py can never drift apart.
+    profile_zone = tomllib.loads(DEFAULT_PROFILE.read_text(encoding="utf-8"))["district"]["time_zone"]
+    assert profile_zone == ZONE
+    assert PREFECT_FILE.read_text(encoding="utf-8") == prefect_yaml(profile_zone)
+
+
+def test_written_yaml_follows_the_district_time_zone(tmp_path: Path) -> None:
+    target = tmp_path / "prefect.yaml"
+    assert write_prefect_yaml(target, "America/Denver") is True
+    assert write_prefect_yaml(target, "America/Denver") is False  # already up to date: left alone
+    declared = yaml.safe_load(target.read_text(encoding="utf-8"))["deployments"]
+    zones = {s["timezone"] for d in declared for s in d["schedules"]}
+    assert zones == {"America/Denver"}
+    assert [d["name"] for d in declared] == list(EXPECTED)

@@ -119,7 +119,7 @@ def test_row_inserted_between_two_genuine_rows_is_found(db_url: str) -> None:
 
 
 def test_cli_exits_1_on_problems_and_0_when_intact(chained: Store) -> None:
-    from compliance.cli import app
+    from compliance.shell.cli import app
 
     runner = CliRunner()
     ok = runner.invoke(app, ["verify-ledger", "--database-url", chained.url])

@@ -16,6 +16,9 @@ from compliance.models import Finding, Quarantine, Site
 from compliance.store import Store
 from emulator.district import LocalDistrict
 
+# Drill: two nightly flow runs end to end on the sample district; `make test-fast` leaves it out, `make test` runs it.
+pytestmark = pytest.mark.slow
+
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # 02:00 district time on the sample's as_of date
 
 

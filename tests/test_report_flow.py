@@ -6,12 +6,16 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from compliance.google.workspace import list_permissions
 from compliance.models import ReportRun
 from compliance.store import Store
 from emulator.district import LocalDistrict
+
+# Drill: the weekly report flow end to end; `make test-fast` leaves it out, `make test` runs it.
+pytestmark = pytest.mark.slow
 
 
 def test_report_is_stored_shared_and_emailed_once(sample_dir: Path, tmp_path: Path, prefect_harness: None) -> None:

@@ -93,10 +93,12 @@ def load_json(sample: Path, rel: str) -> Any:
 # ---------------------------------------------------------------- determinism
 
 
+# Three whole generations (~20 s on 2 cores): `make test` runs it, `make test-fast` does not.
+@pytest.mark.slow
 def test_same_seed_same_content_and_other_seed_differs(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from compliance.cli import app
+    from compliance.shell.cli import app
 
     a, b = (generate(tmp_path / n, "standard", 1114) for n in ("a", "b"))
     c = tmp_path / "c"
@@ -124,6 +126,8 @@ def test_generate_refuses_a_folder_that_is_not_a_sample(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
+# Two processes generating at once, then a rebuild (~10 s on 2 cores).
+@pytest.mark.slow
 def test_ensure_sample_two_processes_at_once_then_version_change(tmp_path: Path) -> None:
     code = (
         "import sys; from pathlib import Path; from compliance.sample import ensure_sample; "

@@ -1,4 +1,4 @@
-"""Deterministic generator of a realistic, deliberately messy sample district (see the SAMPLE.md contract).
+"""Deterministic generator of a realistic, deliberately messy sample district (contract: SAMPLE.md in this folder).
 
 ``generate(out_dir, scale, seed)`` writes one; ``ensure_sample(scale, seed)`` caches one under var/sample.
 Nothing here imports Prefect; heavy libraries are imported only when generating.

@@ -1,4 +1,5 @@
-"""``district-compliance``: the command line central office and IT use. Sub-commands live beside their domain."""
+"""``district-compliance``: the command line central office and IT use. Each sub-command group is a module of
+this folder (the shell); the library functions they call live in ``compliance``."""
 
 from __future__ import annotations
 
@@ -7,19 +8,21 @@ import sys
 import typer
 from rich.console import Console
 
-from compliance.audit_cli import consent_app
-from compliance.campaign_cli import campaign_app
-from compliance.ledger import verify_ledger_command
 from compliance.runtime import configure_prefect_env
-from compliance.sample.cli import sample_app
 from compliance.settings import ProfileError, get_settings
+from compliance.shell.audit import consent_app
+from compliance.shell.campaign import campaign_app
+from compliance.shell.ledger import verify_ledger_command
+from compliance.shell.sample import sample_app
 from emulator.cli import emulator_app
 
 configure_prefect_env()
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="AR 1114 social-media policy compliance.")
 db_app = typer.Typer(no_args_is_help=True, help="State store maintenance.")
+deployments_app = typer.Typer(no_args_is_help=True, help="Prefect deployments: the YAML from the registry.")
 app.add_typer(db_app, name="db")
+app.add_typer(deployments_app, name="deployments")
 console = Console(stderr=True)
 
 
@@ -39,10 +42,29 @@ def check_profile() -> None:
     console.print(f"{settings.district.name}: {len(settings.sites)} sites, zone {settings.district.time_zone}")
 
 
+@deployments_app.command("write")
+def deployments_write(
+    check: bool = typer.Option(False, "--check", help="Only say whether the file is up to date (exit 1 if not)."),
+    time_zone: str | None = typer.Option(None, help="Schedules' zone (default: the district profile's)."),
+) -> None:
+    """Write deployments/prefect.yaml from the deployment registry and the district's time zone."""
+    from compliance.shell.deployments import PREFECT_FILE, prefect_yaml, write_prefect_yaml
+
+    if check:
+        current = PREFECT_FILE.read_text(encoding="utf-8") if PREFECT_FILE.exists() else ""
+        if current != prefect_yaml(time_zone):
+            console.print(f"[red]{PREFECT_FILE} is stale: run district-compliance deployments write[/red]")
+            raise typer.Exit(1)
+        console.print(f"{PREFECT_FILE} is up to date")
+        return
+    changed = write_prefect_yaml(PREFECT_FILE, time_zone)
+    console.print(f"{PREFECT_FILE} {'written' if changed else 'already up to date'}; deploy it again if it changed")
+
+
 @app.command("demo")
 def demo() -> None:
     """Run the whole pipeline offline on the sample district (what ``make demo`` does)."""
-    from compliance.demo import run_demo
+    from compliance.shell.demo import run_demo
 
     run_demo()
 
