@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -61,6 +62,46 @@ _BLOCK_TAGS = frozenset(
 _SKIP_LINK_SCHEMES = ("mailto:", "javascript:", "tel:", "data:", "sms:", "ftp:")
 _WS = re.compile(r"\s+")
 _FILENAME_SPLIT = re.compile(r"[-_.\s+,()\[\]]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+# Where text sits relative to an image decides what it may prove (see ``source_strength``): the image's own
+# texts (alt, title, captions, file name, embedded metadata) and text bound to exactly this image (its card,
+# table column, a "pictured" sentence) identify; text shared with other images or a story around an
+# illustration only asks for a look.
+WEAK_SOURCES = frozenset({"context", "shared_caption"})
+PAGE_TEXT_SOURCE = "page_text"
+PAGE_TEXT_URL = ""  # the page's own text travels as an evidence row without an image
+KIND_FLAG = "_kind"  # "video" for a video or embed (its poster or player URL stands for it)
+DECORATIVE_FLAG = "_decorative"  # why an image cannot show a student (logo, stock, tiny); not text to search
+MAX_CARD_CHARS = 600
+MAX_PAGE_TEXT_CHARS = 20_000
+MIN_PHOTO_PIXELS = 100
+_MEDIA_TAGS = frozenset({"img", "video", "iframe", "picture"})
+_CARD_TAGS = frozenset({"figure", "li", "td", "th", "dd"})
+_SKIP_TAGS = frozenset(
+    {"script", "style", "template", "noscript", "nav", "header", "footer", "blockquote", "q", "button", "form"}
+)
+_PAGE_SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "nav", "header", "footer", "button"})
+_LABEL_TAGS = frozenset({"p", "li", "dd", "dt", "span", "small", "div", "em", "i", "figcaption"})
+_CARD_CLASS = re.compile(r"card|profile|member|photo|thumb|caption|gallery|tile|person|portrait|headshot|bio", re.I)
+_BYLINE_CLASS = re.compile(r"author|byline|credit|story-info|post-meta|entry-meta|signature|\bquote", re.I)
+_BYLINE_LABEL = re.compile(
+    r"(?:photos?|pictures?|images?)\s*(?:by|credits?|courtesy)\b|by\s+[A-Z]|written\s+by|posted\s+by|"
+    r"reported\s+by|submitted\s+by|authors?\b|author\(s\)|editors?\b|editor\(s\)|credits?\s*:|photographer",
+    re.I,
+)
+_CUE = re.compile(
+    r"\b(?:pictured|in the photo|shown (?:here|above|below)|(?:from )?left to right|from left|\(?l\s*-\s*r\)?"
+    r"|(?:front|back|top|bottom|middle) row)\b\s*[:,-]?",
+    re.I,
+)
+_DECORATIVE_WORDS = re.compile(
+    r"logo|icon|favicon|sprite|badge|banner|emoji|spacer|pixel|button|arrow|avatar-default|watermark|seal", re.I
+)
+_STOCK = re.compile(
+    r"stock|shutterstock|istock|gettyimages|pexels|unsplash|pixabay|freepik|vecteezy|dreamstime|depositphotos|"
+    r"free-photo|clipart|clip-art|vector|illustration|/thmb/"
+)
 
 
 def clean_text(value: str | None, limit: int = MAX_ATTRIBUTE_CHARS) -> str:
@@ -207,20 +248,68 @@ def _ancestors(node: LexborNode) -> Iterator[LexborNode]:
 
 
 def filename_words(url: str) -> str:
-    """Words of the image's file name: 'maria-garcia-lopez_2024.jpg' -> 'maria garcia lopez'."""
+    """Words of the image's file name: 'maria-garcia-lopez_2024.jpg' -> 'maria garcia lopez'.
+
+    CamelCase runs are split too ('MariaLopez.jpg' -> 'Maria Lopez', 'NDavies.JPG' -> 'N Davies'): portrait
+    files are often named that way.
+    """
     name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
     if "." in name:
         name = name.rsplit(".", 1)[0]
     words = [w for w in _FILENAME_SPLIT.split(name) if w and not any(ch.isdigit() for ch in w)]
-    return clean_text(" ".join(words))
+    return clean_text(" ".join(split_camel(w) for w in words))
 
 
-def _context_text(node: LexborNode, own: set[int], limit: int) -> str:
-    """Text of ``node`` without the parts that belong to other images (their figure, list item or card).
+def split_camel(word: str) -> str:
+    """'MariaLopez' -> 'Maria Lopez', 'NDavies' -> 'N Davies', '#MiaChen' -> 'Mia Chen'; other words unchanged.
 
-    A gallery grid's text is every photo's caption; attaching all of it to each photo would tie every
-    named student to every photo, so any subtree holding another image but not this one is left out.
+    Only mixed-case words are split (an all-capitals or all-lower word has no boundaries to read).
     """
+    word = word.lstrip("#")
+    if word.isupper() or word.islower() or not any(ch.isupper() for ch in word[1:]):
+        return word
+    return _CAMEL.sub(" ", word)
+
+
+def fold_words(text: str) -> frozenset[str]:
+    """Lower-case, accent-free words of a text (what a first name is compared with)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return frozenset(re.findall(r"[^\W\d_]+", plain))
+
+
+def source_strength(source: str) -> str:
+    """How far a text source may go: ``strong`` identifies, ``weak`` at most needs review, ``page`` is a
+    mention in the page's text (a name finding), ``flag`` is not text to search."""
+    base = source.split("#", 1)[0]
+    if base.startswith("_"):
+        return "flag"
+    if base == PAGE_TEXT_SOURCE:
+        return "page"
+    return "weak" if base in WEAK_SOURCES else "strong"
+
+
+def _classes(node: LexborNode) -> str:
+    return f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
+
+
+def _is_chrome(node: LexborNode) -> bool:
+    """Site chrome (navigation, header, footer) and text that names people who are not a photo's subject:
+    bylines, author boxes, credits, quotations."""
+    if node.tag in _SKIP_TAGS:
+        return True
+    classes = _classes(node)
+    if classes.strip() and _BYLINE_CLASS.search(classes):
+        return True
+    if node.tag in _LABEL_TAGS:
+        start = (node.text(deep=True, separator=" ", strip=True) or "")[:40]
+        if _BYLINE_LABEL.match(start):
+            return True
+    return False
+
+
+def _visible_text(node: LexborNode, skip: Callable[[LexborNode], bool], limit: int) -> str:
+    """Text of ``node`` in document order, leaving out the subtrees ``skip`` says no to."""
     parts: list[str] = []
     size = 0
     stack = list(reversed(list(node.iter(include_text=True))))
@@ -232,12 +321,122 @@ def _context_text(node: LexborNode, own: set[int], limit: int) -> str:
                 parts.append(text)
                 size += len(text)
             continue
-        if current.tag in ("script", "style", "template", "noscript"):
-            continue
-        if current.mem_id not in own and (current.tag == "img" or current.css_first("img") is not None):
+        if skip(current):
             continue
         stack.extend(reversed(list(current.iter(include_text=True))))
     return clean_text(" ".join(parts), limit)
+
+
+def _media_count(node: LexborNode) -> int:
+    return len(node.css("img, video, iframe"))
+
+
+def _context_text(node: LexborNode, own: set[int], limit: int) -> str:
+    """Text of ``node`` without the parts that belong to other images (their figure, list item or card) and
+    without chrome and bylines.
+
+    A gallery grid's text is every photo's caption; attaching all of it to each photo would tie every
+    named student to every photo, so any subtree holding another image but not this one is left out.
+    """
+
+    def skip(current: LexborNode) -> bool:
+        if _is_chrome(current):
+            return True
+        return current.mem_id not in own and (current.tag in _MEDIA_TAGS or _media_count(current) > 0)
+
+    return _visible_text(node, skip, limit)
+
+
+def _repeated(node: LexborNode) -> bool:
+    """Whether ``node`` is one of several like siblings (same tag and class) that each hold an image: a card
+    in a grid of cards."""
+    parent = node.parent
+    if parent is None:
+        return False
+    cls = node.attributes.get("class")
+    likes = 0
+    for sibling in parent.iter():
+        if sibling.mem_id == node.mem_id or sibling.tag != node.tag or sibling.attributes.get("class") != cls:
+            continue
+        if _media_count(sibling) > 0:
+            likes += 1
+            if likes >= 1:
+                return True
+    return False
+
+
+def _card(img: LexborNode, chain: list[LexborNode]) -> LexborNode | None:
+    """The element that holds this image and its own text only: a figure, list item, table cell, or a card
+    among like cards; None when the image stands in a story or a shared block."""
+    single: list[LexborNode] = []
+    for anc in chain[:6]:
+        if anc.tag in ("body", "main") or _media_count(anc) != 1:
+            break
+        single.append(anc)
+    card: LexborNode | None = None
+    for anc in single:
+        classes = _classes(anc)
+        if anc.tag in _CARD_TAGS or _repeated(anc) or (classes.strip() and _CARD_CLASS.search(classes)):
+            card = anc  # the widest such element still holding only this image
+    return card
+
+
+def _table_pairing(img: LexborNode, chain: list[LexborNode]) -> str:
+    """A roster table: portraits in one row, names in the same column of the rows below (until the next row
+    of portraits). The text of that column is bound to the portrait."""
+    cell = next((a for a in chain[:4] if a.tag in ("td", "th")), None)
+    if cell is None or _media_count(cell) != 1 or cell.text(deep=True, strip=True):
+        return ""
+    row = cell.parent
+    if row is None or row.tag != "tr":
+        return ""
+    cells = [c for c in row.iter() if c.tag in ("td", "th")]
+    column = next((i for i, c in enumerate(cells) if c.mem_id == cell.mem_id), None)
+    if column is None:
+        return ""
+    texts: list[str] = []
+    sibling = row.next
+    rows = 0
+    while sibling is not None and rows < 4:
+        if sibling.tag == "tr":
+            if _media_count(sibling) > 0:
+                break
+            below = [c for c in sibling.iter() if c.tag in ("td", "th")]
+            if len(below) == len(cells):
+                texts.append(below[column].text(deep=True, separator=" ", strip=True))
+            rows += 1
+        sibling = sibling.next
+    return clean_text(" ".join(texts), MAX_CARD_CHARS)
+
+
+def _cue_text(context: str) -> str:
+    """The sentence of a caption-like cue ("Pictured: ...", "left to right", "from left") and what follows
+    it, up to the end of the sentence."""
+    found = _CUE.search(context)
+    if not found:
+        return ""
+    tail = context[found.start() : found.start() + MAX_CARD_CHARS]
+    end = re.search(r"[.!?](?:\s+[A-Z]|\s*$)", tail[len(found.group(0)) :])
+    return tail[: len(found.group(0)) + end.start() + 1] if end else tail
+
+
+def _decorative(img: LexborNode, chain: list[LexborNode], url: str) -> str:
+    """Why an image cannot be a photo of a student (logo, icon, stock, tiny, site chrome), or ''."""
+    for anc in chain:
+        if anc.tag in ("nav", "header", "footer"):
+            return "site chrome"
+    words = " ".join(
+        [urlsplit(url).path.lower(), (_attr(img, "alt") or "").lower(), _classes(img).lower()]
+    )
+    if _DECORATIVE_WORDS.search(words):
+        return "logo or icon"
+    if _STOCK.search(url.lower()):
+        return "stock image"
+    for name in ("width", "height"):
+        value = (_attr(img, name) or "").strip().removesuffix("px")
+        if value.isdigit() and int(value) < MIN_PHOTO_PIXELS:
+            return "under 100 px"
+    return ""
 
 
 def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
@@ -245,7 +444,7 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
 
     def put(key: str, value: str | None, limit: int = MAX_ATTRIBUTE_CHARS) -> None:
         text = clean_text(value, limit)
-        if text and key not in texts:
+        if text and key not in texts and text not in texts.values():
             texts[key] = text
 
     put("alt", _attr(img, "alt"))
@@ -253,10 +452,10 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
     put("aria_label", _attr(img, "aria-label"))
     put("data_caption", _attr(img, "data-caption"))
     put("data_title", _attr(img, "data-title"))
+    chain = list(_ancestors(img))
+    own = {img.mem_id, *(a.mem_id for a in chain)}
     figure: LexborNode | None = None
-    context = ""
-    own = {img.mem_id, *(a.mem_id for a in _ancestors(img))}
-    for depth, anc in enumerate(_ancestors(img)):
+    for depth, anc in enumerate(chain):
         if anc.tag == "a":
             put("link_title", _attr(anc, "title"))
             put("aria_label", _attr(anc, "aria-label"))
@@ -266,21 +465,45 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
             put("data_title", _attr(anc, "data-title"))
         if anc.tag == "figure" and figure is None:
             figure = anc
-        if not context and anc.tag in _BLOCK_TAGS:
-            context = _context_text(anc, own, MAX_CONTEXT_CHARS)
-        if figure is not None and context:
-            break
     if figure is not None:
         caption = figure.css_first("figcaption")
         if caption is not None:
-            put("figcaption", caption.text(deep=True, separator=" ", strip=True))
-    put("context", context, MAX_CONTEXT_CHARS)
+            text = caption.text(deep=True, separator=" ", strip=True)
+            # One caption under several images says who is in the set, not in which photo.
+            put("figcaption" if _media_count(figure) == 1 else "shared_caption", text)
+    card = _card(img, chain)
+    if card is not None:
+        card_text = _context_text(card, own, MAX_CARD_CHARS + 1)
+        if len(card_text) <= MAX_CARD_CHARS:
+            put("card", card_text)
+        else:
+            card = None  # a long text around one image is a story, not a caption
+    put("table_cell", _table_pairing(img, chain), MAX_CARD_CHARS)
+    start = chain.index(card) + 1 if card is not None else 0
+    for anc in chain[start:]:
+        if anc.tag in _BLOCK_TAGS:
+            context = _context_text(anc, own, MAX_CONTEXT_CHARS)
+            if context:
+                if _media_count(anc) == 1:
+                    put("cue", _cue_text(context), MAX_CARD_CHARS)
+                put("context", context, MAX_CONTEXT_CHARS)
+                break
     put("filename", filename_words(image_url))
+    put(DECORATIVE_FLAG, _decorative(img, chain, image_url))
     return texts
 
 
+def _page_text(tree: LexborHTMLParser) -> str:
+    """The page's own text (no navigation, header, footer, scripts), bylines included: a student named
+    anywhere on a page is identifying information, photo or not."""
+    body = tree.body
+    if body is None:
+        return ""
+    return _visible_text(body, lambda n: n.tag in _PAGE_SKIP_TAGS, MAX_PAGE_TEXT_CHARS)
+
+
 def parse_page(html: str, page_url: str) -> ParsedPage:
-    """Links (absolute, without fragment) and images (with their page texts) of one HTML page."""
+    """Links (absolute, without fragment), images (with their page texts) and the page text of one page."""
     tree = LexborHTMLParser(html)
     base = page_url
     base_node = tree.css_first("base[href]")
@@ -302,6 +525,9 @@ def parse_page(html: str, page_url: str) -> ParsedPage:
         if url is None:
             continue
         images.append(ImageRef(image_url=urldefrag(url)[0], texts=_image_texts(img, url)))
+    text = _page_text(tree)
+    if text:
+        images.append(ImageRef(image_url=PAGE_TEXT_URL, texts={PAGE_TEXT_SOURCE: text}))
     return ParsedPage(links=links, images=images)
 
 

@@ -18,11 +18,18 @@ from sqlalchemy.orm import Session
 
 from compliance.consent import ConsentLike, consent_status
 from compliance.models import Finding, Page, PhotoAppearance
-from compliance.photos.matching import Match, NameIndex
+from compliance.photos.evidence import DECORATIVE_FLAG, KIND_FLAG, PAGE_TEXT_URL, fold_words, source_strength
+from compliance.photos.matching import IDENTIFIED, Match, NameIndex
 from compliance.vocabulary import FindingState, PageStatus, Verdict
 
 PURPOSE_WEBSITE = "website"
 MAX_EVIDENCE_CHARS = 500
+# A student found only in text shared with other images, or in a story around an illustration, is shown to a
+# person (needs review) and never reported as identified.
+WEAK_CAP = 0.5
+# A first name in the image's own text ("Jeremy holding his award") that the story's full name resolves.
+CONF_FIRST_RESOLVED = 0.85
+KINDS = ("photo", "video", "name")
 
 
 def finding_key(page_url: str, image_url: str, student_id: str) -> str:
@@ -42,6 +49,8 @@ class Judgement:
     reason: str  # ok | no_consent | revoked | expired | principal_missing | purpose_not_covered | low_confidence
     confidence: float
     evidence: str
+    kind: str = "photo"  # photo | video | name (a student named in the page's text, no photo of them)
+    channel: str = ""  # where the evidence was read: alt, figcaption, card, filename, exif..., context, page_text
 
 
 def judge_matches(
@@ -54,6 +63,7 @@ def judge_matches(
     *,
     school_year_start: str = "08-01",
     purpose: str = PURPOSE_WEBSITE,
+    kind: str = "photo",
 ) -> list[Judgement]:
     """Apply the consent rule to each student identified in one image (best match per student).
 
@@ -74,8 +84,12 @@ def judge_matches(
         else:
             verdict, reason = Verdict.VIOLATION, decision.reason
         evidence = f"{m.source}: {m.snippet}"[:MAX_EVIDENCE_CHARS]
+        channel = m.source.split("#", 1)[0]
         out.append(
-            Judgement(site_id, page_url, image_url, student_id, verdict, reason, round(m.confidence, 3), evidence)
+            Judgement(
+                site_id, page_url, image_url, student_id, verdict, reason, round(m.confidence, 3), evidence,
+                kind, channel,
+            )
         )
     return out
 
@@ -103,25 +117,88 @@ class ReconcileCounts:
 
 
 Appearance = tuple[str | None, str, str, Mapping[str, str]]  # (site_id, page_url, image_url, texts)
-Matched = tuple[str | None, str, str, list[Match]]
+Matched = tuple[str | None, str, str, list[Match], str]  # (site_id, page_url, image_url, matches, kind)
+
+
+def identify(index: NameIndex, texts: Mapping[str, str], site_id: str | None) -> list[Match]:
+    """Students in one image, each channel given only the weight it can carry.
+
+    The image's own texts and the texts bound to it alone (``source_strength`` strong) identify. A first name
+    there is resolved by a full name in the text around the image (a story's "Jeremy" is its "Jeremy Ortiz")
+    when exactly one such student fits. Otherwise the surrounding text speaks only for an image nobody is
+    identified in, capped below identification, and not at all for logos, icons, stock or tiny images.
+    """
+    strong = {k: v for k, v in texts.items() if source_strength(k) == "strong"}
+    weak = {k: v for k, v in texts.items() if source_strength(k) == "weak"}
+    found = index.find(strong, site_id) if strong else []
+    around = index.find(weak, site_id) if weak else []
+    if around:
+        # Only capitalised words: "amazing grace" in an alt text does not name Grace.
+        own_words = fold_words(" ".join(w for v in strong.values() for w in v.split() if w[:1].isupper()))
+        named = {m.student_id for m in found if m.identified}
+        resolved = [
+            m
+            for m in around
+            if m.identified and m.student_id not in named and own_words & index.first_names(m.student_id)
+        ]
+        if len(resolved) == 1:
+            m = resolved[0]
+            found = [x for x in found if x.student_id != m.student_id]
+            found.append(
+                Match(m.student_id, min(m.confidence, CONF_FIRST_RESOLVED), m.matched_text, m.source, m.snippet,
+                      "first_resolved")
+            )
+    if any(m.identified for m in found) or texts.get(DECORATIVE_FLAG):
+        return sorted(found, key=lambda m: (-m.confidence, m.student_id))
+    known = {m.student_id for m in found}
+    for m in around:
+        if m.student_id not in known:
+            found.append(
+                Match(m.student_id, min(m.confidence, WEAK_CAP), m.matched_text, m.source, m.snippet, m.form)
+            )
+    return sorted(found, key=lambda m: (-m.confidence, m.student_id))
+
+
+def kind_of(image_url: str, texts: Mapping[str, str]) -> str:
+    if image_url == PAGE_TEXT_URL:
+        return "name"
+    return "video" if texts.get(KIND_FLAG) == "video" else "photo"
 
 
 def match_appearances(appearances: Iterable[Appearance], index: NameIndex) -> tuple[list[Matched], int]:
-    """Find students in each appearance's texts; also return how many images had no identification at all."""
+    """Find students in each appearance's texts; also return how many images had no identification at all.
+
+    A page's own text (the appearance without an image) gives name findings: the students it names who are
+    not identified in a photo or video of the same page.
+    """
     matched: list[Matched] = []
     unidentified = 0
+    pages: list[tuple[str | None, str, Mapping[str, str]]] = []
+    pictured: dict[str, set[str]] = {}
     for site_id, page_url, image_url, texts in appearances:
-        matches = index.find(dict(texts), site_id)
+        if image_url == PAGE_TEXT_URL:
+            pages.append((site_id, page_url, texts))
+            continue
+        matches = identify(index, texts, site_id)
         if matches:
-            matched.append((site_id, page_url, image_url, matches))
+            matched.append((site_id, page_url, image_url, matches, kind_of(image_url, texts)))
+            pictured.setdefault(page_url, set()).update(m.student_id for m in matches)
         else:
             unidentified += 1
+    for site_id, page_url, texts in pages:
+        named = [
+            m
+            for m in index.find({k: v for k, v in texts.items() if source_strength(k) == "page"}, site_id)
+            if m.confidence >= IDENTIFIED and m.student_id not in pictured.get(page_url, set())
+        ]
+        if named:
+            matched.append((site_id, page_url, PAGE_TEXT_URL, named, "name"))
     return matched, unidentified
 
 
 def matched_students(matched: Iterable[Matched]) -> set[str]:
     """Student ids named anywhere in ``matched``: the only consents worth loading."""
-    return {m.student_id for _, _, _, matches in matched for m in matches}
+    return {m.student_id for _, _, _, matches, _ in matched for m in matches}
 
 
 def judge_all(
@@ -133,8 +210,10 @@ def judge_all(
 ) -> list[Judgement]:
     """:func:`judge_matches` over every matched appearance."""
     out: list[Judgement] = []
-    for site_id, page_url, image_url, matches in matched:
-        out += judge_matches(site_id, page_url, image_url, matches, consents, on, school_year_start=school_year_start)
+    for site_id, page_url, image_url, matches, kind in matched:
+        out += judge_matches(
+            site_id, page_url, image_url, matches, consents, on, school_year_start=school_year_start, kind=kind
+        )
     return out
 
 

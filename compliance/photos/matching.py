@@ -441,6 +441,7 @@ class NameIndex:
                 sites[key].add(site)
         self._distractors = {k: frozenset(v) for k, v in sites.items()}
         self._automaton = self._build_automaton()
+        self._positions: dict[str, int] | None = None
 
     def _build_automaton(self) -> ahocorasick.Automaton:
         kinds: dict[str, int] = defaultdict(int)
@@ -472,6 +473,16 @@ class NameIndex:
     @property
     def sites(self) -> frozenset[str]:
         return frozenset(self._site_range)
+
+    def first_names(self, student_id: str) -> frozenset[str]:
+        """Folded first-name forms of a student (legal, preferred, their nicknames' heads): what a caption
+        says when it names the student by first name only."""
+        if self._positions is None:
+            self._positions = {sid: idx for idx, sid in enumerate(self._ids)}
+        idx = self._positions.get(student_id)
+        if idx is None:
+            return frozenset()
+        return frozenset(" ".join(words) for words in self._given_of[idx][0]) | frozenset(self._given_of[idx][1])
 
     # -- public API --------------------------------------------------------------------------------------
 

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from compliance.photos.evidence import METADATA_KEYS, ImageEvidence, ImageFacts, ImageRef, read_image
+from compliance.photos.evidence import (
+    DECORATIVE_FLAG,
+    METADATA_KEYS,
+    PAGE_TEXT_URL,
+    ImageEvidence,
+    ImageFacts,
+    ImageRef,
+    read_image,
+)
 from compliance.photos.freshness import CacheEntry
 
 ErrorKind = Literal["error", "refused", "robots", "limit"]
@@ -125,20 +133,41 @@ def build_evidence(result: CrawlResult, max_pixels: int) -> list[ImageEvidence]:
             facts_by_url[url] = ImageFacts(error=fetched.error or "image not fetched")
     evidence: list[ImageEvidence] = []
     for page in result.pages.values():
-        seen: set[str] = set()
+        # Every use of one image URL on a page keeps its own texts (a placeholder silhouette shown for 17
+        # people carries 17 names): the second use's alt is "alt#2", and so on.
+        merged: dict[str, dict[str, str]] = {}
+        uses: dict[str, int] = {}
+        decorative: dict[str, bool] = {}
         for ref in page.images:
-            if ref.image_url in seen:
-                continue
-            seen.add(ref.image_url)
-            facts = facts_by_url.get(ref.image_url) or ImageFacts(
-                error=result.refused.get(ref.image_url, "image not fetched")
-            )
-            texts = {k: _normalize_key(v) for k, v in ref.texts.items() if k not in METADATA_KEYS}
+            n = uses[ref.image_url] = uses.get(ref.image_url, 0) + 1
+            texts = merged.setdefault(ref.image_url, {})
+            flagged = False
+            for key, value in ref.texts.items():
+                if key in METADATA_KEYS:
+                    continue
+                if key == DECORATIVE_FLAG:
+                    flagged = True
+                    if n > 1:
+                        continue
+                if n > 1 and (key == "filename" or value in texts.values()):
+                    continue
+                texts[key if n == 1 or "#" in key else f"{key}#{n}"] = _normalize_key(value)
+            # An image is decorative only if every use of it is (a logo in the footer and as a story photo).
+            decorative[ref.image_url] = decorative.get(ref.image_url, True) and flagged
+        for url, page_texts in merged.items():
+            facts = facts_by_url.get(url) or ImageFacts(error=result.refused.get(url, "image not fetched"))
+            texts = dict(page_texts)
+            if not decorative[url]:
+                texts.pop(DECORATIVE_FLAG, None)
+            if facts.width is not None and facts.height is not None and max(facts.width, facts.height) < 100:
+                texts.setdefault(DECORATIVE_FLAG, "under 100 px")
             texts.update({k: _normalize_key(v) for k, v in facts.texts.items()})
+            if url == PAGE_TEXT_URL:
+                facts = ImageFacts()
             evidence.append(
                 ImageEvidence(
                     page_url=page.url,
-                    image_url=ref.image_url,
+                    image_url=url,
                     texts=texts,
                     sha256=facts.sha256,
                     phash=facts.phash,

@@ -25,7 +25,7 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
-from compliance.photos.evidence import METADATA_KEYS, ImageRef, parse_page
+from compliance.photos.evidence import METADATA_KEYS, PAGE_TEXT_URL, ImageRef, parse_page
 from compliance.photos.fetch import (
     HTML_TYPES,
     MAX_REDIRECTS,
@@ -419,7 +419,7 @@ class _SiteCrawl:
                     texts={k: v for k, v in (ev.get("texts") or {}).items() if k not in METADATA_KEYS},
                 )
                 for ev in entry.evidence
-                if ev.get("image_url")
+                if ev.get("image_url") is not None  # "" is the page's own text
             ]
             fetched = PageFetch(
                 url=final,
@@ -452,7 +452,8 @@ class _SiteCrawl:
             return
         self.result.pages[final] = fetched
         for ref in fetched.images:
-            self.schedule_image(ref.image_url, fetched.unchanged)
+            if ref.image_url != PAGE_TEXT_URL:
+                self.schedule_image(ref.image_url, fetched.unchanged)
         for link in fetched.links:
             self.schedule_page(link, final)
 
