@@ -76,6 +76,8 @@ DECORATIVE_FLAG = "_decorative"  # why an image cannot show a student (logo, sto
 MAX_CARD_CHARS = 600
 MAX_PAGE_TEXT_CHARS = 20_000
 MIN_PHOTO_PIXELS = 100
+_SCRIPT_URL = re.compile(r"""["'`]((?:[\w./~-]|%[0-9A-Fa-f]{2})+\.(?:html?|php|aspx?))(?:[?#][^"'`\s]*)?["'`]""")
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _MEDIA_TAGS = frozenset({"img", "video", "iframe", "picture"})
 _CARD_TAGS = frozenset({"figure", "li", "td", "th", "dd"})
 _SKIP_TAGS = frozenset(
@@ -347,6 +349,29 @@ def _context_text(node: LexborNode, own: set[int], limit: int) -> str:
     return _visible_text(node, skip, limit)
 
 
+def _section_text(block: LexborNode, own: set[int], limit: int) -> str:
+    """Text of the heading section of ``block`` that holds the image: a page of award photos under year
+    headings gives each photo its own year's text, not every year's."""
+    children = [c for c in block.iter() if c.tag != "-text" or (c.text_content or "").strip()]
+    at = next((i for i, c in enumerate(children) if c.mem_id in own), None)
+    if at is None:
+        return ""
+    level = lambda c: int(c.tag[1]) if c.tag in _HEADINGS else 0  # noqa: E731
+    start = next((i for i in range(at, -1, -1) if level(children[i])), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(at + 1, len(children)) if 0 < level(children[i]) <= level(children[start])), None)
+    parts: list[str] = []
+    for child in children[start:end]:
+        if child.tag == "-text":
+            parts.append(child.text_content or "")
+        elif child.mem_id in own:
+            parts.append(_context_text(child, own, limit))
+        elif not (_is_chrome(child) or child.tag in _MEDIA_TAGS or _media_count(child)):
+            parts.append(child.text(deep=True, separator=" "))
+    return clean_text(" ".join(parts), limit)
+
+
 def _repeated(node: LexborNode) -> bool:
     """Whether ``node`` is one of several like siblings (same tag and class) that each hold an image: a card
     in a grid of cards."""
@@ -482,7 +507,7 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
     start = chain.index(card) + 1 if card is not None else 0
     for anc in chain[start:]:
         if anc.tag in _BLOCK_TAGS:
-            context = _context_text(anc, own, MAX_CONTEXT_CHARS)
+            context = _section_text(anc, own, MAX_CONTEXT_CHARS) or _context_text(anc, own, MAX_CONTEXT_CHARS)
             if context:
                 if _media_count(anc) == 1:
                     put("cue", _cue_text(context), MAX_CARD_CHARS)
@@ -519,6 +544,16 @@ def parse_page(html: str, page_url: str) -> ParsedPage:
         if absolute not in seen:
             seen.add(absolute)
             links.append(absolute)
+    # Navigation a script inserts (fetch('header.html'), a menu array) is reachable without running it: page
+    # URLs quoted in inline scripts are links too.
+    for script in tree.css("script"):
+        if script.attributes.get("src"):
+            continue
+        for quoted in _SCRIPT_URL.findall((script.text() or "")[:100_000]):
+            absolute = urldefrag(urljoin(base, quoted))[0]
+            if absolute not in seen:
+                seen.add(absolute)
+                links.append(absolute)
     images: list[ImageRef] = []
     for img in tree.css("img"):
         url = _choose_url(img, base)

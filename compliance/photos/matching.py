@@ -383,6 +383,7 @@ class NameIndex:
         self._family_of: list[_Family] = []
         pairs: dict[str, list[int]] = defaultdict(list)
         initials_index: dict[str, list[int]] = defaultdict(list)
+        initial_first: dict[str, list[int]] = defaultdict(list)
         # Students are stored grouped by site, so a site is an index range and every posting list (ascending)
         # is cut to a site with two bisections instead of a scan.
         self._site_range: dict[str, tuple[int, int]] = {}
@@ -415,6 +416,9 @@ class NameIndex:
                 if current_site:
                     site_range[current_site] = (idx, idx)
             components, initials = family[1], family[2]
+            for c in components:
+                for letter in {f[0] for f in given[1] if f}:
+                    initial_first[f"{letter} {c}"].append(idx)
             for f in given[1]:
                 for c in components:
                     pairs[f"{f} {c}"].append(idx)
@@ -428,6 +432,7 @@ class NameIndex:
         # Tuples of ints: the collector stops tracking them, unlike a million lists.
         self._pairs: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in pairs.items()}
         self._initials: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in initials_index.items()}
+        self._initial_first: dict[str, tuple[int, ...]] = {k: tuple(sorted(v)) for k, v in initial_first.items()}
         self._first_tokens = frozenset(first_tokens)
         self._part_tokens = frozenset(part_tokens)
         self._last_tokens = frozenset(last_tokens)
@@ -680,6 +685,8 @@ class _TextScan:
                     self._initial(i, cands)
                     if not found:
                         self._fuzzy_surname(i, cands)
+            if kind & _KIND_LAST and i > 0 and len(self.words[i - 1]) == 1:
+                self._initial_surname(i - 1, cands)
             if kind & _KIND_LAST and i + 1 < n and self.sep(i) == ",":
                 self._last_comma_first(i, cands)
             if kind & _KIND_LAST and i > 0:
@@ -820,13 +827,24 @@ class _TextScan:
             if not via_nick:
                 return  # a roster first name read as written: no nickname reading on top
 
+    def _initial_surname(self, i: int, cands: list[_Cand]) -> None:
+        """First initial and surname, "N. Davies" or a portrait file "NDavies.jpg" (split to "N Davies")."""
+        letter, j = self.words[i], i + 1
+        if not letter.isalpha() or not self.joined(i) or not (self.capitalised(i) and self.capitalised(j)):
+            return
+        if i > 0 and self.joined(i - 1) and self.kinds[i - 1] & (_KIND_FIRST | _KIND_NICK | _KIND_PART):
+            return  # "Maria J. Garcia": a middle initial, read by the full-name reading
+        ids = self.ix._lookup(self.ix._initial_first, f"{letter} {self.words[j]}", self.members)
+        if ids:
+            cands.append(_Cand(list(ids), i, j, CONF_INITIAL, "initial_first", i))
+
     def _fuzzy_surname(self, i: int, cands: list[_Cand]) -> None:
         j = i + 1
         word = self.words[j]
         if len(word) < FUZZY_MIN_LEN or not self.joined(i) or not self.capitalised(j) or not word.isalpha():
             return
-        if self.kinds[j] & _KIND_LAST:
-            return  # an exact roster surname: a student of another site, not a typo
+        # An exact roster surname of someone else does not block the reading: this is only tried when no
+        # student in scope has the exact name, and the candidates compete on the evidence like any other.
         for cand_last in _near(word, self.ix._last_deletes):
             for first, via_nick in self.first_variants(i):
                 if via_nick:
