@@ -20,15 +20,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from compliance.consent import read_consents, read_students
-from compliance.photos.findings import audit_rows, judge_all, match_appearances
+from compliance.photos.evidence import PAGE_TEXT_SOURCE, PAGE_TEXT_URL
+from compliance.photos.findings import Appearance, audit_rows, judge_all, match_appearances
 from compliance.photos.freshness import MemoryCache
 from compliance.photos.matching import build_index
-from compliance.photos.results import build_evidence
+from compliance.photos.results import build_evidence, page_texts
 from compliance.photos.traversal import crawl_sites
 from compliance.quarantine import Rejected
 from compliance.settings import Crawl
 
-AUDIT_COLUMNS = ("page_url", "image_url", "student_id", "status", "reason", "confidence", "evidence")
+# kind (photo | video | name) and channel came later: appended, so scripts reading the first columns still work.
+AUDIT_COLUMNS = ("page_url", "image_url", "student_id", "status", "reason", "confidence", "evidence", "kind", "channel")
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".csv"}
 
 
@@ -114,7 +116,8 @@ def run_audit(
         outcome.images += len(evidence)
         outcome.crawl_errors += [f"{e.url}: {e.reason}" for e in result.stats.errors]
         scope = result.site_id if result.site_id in site_ids else None
-        appearances = [(scope, ev.page_url, ev.image_url, ev.texts) for ev in evidence]
+        appearances: list[Appearance] = [(scope, ev.page_url, ev.image_url, ev.texts) for ev in evidence]
+        appearances += [(scope, url, PAGE_TEXT_URL, {PAGE_TEXT_SOURCE: text}) for url, text in page_texts(result)]
         matched, unidentified = match_appearances(appearances, index)
         outcome.unidentified_images += unidentified
         outcome.rows += audit_rows(judge_all(matched, consents, as_of, school_year_start=school_year_start))

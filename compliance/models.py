@@ -244,6 +244,7 @@ class Page(Base):
     last_modified: Mapped[str | None] = mapped_column(String(100))
     content_sha256: Mapped[str | None] = mapped_column(String(64))
     links: Mapped[list[Any]] = mapped_column(default=list)  # links found last time, reused when the page is a 304
+    text: Mapped[str | None] = mapped_column(Text, default=None)  # the page's own text: where name findings come from
     status: Mapped[str] = mapped_column(String(20), default=PageStatus.LIVE)  # PageStatus
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -297,6 +298,8 @@ class Finding(Base):
     reason: Mapped[str] = mapped_column(String(40))
     confidence: Mapped[float] = mapped_column(Float)
     evidence: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(10), default="photo")  # photo | video | name (no image: image_url "")
+    channel: Mapped[str] = mapped_column(String(40), default="")  # alt, figcaption, card, filename, exif, page_text...
     state: Mapped[str] = mapped_column(String(20), default=FindingState.NEW, index=True)  # FindingState
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

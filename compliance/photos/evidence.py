@@ -70,7 +70,7 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # illustration only asks for a look.
 WEAK_SOURCES = frozenset({"context", "shared_caption"})
 PAGE_TEXT_SOURCE = "page_text"
-PAGE_TEXT_URL = ""  # the page's own text travels as an evidence row without an image
+PAGE_TEXT_URL = ""  # a name finding's image URL: the page's text named the student, no image did
 KIND_FLAG = "_kind"  # "video" for a video or embed (its poster or player URL stands for it)
 DECORATIVE_FLAG = "_decorative"  # why an image cannot show a student (logo, stock, tiny); not text to search
 MAX_CARD_CHARS = 600
@@ -131,6 +131,7 @@ class ImageRef:
 class ParsedPage:
     links: list[str]
     images: list[ImageRef]
+    text: str = ""  # the page's own text: students named without a photo are name findings
 
 
 @dataclass
@@ -469,7 +470,7 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
 
     def put(key: str, value: str | None, limit: int = MAX_ATTRIBUTE_CHARS) -> None:
         text = clean_text(value, limit)
-        if text and key not in texts and text not in texts.values():
+        if text and key not in texts:
             texts[key] = text
 
     put("alt", _attr(img, "alt"))
@@ -560,10 +561,7 @@ def parse_page(html: str, page_url: str) -> ParsedPage:
         if url is None:
             continue
         images.append(ImageRef(image_url=urldefrag(url)[0], texts=_image_texts(img, url)))
-    text = _page_text(tree)
-    if text:
-        images.append(ImageRef(image_url=PAGE_TEXT_URL, texts={PAGE_TEXT_SOURCE: text}))
-    return ParsedPage(links=links, images=images)
+    return ParsedPage(links=links, images=images, text=_page_text(tree))
 
 
 # --- image bytes --------------------------------------------------------------------------------------------

@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 
 from compliance.consent import ConsentLike, consent_status
 from compliance.models import Finding, Page, PhotoAppearance
-from compliance.photos.evidence import DECORATIVE_FLAG, KIND_FLAG, PAGE_TEXT_URL, fold_words, source_strength
+from compliance.photos.evidence import (
+    DECORATIVE_FLAG,
+    KIND_FLAG,
+    PAGE_TEXT_SOURCE,
+    PAGE_TEXT_URL,
+    fold_words,
+    source_strength,
+)
 from compliance.photos.matching import IDENTIFIED, Match, NameIndex
 from compliance.vocabulary import FindingState, PageStatus, Verdict
 
@@ -218,14 +225,22 @@ def judge_all(
 
 
 def live_appearances(session: Session, site_id: str) -> list[Appearance]:
-    """The site's photo appearances still online, with the texts their evidence carries."""
+    """The site's photo appearances still online, with the texts their evidence carries, and the live pages'
+    own texts (as appearances without an image: where name findings come from)."""
     rows = session.execute(
         select(Page.url, PhotoAppearance.image_url, PhotoAppearance.evidence)
         .join(Page, Page.id == PhotoAppearance.page_id)
         .where(Page.site_id == site_id, Page.status == PageStatus.LIVE, PhotoAppearance.status == PageStatus.LIVE)
         .order_by(Page.url, PhotoAppearance.image_url)
     )
-    return [(site_id, url, image, dict((ev or {}).get("texts") or {})) for url, image, ev in rows]
+    found: list[Appearance] = [(site_id, url, image, dict((ev or {}).get("texts") or {})) for url, image, ev in rows]
+    texts = session.execute(
+        select(Page.url, Page.text)
+        .where(Page.site_id == site_id, Page.status == "live", Page.text.is_not(None))
+        .order_by(Page.url)
+    )
+    found += [(site_id, url, PAGE_TEXT_URL, {PAGE_TEXT_SOURCE: text}) for url, text in texts if text]
+    return found
 
 
 def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgement], now: datetime) -> ReconcileCounts:
@@ -260,6 +275,8 @@ def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgem
                     reason=j.reason,
                     confidence=j.confidence,
                     evidence=j.evidence,
+                    kind=j.kind,
+                    channel=j.channel,
                     state=FindingState.NEW,
                     first_seen_at=now,
                     last_seen_at=now,
@@ -275,6 +292,7 @@ def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgem
         elif row.state == FindingState.NEW and row.last_seen_at < now:
             row.state = FindingState.OPEN
         row.verdict, row.reason, row.confidence, row.evidence = j.verdict, j.reason, j.confidence, j.evidence
+        row.kind, row.channel = j.kind, j.channel
         row.last_seen_at = now
     for key, row in existing.items():
         if key not in seen and row.state != FindingState.RESOLVED:
@@ -295,6 +313,8 @@ def audit_rows(judgements: Iterable[Judgement]) -> list[dict[str, Any]]:
             "reason": j.reason,
             "confidence": f"{j.confidence:.2f}",
             "evidence": j.evidence,
+            "kind": j.kind,
+            "channel": j.channel,
         }
         for j in judgements
     ]

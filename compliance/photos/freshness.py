@@ -101,6 +101,7 @@ class CacheEntry:
     etag: str | None = None
     last_modified: str | None = None
     links: tuple[str, ...] = ()
+    text: str | None = None  # pages: their own text (names without a photo), reused on a 304
     evidence: tuple[dict[str, Any], ...] = ()
     photo: dict[str, Any] | None = None
     content_sha256: str | None = None

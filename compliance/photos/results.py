@@ -68,6 +68,7 @@ class PageFetch:
     links: list[str]
     images: list[ImageRef]
     alias_of: str | None = None  # same content as this page (e.g. "site/" and "site/index.html")
+    text: str | None = None  # the page's own text
 
 
 @dataclass
@@ -177,3 +178,8 @@ def build_evidence(result: CrawlResult, max_pixels: int) -> list[ImageEvidence]:
                 )
             )
     return evidence
+
+
+def page_texts(result: CrawlResult) -> list[tuple[str, str]]:
+    """(page URL, the page's own text) of every live page that has text: where name findings are read."""
+    return [(page.url, page.text) for page in result.pages.values() if page.text]

@@ -76,6 +76,7 @@ class StoreCache:
                 etag=page.etag,
                 last_modified=page.last_modified,
                 links=tuple(page.links or ()),
+                text=page.text,
                 evidence=tuple(evidence_by_page[page.id]),
                 content_sha256=page.content_sha256,
             )
@@ -109,6 +110,7 @@ def remember_crawl(cache: CrawlCache, result: CrawlResult, evidence: Sequence[Im
                 etag=page.etag,
                 last_modified=page.last_modified,
                 links=tuple(page.links),
+                text=page.text,
                 evidence=tuple(by_page.get(url, ())),
                 content_sha256=page.content_sha256,
             ),
@@ -174,6 +176,8 @@ def store_crawl(
         links = list(fetched.links)
         if row.links != links:
             row.links = links
+        if fetched.text is not None and row.text != fetched.text:
+            row.text = fetched.text
         row.status = "alias" if fetched.alias_of else "live"
         row.last_seen_at = now
     session.flush()

@@ -25,7 +25,7 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
-from compliance.photos.evidence import METADATA_KEYS, PAGE_TEXT_URL, ImageRef, parse_page
+from compliance.photos.evidence import METADATA_KEYS, ImageRef, parse_page
 from compliance.photos.fetch import (
     HTML_TYPES,
     MAX_REDIRECTS,
@@ -419,7 +419,7 @@ class _SiteCrawl:
                     texts={k: v for k, v in (ev.get("texts") or {}).items() if k not in METADATA_KEYS},
                 )
                 for ev in entry.evidence
-                if ev.get("image_url") is not None  # "" is the page's own text
+                if ev.get("image_url")
             ]
             fetched = PageFetch(
                 url=final,
@@ -431,6 +431,7 @@ class _SiteCrawl:
                 content_sha256=entry.content_sha256,
                 links=links,
                 images=refs,
+                text=entry.text,
             )
         elif response.body is not None:
             html = response.body.decode(response.charset, errors="replace")
@@ -445,6 +446,7 @@ class _SiteCrawl:
                 content_sha256=hashlib.sha256(response.body).hexdigest(),
                 links=parsed.links,
                 images=parsed.images,
+                text=parsed.text,
             )
         else:
             self.error(url, f"unexpected HTTP {response.status}")
@@ -452,8 +454,7 @@ class _SiteCrawl:
             return
         self.result.pages[final] = fetched
         for ref in fetched.images:
-            if ref.image_url != PAGE_TEXT_URL:
-                self.schedule_image(ref.image_url, fetched.unchanged)
+            self.schedule_image(ref.image_url, fetched.unchanged)
         for link in fetched.links:
             self.schedule_page(link, final)
 
