@@ -68,7 +68,7 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # texts (alt, title, captions, file name, embedded metadata) and text bound to exactly this image (its card,
 # table column, a "pictured" sentence) identify; text shared with other images or a story around an
 # illustration only asks for a look.
-WEAK_SOURCES = frozenset({"context", "shared_caption"})
+WEAK_SOURCES = frozenset({"context", "shared_caption", "context_hashtags"})
 PAGE_TEXT_SOURCE = "page_text"
 PAGE_TEXT_URL = ""  # a name finding's image URL: the page's text named the student, no image did
 KIND_FLAG = "_kind"  # "video" for a video or embed (its poster or player URL stands for it)
@@ -77,6 +77,7 @@ MAX_CARD_CHARS = 600
 MAX_PAGE_TEXT_CHARS = 20_000
 MIN_PHOTO_PIXELS = 100
 _SCRIPT_URL = re.compile(r"""["'`]((?:[\w./~-]|%[0-9A-Fa-f]{2})+\.(?:html?|php|aspx?))(?:[?#][^"'`\s]*)?["'`]""")
+_HASHTAG = re.compile(r"#([^\W\d_][\w]*[A-Z][\w]*)")
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _MEDIA_TAGS = frozenset({"img", "video", "iframe", "picture"})
 _CARD_TAGS = frozenset({"figure", "li", "td", "th", "dd"})
@@ -279,6 +280,11 @@ def fold_words(text: str) -> frozenset[str]:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return frozenset(re.findall(r"[^\W\d_]+", plain))
+
+
+def hashtag_words(text: str) -> str:
+    """The words of a text's CamelCase hashtags: '#MiaChen #Go' -> 'Mia Chen Go' (names written as tags)."""
+    return " ".join(split_camel(tag) for tag in _HASHTAG.findall(text))
 
 
 def source_strength(source: str) -> str:

@@ -24,6 +24,7 @@ from compliance.photos.evidence import (
     PAGE_TEXT_SOURCE,
     PAGE_TEXT_URL,
     fold_words,
+    hashtag_words,
     source_strength,
 )
 from compliance.photos.matching import IDENTIFIED, Match, NameIndex
@@ -137,6 +138,10 @@ def identify(index: NameIndex, texts: Mapping[str, str], site_id: str | None) ->
     """
     strong = {k: v for k, v in texts.items() if source_strength(k) == "strong"}
     weak = {k: v for k, v in texts.items() if source_strength(k) == "weak"}
+    for group in (strong, weak):
+        tags = hashtag_words(" ".join(group.values()))
+        if tags:
+            group["hashtags" if group is strong else "context_hashtags"] = tags
     found = index.find(strong, site_id) if strong else []
     around = index.find(weak, site_id) if weak else []
     if around:

@@ -847,11 +847,12 @@ class _TextScan:
         # student in scope has the exact name, and the candidates compete on the evidence like any other.
         for cand_last in _near(word, self.ix._last_deletes):
             for first, via_nick in self.first_variants(i):
-                if via_nick:
-                    continue  # a nickname and a typo together is too far from the roster
                 ids = self.ix._lookup(self.ix._pairs, f"{first} {cand_last}", self.members)
                 if ids:
-                    cands.append(_Cand(list(ids), i, j, CONF_FUZZY, "fuzzy", i))
+                    # A nickname and a typo together ("Alex Rodriguez" for Alexander Rodrigues) is a reading
+                    # worth a look, never an identification on its own.
+                    conf = CONF_FUZZY - (NICKNAME_PENALTY if via_nick else 0.0)
+                    cands.append(_Cand(list(ids), i, j, conf, "fuzzy", i))
 
     def _fuzzy_first(self, j: int, cands: list[_Cand]) -> None:
         i = j - 1
@@ -898,11 +899,18 @@ class _TextScan:
         )
 
     def staff_or_place(self, cand: _Cand) -> bool:
-        """Right after an honorific ("Coach Ben Cho") or before a place word ("Grace Park Elementary")."""
+        """Right after an honorific ("Coach Ben Cho") or before a capitalised place word ("Grace Park Elementary")."""
         s, e = cand.start, cand.end
         if s > 0 and self.words[s - 1] in HONORIFICS and self.sep(s - 1) in ("", "."):
             return True
-        return e + 1 < len(self.words) and self.words[e + 1] in PLACE_WORDS and self.sep(e) == ""
+        # Only a capitalised place word makes a place name ("Grace Park Elementary"); a full name followed by an
+        # ordinary word is still a name ("Mia Chen field trip photos", "Mia Chen lane 4").
+        return (
+            e + 1 < len(self.words)
+            and self.words[e + 1] in PLACE_WORDS
+            and self.sep(e) == ""
+            and self.capitalised(e + 1)
+        )
 
 
 def _resolve(cands: list[_Cand]) -> list[_Cand]:
