@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from compliance.vocabulary import CampaignStatus, DeliveryStatus, FindingState, PageStatus
+from compliance.vocabulary import CampaignStatus, DeliveryStatus, FindingKind, FindingState, PageStatus
 
 
 def utcnow() -> datetime:
@@ -298,7 +298,7 @@ class Finding(Base):
     reason: Mapped[str] = mapped_column(String(40))
     confidence: Mapped[float] = mapped_column(Float)
     evidence: Mapped[str] = mapped_column(Text, default="")
-    kind: Mapped[str] = mapped_column(String(10), default="photo")  # photo | video | name (no image: image_url "")
+    kind: Mapped[str] = mapped_column(String(10), default=FindingKind.PHOTO)  # FindingKind (name: image_url "")
     channel: Mapped[str] = mapped_column(String(40), default="")  # alt, figcaption, card, filename, exif, page_text...
     state: Mapped[str] = mapped_column(String(20), default=FindingState.NEW, index=True)  # FindingState
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

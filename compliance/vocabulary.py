@@ -304,6 +304,14 @@ class Verdict(StrEnum):
 _VERDICT_LABELS = {Verdict.VIOLATION: "Violation", Verdict.NEEDS_REVIEW: "Needs review", Verdict.OK: "OK"}
 
 
+class FindingKind(StrEnum):
+    """What identifies the student (AR 1114 II.3 names all three): a photo, a video, or the name in the text."""
+
+    PHOTO = "photo"
+    VIDEO = "video"
+    NAME = "name"
+
+
 class FindingState(StrEnum):
     """``new`` the night a finding is first seen, ``open`` while the image stays online, ``resolved`` when it is
     gone on re-crawl (a resolved finding seen again is ``new`` again)."""

@@ -28,7 +28,7 @@ from compliance.photos.evidence import (
     source_strength,
 )
 from compliance.photos.matching import IDENTIFIED, Match, NameIndex
-from compliance.vocabulary import FindingState, PageStatus, Verdict
+from compliance.vocabulary import FindingKind, FindingState, PageStatus, Verdict
 
 PURPOSE_WEBSITE = "website"
 MAX_EVIDENCE_CHARS = 500
@@ -37,7 +37,6 @@ MAX_EVIDENCE_CHARS = 500
 WEAK_CAP = 0.5
 # A first name in the image's own text ("Jeremy holding his award") that the story's full name resolves.
 CONF_FIRST_RESOLVED = 0.85
-KINDS = ("photo", "video", "name")
 
 
 def finding_key(page_url: str, image_url: str, student_id: str) -> str:
@@ -57,7 +56,7 @@ class Judgement:
     reason: str  # ok | no_consent | revoked | expired | principal_missing | purpose_not_covered | low_confidence
     confidence: float
     evidence: str
-    kind: str = "photo"  # photo | video | name (a student named in the page's text, no photo of them)
+    kind: str = FindingKind.PHOTO  # NAME: a student named in the page's text, no photo of them
     channel: str = ""  # where the evidence was read: alt, figcaption, card, filename, exif..., context, page_text
 
 
@@ -71,7 +70,7 @@ def judge_matches(
     *,
     school_year_start: str = "08-01",
     purpose: str = PURPOSE_WEBSITE,
-    kind: str = "photo",
+    kind: str = FindingKind.PHOTO,
 ) -> list[Judgement]:
     """Apply the consent rule to each student identified in one image (best match per student).
 
@@ -171,10 +170,10 @@ def identify(index: NameIndex, texts: Mapping[str, str], site_id: str | None) ->
     return sorted(found, key=lambda m: (-m.confidence, m.student_id))
 
 
-def kind_of(image_url: str, texts: Mapping[str, str]) -> str:
+def kind_of(image_url: str, texts: Mapping[str, str]) -> FindingKind:
     if image_url == PAGE_TEXT_URL:
-        return "name"
-    return "video" if texts.get(KIND_FLAG) == "video" else "photo"
+        return FindingKind.NAME
+    return FindingKind.VIDEO if texts.get(KIND_FLAG) == FindingKind.VIDEO else FindingKind.PHOTO
 
 
 def match_appearances(appearances: Iterable[Appearance], index: NameIndex) -> tuple[list[Matched], int]:
@@ -204,7 +203,7 @@ def match_appearances(appearances: Iterable[Appearance], index: NameIndex) -> tu
             if m.confidence >= IDENTIFIED and m.student_id not in pictured.get(page_url, set())
         ]
         if named:
-            matched.append((site_id, page_url, PAGE_TEXT_URL, named, "name"))
+            matched.append((site_id, page_url, PAGE_TEXT_URL, named, FindingKind.NAME))
     return matched, unidentified
 
 
