@@ -177,7 +177,7 @@ def test_cli_plan_prints_the_plan_and_refuses_inconsistent_options(quota_world, 
     from compliance.shell.cli import app
 
     runner = CliRunner()
-    before = len(quota_world["admin"].mail())
+    before = quota_world["admin"].stats()["messages_sent"]  # a count: decoding 3,000 messages is slow
     result = runner.invoke(app, ["campaign", "plan", "--audience", "categories", "--category", "vendor",
                                  "--deadline-days", "14"])
     assert result.exit_code == 0, result.output
@@ -187,7 +187,7 @@ def test_cli_plan_prints_the_plan_and_refuses_inconsistent_options(quota_world, 
     assert "volunteer" not in out
     assert "Quota: 2 day(s) with 1 sender(s), 500 messages a day" in out  # nobody signed: 1,000 vendors again
     assert "[name]" in out and "@example.org" not in out  # a sample, and no personal addresses
-    assert len(quota_world["admin"].mail()) == before  # a dry run sends nothing
+    assert quota_world["admin"].stats()["messages_sent"] == before  # a dry run sends nothing
 
     bad = runner.invoke(app, ["campaign", "plan", "--audience", "sites"])
     assert bad.exit_code == 2 and "needs at least one site id" in bad.output
