@@ -292,7 +292,7 @@ def plan_campaign(
         return pref if pref in ("es",) else language
 
     quotas = settings.quotas
-    unique_limit = getattr(quotas, "gmail_unique_recipients_per_day", UNIQUE_RECIPIENTS_PER_SENDER_DAY)
+    unique_limit = quotas.gmail_unique_recipients_per_day
     senders = len(settings.senders)
     staff = [t for t in selected if t[0].kind == PersonKind.EMPLOYEE and t[0].has_district_account]
     others = [t for t in selected if not (t[0].kind == PersonKind.EMPLOYEE and t[0].has_district_account)]
@@ -300,7 +300,8 @@ def plan_campaign(
     by_site_lang: dict[tuple[str | None, str], list[tuple[PersonLike, str, str]]] = defaultdict(list)
     for t in staff:
         by_site_lang[(t[0].site_id, lang(t[0]))].append(t)
-    chunk = quotas.gmail_recipients_per_message
+    # Gmail counts To, Cc and Bcc together, and a site-group message is addressed To the sender itself.
+    chunk = quotas.gmail_recipients_per_message - 1
     group_messages = sum(math.ceil(len(v) / chunk) for v in by_site_lang.values())
 
     individual = estimate_quota(len(selected), len(selected), senders, quotas.gmail_daily_per_sender,

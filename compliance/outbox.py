@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from google.auth.exceptions import RefreshError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from compliance.google.clients import GoogleClients
@@ -40,7 +40,7 @@ from compliance.google.workspace import (
 from compliance.leases import RunLease, lease_alive
 from compliance.mail import delivery_reference
 from compliance.models import Delivery, SyncState
-from compliance.settings import OutboxSettings, Settings
+from compliance.settings import OutboxSettings, Quotas, Settings
 from compliance.store import Store
 
 if TYPE_CHECKING:
@@ -101,34 +101,68 @@ def pause_sender(session: Session, sender: str, until: datetime) -> None:
     session.flush()
 
 
-def sender_usage(session: Session, senders: Iterable[str], now: datetime) -> dict[str, int]:
-    """Messages each sender sent (or may have sent) in the rolling 24 hours before ``now``."""
-    usage = {s: 0 for s in senders}
+@dataclass(slots=True)
+class SenderBudget:
+    """What a sender may still send in the rolling 24 hours: messages, recipients, and new distinct addresses.
+
+    Gmail limits all three per mailbox (2,000 messages, 10,000 recipients, 3,000 unique recipients); a
+    site-group message to 99 staff is one message but 100 recipients (the To: line is the sender itself).
+    """
+
+    messages: int
+    recipients: int
+    unique: int
+    seen: set[str] = field(default_factory=set)
+
+    def fits(self, addresses: Sequence[str]) -> bool:
+        fresh = {a.lower() for a in addresses} - self.seen
+        return self.messages >= 1 and self.recipients >= len(addresses) and self.unique >= len(fresh)
+
+    def take(self, addresses: Sequence[str]) -> None:
+        fresh = {a.lower() for a in addresses} - self.seen
+        self.messages -= 1
+        self.recipients -= len(addresses)
+        self.unique -= len(fresh)
+        self.seen |= fresh
+
+
+def delivery_addresses(kind: str, recipient: str, recipients: Sequence[str], sender: str) -> list[str]:
+    """Every address a delivery's message goes to, as Gmail counts them."""
+    if recipients:
+        return [sender, *recipients]  # group messages: To the sender, Bcc the members
+    return [recipient]
+
+
+def sender_budgets(session: Session, senders: Iterable[str], quotas: Quotas, now: datetime) -> dict[str, SenderBudget]:
+    """Each sender's budget from the ledger: what it sent (or may have sent) in the 24 hours before ``now``."""
+    budgets = {
+        s: SenderBudget(quotas.gmail_daily_per_sender, quotas.gmail_recipients_per_day,
+                        quotas.gmail_unique_recipients_per_day)
+        for s in senders
+    }
     rows = session.execute(
-        select(Delivery.sender, func.count())
-        .where(
-            Delivery.sender.in_(list(usage)),
+        select(Delivery.sender, Delivery.kind, Delivery.recipient, Delivery.recipients).where(
+            Delivery.sender.in_(list(budgets)),
             Delivery.status.in_(("sent", "sending", "bounced")),
             Delivery.sent_at > now - WINDOW,
         )
-        .group_by(Delivery.sender)
     )
-    for sender, count in rows:
-        usage[sender] = count
-    return usage
+    for sender, kind, recipient, recipients in rows:
+        budgets[sender].take(delivery_addresses(kind, recipient, recipients or [], sender))
+    return budgets
 
 
-def choose_sender(session: Session, senders: Sequence[str], daily_limit: int, now: datetime) -> tuple[str, int] | None:
-    """The least-used sender that is not paused and has room today, with how many more it may send."""
-    usage = sender_usage(session, senders, now)
-    best: tuple[str, int] | None = None
-    for sender in senders:
+def choose_sender(
+    session: Session, budgets: dict[str, SenderBudget], now: datetime
+) -> tuple[str, SenderBudget] | None:
+    """The sender with the most room that is not paused, with its budget (None: nobody may send now)."""
+    best: tuple[str, SenderBudget] | None = None
+    for sender, budget in budgets.items():
         until = paused_until(session, sender)
         if until is not None and until > now:
             continue
-        room = daily_limit - usage[sender]
-        if room > 0 and (best is None or room > best[1]):
-            best = (sender, room)
+        if budget.messages > 0 and budget.recipients > 0 and (best is None or budget.messages > best[1].messages):
+            best = (sender, budget)
     return best
 
 
@@ -218,14 +252,25 @@ class Outbox:
         """Settle rows dead runs left ``sending``: (found in the mailbox -> sent, requeued -> pending)."""
         return self._reconcile(None)
 
-    def check_bounces(self, since: datetime) -> tuple[int, int]:
-        """Bounces in every sender mailbox since ``since``: (bounces seen, deliveries marked bounced)."""
+    def check_bounces(self, since: datetime) -> BounceCounts:
+        """Bounces in every sender mailbox since ``since``.
+
+        A bounce that says the sender hit a sending limit (Gmail can accept a message and refuse it minutes
+        later) means the message never went: it is queued again and the sender paused for a day.
+        """
         self._backfill_stored_ids()
-        found: set[str] = set()
+        counts = BounceCounts()
         for sender in self.senders:
-            found |= bounced_message_ids(self.clients, sender, since)
-        with self.store.session() as session:
-            return len(found), mark_bounces(session, found)
+            found = bounced_message_ids(self.clients, sender, since)
+            counts.seen += len(found)
+            with self.store.session() as session:
+                failed, requeued = mark_bounces(session, found)
+                counts.marked += failed
+                counts.requeued += requeued
+                if requeued:
+                    pause_sender(session, sender, self.clock() + WINDOW)
+                    counts.paused_senders += 1
+        return counts
 
     # -- internals ------------------------------------------------------------------------------------
 
@@ -374,20 +419,30 @@ class Outbox:
         counts: OutboxCounts,
         token: str,
     ) -> None:
-        daily_limit = self.settings.quotas.gmail_daily_per_sender
+        full: set[str] = set()  # senders whose recipient budget no pending message fits this run
+        # Budgets are read from the ledger once a run and kept as this run claims (re-reading the whole day's
+        # ledger every batch is quadratic at district scale); a later run reads them afresh.
+        with self.store.session() as session:
+            budgets = sender_budgets(session, self.senders, self.settings.quotas, self.clock())
         while True:
             now = self.clock()
-            senders = [s for s in self.senders if s not in counts.refused_senders]
+            usable = {s: b for s, b in budgets.items() if s not in counts.refused_senders and s not in full}
             with self.store.session() as session:
-                choice = choose_sender(session, senders, daily_limit, now) if senders else None
+                choice = choose_sender(session, usable, now)
                 if choice is None:
                     counts.deferred = len(self._pending(session, criteria, 10**9, now))
                     break
-                sender, room = choice
-                rows = self._pending(session, criteria, min(room, CHUNK, self.clients.send_batch_size), now)
+                sender, budget = choice
+                rows = self._pending(session, criteria, min(budget.messages, CHUNK, self.clients.send_batch_size),
+                                     now)
                 if not rows:
                     break
-                batch = self._claim(session, rows, build, sender, now, token, counts)
+                batch = self._claim(session, rows, build, sender, now, token, counts, budget)
+                if not batch and not any(
+                    budget.fits(delivery_addresses(r.kind, r.recipient, r.recipients or [], sender))
+                    for r in rows if r.status == "pending"
+                ):
+                    full.add(sender)
             if self.checkpoint is not None:
                 self.checkpoint("claimed")
             if not batch:
@@ -432,10 +487,17 @@ class Outbox:
         now: datetime,
         token: str,
         counts: OutboxCounts,
+        budget: SenderBudget,
     ) -> list[tuple[int, bytes]]:
-        """Build each row's message and claim it (write-ahead); return what this run may now send."""
+        """Build each row's message and claim it (write-ahead); return what this run may now send.
+
+        A row whose recipients no longer fit the sender's budget stays pending for another sender or window.
+        """
         batch: list[tuple[int, bytes]] = []
         for row in rows:
+            addresses = delivery_addresses(row.kind, row.recipient, row.recipients or [], sender)
+            if not budget.fits(addresses):
+                continue
             try:
                 raw, message_id = build(row, sender)
             except ValueError as exc:  # HeaderInjection and malformed addresses are ValueErrors
@@ -452,6 +514,7 @@ class Outbox:
                 .execution_options(synchronize_session=False)
             ).rowcount
             if claimed:
+                budget.take(addresses)
                 batch.append((row.id, raw))
         return batch
 
@@ -540,19 +603,45 @@ def _record(session: Session, results: dict, now: datetime, policy: OutboxSettin
 _MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 
 
-def bounced_message_ids(clients: GoogleClients, mailbox: str, since: datetime) -> set[str]:
-    """Message-IDs of our messages that bounced back into ``mailbox`` (mailer-daemon DSNs) since ``since``.
+@dataclass(slots=True)
+class BounceCounts:
+    seen: int = 0
+    marked: int = 0  # deliveries that failed for good (bounced)
+    requeued: int = 0  # refused for a sending limit after acceptance: queued again
+    paused_senders: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"bounces seen": self.seen, "deliveries marked bounced": self.marked,
+                "requeued after a late sending-limit refusal": self.requeued, "senders paused": self.paused_senders}
+
+
+# How Gmail words a refusal for a sending limit in a DSN: the enhanced status 5.4.5 ("Daily user sending limit
+# exceeded") or the "You have reached a limit for sending mail" notice.
+_LIMIT_DSN = re.compile(r"\b5\.4\.5\b|limit for sending|sending (?:limit|quota) exceeded", re.I)
+BounceKind = Literal["failed", "limit"]
+
+
+def bounced_message_ids(clients: GoogleClients, mailbox: str, since: datetime) -> dict[str, BounceKind]:
+    """Message-IDs of our messages that bounced back into ``mailbox`` since ``since``, with why.
 
     A 200 from messages.send only means Gmail accepted the message; the DSN names the original in
-    In-Reply-To/References and in its attached headers.
+    In-Reply-To/References. ``limit``: the sender was over a sending limit (the message was not sent);
+    ``failed``: the recipient could not be reached.
     """
     query = f"from:mailer-daemon after:{int(since.timestamp())}"
-    found: set[str] = set()
+    found: dict[str, BounceKind] = {}
     for message_id in list_message_ids(clients, mailbox, query):
         full = get_message(clients, mailbox, message_id, format="raw")
         parsed = email.message_from_bytes(_raw_bytes(full), policy=email.policy.default)
+        text = " ".join(
+            part.get_content() for part in parsed.walk()
+            if part.get_content_type() in ("text/plain", "message/delivery-status") and not part.is_multipart()
+            and isinstance(part.get_content(), str)
+        )
+        kind: BounceKind = "limit" if _LIMIT_DSN.search(text) else "failed"
         for header in ("In-Reply-To", "References"):
-            found.update(_MESSAGE_ID.findall(str(parsed.get(header, ""))))
+            for quoted in _MESSAGE_ID.findall(str(parsed.get(header, ""))):
+                found[quoted] = kind
     return found
 
 
@@ -560,18 +649,25 @@ def _raw_bytes(message: dict) -> bytes:
     return base64.urlsafe_b64decode(message["raw"] + "=" * (-len(message["raw"]) % 4))
 
 
-def mark_bounces(session: Session, message_ids: set[str]) -> int:
-    """Sent deliveries whose message bounced become ``bounced`` (they count as not delivered)."""
-    if not message_ids:
-        return 0
-    changed = 0
+def mark_bounces(session: Session, bounces: dict[str, BounceKind]) -> tuple[int, int]:
+    """Apply bounces to sent deliveries: (marked ``bounced``, queued again after a sending-limit refusal)."""
+    if not bounces:
+        return 0, 0
+    ids = list(bounces)
+    marked = requeued = 0
     for row in session.scalars(
         select(Delivery).where(
-            or_(Delivery.rfc822_message_id.in_(list(message_ids)), Delivery.gmail_rfc822_id.in_(list(message_ids))),
-            Delivery.status == "sent",
+            or_(Delivery.rfc822_message_id.in_(ids), Delivery.gmail_rfc822_id.in_(ids)), Delivery.status == "sent"
         )
     ):
-        row.status, row.error = "bounced", "delivery failed: bounce received"
-        changed += 1
+        kind = bounces.get(row.gmail_rfc822_id or "") or bounces.get(row.rfc822_message_id or "")
+        if kind == "limit":
+            row.status, row.sender, row.sent_at, row.claimed_by = "pending", None, None, None
+            row.gmail_message_id, row.gmail_rfc822_id = None, None
+            row.error = "refused after acceptance: the sender was over a Gmail sending limit"
+            requeued += 1
+        else:
+            row.status, row.error = "bounced", "delivery failed: bounce received"
+            marked += 1
     session.flush()
-    return changed
+    return marked, requeued

@@ -86,7 +86,9 @@ class Quotas(BaseModel):
 
     gmail_daily_per_sender: int = 2000
     gmail_sends_per_minute: int = 60
-    gmail_recipients_per_message: int = 100
+    gmail_recipients_per_message: int = 100  # To + Cc + Bcc together
+    gmail_recipients_per_day: int = 10_000  # per sender, rolling 24 h, every recipient of every message
+    gmail_unique_recipients_per_day: int = 3_000  # per sender, rolling 24 h, distinct addresses
     gmail_batch_size: int = Field(50, le=100)
     forms_expensive_reads_per_minute: int = 180
     sheets_reads_per_minute: int = 60

@@ -188,6 +188,7 @@ def build_app(ws: Workspace) -> Starlette:
                     str(data["message_id"]),
                     ws.clock.now(),
                     data.get("reason", "550 5.1.1 The email account that you tried to reach does not exist."),
+                    kind=str(data.get("kind", "address")),
                 )
         except KeyError:
             return _admin_error(404, f"no sent message {data.get('message_id')!r}")

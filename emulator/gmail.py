@@ -129,14 +129,18 @@ class Gmail:
         self.mailboxes.setdefault(owner, []).append(mid)
         return stored
 
-    def _check_limits(self, sender: str, recipients: list[str], now: datetime) -> None:
+    def _check_limits(self, sender: str, recipients: list[str], now: datetime) -> bool:
+        """Raise Google's refusal, or (``lateBounce`` style) return True: accept now, bounce for the limit later."""
         limits = self.ctx.limits
+        late = limits.gmail_daily_style == "lateBounce"
         if len(recipients) > limits.gmail_recipients_per_message:
             raise bad_request(
                 f"Too many recipients: {len(recipients)} (at most {limits.gmail_recipients_per_message} per message)",
                 reason="invalidArgument",
             )
         if self.per_day.count(sender, now) >= limits.gmail_daily_per_sender:
+            if late:
+                return True
             retry = self.per_day.retry_at(sender, now)
             if limits.gmail_daily_style == "dailyLimitExceeded":
                 raise ApiError(
@@ -148,6 +152,8 @@ class Gmail:
                 )
             raise self._sending_limit(retry)
         if self.recipients_day.count(sender, now) + len(recipients) > limits.gmail_daily_recipients_per_sender:
+            if late:
+                return True
             raise self._sending_limit(self.recipients_day.retry_at(sender, now))
         seen = self.unique_day.setdefault(sender, {})
         edge = now - timedelta(days=1)
@@ -155,6 +161,8 @@ class Gmail:
             del seen[addr]
         fresh = {r for r in recipients if r not in seen}
         if len(seen) + len(fresh) > limits.gmail_daily_unique_recipients_per_sender:
+            if late:
+                return True
             raise self._sending_limit(min(seen.values()) + timedelta(days=1))
         if self.per_minute.count(sender, now) >= limits.gmail_sends_per_minute:
             raise ApiError(
@@ -164,6 +172,7 @@ class Gmail:
                 domain="usageLimits",
                 detail_message="User Rate Limit Exceeded",
             )
+        return False
 
     @staticmethod
     def _sending_limit(retry: datetime) -> ApiError:
@@ -206,7 +215,7 @@ class Gmail:
                 if "\n" in str(value) or "\r" in str(value):
                     raise bad_request(f"Invalid {header} header", reason="invalidArgument")
         now = call.now
-        self._check_limits(sender, recipients, now)
+        over_limit = self._check_limits(sender, recipients, now)
         # Gmail stamps what the client left out: Message-ID (bounces refer to it), Date and From (the sender)
         stamped = ""
         if self.ctx.limits.gmail_rewrite_message_id and "Message-ID" in parsed:
@@ -221,6 +230,9 @@ class Gmail:
         raw = stamped.encode() + raw
         stored = self._store(sender, raw, ["SENT"], now, thread_id)
         self.sent_log.append(stored)
+        if over_limit:  # accepted, never delivered: the refusal arrives as a DSN (Gmail does this too)
+            self.bounce(stored.id, now, "550 5.4.5 Daily user sending limit exceeded.", kind="limit")
+            return {"id": stored.id, "threadId": stored.thread_id, "labelIds": ["SENT"]}
         self.per_minute.add(sender, now)
         self.per_day.add(sender, now)
         self.recipients_day.add(sender, now, len(recipients))
@@ -374,7 +386,7 @@ class Gmail:
             out.append(decode_message(msg))
         return out
 
-    def bounce(self, message_id: str, now: datetime, reason: str) -> dict[str, Any]:
+    def bounce(self, message_id: str, now: datetime, reason: str, kind: str = "address") -> dict[str, Any]:
         """Deliver a mailer-daemon DSN for a sent message into its sender's inbox (Gmail id or Message-ID)."""
         target = self.messages.get(message_id)
         if target is None:
@@ -398,19 +410,24 @@ class Gmail:
         dsn["References"] = original_id
         dsn["Auto-Submitted"] = "auto-replied"
         dsn["X-Failed-Recipients"] = failed
-        dsn.attach(
-            MIMEText(
+        if kind == "limit":  # Gmail's notice when it took the message but the sender was over a sending limit
+            explanation = (
+                "Message not delivered\n\nYou have reached a limit for sending mail. Your message was not sent.\n\n"
+                f"The response was:\n{reason}\n"
+            )
+        else:
+            explanation = (
                 f"Address not found\n\nYour message wasn't delivered to {failed} because the address couldn't be "
                 f"found, or is unable to receive mail.\n\nThe response from the remote server was:\n{reason}\n"
             )
-        )
+        dsn.attach(MIMEText(explanation))
         blocks = [Message()]
         blocks[0]["Reporting-MTA"] = "dns; googlemail.com"
         for recipient in target.recipients:
             block = Message()
             block["Final-Recipient"] = f"rfc822; {recipient}"
             block["Action"] = "failed"
-            block["Status"] = "5.1.1"
+            block["Status"] = "5.4.5" if kind == "limit" else "5.1.1"
             block["Diagnostic-Code"] = f"smtp; {reason}"
             blocks.append(block)
         status = Message()

@@ -12,11 +12,13 @@ class EmulatorLimits(BaseModel):
 
     ``gmail_daily_style`` picks how the per-sender daily message cap answers: ``dailyLimitExceeded`` (403, the
     API's daily-limit error) or ``mailSendingLimit`` (429 "User-rate limit exceeded. Retry after <time>", what
-    Gmail answers when a mailbox goes over its sending limit). The recipient caps always answer the 429 form.
+    Gmail answers when a mailbox goes over its sending limit) or ``lateBounce`` (the send is accepted and a 5.4.5
+"You have reached a limit for sending mail" DSN arrives in the sender's inbox instead, which Gmail also does).
+Otherwise the recipient caps answer the 429 form.
     """
 
     gmail_daily_per_sender: int = Field(2000, ge=0)
-    gmail_daily_style: Literal["dailyLimitExceeded", "mailSendingLimit"] = "dailyLimitExceeded"
+    gmail_daily_style: Literal["dailyLimitExceeded", "mailSendingLimit", "lateBounce"] = "dailyLimitExceeded"
     gmail_daily_recipients_per_sender: int = Field(10_000, ge=0)
     gmail_daily_unique_recipients_per_sender: int = Field(3_000, ge=0)
     gmail_recipients_per_message: int = Field(100, ge=1)

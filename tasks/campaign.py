@@ -73,5 +73,4 @@ def send_queued_mail(campaign_id: int | None = None) -> dict[str, int]:
 @task(name="check-bounces", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
 def check_bounces(now: datetime) -> dict[str, int]:
     """A 200 from Gmail is not delivery: bounces in the sender mailboxes mark their deliveries failed."""
-    seen, marked = resources.outbox().check_bounces(now - timedelta(days=30))
-    return {"bounces seen": seen, "deliveries marked bounced": marked}
+    return resources.outbox().check_bounces(now - timedelta(days=30)).as_dict()

@@ -84,3 +84,18 @@ def google_service(
         client_options={"api_endpoint": emu.endpoint(api)},
         http=authorized_http(emu, scopes if scopes is not None else SCOPES[api], subject, timeout),
     )
+
+
+class EmulatorClock:
+    """A clock for the pipeline that moves the emulator's clock with it (``advance``): quota and retry drills."""
+
+    def __init__(self, admin: Any, now: Any) -> None:
+        self.admin, self.now = admin, now
+        admin.set_clock(now)
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def advance(self, delta: Any) -> None:
+        self.now += delta
+        self.admin.advance_clock(delta.total_seconds())

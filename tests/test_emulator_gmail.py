@@ -182,6 +182,33 @@ def test_recipient_cap_per_message(emulator: WorkspaceEmulator) -> None:
     gmail.users().messages().send(userId="me", body=_raw(_mime(too_many[:100], "all"))).execute()
 
 
+def test_bcc_counts_with_to_toward_the_hundred(emulator: WorkspaceEmulator) -> None:
+    """A site-group message is To the sender and Bcc the staff: 100 Bcc plus that To is 101, refused."""
+    gmail = google_service(emulator, "gmail", subject=SENDER)
+    staff = [f"t{i}@standard-sd.org" for i in range(100)]
+    msg = _mime(SENDER, "group")
+    msg["Bcc"] = ", ".join(staff)
+    with pytest.raises(HttpError) as caught:
+        gmail.users().messages().send(userId="me", body=_raw(msg)).execute()
+    assert caught.value.resp.status == 400
+    del msg["Bcc"]
+    msg["Bcc"] = ", ".join(staff[:99])
+    gmail.users().messages().send(userId="me", body=_raw(msg)).execute()
+
+
+def test_late_bounce_style_accepts_then_refuses_by_dsn(emulator: WorkspaceEmulator) -> None:
+    emulator.admin.set_limits(gmail_daily_per_sender=1, gmail_daily_style="lateBounce")
+    gmail = google_service(emulator, "gmail", subject=SENDER)
+    gmail.users().messages().send(userId="me", body=_raw(_mime("x@example.org", "first"))).execute()
+    emulator.admin.advance_clock(61)
+    over = gmail.users().messages().send(userId="me", body=_raw(_mime("x@example.org", "over"))).execute()
+    assert over["labelIds"] == ["SENT"]  # a 200, as Gmail may answer
+    listed = gmail.users().messages().list(userId="me", q="from:mailer-daemon").execute()
+    dsn = gmail.users().messages().get(userId="me", id=listed["messages"][0]["id"], format="raw").execute()
+    text = base64.urlsafe_b64decode(dsn["raw"] + "==").decode()
+    assert "You have reached a limit for sending mail" in text and "5.4.5" in text
+
+
 def test_bounce_arrives_in_sender_mailbox_and_reads_back(emulator: WorkspaceEmulator) -> None:
     gmail = google_service(emulator, "gmail", subject=SENDER)
     sent = gmail.users().messages().send(userId="me", body=_raw(_mime("gone@example.org", "hello"))).execute()

@@ -196,3 +196,26 @@ def test_send_pacer_sliding_window() -> None:
     off = SendPacer(0, clock=lambda: clock[0], sleep=sleep)
     with off.reserve("a@x.org", 1000) as waited:
         assert waited == 0.0
+
+
+def test_send_pacer_counts_quota_units_so_searches_share_the_sends_budget() -> None:
+    """Gmail's per-minute quota is units: 60 sends (100 each) a minute leave no room for 20 searches (5 each)."""
+    from compliance.google.clients import GMAIL_READ_UNITS, GMAIL_SEND_UNITS
+    from compliance.google.pacing import SendPacer
+
+    clock = [datetime(2026, 11, 24, 17, 0, tzinfo=UTC)]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 3))
+        clock[0] += timedelta(seconds=seconds)
+
+    pacer = SendPacer(60 * GMAIL_SEND_UNITS, window_seconds=60, clock=lambda: clock[0], sleep=sleep)
+    with pacer.reserve("a@x.org", 59, GMAIL_SEND_UNITS):
+        pass
+    with pacer.reserve("a@x.org", 20, GMAIL_READ_UNITS):  # 100 units: exactly the room left
+        pass
+    assert sleeps == []
+    clock[0] += timedelta(seconds=30)
+    with pacer.reserve("a@x.org", 1, GMAIL_SEND_UNITS) as waited:
+        assert waited == 30.0  # the minute must pass for the first batch to leave the window

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from emulator_fixtures import EmulatorClock
 from sqlalchemy import select
 
 from compliance.google.clients import GoogleClients
@@ -26,19 +27,6 @@ START = datetime(2026, 10, 5, 4, 0, tzinfo=UTC)
 PEOPLE = 6
 
 
-class Clock:
-    """The outbox's clock, moved together with the emulator's."""
-
-    def __init__(self, admin, now: datetime) -> None:  # type: ignore[no-untyped-def]
-        self.admin, self.now = admin, now
-        admin.set_clock(now)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-        self.admin.advance_clock(delta.total_seconds())
 
 
 @pytest.fixture
@@ -47,19 +35,24 @@ def district(sample_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     with LocalDistrict(sample_dir, db_url, work_dir=tmp_path, limits=EmulatorLimits(gmail_rewrite_message_id=True),
                        extra_env={"DC_GOOGLE__TIMEOUT_SECONDS": "2", "DC_GOOGLE__NUM_RETRIES": "2"}) as d:
         store = Store(db_url)
-        with store.session() as s:
-            for i in range(PEOPLE):
-                s.add(Delivery(idempotency_key=f"report-{i}", kind="compliance_report",
-                               recipient=f"reader{i}@standard-sd.org",
-                               context={"template": "compliance_report", "language": "en", "vars": {
-                                   "recipient_name": f"Reader {i}", "generated_at": START.isoformat(),
-                                   "percent_acknowledged": 50.0, "acknowledged": 1, "required": 2,
-                                   "outstanding": 1, "open_violations": 0, "resolved_violations": 0,
-                                   "report_url": ""}}))
+        _add_reports(store, PEOPLE)
         yield d, store
 
 
-def _outbox(store: Store, clock: Clock, **kwargs) -> Outbox:  # type: ignore[no-untyped-def]
+def _add_reports(store: Store, n: int, prefix: str = "reader") -> None:
+    """``n`` report emails in the ledger: the simplest deliveries the message factory builds."""
+    with store.session() as s:
+        for i in range(n):
+            s.add(Delivery(idempotency_key=f"{prefix}-{i}", kind="compliance_report",
+                           recipient=f"{prefix}{i}@standard-sd.org",
+                           context={"template": "compliance_report", "language": "en", "vars": {
+                               "recipient_name": f"Reader {i}", "generated_at": START.isoformat(),
+                               "percent_acknowledged": 50.0, "acknowledged": 1, "required": 2,
+                               "outstanding": 1, "open_violations": 0, "resolved_violations": 0,
+                               "report_url": ""}}))
+
+
+def _outbox(store: Store, clock: EmulatorClock, **kwargs) -> Outbox:  # type: ignore[no-untyped-def]
     settings = get_settings()
     clients = GoogleClients(settings, clock=clock, sleep=lambda _s: None)  # the batch layer's backoff: no wait
     return Outbox(store, clients, settings, clock=clock, **kwargs)
@@ -77,7 +70,7 @@ def _send_calls(admin) -> int:  # type: ignore[no-untyped-def]
 def test_a_503_that_never_clears_backs_off_then_fails_each_delivery_with_its_reason(district) -> None:
     d, store = district
     admin = d.emulator.admin
-    clock = Clock(admin, START)
+    clock = EmulatorClock(admin, START)
     admin.set_faults(method=SEND, error_rate=1.0, statuses=[503])
     outbox = _outbox(store, clock)
     first = outbox.send()
@@ -102,21 +95,21 @@ def test_access_not_configured_refuses_the_senders_and_leaves_the_deliveries_wai
     d, store = district
     admin = d.emulator.admin
     admin.set_faults(method=SEND, error_rate=1.0, statuses=[403], reason="accessNotConfigured")
-    counts = _outbox(store, Clock(admin, START)).send()
+    counts = _outbox(store, EmulatorClock(admin, START)).send()
     assert counts.sent == 0 and counts.deferred == PEOPLE
     assert set(counts.refused_senders) == {str(s) for s in get_settings().senders}
     assert all("accessNotConfigured" in why for why in counts.refused_senders.values())
     rows = _rows(store)
     assert all(r.status == "pending" and r.attempts == 0 and "accessNotConfigured" in r.error for r in rows)
     admin.clear_faults()
-    assert _outbox(store, Clock(admin, START)).send().sent == PEOPLE  # once the API is enabled, all go
+    assert _outbox(store, EmulatorClock(admin, START)).send().sent == PEOPLE  # once the API is enabled, all go
 
 
 def test_a_413_fails_at_once(district) -> None:
     d, store = district
     admin = d.emulator.admin
     admin.set_faults(method=SEND, error_rate=1.0, statuses=[413])
-    counts = _outbox(store, Clock(admin, START)).send()
+    counts = _outbox(store, EmulatorClock(admin, START)).send()
     assert counts.failed == PEOPLE and counts.retry_later == 0
     assert all(r.status == "failed" and "413" in r.error for r in _rows(store))
 
@@ -127,7 +120,7 @@ def test_a_send_that_timed_out_but_finished_on_the_server_is_not_sent_again(dist
     d, store = district
     admin = d.emulator.admin
     admin.set_faults(method=SEND, hold=True, count=1)
-    clock = Clock(admin, START)
+    clock = EmulatorClock(admin, START)
 
     def server_completes_during_the_grace(seconds: float) -> None:
         admin.release_held()
@@ -148,7 +141,7 @@ def test_unknown_outcomes_older_than_the_grace_are_left_for_a_later_run_not_wait
     d, store = district
     admin = d.emulator.admin
     admin.set_faults(method=SEND, hold=True, count=1)
-    clock = Clock(admin, START)
+    clock = EmulatorClock(admin, START)
     outbox = _outbox(store, clock)  # default grace: 600 s, longer than a run waits
 
     def no_sleep(_s: float) -> None:
@@ -168,11 +161,53 @@ def test_unknown_outcomes_older_than_the_grace_are_left_for_a_later_run_not_wait
 def test_bounces_match_when_gmail_replaced_the_message_id(district) -> None:
     d, store = district
     admin = d.emulator.admin
-    clock = Clock(admin, START)
+    clock = EmulatorClock(admin, START)
     outbox = _outbox(store, clock)
     assert outbox.send().sent == PEOPLE
     rows = _rows(store)
     assert all(r.gmail_rfc822_id and r.gmail_rfc822_id != r.rfc822_message_id for r in rows)
     admin.bounce(rows[0].gmail_message_id, reason="550 5.1.1 The email account does not exist")
-    assert outbox.check_bounces(START - timedelta(days=1)) == (1, 1)
+    counts = outbox.check_bounces(START - timedelta(days=1))
+    assert (counts.seen, counts.marked, counts.requeued) == (1, 1, 0)
     assert [r.status for r in _rows(store)] == ["bounced"] + ["sent"] * (PEOPLE - 1)
+
+
+def test_recipients_count_toward_the_daily_budget_not_just_messages(district) -> None:
+    """A sender with room for messages but not for their recipients is not used for them."""
+    d, store = district
+    admin = d.emulator.admin
+    settings = get_settings()
+    quotas = settings.quotas.model_copy(update={"gmail_unique_recipients_per_day": 2})
+    tight = settings.model_copy(update={"quotas": quotas})
+    clock = EmulatorClock(admin, START)
+    clients = GoogleClients(tight, clock=clock, sleep=lambda _s: None)
+    counts = Outbox(store, clients, tight, clock=clock).send()
+    # 3 senders x 2 distinct recipients a day: 6 people, each sender used for two of them.
+    assert counts.sent == PEOPLE and counts.deferred == 0
+    per_sender = Counter(r.sender for r in _rows(store))
+    assert set(per_sender.values()) == {2}
+    _add_reports(store, 3, prefix="extra")
+    later = Outbox(store, clients, tight, clock=clock).send()
+    assert later.sent == 0 and later.deferred == 3  # nobody has a new address left today
+
+
+def test_a_limit_refusal_that_arrives_as_a_bounce_requeues_and_pauses_the_sender(district) -> None:
+    d, store = district
+    admin = d.emulator.admin
+    admin.set_limits(gmail_daily_per_sender=1, gmail_daily_style="lateBounce")
+    clock = EmulatorClock(admin, START)
+    outbox = _outbox(store, clock)
+    first = outbox.send()
+    assert first.sent == PEOPLE  # Google answered 200 to every send
+    used = {r.sender for r in _rows(store)}  # each delivered one message; Google refused the rest later
+    bounces = outbox.check_bounces(START - timedelta(hours=1))
+    assert (bounces.requeued, bounces.marked, bounces.paused_senders) == (PEOPLE - len(used), 0, len(used))
+    rows = _rows(store)
+    assert Counter(r.status for r in rows) == {"sent": len(used), "pending": PEOPLE - len(used)}
+    first_ids = {r.id for r in rows if r.status == "sent"}
+    outbox.send()  # the requeued messages go again, but never through a paused sender
+    assert not {r.sender for r in _rows(store) if r.id not in first_ids and r.status == "sent"} & used
+    clock.advance(timedelta(hours=24, minutes=5))
+    admin.set_limits(gmail_daily_per_sender=2000)
+    outbox.send()
+    assert Counter(r.status for r in _rows(store)) == {"sent": PEOPLE}

@@ -40,6 +40,10 @@ API_TABLE: dict[str, tuple[str, str, str, str]] = {
 _SERVICE_PATH = {"drive": "drive/v3/"}
 
 
+GMAIL_SEND_UNITS = 100  # quota units of messages.send (Gmail API usage limits)
+GMAIL_READ_UNITS = 5  # messages.list and messages.get
+
+
 class GoogleClients:
     """Builds and caches authorized API clients for one settings object.
 
@@ -74,8 +78,9 @@ class GoogleClients:
         self._lock = threading.Lock()
         self._creds: dict[tuple[str, str | None], service_account.Credentials] = {}
         self._local = threading.local()
+        # Gmail's per-minute quota is per user in units; ``gmail_sends_per_minute`` names it in sends (100 each).
         self.send_pacer = SendPacer(
-            settings.quotas.gmail_sends_per_minute, clock=self.policy.clock, sleep=self.policy.sleep
+            settings.quotas.gmail_sends_per_minute * GMAIL_SEND_UNITS, clock=self.policy.clock, sleep=self.policy.sleep
         )
 
     # -- configuration

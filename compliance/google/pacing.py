@@ -37,34 +37,40 @@ class SendPacer:
         self._sent: dict[str, list[list[float]]] = {}  # per key: [timestamp] cells, stamped in place
         self._lock = threading.Lock()
 
-    def _try_take(self, key: str, n: int, now: float) -> tuple[float, list[list[float]]]:
+    def _try_take(self, key: str, n: int, weight: int, now: float) -> tuple[float, list[list[float]]]:
         sent = [cell for cell in self._sent.get(key, []) if cell[0] > now - self.window]
         self._sent[key] = sent
-        over = len(sent) + n - self.per_window
+        over = sum(cell[1] for cell in sent) + n * weight - self.per_window
         if over <= 0:
-            cells = [[now] for _ in range(n)]
+            cells = [[now, weight] for _ in range(n)]
             sent.extend(cells)
             return 0.0, cells
-        oldest = sorted(cell[0] for cell in sent)
-        # Wait until the ``over``-th oldest send leaves the window.
-        return max(oldest[over - 1] + self.window - now, 0.001), []
+        # Wait until enough of the oldest calls leave the window to make room.
+        freed = 0.0
+        for stamp, units in sorted(sent):
+            freed += units
+            if freed >= over:
+                return max(stamp + self.window - now, 0.001), []
+        return self.window, []
 
     @contextmanager
-    def reserve(self, key: str, n: int) -> Iterator[float]:
-        """Wait (through ``sleep``) until ``n`` sends for ``key`` fit the window, then hold them.
+    def reserve(self, key: str, n: int, weight: int = 1) -> Iterator[float]:
+        """Wait (through ``sleep``) until ``n`` calls of ``weight`` units for ``key`` fit the window, then hold them.
 
-        Yields the seconds waited; on exit the sends are stamped with the finishing time.
+        Gmail's per-user quota is in units (a send costs 100, a list or get 5), so searches after a crash
+        and reads after a send are paced on the same budget as the sends. Yields the seconds waited; on exit
+        the calls are stamped with the finishing time.
         """
         if self.per_window <= 0 or n <= 0:
             yield 0.0
             return
-        if n > self.per_window:
-            raise ValueError(f"{n} sends at once can never fit {self.per_window} per window")
+        if n * weight > self.per_window:
+            raise ValueError(f"{n} calls of {weight} units at once can never fit {self.per_window} per window")
         key = key.lower()
         waited = 0.0
         while True:
             with self._lock:
-                wait, cells = self._try_take(key, n, self.clock().timestamp())
+                wait, cells = self._try_take(key, n, weight, self.clock().timestamp())
             if not cells:
                 self.sleep(wait)
                 waited += wait

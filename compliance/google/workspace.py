@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from googleapiclient.http import MediaIoBaseUpload
 
 from compliance.google.batch import execute_batch
-from compliance.google.clients import GoogleClients
+from compliance.google.clients import GMAIL_READ_UNITS, GMAIL_SEND_UNITS, GoogleClients
 from compliance.google.paging import paginate
 from compliance.google.retry import execute
 
@@ -131,7 +131,7 @@ def send_messages(
         policy=clients.policy,
         sender=sender,
         idempotent=False,
-        around_chunk=lambda n: clients.send_pacer.reserve(sender, n),
+        around_chunk=lambda n: clients.send_pacer.reserve(sender, n, GMAIL_SEND_UNITS),
     )
     return {key: value["id"] if isinstance(value, dict) else value for key, value in results.items()}
 
@@ -187,7 +187,7 @@ def search_messages(clients: GoogleClients, mailbox: str, queries: Sequence[str]
         return []
     results = execute_batch(
         service, requests, batch_uri=clients.batch_uri("gmail"), max_per_batch=50, policy=clients.policy,
-        idempotent=True,
+        idempotent=True, around_chunk=lambda n: clients.send_pacer.reserve(mailbox, n, GMAIL_READ_UNITS),
     )
     out: list[str | None | Exception] = []
     for i in range(len(queries)):
@@ -211,7 +211,7 @@ def stored_message_ids(clients: GoogleClients, mailbox: str, gmail_ids: Sequence
         return {}
     results = execute_batch(
         service, requests, batch_uri=clients.batch_uri("gmail"), max_per_batch=50, policy=clients.policy,
-        idempotent=True,
+        idempotent=True, around_chunk=lambda n: clients.send_pacer.reserve(mailbox, n, GMAIL_READ_UNITS),
     )
     out: dict[str, str | None] = {}
     for gid, value in results.items():
