@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from compliance.consent import ConsentLike, consent_status
 from compliance.models import Finding, Page, PhotoAppearance
 from compliance.photos.matching import Match, NameIndex
+from compliance.settings import DEFAULT_SCHOOL_YEAR_START
 from compliance.vocabulary import FindingState, PageStatus, Verdict
 
 PURPOSE_WEBSITE = "website"
@@ -39,9 +40,11 @@ class Judgement:
     image_url: str
     student_id: str
     verdict: Verdict
-    reason: str  # ok | no_consent | revoked | expired | principal_missing | purpose_not_covered | low_confidence
+    reason: str  # ok | no_consent | revoked | opted_out | expired | principal_missing | purpose_not_covered
+    # | low_confidence
     confidence: float
     evidence: str
+    basis: str = ""  # the consent rule and the records (file, sheet, row) the reason rests on
 
 
 def judge_matches(
@@ -52,7 +55,7 @@ def judge_matches(
     consents: Mapping[str, Sequence[ConsentLike]],
     on: date,
     *,
-    school_year_start: str = "08-01",
+    school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
     purpose: str = PURPOSE_WEBSITE,
 ) -> list[Judgement]:
     """Apply the consent rule to each student identified in one image (best match per student).
@@ -75,7 +78,17 @@ def judge_matches(
             verdict, reason = Verdict.VIOLATION, decision.reason
         evidence = f"{m.source}: {m.snippet}"[:MAX_EVIDENCE_CHARS]
         out.append(
-            Judgement(site_id, page_url, image_url, student_id, verdict, reason, round(m.confidence, 3), evidence)
+            Judgement(
+                site_id,
+                page_url,
+                image_url,
+                student_id,
+                verdict,
+                reason,
+                round(m.confidence, 3),
+                evidence,
+                decision.basis,
+            )
         )
     return out
 
@@ -129,7 +142,7 @@ def judge_all(
     consents: Mapping[str, Sequence[ConsentLike]],
     on: date,
     *,
-    school_year_start: str = "08-01",
+    school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
 ) -> list[Judgement]:
     """:func:`judge_matches` over every matched appearance."""
     out: list[Judgement] = []
@@ -181,6 +194,7 @@ def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgem
                     reason=j.reason,
                     confidence=j.confidence,
                     evidence=j.evidence,
+                    basis=j.basis,
                     state=FindingState.NEW,
                     first_seen_at=now,
                     last_seen_at=now,
@@ -196,6 +210,7 @@ def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgem
         elif row.state == FindingState.NEW and row.last_seen_at < now:
             row.state = FindingState.OPEN
         row.verdict, row.reason, row.confidence, row.evidence = j.verdict, j.reason, j.confidence, j.evidence
+        row.basis = j.basis
         row.last_seen_at = now
     for key, row in existing.items():
         if key not in seen and row.state != FindingState.RESOLVED:
@@ -216,6 +231,7 @@ def audit_rows(judgements: Iterable[Judgement]) -> list[dict[str, Any]]:
             "reason": j.reason,
             "confidence": f"{j.confidence:.2f}",
             "evidence": j.evidence,
+            "basis": j.basis,
         }
         for j in judgements
     ]
