@@ -69,6 +69,72 @@ STUDENTS_JOB = "students"
 PURPOSES: tuple[str, ...] = CONSENT_PURPOSES
 Reason = Literal["ok", "no_consent", "revoked", "opted_out", "expired", "principal_missing", "purpose_not_covered"]
 
+# The rules as the README and the report's Definitions sheet state them: (term, meaning, how it is applied).
+CONSENT_RULES: tuple[tuple[str, str, str], ...] = (
+    (
+        "Consent rule 1",
+        "Who may be shown or named.",
+        "A student may be shown or named for purpose P (website, social media, yearbook, press, video) only with "
+        "a parent/guardian consent covering P AND the principal's approval, both in force on the day judged.",
+    ),
+    (
+        "Consent rule 2",
+        "How long consent holds.",
+        "Consent holds for the school year in which it was signed. The school year starts on the profile's "
+        "school_year_start (default 07-01, California); the audit command takes --school-year-start. A "
+        "signature dated after the day judged does not count.",
+    ),
+    (
+        "Consent rule 3",
+        "One history per student.",
+        "All records of a student, from every file and sheet, form one history ordered by date: a revocation "
+        "dated on or before the day judged cancels every grant signed before it, in any file; a grant signed "
+        "after a revocation grants again; a revocation and a grant on the same day: the revocation wins. With "
+        "two guardians, either one's revocation revokes. A dated 'no' form counts as a refusal the same way.",
+    ),
+    (
+        "Consent rule 4",
+        "What counts as principal approval.",
+        "An affirmative mark only: Y, Yes, Sí, X, ✓, TRUE, OK/Approved, a date (approved that day) or 2-4 "
+        "letter initials. TBD, pending, N/A, ?, ask, no, N and blank are not approval; the unusual ones are "
+        "listed in Data Quality with file, row and value. An approval dated after the day judged is not yet "
+        "in force.",
+    ),
+    (
+        "Consent rule 5",
+        "Rows without a student id.",
+        "Applied when the name (Last, First or First Last, with the usual accent, hyphen, nickname and "
+        "two-surname variants) matches exactly one student at that school (and grade, when given); otherwise "
+        "quarantined with the number of candidates.",
+    ),
+    (
+        "Consent rule 6",
+        "Id and name disagree.",
+        "A row whose id exists but whose name is not a form of that student's SIS name (not a nickname, "
+        "preferred name, accent, hyphen or one-letter variant) is not applied: quarantined as an id/name "
+        "mismatch.",
+    ),
+    (
+        "Consent rule 7",
+        "Which purposes a form covers.",
+        "From Y/N columns or a list in one cell ('website; yearbook'), in English or Spanish ('Sitio web', "
+        "'Redes sociales', 'Anuario', 'Prensa', 'Video'). A form naming no purposes grants the profile's "
+        "default_purposes for that source; when the profile names none it is quarantined as ambiguous.",
+    ),
+    (
+        "Consent rule 8",
+        "Directory-information opt-outs (FERPA).",
+        "Opt-out lists are a consent source: an opt-out dated on or before the day judged overrides every "
+        "grant signed before it, for every purpose; a consent signed after it grants again.",
+    ),
+    (
+        "Consent rule 9",
+        "Every judgement can be checked.",
+        "The reason of every judgement names the rule and the record(s) it rests on (file, sheet, row), in "
+        "the findings' basis column.",
+    ),
+)
+
 STUDENT_FIELDS: FieldSpec = {
     "student_id": ["student id", "student_id", "id", "sis id", "student number", "perm id"],
     "legal_first": ["legal first", "legal_first", "first name", "legal first name"],
