@@ -983,12 +983,18 @@ def consent_from_row(
     raw_principal_date = row.values.get("principal_date")
     if cell_text(raw_principal_date):
         approved_on = parse_date(raw_principal_date)
-        if approved_on is None:
-            reject("principal_date", "unreadable date", raw_principal_date)
-        else:
+        if approved_on is not None:
             principal_on = approved_on
             if not row.has("principal"):
                 principal = True
+        elif not row.has("principal"):
+            # "TBD" where the approval date goes: the same reading as a principal column (rule 4).
+            principal, _, odd = parse_principal(raw_principal_date)
+            if odd:
+                reject("principal_date", "not a principal approval mark or date (rule 4): the row counts "
+                       "without approval", raw_principal_date, notes)  # fmt: skip
+        else:
+            reject("principal_date", "unreadable date", raw_principal_date)
 
     revoked_on = _event_date(row, "revoked_date", reject)
     opted_out_on = _event_date(row, "opt_out_date", reject)
@@ -1190,7 +1196,12 @@ class ConsentDecision:
 def record_ref(record: Any) -> str:
     """Where a record is: 'consent/lincoln-es.xlsx [Releases] row 6' (no sheet name for CSV files)."""
     sheet = getattr(record, "source_sheet", "") or ""
-    return f"{record.source_file}" + (f" [{sheet}]" if sheet else "") + f" row {record.source_row}"
+    where = getattr(record, "source_file", None) or "(source not recorded)"
+    return where + (f" [{sheet}]" if sheet else "") + f" row {getattr(record, 'source_row', '?')}"
+
+
+def _approved_on(record: Any) -> date | None:
+    return getattr(record, "principal_approved_on", None)
 
 
 def _kind(record: Any) -> str:
@@ -1264,12 +1275,10 @@ def consent_status(
     in_year = [g for g in grants if school_year_of(g.parent_signed_on, school_year_start) == year]
     covering = [g for g in in_year if purpose in set(g.purposes or ())]
     live = [g for g in covering if cancelled_by(g) is None]
-    approved = [
-        g for g in live if g.principal_approved and (g.principal_approved_on is None or g.principal_approved_on <= on)
-    ]
+    approved = [g for g in live if g.principal_approved and (_approved_on(g) is None or _approved_on(g) <= on)]
     if approved:
         g = latest(approved)
-        when = f" on {g.principal_approved_on}" if g.principal_approved_on else ""
+        when = f" on {_approved_on(g)}" if _approved_on(g) else ""
         basis = (
             f"consent for {purpose} signed {g.parent_signed_on} ({record_ref(g)}), principal approved{when}; "
             f"in force on {on}"
@@ -1277,8 +1286,8 @@ def consent_status(
         return decide(True, "ok", 1, basis, g)
     if live:
         g = latest(live)
-        if g.principal_approved and g.principal_approved_on is not None:
-            basis = f"principal approval dated {g.principal_approved_on}, after {on}"
+        if g.principal_approved and _approved_on(g) is not None:
+            basis = f"principal approval dated {_approved_on(g)}, after {on}"
         else:
             basis = "no principal approval mark"
         return decide(False, "principal_missing", 4, f"{basis} on consent for {purpose} signed "
