@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -90,10 +90,15 @@ def run_audit(
     *,
     crawl: Crawl | None = None,
     school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
-    default_purposes: Sequence[str] = (),
+    default_purposes: Mapping[str, Sequence[str]] | None = None,
     opt_out_paths: Sequence[Path] = (),
 ) -> AuditResult:
-    """Crawl the sites, find students in every photo's evidence, judge each against consent as of ``as_of``."""
+    """Crawl the sites, find students in every photo's evidence, judge each against consent as of ``as_of``.
+
+    ``default_purposes`` maps a consent file (as given, or its file name) or ``"*"`` (every file) to the
+    purposes its forms grant when they name none (rule 7).
+    """
+    defaults = default_purposes or {}
     if not students_file.exists():
         raise AuditError(f"{students_file}: students file not found")
     students = read_students(students_file)
@@ -109,7 +114,7 @@ def run_audit(
                 None,
                 roster,
                 school_year_start=school_year_start,
-                default_purposes=default_purposes,
+                default_purposes=defaults.get(str(path)) or defaults.get(path.name) or defaults.get("*", ()),
                 kind="opt_out" if path in opt_outs else None,
             )
         )

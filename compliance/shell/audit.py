@@ -27,8 +27,11 @@ def audit(
     as_of: str = typer.Option(..., "--as-of", help="Judge consent as of this date (YYYY-MM-DD)"),
     out: Path = typer.Option(..., "--out", help="Findings CSV to write"),
     school_year_start: str = typer.Option("07-01", "--school-year-start", help="MM-DD the school year starts"),
-    default_purposes: str = typer.Option(
-        "", "--default-purposes", help="Purposes a form naming none grants, e.g. website,yearbook (default: none)"
+    default_purposes: list[str] = typer.Option(
+        [],
+        "--default-purposes",
+        help="Purposes a form naming none grants: LIST for every file or FILE=LIST, e.g. late.csv=website,yearbook "
+        "(repeatable; default: none, such forms are quarantined)",
     ),
     opt_out: list[Path] = typer.Option([], "--opt-out", help="FERPA directory opt-out list (repeatable)"),
 ) -> None:
@@ -45,10 +48,13 @@ def audit(
         check_month_day(school_year_start)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--school-year-start") from None
-    defaults = [p.strip() for p in default_purposes.split(",") if p.strip()]
-    if unknown := [p for p in defaults if p not in PURPOSES]:
-        raise typer.BadParameter(f"unknown purpose(s) {', '.join(unknown)}; expected {', '.join(PURPOSES)}",
-                                 param_hint="--default-purposes")  # fmt: skip
+    defaults: dict[str, list[str]] = {}
+    for item in default_purposes:
+        name, _, listed = item.rpartition("=")
+        defaults[name or "*"] = [p.strip() for p in listed.split(",") if p.strip()]
+        if unknown := [p for p in defaults[name or "*"] if p not in PURPOSES]:
+            raise typer.BadParameter(f"unknown purpose(s) {', '.join(unknown)}; expected {', '.join(PURPOSES)}",
+                                     param_hint="--default-purposes")  # fmt: skip
     try:
         with console.status("crawling and matching"):
             result = run_audit(students, consent, site, on, school_year_start=school_year_start,
