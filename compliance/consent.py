@@ -385,7 +385,12 @@ def parse_date(value: CellValue) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    text = cell_text(value)
+    return _parse_date_text(cell_text(value))
+
+
+@lru_cache(maxsize=65536)
+def _parse_date_text(text: str) -> date | None:
+    # Cached: a district's forms carry a few hundred distinct date texts over hundreds of thousands of rows.
     if not text or not any(ch.isdigit() for ch in text):
         return None  # no digit, no date: "TBD", "Fall", "sometime in Sept"
     iso = _ISO_DATE.fullmatch(text)
@@ -429,6 +434,17 @@ def parse_mark(value: CellValue) -> tuple[bool | None, date | None]:
     """A yes/no cell -> (answer, date if the cell was a date). answer None means unreadable."""
     if isinstance(value, bool):
         return value, None
+    if isinstance(value, str):
+        return _parse_mark_text(value)
+    return _parse_mark_value(value)
+
+
+@lru_cache(maxsize=16384)
+def _parse_mark_text(value: str) -> tuple[bool | None, date | None]:
+    return _parse_mark_value(value)
+
+
+def _parse_mark_value(value: CellValue) -> tuple[bool | None, date | None]:
     when = parse_date(value) if not isinstance(value, int | float) else None
     if when is not None:
         return True, when
@@ -447,6 +463,7 @@ def parse_mark(value: CellValue) -> tuple[bool | None, date | None]:
     return None, None
 
 
+@lru_cache(maxsize=8192)
 def school_year_of(day: date, school_year_start: str = DEFAULT_SCHOOL_YEAR_START) -> str:
     """'2026-2027' for any day from 07-01-2026 to 06-30-2027 (start configurable as 'MM-DD')."""
     month, dom = (int(x) for x in school_year_start.split("-"))
@@ -461,6 +478,12 @@ def _purpose_choices() -> dict[str, str]:
 
 def parse_purposes(text: str) -> tuple[frozenset[str], list[str]]:
     """A purpose list ('Web site, Social; Annual') -> purposes, plus the words that matched nothing."""
+    found, unknown = _parse_purposes(text)
+    return found, list(unknown)
+
+
+@lru_cache(maxsize=16384)
+def _parse_purposes(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
     from rapidfuzz import fuzz, process
 
     choices = _purpose_choices()
@@ -480,7 +503,7 @@ def parse_purposes(text: str) -> tuple[frozenset[str], list[str]]:
                 found.add(choices[best[0]])
             else:
                 unknown.append(part.strip())
-    return frozenset(found), unknown
+    return frozenset(found), tuple(unknown)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -694,14 +717,18 @@ class Roster:
         """Students of ``site_id`` (every site when None) whose name the written words fit (see :meth:`fits`),
         narrowed to ``grade`` when the row gives one the SIS can compare."""
         if self._by_family is None:
-            index: dict[str | None, dict[str, list[str]]] = {}
+            self._by_family = {}
+            self._site_ids: dict[str | None, list[str]] = {None: list(self._students)}
             for sid, s in self._students.items():
+                self._site_ids.setdefault(getattr(s, "site_id", None), []).append(sid)
+        by_word = self._by_family.get(site_id)
+        if by_word is None:
+            # Surname word -> students, built per school on first use: most schools never need it.
+            by_word = self._by_family[site_id] = {}
+            for sid in self._site_ids.get(site_id, ()):
                 for word in self._name_parts(sid)[2]:
-                    for site in {getattr(s, "site_id", None), None}:
-                        index.setdefault(site, {}).setdefault(word, []).append(sid)
-            self._by_family = index
+                    by_word.setdefault(word, []).append(sid)
         words = [w for w in written if w not in SURNAME_PARTICLES]
-        by_word = self._by_family.get(site_id, {})
         seen = {sid for w in words for sid in by_word.get(w, ())}
         found = sorted(sid for sid in seen if self.fits(sid, words))
         key = _grade_key(grade)
@@ -828,11 +855,15 @@ def parse_principal(value: CellValue) -> tuple[bool, date | None, bool]:
         return True, value.date(), False
     if isinstance(value, date):
         return True, value, False
-    text = cell_text(value)
-    if not text:
-        return False, None, False
     if isinstance(value, int | float):
         return (True, None, False) if value == 1 else (False, None, value != 0)
+    return _parse_principal_text(cell_text(value))
+
+
+@lru_cache(maxsize=16384)
+def _parse_principal_text(text: str) -> tuple[bool, date | None, bool]:
+    if not text:
+        return False, None, False
     if any(mark in text for mark in _CHECKS):
         return True, None, False
     norm = normalize_header(text)
