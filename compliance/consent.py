@@ -643,7 +643,7 @@ class Roster:
             if sid:
                 self._students[sid] = s
         self._ids = set(ids) | set(self._students)
-        self._parts: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+        self._parts: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]] = {}
         self._by_family: dict[str | None, dict[str, list[str]]] | None = None
         self._nicknames: dict[str, frozenset[str]] | None = None
 
@@ -668,8 +668,9 @@ class Roster:
         s = self._students.get(student_id)
         return getattr(s, "site_id", None) if s is not None else None
 
-    def _name_parts(self, sid: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-        """(first-name heads, later first-name words, surname words without particles), folded."""
+    def _name_parts(self, sid: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]:
+        """(first-name heads, later first-name words, surname words without particles, the written forms
+        "first last" / "last first" of the SIS names as folded words joined), folded."""
         parts = self._parts.get(sid)
         if parts is None:
             s = self._students[sid]
@@ -684,7 +685,12 @@ class Roster:
                     if t not in SURNAME_PARTICLES
                 )
             )
-            parts = self._parts[sid] = (heads, later, family)
+            forms = set()
+            for first in {s.legal_first, getattr(s, "preferred_first", None) or s.legal_first}:
+                for last in {s.legal_last, getattr(s, "preferred_last", None) or s.legal_last}:
+                    forms.add(" ".join(w for w in fold(f"{first} {last}").split() if w not in SURNAME_PARTICLES))
+                    forms.add(" ".join(w for w in fold(f"{last} {first}").split() if w not in SURNAME_PARTICLES))
+            parts = self._parts[sid] = (heads, later, family, frozenset(forms))
         return parts
 
     def _nickname_table(self) -> dict[str, frozenset[str]]:
@@ -704,10 +710,12 @@ class Roster:
         """
         if student_id not in self._students:
             return True  # no SIS name to compare with
-        heads, later, family = self._name_parts(student_id)
+        heads, later, family, forms = self._name_parts(student_id)
         words = [w for w in written if w not in SURNAME_PARTICLES]
         if not words:
             return True
+        if " ".join(words) in forms:
+            return True  # the SIS name as written, in either order: most rows
         nicks = self._nickname_table()
         given_at = [i for i, w in enumerate(words) if _given_word_fits(w, heads, later, nicks)]
         family_at = [i for i, w in enumerate(words) if _word_fits(w, family)]
@@ -766,10 +774,14 @@ def _given_word_fits(
 
 def written_name(row: SourceRow) -> list[str]:
     """The folded words of the student's name on a consent row, from whichever name columns it has."""
-    if row.has("family_name") and not row.has("given_name") and row.has("full_name"):
-        parts = [row.text("full_name"), row.text("family_name")]  # "Nombre" next to "Apellido": the first name
+    return _written(row, {name: cell_text(value) for name, value in row.values.items()})
+
+
+def _written(row: SourceRow, texts: Mapping[str, str]) -> list[str]:
+    if "family_name" in texts and "given_name" not in texts and "full_name" in texts:
+        parts = [texts["full_name"], texts["family_name"]]  # "Nombre" next to "Apellido": the first name
     else:
-        parts = [row.text(f) for f in ("given_name", "family_name", "last_first", "full_name")]
+        parts = [texts.get(f, "") for f in ("given_name", "family_name", "last_first", "full_name")]
     return fold(" ".join(p for p in parts if p)).split()
 
 
@@ -909,27 +921,29 @@ def consent_from_row(
     """
     problems: list[Rejected] = []
     notes: list[Rejected] = []
+    # Each cell as text once: this function runs for every row of every school.
+    texts = {name: cell_text(value) for name, value in row.values.items()}
 
     def reject(name: str, reason: str, raw: CellValue, into: list[Rejected] = problems) -> None:
         text = cell_text(raw) or None
         into.append(Rejected(CONSENT_JOB, row.source, row.row, name, reason, text, row.sheet))
 
-    sid = row.text("student_id")
+    sid = texts.get("student_id", "")
     matched_by = "id"
     if "student_id" in row.formula_fields:
         reject("student_id", "formula in cell (kept as text, not evaluated)", row.values.get("student_id"))
     elif sid:
         if roster is not None and sid not in roster:
             reject("student_id", "student id not in the SIS roster", sid)
-        elif roster is not None and roster.has_names and not roster.fits(sid, written_name(row)):
+        elif roster is not None and roster.has_names and not roster.fits(sid, _written(row, texts)):
             # The name is not a form of this student's SIS name: most likely a typo in the id (rule 6).
             reject("student_id", "id/name mismatch: the name on the row is not this student's SIS name (rule 6)", sid)
     else:
-        words = written_name(row)
+        words = _written(row, texts)
         if roster is None or not roster.has_names or not words:
             reject("student_id", "student id is required (no name to look the student up by)", None)
         else:
-            grade = row.text("grade") or None
+            grade = texts.get("grade", "") or None
             found = roster.find(words, name_scope, grade)
             if len(found) == 1:
                 sid, matched_by = found[0], "name"
@@ -949,7 +963,7 @@ def consent_from_row(
     signed_on: date | None = None
     declined_in_date_column = False
     raw_signed = row.values.get("signed_date")
-    if cell_text(raw_signed):
+    if texts.get("signed_date", ""):
         if "signed_date" in row.formula_fields:
             reject("signed_date", "formula in cell (kept as text, not evaluated)", raw_signed)
         else:
@@ -967,7 +981,7 @@ def consent_from_row(
             reject(purpose, "unreadable yes/no", row.values.get(purpose))
         elif answer:
             purposes.add(purpose)
-    raw_list = row.text("purposes")
+    raw_list = texts.get("purposes", "")
     if raw_list:
         found_purposes, unknown = parse_purposes(raw_list)
         purposes |= found_purposes
@@ -984,12 +998,12 @@ def consent_from_row(
             parent, parent_date = parse_mark(raw_parent)
             if parent is None:
                 reject("parent_consent", "unreadable consent answer", raw_parent)
-            if parent_date is not None and not cell_text(raw_signed):
+            if parent_date is not None and not texts.get("signed_date", ""):
                 signed_on = parent_date  # a date in the consent column: signed that day
     else:
         # No consent column: a signed date (or a marked purpose) is the consent, a "no" written there is not.
         parent = not declined_in_date_column and (signed_on is not None or bool(purposes))
-    if parent and signed_on is None and not cell_text(raw_signed) and not problems:
+    if parent and signed_on is None and not texts.get("signed_date", "") and not problems:
         reject("signed_date", "consent marked but no date signed: cannot tell which school year", None)
     if parent and not purposes and not any(p.field == "purposes" for p in problems):
         if default_purposes:
@@ -1004,15 +1018,15 @@ def consent_from_row(
 
     raw_principal = row.values.get("principal")
     principal, principal_on, unusual = False, None, False
-    if "principal" in row.formula_fields and cell_text(raw_principal):
+    if "principal" in row.formula_fields and texts.get("principal", ""):
         unusual = True
-    elif cell_text(raw_principal):
+    elif texts.get("principal", ""):
         principal, principal_on, unusual = parse_principal(raw_principal)
     if unusual:
         reject("principal", "not a principal approval mark (rule 4): the row counts without approval",
                raw_principal, notes)  # fmt: skip
     raw_principal_date = row.values.get("principal_date")
-    if cell_text(raw_principal_date):
+    if texts.get("principal_date", ""):
         approved_on = parse_date(raw_principal_date)
         if approved_on is not None:
             principal_on = approved_on
