@@ -306,7 +306,7 @@ def make_consent(ctx: Ctx) -> None:
 
 
 def _words(first: str, last: str) -> list[str]:
-    from compliance.matching import fold
+    from compliance.photos.matching import fold
 
     return fold(f"{first} {last}").split()
 
