@@ -17,6 +17,7 @@ from pathlib import Path
 # Smaller runs for a quick look (minutes in all instead of ~15 on two cores); a module not listed runs as is.
 QUICK_ARGS: dict[str, list[str]] = {
     "bench_campaign": ["--scale", "standard", "--repeat", "1"],
+    "bench_consent": ["--schools", "100", "--repeat", "1"],
     "bench_crawl": ["--repeat", "1"],
     "bench_emulator": ["--users", "20000", "--repeat", "1"],
     "bench_matching": ["--scale", "standard", "--repeat", "1"],

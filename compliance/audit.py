@@ -4,7 +4,12 @@ Stands alone (no district profile, no store, no Google): a communications office
 before a launch. Interface (stable, scripts depend on it):
 
     district-compliance consent audit --students FILE --consent PATH [PATH ...] --site URL [--site URL ...]
-        --as-of YYYY-MM-DD --out findings.csv
+        --as-of YYYY-MM-DD --out findings.csv [--school-year-start MM-DD] [--default-purposes LIST]
+        [--opt-out PATH ...]
+
+Every consent file and folder given is one history per student (consent rule 3); ``--opt-out`` names FERPA
+directory opt-out lists (a sheet with an opt-out date column and no consent columns is read as one anyway).
+The CSV's last column, ``basis``, names the rule and the records (file, sheet, row) each reason rests on.
 
 Exit code 0 when the audit ran, violations or not; non-zero only when it could not run.
 """
@@ -13,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from compliance.consent import read_consents, read_students
+from compliance.consent import ConsentResult, Roster, read_consents, read_students
 from compliance.photos.evidence import PAGE_TEXT_SOURCE, PAGE_TEXT_URL
 from compliance.photos.findings import Appearance, audit_rows, judge_all, match_appearances
 from compliance.photos.freshness import MemoryCache
@@ -27,10 +32,12 @@ from compliance.photos.matching import build_index
 from compliance.photos.results import build_evidence, page_texts
 from compliance.photos.traversal import crawl_sites
 from compliance.quarantine import Rejected
-from compliance.settings import Crawl
+from compliance.settings import DEFAULT_SCHOOL_YEAR_START, Crawl
 
-# kind (photo | video | name) and channel came later: appended, so scripts reading the first columns still work.
-AUDIT_COLUMNS = ("page_url", "image_url", "student_id", "status", "reason", "confidence", "evidence", "kind", "channel")
+# kind (photo | video | name), channel and basis came later: appended, so scripts reading the first columns work.
+AUDIT_COLUMNS = (
+    "page_url", "image_url", "student_id", "status", "reason", "confidence", "evidence", "kind", "channel", "basis",
+)
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".csv"}
 
 
@@ -42,6 +49,7 @@ class AuditError(Exception):
 class AuditResult:
     rows: list[dict[str, str]]
     rejected: list[Rejected] = field(default_factory=list)
+    notes: list[Rejected] = field(default_factory=list)  # data-quality notes on applied consent rows
     crawl_errors: list[str] = field(default_factory=list)
     pages: int = 0
     images: int = 0
@@ -85,23 +93,38 @@ def run_audit(
     as_of: date,
     *,
     crawl: Crawl | None = None,
-    school_year_start: str = "08-01",
+    school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
+    default_purposes: Mapping[str, Sequence[str]] | None = None,
+    opt_out_paths: Sequence[Path] = (),
 ) -> AuditResult:
-    """Crawl the sites, find students in every photo's evidence, judge each against consent as of ``as_of``."""
+    """Crawl the sites, find students in every photo's evidence, judge each against consent as of ``as_of``.
+
+    ``default_purposes`` maps a consent file (as given, or its file name) or ``"*"`` (every file) to the
+    purposes its forms grant when they name none (rule 7).
+    """
+    defaults = default_purposes or {}
     if not students_file.exists():
         raise AuditError(f"{students_file}: students file not found")
     students = read_students(students_file)
     if not students.students:
         raise AuditError(f"{students_file}: no valid student rows")
-    known = {s.student_id for s in students.students}
-    records = []
-    rejected = list(students.rejected)
-    for path in consent_files(consent_paths):
-        read = read_consents(path, None, known, school_year_start=school_year_start)
-        records += read.records
-        rejected += read.rejected
+    roster = Roster(students.students)
+    read = ConsentResult()
+    opt_outs = consent_files(opt_out_paths) if opt_out_paths else []
+    for path in consent_files(consent_paths) + opt_outs:
+        read.extend(
+            read_consents(
+                path,
+                None,
+                roster,
+                school_year_start=school_year_start,
+                default_purposes=defaults.get(str(path)) or defaults.get(path.name) or defaults.get("*", ()),
+                kind="opt_out" if path in opt_outs else None,
+            )
+        )
+    rejected = list(students.rejected) + read.rejected
     consents: dict[str, list] = {}
-    for rec in records:
+    for rec in read.records:
         consents.setdefault(rec.student_id, []).append(rec)
 
     settings = crawl or Crawl(allow_loopback=True)
@@ -109,7 +132,7 @@ def run_audit(
     targets = [(site_of(url, site_ids) or f"site-{i + 1}", [url.split("=", 1)[-1]]) for i, url in enumerate(site_urls)]
     results = asyncio.run(crawl_sites(targets, settings, lambda _site: MemoryCache()))
     index = build_index(students.students)
-    outcome = AuditResult(rows=[], rejected=rejected)
+    outcome = AuditResult(rows=[], rejected=rejected, notes=read.notes)
     for result in results.values():
         evidence = build_evidence(result, settings.max_image_pixels)
         outcome.pages += len(result.pages)

@@ -1,42 +1,58 @@
-"""Students from the SIS export, parental consent from school spreadsheets, and the consent rule.
+"""Students from the SIS export, parental consent from school spreadsheets, and the consent rules.
 
-The rule (AR 1114, as the district applies it): a student may appear for purpose P on date D only when a
-parent consent for P is in force on D - signed on or before D, not revoked on or before D, signed within the
-school year that contains D (the school year starts ``district.school_year_start``, 08-01 by default) - AND
-the principal approved. Among a student's records the latest wins: by signed date, then by source order.
-Records of one student with the same signed date but different answers are *conflicting duplicates*: they are
-flagged (``conflict``) and the later one in source order still decides, so a person can look at the flag.
+The rules (AR 1114 as the district applies it; README "Consent rules" and the report's Definitions sheet carry
+the same text, :data:`CONSENT_RULES`):
 
-Reading a consent sheet (plain functions, no Prefect):
+1. A student may be shown or named for purpose P (website, social media, yearbook, press, video) only with a
+   parent/guardian consent covering P AND the principal's approval, both in force on the day judged.
+2. Consent holds for the school year it was signed in (the year starts on ``district.school_year_start``,
+   07-01 by default); a signature dated after the day judged does not count.
+3. All records of a student, from every file and sheet, form one history ordered by date: a revocation dated
+   on or before the day judged cancels every grant signed before it, in any file; a later grant grants again;
+   a revocation and a grant on the same day: the revocation wins. Either guardian's revocation revokes.
+4. Principal approval is an affirmative mark only (:func:`parse_principal`); unusual values are reported.
+5. A row without a student id is applied when its name matches exactly one student at that school (and
+   grade, when given); otherwise it is quarantined with the candidates counted (:class:`Roster`).
+6. A row whose id exists but whose name is not a form of that student's SIS name is quarantined.
+7. Purposes come from Y/N columns or a list in one cell, English or Spanish; a form with no purposes grants
+   the profile's ``default_purposes`` for its source, or is quarantined as ambiguous.
+8. FERPA directory-information opt-out lists are a consent source: an opt-out dated on or before the day
+   judged overrides every grant signed before it, for every purpose.
+9. Every decision names its rule and the records it rests on (file, sheet, row): :class:`ConsentDecision`.
 
-* parent consent: ``Y``, ``Yes``, ``X``, a check mark (✓ ✔ ☑), ``TRUE``, ``1``, ``Signed`` or a date (signed
-  that day) mean yes; ``N``, ``No``, ``FALSE``, ``0`` or blank mean no; anything else is quarantined.
-* principal approval: the same words, a date (approved that day), or the principal's initials (2-4 letters).
-* purposes: per-purpose columns (Website / Web site, Social media / Social, Yearbook / Annual, Press / News
-  media) marked like consent, or one column with a comma/semicolon/slash list of those words; "all" means
-  every purpose.
+Reading a consent sheet (plain functions, no Prefect), headers in English or Spanish:
+
+* parent consent: ``Y``, ``Yes``, ``Sí``, ``X``, a check mark (✓ ✔ ☑), ``TRUE``, ``1``, ``Signed`` or a date
+  (signed that day) mean yes; ``N``, ``No``, ``FALSE``, ``0`` or blank mean no; anything else is quarantined.
+* purposes: per-purpose columns (Website / Sitio web, Social media / Redes sociales, Yearbook / Anuario,
+  Press / Prensa, Video) marked like consent, or one column with a comma/semicolon/slash list of those words;
+  "all" means every purpose.
 * dates: typed Excel dates; numeric text month first as US offices write it (9/3/2026, 09/03/26, 9-3-2026,
   9.3.2026, optionally with a time) or ISO (2026-09-03, 2026/09/03); month names in one of
   :data:`DATE_FORMATS` ("Sep 3, 2026", "September 3 2026", "3 Sep 2026", "3-Sep-26", "Thursday, September 3,
-  2026"; "Sept" and ordinals like "3rd" accepted); then a strict dateutil fallback that refuses text not
-  stating day, month and year. Text without a digit ("TBD", "Fall") and impossible dates (9/31/2026) are
-  unreadable: the row is quarantined, never guessed.
+  2026"; "Sept" and ordinals like "3rd" accepted; Spanish month names too, "3 de septiembre de 2026"); then a
+  strict dateutil fallback that refuses text not stating day, month and year. Text without a digit ("TBD",
+  "Fall") and impossible dates (9/31/2026) are unreadable: the row is quarantined, never guessed.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
+from rapidfuzz.distance import OSA
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.models import ConsentRecord, Student
+from compliance.photos.matching import FUZZY_MIN_LEN, SURNAME_PARTICLES, fold, nickname_map
 from compliance.quarantine import Rejected
+from compliance.settings import CONSENT_PURPOSES, DEFAULT_SCHOOL_YEAR_START
 from compliance.tabular import (
     CellValue,
     FieldSpec,
@@ -50,8 +66,74 @@ from compliance.tabular import (
 
 CONSENT_JOB = "consent"
 STUDENTS_JOB = "students"
-PURPOSES: tuple[str, ...] = ("website", "social_media", "yearbook", "press")
-Reason = Literal["ok", "no_consent", "revoked", "expired", "principal_missing", "purpose_not_covered"]
+PURPOSES: tuple[str, ...] = CONSENT_PURPOSES
+Reason = Literal["ok", "no_consent", "revoked", "opted_out", "expired", "principal_missing", "purpose_not_covered"]
+
+# The rules as the README and the report's Definitions sheet state them: (term, meaning, how it is applied).
+CONSENT_RULES: tuple[tuple[str, str, str], ...] = (
+    (
+        "Consent rule 1",
+        "Who may be shown or named.",
+        "A student may be shown or named for purpose P (website, social media, yearbook, press, video) only with "
+        "a parent/guardian consent covering P AND the principal's approval, both in force on the day judged.",
+    ),
+    (
+        "Consent rule 2",
+        "How long consent holds.",
+        "Consent holds for the school year in which it was signed. The school year starts on the profile's "
+        "school_year_start (default 07-01, California); the audit command takes --school-year-start. A "
+        "signature dated after the day judged does not count.",
+    ),
+    (
+        "Consent rule 3",
+        "One history per student.",
+        "All records of a student, from every file and sheet, form one history ordered by date: a revocation "
+        "dated on or before the day judged cancels every grant signed before it, in any file; a grant signed "
+        "after a revocation grants again; a revocation and a grant on the same day: the revocation wins. With "
+        "two guardians, either one's revocation revokes. A dated 'no' form counts as a refusal the same way.",
+    ),
+    (
+        "Consent rule 4",
+        "What counts as principal approval.",
+        "An affirmative mark only: Y, Yes, Sí, X, ✓, TRUE, OK/Approved, a date (approved that day) or 2-4 "
+        "letter initials. TBD, pending, N/A, ?, ask, no, N and blank are not approval; the unusual ones are "
+        "listed in Data Quality with file, row and value. An approval dated after the day judged is not yet "
+        "in force.",
+    ),
+    (
+        "Consent rule 5",
+        "Rows without a student id.",
+        "Applied when the name (Last, First or First Last, with the usual accent, hyphen, nickname and "
+        "two-surname variants) matches exactly one student at that school (and grade, when given); otherwise "
+        "quarantined with the number of candidates.",
+    ),
+    (
+        "Consent rule 6",
+        "Id and name disagree.",
+        "A row whose id exists but whose name is not a form of that student's SIS name (not a nickname, "
+        "preferred name, accent, hyphen or one-letter variant) is not applied: quarantined as an id/name "
+        "mismatch.",
+    ),
+    (
+        "Consent rule 7",
+        "Which purposes a form covers.",
+        "From Y/N columns or a list in one cell ('website; yearbook'), in English or Spanish ('Sitio web', "
+        "'Redes sociales', 'Anuario', 'Prensa', 'Video'). A form naming no purposes grants the profile's "
+        "default_purposes for that source; when the profile names none it is quarantined as ambiguous.",
+    ),
+    (
+        "Consent rule 8",
+        "Directory-information opt-outs (FERPA).",
+        "Opt-out lists are a consent source: an opt-out dated on or before the day judged overrides every "
+        "grant signed before it, for every purpose; a consent signed after it grants again.",
+    ),
+    (
+        "Consent rule 9",
+        "Every judgement can be checked.",
+        "The reason of every judgement names the rule and the record(s) it rests on (file, sheet, row), in "
+        "the findings' basis column.",
+    ),
+)
 
 STUDENT_FIELDS: FieldSpec = {
     "student_id": ["student id", "student_id", "id", "sis id", "student number", "perm id"],
@@ -89,7 +171,8 @@ PURPOSE_SYNONYMS: Mapping[str, Sequence[str]] = {
         "redes sociales",
     ],
     "yearbook": ["yearbook", "year book", "annual", "school annual", "anuario"],
-    "press": ["press", "news", "news media", "media", "newspaper", "press release", "prensa", "tv"],
+    "press": ["press", "news", "news media", "media", "newspaper", "press release", "prensa", "periodico", "tv"],
+    "video": ["video", "videos", "film", "filming", "video recording", "grabacion", "grabaciones", "videograbacion"],
 }
 
 CONSENT_FIELDS: FieldSpec = {
@@ -102,16 +185,35 @@ CONSENT_FIELDS: FieldSpec = {
         "student no",
         "perm id",
         "id #",
+        "id del estudiante",
+        "numero de estudiante",
+        "numero del estudiante",
+        "no de estudiante",
+        "numero de identificacion",
+        "matricula",
     ],
-    "full_name": ["student name", "name", "student", "child", "child name", "nombre del estudiante"],
+    "full_name": [
+        "student name",
+        "name",
+        "student",
+        "child",
+        "child name",
+        "nombre del estudiante",
+        "nombre del alumno",
+        "nombre",
+        "estudiante",
+        "alumno",
+    ],
     "last_first": [
         "student (last, first)",
         "last, first",
         "name (last, first)",
         "student name (last, first)",
+        "apellido, nombre",
+        "estudiante (apellido, nombre)",
     ],
-    "given_name": ["first name", "student first name", "first"],
-    "family_name": ["last name", "student last name", "last"],
+    "given_name": ["first name", "student first name", "first", "nombre de pila", "primer nombre"],
+    "family_name": ["last name", "student last name", "last", "apellido", "apellidos", "apellido del estudiante"],
     "parent_consent": [
         "parent consent",
         "parent/guardian consent",
@@ -125,6 +227,12 @@ CONSENT_FIELDS: FieldSpec = {
         "permission",
         "consent given",
         "parent ok",
+        "consentimiento",
+        "consentimiento de los padres",
+        "consentimiento del padre",
+        "permiso de los padres",
+        "autorizacion",
+        "autorizacion de los padres",
     ],
     "principal": [
         "principal approval",
@@ -138,6 +246,12 @@ CONSENT_FIELDS: FieldSpec = {
         "principal initials",
         "admin ok",
         "director",
+        "directora",
+        "director a",
+        "aprobacion del director",
+        "aprobacion del director a",
+        "aprobacion de la directora",
+        "visto bueno del director",
     ],
     "principal_date": [
         "principal date",
@@ -146,6 +260,8 @@ CONSENT_FIELDS: FieldSpec = {
         "date approved",
         "approval date",
         "principal approved on",
+        "fecha de aprobacion",
+        "fecha de aprobacion del director",
     ],
     "purposes": [
         "purposes",
@@ -156,11 +272,16 @@ CONSENT_FIELDS: FieldSpec = {
         "media uses",
         "permitted uses",
         "allowed uses",
+        "usos",
+        "usos permitidos",
+        "propositos",
+        "permisos",
     ],
-    "website": list(PURPOSE_SYNONYMS["website"][:2]) + ["website ok"],
-    "social_media": ["social media", "social"],
-    "yearbook": ["yearbook", "annual", "year book"],
-    "press": ["press", "news media", "press/news"],
+    "website": list(PURPOSE_SYNONYMS["website"][:2]) + ["website ok", "sitio web", "pagina web"],
+    "social_media": ["social media", "social", "redes sociales"],
+    "yearbook": ["yearbook", "annual", "year book", "anuario"],
+    "press": ["press", "news media", "press/news", "prensa"],
+    "video": ["video", "videos", "video ok"],
     "signed_date": [
         "date signed",
         "signed",
@@ -174,6 +295,8 @@ CONSENT_FIELDS: FieldSpec = {
         "parent signed date",
         "parent signed (date)",
         "fecha de firma",
+        "fecha firmada",
+        "firmado el",
     ],
     "revoked_date": [
         "revoked",
@@ -183,8 +306,27 @@ CONSENT_FIELDS: FieldSpec = {
         "withdrawn",
         "revoked date",
         "consent withdrawn",
+        "revocado",
+        "revocado el",
+        "fecha de revocacion",
+        "revocacion",
+        "retirado",
     ],
-    "grade": ["grade"],
+    "opt_out_date": [
+        "opt out date",
+        "opt out",
+        "opted out",
+        "opted out on",
+        "date opted out",
+        "directory opt out",
+        "directory opt out date",
+        "directory information opt out",
+        "ferpa opt out",
+        "ferpa opt out date",
+        "fecha de exclusion",
+        "exclusion del directorio",
+    ],
+    "grade": ["grade", "grado", "grade level"],
 }
 
 # Numeric dates, matched by pattern (month first, as US offices write them); an impossible date (9/31/2026,
@@ -206,6 +348,13 @@ DATE_FORMATS: tuple[str, ...] = (
     "%a, %b %d, %Y",
 )
 
+_SPANISH_MONTHS = {
+    "enero": "January", "febrero": "February", "marzo": "March", "abril": "April", "mayo": "May",
+    "junio": "June", "julio": "July", "agosto": "August", "septiembre": "September", "setiembre": "September",
+    "octubre": "October", "noviembre": "November", "diciembre": "December",
+}  # fmt: skip
+_SPANISH_MONTH = re.compile(r"\b(" + "|".join(_SPANISH_MONTHS) + r")\b", re.I)
+
 _YES = {
     "y",
     "yes",
@@ -224,7 +373,6 @@ _YES = {
 _NO = {"n", "no", "false", "0", "declined", "denied", "refused", "none", "opt out", "opted out", "do not"}
 _REFUSALS = {"declined", "refused", "denied", "revoked", "withdrawn"}
 _CHECKS = {"✓", "✔", "☑", "✅", "√", "🗸"}
-_INITIALS = re.compile(r"^[A-Za-z]{1,3}\.?\s?[A-Za-z]{1,3}\.?$")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -237,7 +385,12 @@ def parse_date(value: CellValue) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    text = cell_text(value)
+    return _parse_date_text(cell_text(value))
+
+
+@lru_cache(maxsize=65536)
+def _parse_date_text(text: str) -> date | None:
+    # Cached: a district's forms carry a few hundred distinct date texts over hundreds of thousands of rows.
     if not text or not any(ch.isdigit() for ch in text):
         return None  # no digit, no date: "TBD", "Fall", "sometime in Sept"
     iso = _ISO_DATE.fullmatch(text)
@@ -255,6 +408,10 @@ def parse_date(value: CellValue) -> date | None:
         except ValueError:
             return None
     text = re.sub(r"(?<=\d)(st|nd|rd|th)\b", "", text, flags=re.I)
+    if _SPANISH_MONTH.search(text):
+        # "3 de septiembre de 2026", "sept. 3, 2026" in a Spanish sheet: English month names for strptime.
+        text = re.sub(r"\bde(l)?\b", " ", text, flags=re.I)
+        text = _SPANISH_MONTH.sub(lambda m: _SPANISH_MONTHS[normalize_header(m.group())], text)
     text = re.sub(r"\bSept\b\.?", "Sep", text, flags=re.I)
     text = " ".join(text.replace(",", ", ").split()).replace(" ,", ",")
     for fmt in DATE_FORMATS:
@@ -277,6 +434,17 @@ def parse_mark(value: CellValue) -> tuple[bool | None, date | None]:
     """A yes/no cell -> (answer, date if the cell was a date). answer None means unreadable."""
     if isinstance(value, bool):
         return value, None
+    if isinstance(value, str):
+        return _parse_mark_text(value)
+    return _parse_mark_value(value)
+
+
+@lru_cache(maxsize=16384)
+def _parse_mark_text(value: str) -> tuple[bool | None, date | None]:
+    return _parse_mark_value(value)
+
+
+def _parse_mark_value(value: CellValue) -> tuple[bool | None, date | None]:
     when = parse_date(value) if not isinstance(value, int | float) else None
     if when is not None:
         return True, when
@@ -295,8 +463,9 @@ def parse_mark(value: CellValue) -> tuple[bool | None, date | None]:
     return None, None
 
 
-def school_year_of(day: date, school_year_start: str = "08-01") -> str:
-    """'2026-2027' for any day from 08-01-2026 to 07-31-2027 (start configurable as 'MM-DD')."""
+@lru_cache(maxsize=8192)
+def school_year_of(day: date, school_year_start: str = DEFAULT_SCHOOL_YEAR_START) -> str:
+    """'2026-2027' for any day from 07-01-2026 to 06-30-2027 (start configurable as 'MM-DD')."""
     month, dom = (int(x) for x in school_year_start.split("-"))
     start_year = day.year if (day.month, day.day) >= (month, dom) else day.year - 1
     return f"{start_year}-{start_year + 1}"
@@ -309,6 +478,12 @@ def _purpose_choices() -> dict[str, str]:
 
 def parse_purposes(text: str) -> tuple[frozenset[str], list[str]]:
     """A purpose list ('Web site, Social; Annual') -> purposes, plus the words that matched nothing."""
+    found, unknown = _parse_purposes(text)
+    return found, list(unknown)
+
+
+@lru_cache(maxsize=16384)
+def _parse_purposes(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
     from rapidfuzz import fuzz, process
 
     choices = _purpose_choices()
@@ -328,7 +503,7 @@ def parse_purposes(text: str) -> tuple[frozenset[str], list[str]]:
                 found.add(choices[best[0]])
             else:
                 unknown.append(part.strip())
-    return frozenset(found), unknown
+    return frozenset(found), tuple(unknown)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -438,12 +613,193 @@ def store_students(session: Session, students: Sequence[StudentRecord]) -> dict[
 
 
 # ------------------------------------------------------------------------------------------------------------
+# The SIS roster as consent rows need it: ids, and names to check a row's name against (rules 5 and 6)
+
+
+def _grade_key(text: str | None) -> str:
+    """'03', '3rd', 'Grade 3' -> '3'; 'Kinder', 'Kindergarten' -> 'k'; 'TK' -> 'tk'; '' when unknown."""
+    norm = normalize_header(text or "")
+    norm = re.sub(r"^(grade|grado|gr)\s+", "", norm)
+    norm = re.sub(r"(?<=\d)\s*(st|nd|rd|th|o|er)$", "", norm)
+    if norm in ("k", "kinder", "kindergarten", "kinder garten", "kindergarden"):
+        return "k"
+    if norm in ("tk", "transitional kindergarten", "transitional k"):
+        return "tk"
+    return norm.lstrip("0") or norm
+
+
+class Roster:
+    """Students by id, with their SIS names folded once on first use.
+
+    Built from :class:`StudentRecord`, ``models.Student`` rows, or a plain set of ids (then no name can be
+    checked: rows without an id are quarantined and names are not compared). Name comparison reuses the
+    matching module's folding (accents, case, hyphens, apostrophes) and nickname table.
+    """
+
+    def __init__(self, students: Iterable[Any] = (), ids: Iterable[str] = ()) -> None:
+        self._students: dict[str, Any] = {}
+        for s in students:
+            sid = str(getattr(s, "student_id", None) or getattr(s, "id", ""))
+            if sid:
+                self._students[sid] = s
+        self._ids = set(ids) | set(self._students)
+        self._parts: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]] = {}
+        self._by_family: dict[str | None, dict[str, list[str]]] | None = None
+        self._nicknames: dict[str, frozenset[str]] | None = None
+
+    @classmethod
+    def of(cls, known: Roster | Mapping[str, Any] | Iterable[str] | None) -> Roster | None:
+        """A roster from what callers have: a Roster, {id: student}, a set of ids, or None (no check)."""
+        if known is None or isinstance(known, Roster):
+            return known
+        if isinstance(known, Mapping):
+            values = [v for v in known.values() if hasattr(v, "legal_first")]
+            return cls(values, ids=known.keys())
+        return cls(ids=known)
+
+    def __contains__(self, student_id: object) -> bool:
+        return student_id in self._ids
+
+    @property
+    def has_names(self) -> bool:
+        return bool(self._students)
+
+    def site_of(self, student_id: str) -> str | None:
+        s = self._students.get(student_id)
+        return getattr(s, "site_id", None) if s is not None else None
+
+    def _name_parts(self, sid: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]:
+        """(first-name heads, later first-name words, surname words without particles, the written forms
+        "first last" / "last first" of the SIS names as folded words joined), folded."""
+        parts = self._parts.get(sid)
+        if parts is None:
+            s = self._students[sid]
+            givens = [fold(x or "").split() for x in (s.legal_first, getattr(s, "preferred_first", None))]
+            heads = tuple(dict.fromkeys(g[0] for g in givens if g))
+            later = tuple(dict.fromkeys(t for g in givens for t in g[1:]))
+            family = tuple(
+                dict.fromkeys(
+                    t
+                    for x in (s.legal_last, getattr(s, "preferred_last", None))
+                    for t in fold(x or "").split()
+                    if t not in SURNAME_PARTICLES
+                )
+            )
+            forms = set()
+            for first in {s.legal_first, getattr(s, "preferred_first", None) or s.legal_first}:
+                for last in {s.legal_last, getattr(s, "preferred_last", None) or s.legal_last}:
+                    forms.add(" ".join(w for w in fold(f"{first} {last}").split() if w not in SURNAME_PARTICLES))
+                    forms.add(" ".join(w for w in fold(f"{last} {first}").split() if w not in SURNAME_PARTICLES))
+            parts = self._parts[sid] = (heads, later, family, frozenset(forms))
+        return parts
+
+    def _nickname_table(self) -> dict[str, frozenset[str]]:
+        if self._nicknames is None:
+            self._nicknames = nickname_map(
+                n for s in self._students.values() for n in (s.legal_first, getattr(s, "preferred_first", None)) if n
+            )
+        return self._nicknames
+
+    def fits(self, student_id: str, written: Sequence[str]) -> bool:
+        """Whether the folded words of a written name are a form of the student's SIS name.
+
+        One word must be a first name of the student (legal or preferred, a later word of a compound first
+        name, a nickname of one, or one typo away when 6+ letters long) and another word one of the student's
+        surnames (either of two, hyphenated or not; one typo allowed from 6 letters). Word order is free:
+        "Garcia Lopez, Maria", "Maria Garcia" and "MARIA GARCIA-LOPEZ" all fit María García López.
+        """
+        if student_id not in self._students:
+            return True  # no SIS name to compare with
+        heads, later, family, forms = self._name_parts(student_id)
+        words = [w for w in written if w not in SURNAME_PARTICLES]
+        if not words:
+            return True
+        if " ".join(words) in forms:
+            return True  # the SIS name as written, in either order: most rows
+        nicks = self._nickname_table()
+        given_at = [i for i, w in enumerate(words) if _given_word_fits(w, heads, later, nicks)]
+        family_at = [i for i, w in enumerate(words) if _word_fits(w, family)]
+        return any(i != j for i in given_at for j in family_at)
+
+    def find(self, written: Sequence[str], site_id: str | None, grade: str | None = None) -> list[str]:
+        """Students of ``site_id`` (every site when None) whose name the written words fit (see :meth:`fits`),
+        narrowed to ``grade`` when the row gives one the SIS can compare."""
+        if self._by_family is None:
+            self._by_family = {}
+            self._site_ids: dict[str | None, list[str]] = {None: list(self._students)}
+            for sid, s in self._students.items():
+                self._site_ids.setdefault(getattr(s, "site_id", None), []).append(sid)
+        by_word = self._by_family.get(site_id)
+        if by_word is None:
+            # Surname word -> students, built per school on first use: most schools never need it.
+            by_word = self._by_family[site_id] = {}
+            for sid in self._site_ids.get(site_id, ()):
+                for word in self._name_parts(sid)[2]:
+                    by_word.setdefault(word, []).append(sid)
+        words = [w for w in written if w not in SURNAME_PARTICLES]
+        seen = {sid for w in words for sid in by_word.get(w, ())}
+        found = sorted(sid for sid in seen if self.fits(sid, words))
+        key = _grade_key(grade)
+        if key and len(found) > 1:
+            in_grade = [sid for sid in found if _grade_key(getattr(self._students[sid], "grade", None)) == key]
+            found = in_grade
+        elif key:
+            found = [
+                sid
+                for sid in found
+                if not getattr(self._students[sid], "grade", None) or _grade_key(self._students[sid].grade) == key
+            ]
+        return found
+
+
+def _word_fits(word: str, forms: Sequence[str]) -> bool:
+    if word in forms:
+        return True
+    if len(word) >= FUZZY_MIN_LEN:
+        return any(len(f) >= FUZZY_MIN_LEN and OSA.distance(word, f, score_cutoff=1) <= 1 for f in forms)
+    return False
+
+
+def _given_word_fits(
+    word: str, heads: Sequence[str], later: Sequence[str], nicknames: Mapping[str, frozenset[str]]
+) -> bool:
+    if word in later or _word_fits(word, heads):
+        return True
+    stands_for = nicknames.get(word)
+    if stands_for and any(h in stands_for for h in heads):
+        return True
+    # The SIS may hold the nickname as the preferred name and the form the legal one, or the other way round.
+    return any(word in nicknames.get(h, ()) for h in heads)
+
+
+def written_name(row: SourceRow) -> list[str]:
+    """The folded words of the student's name on a consent row, from whichever name columns it has."""
+    return _written(row, {name: cell_text(value) for name, value in row.values.items()})
+
+
+def _written(row: SourceRow, texts: Mapping[str, str]) -> list[str]:
+    if "family_name" in texts and "given_name" not in texts and "full_name" in texts:
+        parts = [texts["full_name"], texts["family_name"]]  # "Nombre" next to "Apellido": the first name
+    else:
+        parts = [texts.get(f, "") for f in ("given_name", "family_name", "last_first", "full_name")]
+    return fold(" ".join(p for p in parts if p)).split()
+
+
+# ------------------------------------------------------------------------------------------------------------
 # Consent records
+
+
+RecordKind = Literal["consent", "opt_out"]
 
 
 @dataclass(frozen=True, slots=True)
 class ConsentEntry:
-    """One validated consent row (the in-memory twin of models.ConsentRecord)."""
+    """One validated consent row (the in-memory twin of models.ConsentRecord).
+
+    ``kind`` is ``consent`` for a parent's form and ``opt_out`` for a line of a FERPA directory-information
+    opt-out list (then only ``opted_out_on`` matters). ``matched_by`` says how the student was found: by the
+    row's ``id``, or by its ``name`` when the row had no id (rule 5).
+    """
 
     student_id: str
     site_id: str | None
@@ -458,44 +814,156 @@ class ConsentEntry:
     source_sheet: str
     source_row: int
     conflict: bool = False
+    kind: RecordKind = "consent"
+    opted_out_on: date | None = None
+    matched_by: str = "id"
 
     def answers(self) -> tuple[Any, ...]:
-        return (self.parent_consent, self.principal_approved, self.purposes, self.revoked_on)
+        return (self.parent_consent, self.principal_approved, self.purposes, self.revoked_on, self.opted_out_on)
 
 
 @dataclass(slots=True)
 class ConsentResult:
+    """What one source gave: applied records, quarantined values, data-quality notes on applied rows.
+
+    ``rows`` counts the data rows read; every one is either in ``records`` or named (file, sheet, row) by at
+    least one entry of ``rejected`` - nothing is dropped silently. ``notes`` are values reported in Data
+    Quality on rows that were applied anyway (a principal column saying "TBD": the row counts, without
+    approval).
+    """
+
     records: list[ConsentEntry] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     skipped: list[Rejected] = field(default_factory=list)  # sheets passed over (see tabular.read_table)
+    notes: list[Rejected] = field(default_factory=list)
+    rows: int = 0
+
+    def extend(self, other: ConsentResult) -> None:
+        self.records += other.records
+        self.rejected += other.rejected
+        self.skipped += other.skipped
+        self.notes += other.notes
+        self.rows += other.rows
+
+
+@dataclass(slots=True)
+class RowOutcome:
+    entry: ConsentEntry | None
+    rejected: list[Rejected]
+    notes: list[Rejected]
+
+
+def parse_principal(value: CellValue) -> tuple[bool, date | None, bool]:
+    """A principal-approval cell -> (approved, approval date, unusual) under rule 4.
+
+    Approval is an affirmative mark only: Y, Yes, Sí, X, a check mark, TRUE, OK/Approved, a date (approved
+    that day) or 2-4 letter initials ("JM", "K.W."). "TBD", "Pend(ing)", "N/A", "?", "ask" and anything else
+    unreadable are not approval and come back ``unusual`` (reported in Data Quality); "no", "N" and blank are
+    plain refusals.
+    """
+    if isinstance(value, bool):
+        return value, None, False
+    if isinstance(value, datetime):
+        return True, value.date(), False
+    if isinstance(value, date):
+        return True, value, False
+    if isinstance(value, int | float):
+        return (True, None, False) if value == 1 else (False, None, value != 0)
+    return _parse_principal_text(cell_text(value))
+
+
+@lru_cache(maxsize=16384)
+def _parse_principal_text(text: str) -> tuple[bool, date | None, bool]:
+    if not text:
+        return False, None, False
+    if any(mark in text for mark in _CHECKS):
+        return True, None, False
+    norm = normalize_header(text)
+    if norm in _PRINCIPAL_NO:
+        return False, None, False
+    if not norm or norm in _NOT_APPROVAL or norm.split()[0] in _NOT_APPROVAL:
+        return False, None, True
+    if norm in _PRINCIPAL_YES:
+        return True, None, False
+    when = parse_date(text)
+    if when is not None:
+        return True, when, False
+    letters = re.sub(r"[.\s]", "", text)
+    if _INITIALS.match(text) and 2 <= len(letters) <= 4 and (len(letters) < 4 or not letters.islower()):
+        return True, None, False  # the principal initialled the form
+    return False, None, True
+
+
+_PRINCIPAL_YES = {"y", "yes", "si", "x", "true", "1", "ok", "okay", "approved", "aprobado", "aprobada", "signed"}
+_PRINCIPAL_NO = {"n", "no", "false", "0", "denied", "declined", "rejected", "not approved", "negado", "rechazado"}
+_NOT_APPROVAL = {
+    "tbd", "tba", "pend", "pending", "pendiente", "ask", "asked", "na", "n a", "none", "hold", "wait", "waiting",
+    "later", "maybe", "unknown", "unk", "review", "not", "soon", "see", "nope", "nah", "preguntar", "q",
+}  # fmt: skip
+_INITIALS = re.compile(r"^(?:[A-Za-z]\.?\s?){2,4}$")
 
 
 def consent_from_row(
     row: SourceRow,
     site_id: str | None,
-    known_students: Mapping[str, Any] | set[str] | None,
-    school_year_start: str = "08-01",
+    roster: Roster | None,
+    school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
     purpose_columns: Sequence[str] = (),
-) -> ConsentEntry | list[Rejected]:
-    """Validate one consent row; returns the entry or the reasons it is quarantined."""
+    *,
+    default_purposes: Sequence[str] = (),
+    kind: RecordKind = "consent",
+    name_scope: str | None = None,
+) -> RowOutcome:
+    """Validate one consent (or opt-out) row: the entry, or the reasons it is quarantined, plus notes.
+
+    ``name_scope`` is the school a row without an id is looked up in (``site_id``, or the school most of the
+    sheet's ids belong to when the caller does not know it).
+    """
     problems: list[Rejected] = []
+    notes: list[Rejected] = []
+    # Each cell as text once: this function runs for every row of every school.
+    texts = {name: cell_text(value) for name, value in row.values.items()}
 
-    def reject(name: str, reason: str, raw: CellValue) -> None:
+    def reject(name: str, reason: str, raw: CellValue, into: list[Rejected] = problems) -> None:
         text = cell_text(raw) or None
-        problems.append(Rejected(CONSENT_JOB, row.source, row.row, name, reason, text, row.sheet))
+        into.append(Rejected(CONSENT_JOB, row.source, row.row, name, reason, text, row.sheet))
 
-    sid = row.text("student_id")
-    if not sid:
-        reject("student_id", "student id is required", None)
-    elif known_students is not None and sid not in known_students:
-        reject("student_id", "student id not in the SIS roster", sid)
+    sid = texts.get("student_id", "")
+    matched_by = "id"
     if "student_id" in row.formula_fields:
         reject("student_id", "formula in cell (kept as text, not evaluated)", row.values.get("student_id"))
+    elif sid:
+        if roster is not None and sid not in roster:
+            reject("student_id", "student id not in the SIS roster", sid)
+        elif roster is not None and roster.has_names and not roster.fits(sid, _written(row, texts)):
+            # The name is not a form of this student's SIS name: most likely a typo in the id (rule 6).
+            reject("student_id", "id/name mismatch: the name on the row is not this student's SIS name (rule 6)", sid)
+    else:
+        words = _written(row, texts)
+        if roster is None or not roster.has_names or not words:
+            reject("student_id", "student id is required (no name to look the student up by)", None)
+        else:
+            grade = texts.get("grade", "") or None
+            found = roster.find(words, name_scope, grade)
+            if len(found) == 1:
+                sid, matched_by = found[0], "name"
+            else:
+                where = f"site {name_scope}" if name_scope else "the district"
+                in_grade = f", grade {grade}" if grade else ""
+                # Names stay out of the reason (it is shown in reports); the row number finds them.
+                reject(
+                    "student_id",
+                    f"no student id and the name matches {len(found)} students at {where}{in_grade} (rule 5)",
+                    None,
+                )
+
+    if kind == "opt_out":
+        return _opt_out_from_row(row, sid, site_id, matched_by, problems, reject)
 
     signed_on: date | None = None
     declined_in_date_column = False
     raw_signed = row.values.get("signed_date")
-    if cell_text(raw_signed):
+    if texts.get("signed_date", ""):
         if "signed_date" in row.formula_fields:
             reject("signed_date", "formula in cell (kept as text, not evaluated)", raw_signed)
         else:
@@ -513,10 +981,10 @@ def consent_from_row(
             reject(purpose, "unreadable yes/no", row.values.get(purpose))
         elif answer:
             purposes.add(purpose)
-    raw_list = row.text("purposes")
+    raw_list = texts.get("purposes", "")
     if raw_list:
-        found, unknown = parse_purposes(raw_list)
-        purposes |= found
+        found_purposes, unknown = parse_purposes(raw_list)
+        purposes |= found_purposes
         if unknown:
             reject("purposes", f"unknown purpose(s): {', '.join(unknown)}", raw_list)
 
@@ -530,96 +998,189 @@ def consent_from_row(
             parent, parent_date = parse_mark(raw_parent)
             if parent is None:
                 reject("parent_consent", "unreadable consent answer", raw_parent)
-            if parent_date is not None and not cell_text(raw_signed):
+            if parent_date is not None and not texts.get("signed_date", ""):
                 signed_on = parent_date  # a date in the consent column: signed that day
     else:
         # No consent column: a signed date (or a marked purpose) is the consent, a "no" written there is not.
         parent = not declined_in_date_column and (signed_on is not None or bool(purposes))
-    if parent and signed_on is None and not cell_text(raw_signed) and not problems:
+    if parent and signed_on is None and not texts.get("signed_date", "") and not problems:
         reject("signed_date", "consent marked but no date signed: cannot tell which school year", None)
-    if parent and not purpose_columns and not row.has("purposes"):
-        purposes = set(PURPOSES)  # a bare "consent: yes" form covers every purpose
+    if parent and not purposes and not any(p.field == "purposes" for p in problems):
+        if default_purposes:
+            purposes = set(default_purposes)  # the profile says what this source's forms cover (rule 7)
+        else:
+            reject(
+                "purposes",
+                "ambiguous: the form names no purposes and the profile names no default_purposes for this "
+                "source (rule 7)",
+                raw_list or None,
+            )
 
-    principal = False
-    principal_on: date | None = None
     raw_principal = row.values.get("principal")
-    if cell_text(raw_principal):
-        answer, principal_on = parse_mark(raw_principal)
-        if answer is None and "principal" not in row.formula_fields and _INITIALS.match(cell_text(raw_principal)):
-            answer = True  # the principal initialled the form
-        if answer is None:
-            reject("principal", "unreadable principal approval", raw_principal)
-        principal = bool(answer)
+    principal, principal_on, unusual = False, None, False
+    if "principal" in row.formula_fields and texts.get("principal", ""):
+        unusual = True
+    elif texts.get("principal", ""):
+        principal, principal_on, unusual = parse_principal(raw_principal)
+    if unusual:
+        reject("principal", "not a principal approval mark (rule 4): the row counts without approval",
+               raw_principal, notes)  # fmt: skip
     raw_principal_date = row.values.get("principal_date")
-    if cell_text(raw_principal_date):
-        principal_on = parse_date(raw_principal_date)
-        if principal_on is None:
-            reject("principal_date", "unreadable date", raw_principal_date)
+    if texts.get("principal_date", ""):
+        approved_on = parse_date(raw_principal_date)
+        if approved_on is not None:
+            principal_on = approved_on
+            if not row.has("principal"):
+                principal = True
         elif not row.has("principal"):
-            principal = True
+            # "TBD" where the approval date goes: the same reading as a principal column (rule 4).
+            principal, _, odd = parse_principal(raw_principal_date)
+            if odd:
+                reject("principal_date", "not a principal approval mark or date (rule 4): the row counts "
+                       "without approval", raw_principal_date, notes)  # fmt: skip
+        else:
+            reject("principal_date", "unreadable date", raw_principal_date)
 
-    revoked_on: date | None = None
-    raw_revoked = row.values.get("revoked_date")
-    if cell_text(raw_revoked):
-        revoked_on = parse_date(raw_revoked)
-        if revoked_on is None:
-            answer, _ = parse_mark(raw_revoked)
-            if answer is False:
-                revoked_on = None  # "No" in a revoked column: not revoked
-            else:
-                reject("revoked_date", "unreadable date", raw_revoked)
+    revoked_on = _event_date(row, "revoked_date", reject)
+    opted_out_on = _event_date(row, "opt_out_date", reject)
 
     if problems:
-        return problems
-    return ConsentEntry(
-        student_id=sid,
-        site_id=site_id,
-        purposes=frozenset(purposes) if parent else frozenset(),
-        parent_consent=bool(parent),
-        parent_signed_on=signed_on,
-        principal_approved=principal,
-        principal_approved_on=principal_on,
-        revoked_on=revoked_on,
-        school_year=school_year_of(signed_on, school_year_start) if signed_on else None,
-        source_file=row.source,
-        source_sheet=row.sheet,
-        source_row=row.row,
+        return RowOutcome(None, problems, notes)
+    return RowOutcome(
+        ConsentEntry(
+            student_id=sid,
+            site_id=site_id,
+            purposes=frozenset(purposes) if parent else frozenset(),
+            parent_consent=bool(parent),
+            parent_signed_on=signed_on,
+            principal_approved=principal,
+            principal_approved_on=principal_on,
+            revoked_on=revoked_on,
+            school_year=school_year_of(signed_on, school_year_start) if signed_on else None,
+            source_file=row.source,
+            source_sheet=row.sheet,
+            source_row=row.row,
+            opted_out_on=opted_out_on,
+            matched_by=matched_by,
+        ),
+        [],
+        notes,
+    )
+
+
+def _event_date(row: SourceRow, name: str, reject: Any) -> date | None:
+    """A revocation or opt-out date column: a date, "no"/blank (none), anything else quarantined."""
+    raw = row.values.get(name)
+    if not cell_text(raw):
+        return None
+    when = parse_date(raw)
+    if when is not None:
+        return when
+    answer, _ = parse_mark(raw)
+    if answer is not False:
+        reject(name, "unreadable date (a revocation or opt-out must be dated to be placed in the history)", raw)
+    return None
+
+
+def _opt_out_from_row(
+    row: SourceRow, sid: str, site_id: str | None, matched_by: str, problems: list[Rejected], reject: Any
+) -> RowOutcome:
+    raw = row.values.get("opt_out_date") if cell_text(row.values.get("opt_out_date")) else row.values.get("signed_date")
+    when = parse_date(raw) if cell_text(raw) else None
+    if when is None:
+        reject("opt_out_date", "opt-out without a readable date: cannot tell from when it applies (rule 8)", raw)
+    if problems:
+        return RowOutcome(None, problems, [])
+    assert when is not None
+    return RowOutcome(
+        ConsentEntry(
+            student_id=sid,
+            site_id=site_id,
+            purposes=frozenset(),
+            parent_consent=False,
+            parent_signed_on=None,
+            principal_approved=False,
+            principal_approved_on=None,
+            revoked_on=None,
+            school_year=None,
+            source_file=row.source,
+            source_sheet=row.sheet,
+            source_row=row.row,
+            kind="opt_out",
+            opted_out_on=when,
+            matched_by=matched_by,
+        ),
+        [],
+        [],
     )
 
 
 def read_consents(
     source: Source,
     site_id: str | None,
-    known_students: Mapping[str, Any] | set[str] | None,
+    known_students: Roster | Mapping[str, Any] | set[str] | None,
     *,
     label: str | None = None,
-    school_year_start: str = "08-01",
+    school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
     limits: Limits | None = None,
+    default_purposes: Sequence[str] = (),
+    kind: RecordKind | None = None,
 ) -> ConsentResult:
-    """One school's consent spreadsheet (path, or ("sheets:<id>", values)) -> entries + quarantine."""
+    """One school's consent spreadsheet (path, or ("sheets:<id>", values)) -> entries + quarantine + notes.
+
+    ``known_students`` is the SIS roster (a :class:`Roster` checks names too, rules 5 and 6). ``default_purposes``
+    are what this source's forms grant when they name none (rule 7). ``kind="opt_out"`` reads the source as a
+    FERPA directory-information opt-out list; by default a sheet is one when it has an opt-out date column and
+    no consent, purpose or principal column.
+    """
+    roster = Roster.of(known_students)
     read = read_table(source, CONSENT_FIELDS, job=CONSENT_JOB, label=label, limits=limits)
     result = ConsentResult(rejected=list(read.rejected), skipped=list(read.skipped))
     for table in read.tables:
-        if "student_id" not in table.columns:
-            result.rejected.append(
-                Rejected(
-                    CONSENT_JOB,
-                    table.source,
-                    table.header_row,
-                    "student_id",
-                    "no student id column",
-                    " | ".join(table.headers)[:500],
-                    table.sheet,
+        result.rows += len(table.rows)
+        identity = ("student_id", "full_name", "last_first", "given_name", "family_name")
+        if not any(f in table.columns for f in identity):
+            for row in table.rows:
+                result.rejected.append(
+                    Rejected(
+                        CONSENT_JOB,
+                        row.source,
+                        row.row,
+                        "student_id",
+                        "no student id or name column in this sheet",
+                        None,
+                        row.sheet,
+                    )  # fmt: skip
                 )
-            )
             continue
         purpose_columns = [p for p in PURPOSES if p in table.columns]
+        table_kind = kind or (
+            "opt_out"
+            if "opt_out_date" in table.columns
+            and not purpose_columns
+            and not {"parent_consent", "purposes", "principal", "principal_date"} & set(table.columns)
+            else "consent"
+        )
+        scope = site_id
+        if scope is None and roster is not None:
+            sites = Counter(roster.site_of(r.text("student_id")) for r in table.rows if r.text("student_id"))
+            sites.pop(None, None)
+            scope = sites.most_common(1)[0][0] if sites else None
         for row in table.rows:
-            outcome = consent_from_row(row, site_id, known_students, school_year_start, purpose_columns)
-            if isinstance(outcome, ConsentEntry):
-                result.records.append(outcome)
-            else:
-                result.rejected.extend(outcome)
+            outcome = consent_from_row(
+                row,
+                site_id,
+                roster,
+                school_year_start,
+                purpose_columns,
+                default_purposes=default_purposes,
+                kind=table_kind,
+                name_scope=scope,
+            )
+            if outcome.entry is not None:
+                result.records.append(outcome.entry)
+            result.rejected.extend(outcome.rejected)
+            result.notes.extend(outcome.notes)
     result.records = flag_conflicts(result.records)
     return result
 
@@ -628,7 +1189,8 @@ def flag_conflicts(records: Sequence[ConsentEntry]) -> list[ConsentEntry]:
     """Mark records of one student with the same signed date but different answers as ``conflict``."""
     groups: dict[tuple[str, date | None], list[int]] = {}
     for i, rec in enumerate(records):
-        groups.setdefault((rec.student_id, rec.parent_signed_on), []).append(i)
+        if rec.kind == "consent":
+            groups.setdefault((rec.student_id, rec.parent_signed_on), []).append(i)
     out = list(records)
     for (_sid, signed), idx in groups.items():
         if signed is None or len(idx) < 2:
@@ -644,10 +1206,15 @@ def flag_conflicts(records: Sequence[ConsentEntry]) -> list[ConsentEntry]:
 
 
 class ConsentLike(Protocol):
+    student_id: str
     parent_consent: bool
     parent_signed_on: date | None
     principal_approved: bool
+    principal_approved_on: date | None
     revoked_on: date | None
+    source_file: str
+    source_sheet: str
+    source_row: int
 
     @property
     def purposes(self) -> Any: ...
@@ -655,76 +1222,159 @@ class ConsentLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ConsentDecision:
+    """The rule's answer for one student, purpose and day.
+
+    ``record`` is the deciding record (None when there is none), ``records`` every record the ``basis`` cites,
+    ``rule`` the number of the rule that decided (README "Consent rules"), ``basis`` the sentence a principal
+    reads to check it: rule, dates and (file, sheet, row) of each record. No names: ids and places only.
+    """
+
     allowed: bool
     reason: Reason
-    record: Any = None  # the deciding record (ConsentEntry or models.ConsentRecord), None when there is none
-    conflict: bool = False  # the deciding record has a conflicting duplicate
+    record: Any = None
+    conflict: bool = False
+    rule: int = 1
+    basis: str = ""
+    records: tuple[Any, ...] = ()
 
 
-def latest_record(records: Sequence[ConsentLike], on: date) -> tuple[Any, bool]:
-    """The record deciding on ``on``: latest signed on or before it, then last in the given (source) order.
-
-    Returns (record or None, conflict) where conflict means another record of the same signed date disagrees.
-    Records without a signed date cannot be placed in time and decide only when no dated record exists.
-    """
-    dated = [(r.parent_signed_on, i, r) for i, r in enumerate(records) if r.parent_signed_on is not None]
-    in_time = [t for t in dated if t[0] <= on]
-    if in_time:
-        signed, _, best = max(in_time, key=lambda t: (t[0], t[1]))
-        same = [r for s, _, r in in_time if s == signed]
-        conflict = len({_answers(r) for r in same}) > 1 or bool(getattr(best, "conflict", False))
-        return best, conflict
-    if dated:
-        return None, False  # only future-dated records: nothing was in force yet
-    undated = list(records)
-    if not undated:
-        return None, False
-    return undated[-1], bool(getattr(undated[-1], "conflict", False))
+def record_ref(record: Any) -> str:
+    """Where a record is: 'consent/lincoln-es.xlsx [Releases] row 6' (no sheet name for CSV files)."""
+    sheet = getattr(record, "source_sheet", "") or ""
+    where = getattr(record, "source_file", None) or "(source not recorded)"
+    return where + (f" [{sheet}]" if sheet else "") + f" row {getattr(record, 'source_row', '?')}"
 
 
-def _answers(r: ConsentLike) -> tuple[Any, ...]:
-    return (r.parent_consent, r.principal_approved, frozenset(r.purposes or ()), r.revoked_on)
+def _approved_on(record: Any) -> date | None:
+    return getattr(record, "principal_approved_on", None)
+
+
+def _kind(record: Any) -> str:
+    return getattr(record, "kind", None) or "consent"
+
+
+_CANCEL_WORDS = {"revoked": "revocation", "opted_out": "directory opt-out", "no_consent": "refusal"}
+_CANCEL_RULES = {"revoked": 3, "opted_out": 8, "no_consent": 3}
 
 
 def consent_status(
-    records_for_student: Sequence[ConsentLike], purpose: str, on: date, school_year_start: str = "08-01"
+    records_for_student: Sequence[ConsentLike],
+    purpose: str,
+    on: date,
+    school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
 ) -> ConsentDecision:
-    """Whether a student may appear for ``purpose`` on ``on`` and, if not, why.
+    """Whether a student may be shown or named for ``purpose`` on ``on`` and, if not, why (rules 1-9).
 
-    Reasons, checked in this order on the latest record (see :func:`latest_record`): no_consent (no record in
-    force, or the parent said no), revoked (revoked on or before ``on``), expired (signed in an earlier school
-    year), purpose_not_covered, principal_missing; otherwise ok.
+    The records (from every file and sheet, any order) form one history. A grant is a form the parent signed
+    yes on or before ``on``. A revocation, a dated refusal ("no" form) or a FERPA directory opt-out dated on or
+    before ``on`` cancels every grant signed on or before its date (same day: the cancellation wins), in any
+    file; a grant signed later grants again. A grant holds for the school year it was signed in. Allowed when a
+    grant of this school year, not cancelled, covers ``purpose`` and carries a principal approval dated (if
+    dated) on or before ``on``. Otherwise the reason, most specific first: principal_missing (a covering grant
+    in force lacks approval), revoked / opted_out / no_consent (the covering grant was cancelled),
+    purpose_not_covered, expired (grants only from earlier school years), opted_out, no_consent.
     """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
-    record, conflict = latest_record(records_for_student, on)
-    if record is None or not record.parent_consent:
-        return ConsentDecision(False, "no_consent", record, conflict)
-    if record.revoked_on is not None and record.revoked_on <= on:
-        return ConsentDecision(False, "revoked", record, conflict)
-    if record.parent_signed_on is None or (
-        school_year_of(record.parent_signed_on, school_year_start) != school_year_of(on, school_year_start)
-    ):
-        return ConsentDecision(False, "expired", record, conflict)
-    if purpose not in set(record.purposes or ()):
-        return ConsentDecision(False, "purpose_not_covered", record, conflict)
-    if not record.principal_approved:
-        return ConsentDecision(False, "principal_missing", record, conflict)
-    return ConsentDecision(True, "ok", record, conflict)
+    year = school_year_of(on, school_year_start)
+    order = {id(r): i for i, r in enumerate(records_for_student)}
+    grants = [
+        r
+        for r in records_for_student
+        if _kind(r) == "consent" and r.parent_consent and r.parent_signed_on is not None and r.parent_signed_on <= on
+    ]
+    cancels: list[tuple[date, str, Any]] = []
+    for r in records_for_student:
+        if r.revoked_on is not None and r.revoked_on <= on:
+            cancels.append((r.revoked_on, "revoked", r))
+        opted = getattr(r, "opted_out_on", None)
+        if opted is not None and opted <= on:
+            cancels.append((opted, "opted_out", r))
+        if _kind(r) == "consent" and not r.parent_consent and r.parent_signed_on and r.parent_signed_on <= on:
+            cancels.append((r.parent_signed_on, "no_consent", r))
+    cancels.sort(key=lambda c: (c[0], order[id(c[2])]))
 
+    def cancelled_by(grant: Any) -> tuple[date, str, Any] | None:
+        for c in cancels:
+            if c[0] >= grant.parent_signed_on or c[2] is grant:
+                return c
+        return None
 
-def consent_statuses(
-    records: Iterable[ConsentLike],
-    student_ids: Iterable[str],
-    purpose: str,
-    on: date,
-    school_year_start: str = "08-01",
-) -> dict[str, ConsentDecision]:
-    """:func:`consent_status` for many students at once (records in source order, any student)."""
-    by_student: dict[str, list[ConsentLike]] = {}
-    for rec in records:
-        by_student.setdefault(rec.student_id, []).append(rec)  # type: ignore[attr-defined]
-    return {sid: consent_status(by_student.get(sid, []), purpose, on, school_year_start) for sid in student_ids}
+    def latest(rows: Sequence[Any]) -> Any:
+        return max(rows, key=lambda r: (r.parent_signed_on, order[id(r)]))
+
+    def decide(allowed: bool, reason: Reason, rule: int, basis: str, record: Any, *cited: Any) -> ConsentDecision:
+        conflict = bool(getattr(record, "conflict", False))
+        return ConsentDecision(allowed, reason, record, conflict, rule, f"rule {rule}: {basis}", (record, *cited))
+
+    def cancelled(grant: Any, what: str) -> ConsentDecision:
+        c = cancelled_by(grant)
+        assert c is not None
+        when, why, by = c
+        basis = (
+            f"{_CANCEL_WORDS[why]} dated {when} ({record_ref(by)}) cancels {what} signed "
+            f"{grant.parent_signed_on} ({record_ref(grant)})"
+        )
+        return decide(False, why, _CANCEL_RULES[why], basis, grant, by)  # type: ignore[arg-type]
+
+    in_year = [g for g in grants if school_year_of(g.parent_signed_on, school_year_start) == year]
+    covering = [g for g in in_year if purpose in set(g.purposes or ())]
+    live = [g for g in covering if cancelled_by(g) is None]
+    approved = [g for g in live if g.principal_approved and (_approved_on(g) is None or _approved_on(g) <= on)]
+    if approved:
+        g = latest(approved)
+        when = f" on {_approved_on(g)}" if _approved_on(g) else ""
+        basis = (
+            f"consent for {purpose} signed {g.parent_signed_on} ({record_ref(g)}), principal approved{when}; "
+            f"in force on {on}"
+        )
+        return decide(True, "ok", 1, basis, g)
+    if live:
+        g = latest(live)
+        if g.principal_approved and _approved_on(g) is not None:
+            basis = f"principal approval dated {_approved_on(g)}, after {on}"
+        else:
+            basis = "no principal approval mark"
+        return decide(False, "principal_missing", 4, f"{basis} on consent for {purpose} signed "
+                      f"{g.parent_signed_on} ({record_ref(g)})", g)  # fmt: skip
+    if covering:
+        return cancelled(latest(covering), f"consent for {purpose}")
+    live_year = [g for g in in_year if cancelled_by(g) is None]
+    if live_year:
+        g = latest(live_year)
+        covers = ", ".join(sorted(g.purposes or ())) or "nothing"
+        basis = f"consent signed {g.parent_signed_on} ({record_ref(g)}) covers {covers}, not {purpose}"
+        return decide(False, "purpose_not_covered", 7, basis, g)
+    if in_year:
+        return cancelled(latest(in_year), "consent")
+    if grants:
+        g = latest(grants)
+        if cancelled_by(g) is not None:
+            return cancelled(g, "consent")
+        basis = (
+            f"consent signed {g.parent_signed_on} ({record_ref(g)}) holds for school year "
+            f"{school_year_of(g.parent_signed_on, school_year_start)}, not {year} (starts {school_year_start})"
+        )
+        return decide(False, "expired", 2, basis, g)
+    opt_outs = [c for c in cancels if c[1] == "opted_out"]
+    if opt_outs:
+        when, _, by = opt_outs[-1]
+        return decide(False, "opted_out", 8, f"directory opt-out dated {when} ({record_ref(by)}), no consent "
+                      "signed after it", by)  # fmt: skip
+    refusals = [c for c in cancels if c[1] == "no_consent"]
+    if refusals:
+        when, _, by = refusals[-1]
+        return decide(False, "no_consent", 1, f"parent declined on {when} ({record_ref(by)})", by)
+    future = [r for r in records_for_student if r.parent_consent and r.parent_signed_on and r.parent_signed_on > on]
+    if future:
+        g = min(future, key=lambda r: (r.parent_signed_on, order[id(r)]))
+        return decide(False, "no_consent", 2, f"consent signed {g.parent_signed_on} ({record_ref(g)}) is dated "
+                      f"after {on} and does not count yet", g)  # fmt: skip
+    undated = [r for r in records_for_student if _kind(r) == "consent" and r.parent_signed_on is None]
+    if undated:
+        r = undated[-1]
+        return decide(False, "no_consent", 1, f"parent declined, undated ({record_ref(r)})", r)
+    return ConsentDecision(False, "no_consent", None, False, 1, f"rule 1: no parent consent on record by {on}")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -741,6 +1391,9 @@ _STORED = (
     "revoked_on",
     "school_year",
     "conflict",
+    "kind",
+    "opted_out_on",
+    "matched_by",
 )
 
 

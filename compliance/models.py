@@ -212,7 +212,7 @@ class Student(Base):
 
 
 class ConsentRecord(Base):
-    """One row of a consent spreadsheet after validation; the latest per student and purpose wins."""
+    """One row of a consent spreadsheet (or opt-out list) after validation; a student's rows form one history."""
 
     __tablename__ = "consent_records"
     __table_args__ = (UniqueConstraint("source_file", "source_sheet", "source_row"),)
@@ -220,7 +220,7 @@ class ConsentRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     student_id: Mapped[str] = mapped_column(String(40), index=True)
     site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"))
-    purposes: Mapped[list[Any]] = mapped_column(default=list)  # website, social_media, yearbook, press
+    purposes: Mapped[list[Any]] = mapped_column(default=list)  # website, social_media, yearbook, press, video
     parent_consent: Mapped[bool] = mapped_column(Boolean)
     parent_signed_on: Mapped[date | None] = mapped_column(Date)
     principal_approved: Mapped[bool] = mapped_column(Boolean)
@@ -228,6 +228,9 @@ class ConsentRecord(Base):
     revoked_on: Mapped[date | None] = mapped_column(Date)
     school_year: Mapped[str | None] = mapped_column(String(9))
     conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(10), default="consent")  # consent | opt_out (FERPA directory list)
+    opted_out_on: Mapped[date | None] = mapped_column(Date)
+    matched_by: Mapped[str] = mapped_column(String(10), default="id")  # id | name (row without a student id)
     source_file: Mapped[str] = mapped_column(String(500))
     source_sheet: Mapped[str] = mapped_column(String(200), default="")
     source_row: Mapped[int] = mapped_column(Integer)
@@ -300,6 +303,7 @@ class Finding(Base):
     evidence: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(10), default=FindingKind.PHOTO)  # FindingKind (name: image_url "")
     channel: Mapped[str] = mapped_column(String(40), default="")  # alt, figcaption, card, filename, exif, page_text...
+    basis: Mapped[str] = mapped_column(Text, default="")  # the consent rule and records the reason rests on
     state: Mapped[str] = mapped_column(String(20), default=FindingState.NEW, index=True)  # FindingState
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

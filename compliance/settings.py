@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, BaseModel, EmailStr, Field, ValidationError, field_validator, model_validator
@@ -23,6 +24,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = PROJECT_ROOT / "data" / "district.toml"
 
 SiteKind = Literal["elementary", "middle", "high", "k8", "adult", "office", "other"]
+# What a parent's photo consent can cover (AR 1114 rule 1); compliance.consent.PURPOSES is this tuple.
+ConsentPurpose = Literal["website", "social_media", "yearbook", "press", "video"]
+CONSENT_PURPOSES: tuple[str, ...] = get_args(ConsentPurpose)
+DEFAULT_SCHOOL_YEAR_START = "07-01"  # California's school year (Education Code 37200) starts July 1
+
+
+def check_month_day(value: str) -> str:
+    """'MM-DD' naming a real day of a (leap) year, e.g. '07-01'; raises ValueError otherwise."""
+    try:
+        month, day = (int(x) for x in value.split("-"))
+        date(2024, month, day)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a month-day in MM-DD form (e.g. 07-01)") from None
+    return value
 
 
 class ProfileError(Exception):
@@ -42,6 +57,24 @@ class Site(BaseModel):
     # Input locations: a path relative to the profile's folder, or "sheets:<spreadsheetId>" for a Google Sheet.
     associated_sources: list[str] = Field(default_factory=list)
     consent_sources: list[str] = Field(default_factory=list)
+    # FERPA directory-information opt-out lists: read as opt-outs whatever their headers say.
+    opt_out_sources: list[str] = Field(default_factory=list)
+    # Purposes a consent form grants when it names none, per source ("*": every source of the site); a source
+    # not named here grants nothing from such a form (the row is quarantined as ambiguous, consent rule 7).
+    default_purposes: dict[str, list[ConsentPurpose]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_purposes_name_sources(self) -> Site:
+        unknown = sorted(k for k in self.default_purposes if k != "*" and k not in self.consent_sources)
+        if unknown:
+            raise ValueError(
+                f"default_purposes names sources that are not consent_sources of site {self.id}: {', '.join(unknown)}"
+            )
+        return self
+
+    def default_purposes_for(self, source: str) -> list[str]:
+        """The purposes a form of ``source`` that names none grants (empty: none, the row is quarantined)."""
+        return list(self.default_purposes.get(source, self.default_purposes.get("*", [])))
 
 
 class District(BaseModel):
@@ -50,7 +83,14 @@ class District(BaseModel):
     time_zone: str = "America/Los_Angeles"
     domain: str = Field(description="The Google Workspace primary domain, e.g. standard-sd.org")
     customer: str = "my_customer"
-    school_year_start: str = Field("08-01", pattern=r"^\d\d-\d\d$", description="MM-DD a school year starts")
+    school_year_start: str = Field(
+        DEFAULT_SCHOOL_YEAR_START, pattern=r"^\d\d-\d\d$", description="MM-DD a school year starts (consent rule 2)"
+    )
+
+    @field_validator("school_year_start")
+    @classmethod
+    def _real_day(cls, value: str) -> str:
+        return check_month_day(value)
 
     @field_validator("time_zone")
     @classmethod

@@ -166,9 +166,20 @@ class HeaderMatcher:
                     self._exact.setdefault(_compact(norm), name)
                     choices.setdefault(norm, name)
         self._choices = choices
+        # Header detection scores the first rows of every sheet, data rows included; their cells ("Y", a
+        # date, "website; yearbook") repeat from file to file, so each text is matched once per matcher.
+        self._memo: dict[str, tuple[str, float] | None] = {}
 
     def match(self, header: str) -> tuple[str, float] | None:
         """Best canonical field for one header and its score (100 for an exact synonym), or None."""
+        if header in self._memo:
+            return self._memo[header]
+        found = self._match(header)
+        if len(self._memo) < 200_000:
+            self._memo[header] = found
+        return found
+
+    def _match(self, header: str) -> tuple[str, float] | None:
         norm = normalize_header(header)
         if not norm:
             return None
@@ -214,6 +225,17 @@ class HeaderMatcher:
         if sum(1 for t in texts if t) < 2:
             return 0  # a title row (one merged cell) is never the header
         return len(self.map_columns([t if isinstance(c, str) else "" for t, c in zip(texts, cells, strict=True)]))
+
+
+_MATCHERS: dict[int, tuple[FieldSpec, HeaderMatcher]] = {}
+
+
+def _matcher(spec: FieldSpec) -> HeaderMatcher:
+    """One matcher per field spec for the process: a nightly reads a thousand sheets with the same spec."""
+    held = _MATCHERS.get(id(spec))
+    if held is None or held[0] is not spec:
+        held = _MATCHERS[id(spec)] = (spec, HeaderMatcher(spec))
+    return held[1]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -365,7 +387,7 @@ def _read_csv(path: Path, limits: Limits) -> list[_Grid]:
             raise TabularError(f"{path}: refused: more than {limits.max_rows:,} rows")
         if len(record) > limits.max_columns:
             raise TabularError(f"{path} row {number}: refused: more than {limits.max_columns} columns")
-        rows.append((number, [_clean(v) for v in record]))
+        rows.append((number, [v.strip() or None for v in record]))  # csv gives text only: _clean inlined
     return [_Grid(sheet="", rows=rows)]
 
 
@@ -428,6 +450,8 @@ def _read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
 def _fill_merged(grid: _Grid, header_row: int) -> dict[int, list[CellValue]]:
     # Merged ranges below the header repeat their top-left value (a "Category" merged down a group of people
     # applies to each of them); in and above the header only the top-left cell counts (titles, banners).
+    if not any(min_row > header_row for min_row, _, _, _ in grid.merged):
+        return dict(grid.rows)  # nothing to fill: the rows need no copy
     by_row = {n: list(cells) for n, cells in grid.rows}
     for min_row, min_col, max_row, max_col in grid.merged:
         if min_row <= header_row:
@@ -496,25 +520,34 @@ def _table_from_grid(
     columns = matcher.map_columns(headers)
     mapped_cols = set(columns.values())
     rows: list[SourceRow] = []
+    # Per-row work is the cost of a 370,000-row nightly: the column lists are prepared once per table.
+    mapped = list(columns.items())
+    formula_cells = grid.formula_cells
+    width = max((len(cells) for cells in by_row.values()), default=0)
+    unmapped = [
+        (c, headers[c] if c < len(headers) and headers[c] else f"column {c + 1}")
+        for c in range(width)
+        if c not in mapped_cols
+    ]
+    no_flags: frozenset[str] = frozenset()
     for n in sorted(by_row):
         if n <= best_row:
             continue
         cells = by_row[n]
         if all(c is None for c in cells):
             continue
+        size = len(cells)
         values: dict[str, CellValue] = {}
-        flagged: set[str] = set()
-        for name, col in columns.items():
-            value = cells[col] if col < len(cells) else None
+        flagged: set[str] | None = None
+        for name, col in mapped:
+            value = cells[col] if col < size else None
             values[name] = value
-            if (n, col) in grid.formula_cells or looks_like_formula(value):
+            # Cells come stripped (see _clean), so a formula shows in the first character.
+            if (type(value) is str and value[:1] in FORMULA_PREFIXES) or (formula_cells and (n, col) in formula_cells):
+                flagged = flagged or set()
                 flagged.add(name)
-        extra = {
-            (headers[c] if c < len(headers) and headers[c] else f"column {c + 1}"): v
-            for c, v in enumerate(cells)
-            if c not in mapped_cols and v is not None
-        }
-        rows.append(SourceRow(label, grid.sheet, n, values, frozenset(flagged), extra))
+        extra = {head: cells[c] for c, head in unmapped if c < size and cells[c] is not None}
+        rows.append(SourceRow(label, grid.sheet, n, values, frozenset(flagged) if flagged else no_flags, extra))
     return Table(label, grid.sheet, best_row, headers, columns, rows)
 
 
@@ -542,7 +575,7 @@ def read_table(
     except TabularError as exc:
         result.rejected.append(Rejected(job, label, 0, "(file)", str(exc)))
         return result
-    matcher = HeaderMatcher(spec)
+    matcher = _matcher(spec)
     passed_over: list[Rejected] = []
     for grid in grids:
         table = _table_from_grid(grid, label, matcher, limits, job, min_fields)

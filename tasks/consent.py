@@ -8,7 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
-from compliance.consent import read_consents, read_students, store_consents, store_students
+from compliance.consent import Roster, read_consents, read_students, store_consents, store_students
 from compliance.models import Student
 from compliance.quarantine import quarantine
 from tasks import resources
@@ -36,27 +36,53 @@ def sync_students() -> dict[str, int]:
 
 @task(name="sync-consents", retries=1, retry_delay_seconds=60, cache_policy=NO_CACHE)
 def sync_consents(site_ids: Sequence[str]) -> dict[str, int]:
-    """Read the consent spreadsheets of a chunk of sites; unknown students and bad values are quarantined."""
+    """Read the consent spreadsheets and opt-out lists of a chunk of sites against the SIS roster (ids and
+    names); unknown students, id/name mismatches and bad values are quarantined, unusual principal marks noted."""
     settings = resources.settings()
-    totals = {"sheets read": 0, "consent rows": 0, "rows rejected": 0, "newly quarantined": 0, "added": 0}
+    totals = {
+        "sheets read": 0,
+        "consent rows": 0,
+        "rows rejected": 0,
+        "data quality notes": 0,
+        "newly quarantined": 0,
+        "added": 0,
+    }
     with resources.store().session() as session:
-        known = set(session.scalars(select(Student.id)))
+        # Plain rows, not ORM objects: a roster of 400,000+ students is read once per chunk.
+        roster = Roster(
+            session.execute(
+                select(
+                    Student.id.label("student_id"),
+                    Student.legal_first,
+                    Student.legal_last,
+                    Student.preferred_first,
+                    Student.preferred_last,
+                    Student.grade,
+                    Student.site_id,
+                )
+            ).all()
+        )
     for site_id in site_ids:
         site = settings.site(site_id)
-        for source in site.consent_sources:
+        sources = [(s, None) for s in site.consent_sources] + [(s, "opt_out") for s in site.opt_out_sources]
+        for source, kind in sources:
             result = read_consents(
                 resources.load_source(source),
                 site_id,
-                known,
+                roster,
                 label=source,
                 school_year_start=settings.district.school_year_start,
+                default_purposes=site.default_purposes_for(source),
+                kind=kind,  # type: ignore[arg-type]
             )
             with resources.store().session() as session:
                 stored = store_consents(session, result.records)
-                totals["newly quarantined"] += quarantine(session, result.rejected)
+                # Data-quality notes go where people look for bad input: the quarantine (Data Quality sheet).
+                totals["newly quarantined"] += quarantine(session, result.rejected + result.notes)
             log_rejected(result.rejected, "consent")
             totals["sheets read"] += 1
             totals["consent rows"] += len(result.records)
             totals["rows rejected"] += len(result.rejected)
+            totals["data quality notes"] += len(result.notes)
             totals["added"] += stored["added"]
     return totals

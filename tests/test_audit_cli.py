@@ -27,7 +27,13 @@ def test_audit_of_one_school_matches_truth(sample_dir: Path, tmp_path: Path) -> 
         done = _run(
             "consent", "audit",
             "--students", str(sample_dir / "sis" / "students.csv"),
+            # The school's three files form one history per student (rule 3); the opt-out list is found by
+            # its header (rule 8); the late forms grant the profile's default purposes (rule 7).
             "--consent", str(sample_dir / "consent" / "lincoln-es.xlsx"),
+            "--consent", str(sample_dir / "consent" / "lincoln-es-late-forms.xlsx"),
+            "--consent", str(sample_dir / "consent" / "lincoln-es-directory-opt-outs.csv"),
+            "--default-purposes", "lincoln-es-late-forms.xlsx=website,yearbook",
+            "--school-year-start", "08-01",
             "--site", f"{web.base_url}/lincoln-es/",
             "--as-of", "2026-11-20",
             "--out", str(out),
@@ -46,7 +52,10 @@ def test_audit_of_one_school_matches_truth(sample_dir: Path, tmp_path: Path) -> 
     hits = len(found & expected)
     assert expected and hits / len(found) >= 0.95 and hits / len(expected) >= 0.95
     assert all(r["reason"] in {"ok", "no_consent", "revoked", "expired", "principal_missing",
-                               "purpose_not_covered", "low_confidence"} for r in rows)
+                               "purpose_not_covered", "opted_out", "low_confidence"} for r in rows)
+    # Each row's basis names the rule and the consent record(s) it rests on (rule 9).
+    assert rows and all(r["basis"].startswith("rule ") for r in rows)
+    assert any("consent/lincoln-es" in r["basis"] and " row " in r["basis"] for r in rows)
 
 
 def test_audit_that_cannot_run_exits_non_zero(tmp_path: Path) -> None:
@@ -56,3 +65,9 @@ def test_audit_that_cannot_run_exits_non_zero(tmp_path: Path) -> None:
     bad_date = _run("consent", "audit", "--students", "x", "--consent", "y", "--site", "z", "--as-of", "20/11/2026",
                     "--out", "o.csv")
     assert bad_date.returncode != 0 and "YYYY-MM-DD" in bad_date.stderr
+    bad_start = _run("consent", "audit", "--students", "x", "--consent", "y", "--site", "z", "--as-of", "2026-11-20",
+                     "--out", "o.csv", "--school-year-start", "13-45")
+    assert bad_start.returncode != 0 and "MM-DD" in bad_start.stderr
+    bad_purpose = _run("consent", "audit", "--students", "x", "--consent", "y", "--site", "z", "--as-of",
+                       "2026-11-20", "--out", "o.csv", "--default-purposes", "website,billboard")
+    assert bad_purpose.returncode != 0 and "billboard" in bad_purpose.stderr

@@ -213,12 +213,18 @@ def _typed_xlsx(path: Path) -> Path:
 def test_typed_workbook_numbers_dates_and_extra_sheets(tmp_path: Path) -> None:
     result = read_consents(_typed_xlsx(tmp_path / "washington-ms.xlsx"), "washington-ms", KNOWN)
     by_id = {r.student_id: r for r in result.records}
-    assert set(by_id) == {"2000001", "2000002", "2000003", "2000004"}  # ids typed as numbers
+    assert set(by_id) == {"2000001", "2000002", "2000003"}  # ids typed as numbers
     assert by_id["2000001"].principal_approved and by_id["2000001"].principal_approved_on == date(2026, 9, 3)
     assert not by_id["2000002"].principal_approved
-    assert by_id["2000004"].purposes == frozenset()  # consent with an empty purpose list covers nothing
-    assert consent_status([by_id["2000004"]], "website", AS_OF).reason == "purpose_not_covered"
-    assert result.rejected == []
+    # Consent "Yes" with an empty purpose list: ambiguous without a profile default (rule 7)...
+    assert [(r.row, r.field) for r in result.rejected] == [(5, "purposes")]
+    assert "ambiguous" in result.rejected[0].reason and "rule 7" in result.rejected[0].reason
+    # ...and the profile's default purposes for this source with one.
+    with_default = read_consents(tmp_path / "washington-ms.xlsx", "washington-ms", KNOWN,
+                                 default_purposes=["website", "yearbook"])  # fmt: skip
+    entry = {r.student_id: r for r in with_default.records}["2000004"]
+    assert entry.purposes == {"website", "yearbook"} and with_default.rejected == []
+    assert consent_status([entry], "press", AS_OF).reason == "purpose_not_covered"
     assert {(r.sheet, r.field) for r in result.skipped} == {("Instructions", "(header)"), ("Empty", "(sheet)")}
 
 

@@ -12,9 +12,11 @@ from sample_fixtures import sample_source
 from sqlalchemy import func, select
 
 from compliance.consent import (
+    PURPOSES,
     ConsentResult,
+    Roster,
     StudentsResult,
-    consent_statuses,
+    consent_status,
     load_consents,
     read_consents,
     read_students,
@@ -34,21 +36,31 @@ def ingested(sample: tuple[Path, Settings]) -> tuple[StudentsResult, ConsentResu
     students = read_students(
         settings.input_path(settings.sis_export), label=settings.sis_export, site_ids=[s.id for s in settings.sites]
     )
-    known = {s.student_id for s in students.students}
+    roster = Roster(students.students)
     consents = ConsentResult()
     for site in settings.sites:
-        for entry in site.consent_sources:
-            part = read_consents(
-                sample_source(root, settings, entry),
-                site.id,
-                known,
-                label=entry,
-                school_year_start=settings.district.school_year_start,
+        sources = [(e, None) for e in site.consent_sources] + [(e, "opt_out") for e in site.opt_out_sources]
+        for entry, kind in sources:
+            consents.extend(
+                read_consents(
+                    sample_source(root, settings, entry),
+                    site.id,
+                    roster,
+                    label=entry,
+                    school_year_start=settings.district.school_year_start,
+                    default_purposes=site.default_purposes_for(entry),
+                    kind=kind,  # type: ignore[arg-type]
+                )
             )
-            consents.records += part.records
-            consents.rejected += part.rejected
-            consents.skipped += part.skipped
     return students, consents
+
+
+def decisions(records, ids, purpose, on, start):  # type: ignore[no-untyped-def]
+    """Each student's decision from one history of all their records (every file and sheet)."""
+    by_student: dict[str, list] = {}
+    for rec in records:
+        by_student.setdefault(rec.student_id, []).append(rec)
+    return {sid: consent_status(by_student.get(sid, []), purpose, on, start) for sid in ids}
 
 
 def test_students_load(sample: tuple[Path, Settings], ingested: tuple[StudentsResult, ConsentResult]) -> None:
@@ -67,22 +79,42 @@ def test_consent_decisions_match_truth(
     students, consents = ingested
     truth = json.loads((root / "truth" / "consent.json").read_text(encoding="utf-8"))
     as_of = date.fromisoformat(truth["as_of"])
-    decisions = consent_statuses(
-        consents.records,
-        [s.student_id for s in students.students],
-        truth["purpose"],
-        as_of,
-        settings.district.school_year_start,
-    )
+    ids = [s.student_id for s in students.students]
+    start = settings.district.school_year_start
+    assert truth["school_year_start"] == start
+    judged = decisions(consents.records, ids, truth["purpose"], as_of, start)
     expected = {sid: (v["allowed"], v["reason"]) for sid, v in truth["students"].items()}
-    got = {sid: (d.allowed, d.reason) for sid, d in decisions.items()}
+    got = {sid: (d.allowed, d.reason) for sid, d in judged.items()}
     wrong = Counter(
         (expected[sid][1], got.get(sid, (None, None))[1]) for sid in expected if got.get(sid) != expected[sid]
     )
     assert wrong == Counter()
     assert set(got) == set(expected)
     # Every reason occurs in the sample, so the comparison exercises the whole rule.
-    assert {r for _, r in expected.values()} >= {"ok", "no_consent", "revoked", "expired", "principal_missing"}
+    assert {r for _, r in expected.values()} >= {"ok", "no_consent", "revoked", "expired", "principal_missing",
+                                                 "purpose_not_covered", "opted_out"}  # fmt: skip
+    # Every decision names its rule and at least one record by file and row (rule 9).
+    assert all(d.basis.startswith(f"rule {d.rule}:") for d in judged.values())
+    assert all(" row " in d.basis for d in judged.values() if d.record is not None)
+    # Every purpose, not only the website.
+    allowed = {p: {sid for sid, d in decisions(consents.records, ids, p, as_of, start).items() if d.allowed}
+               for p in PURPOSES}  # fmt: skip
+    for sid, v in truth["students"].items():
+        assert [p for p in PURPOSES if sid in allowed[p]] == v["allowed_purposes"], sid
+
+
+def test_no_consent_row_dropped(sample: tuple[Path, Settings], ingested: tuple[StudentsResult, ConsentResult]) -> None:
+    root, _ = sample
+    _, consents = ingested
+    summary = json.loads((root / "truth" / "summary.json").read_text(encoding="utf-8"))
+    applied = {(r.source_file, r.source_sheet, r.source_row) for r in consents.records}
+    quarantined = {(r.source_file, r.sheet, r.row) for r in consents.rejected}
+    assert not applied & quarantined
+    assert len(applied) + len(quarantined) == consents.rows == summary["consent_rows"]
+    assert all(r.source_file and r.row > 0 and r.field and r.reason for r in consents.rejected)
+    # Rows found by name, opt-outs and notes all occur in the sample.
+    assert sum(r.matched_by == "name" for r in consents.records) >= 5
+    assert sum(r.kind == "opt_out" for r in consents.records) >= 5
 
 
 def test_consent_quarantine_and_conflicts_match_truth(
@@ -94,6 +126,8 @@ def test_consent_quarantine_and_conflicts_match_truth(
     expected = sorted((q["source"], q.get("sheet", ""), q["row"], q["field"]) for q in truth["quarantine"])
     got = sorted((r.source_file, r.sheet, r.row, r.field) for r in consents.rejected)
     assert got == expected
+    notes = sorted((q["source"], q.get("sheet", ""), q["row"], q["field"], q["value"]) for q in truth["data_quality"])
+    assert sorted((r.source_file, r.sheet, r.row, r.field, r.raw_value) for r in consents.notes) == notes
     assert sorted({r.student_id for r in consents.records if r.conflict}) == sorted(truth["conflicts"])
     # The typed workbook's instruction tab is passed over, not quarantined.
     assert all(s.field in ("(header)", "(sheet)") for s in consents.skipped)
@@ -122,6 +156,9 @@ def test_store_whole_sample_idempotent(
     # Decisions from the stored rows equal decisions from the in-memory records, for every student.
     as_of = date(2026, 11, 20)
     ids = [s.student_id for s in students.students]
-    from_store = consent_statuses([r for rows in stored.values() for r in rows], ids, "website", as_of)
-    from_memory = consent_statuses(consents.records, ids, "website", as_of)
-    assert {k: v.reason for k, v in from_store.items()} == {k: v.reason for k, v in from_memory.items()}
+    for purpose in PURPOSES:
+        from_store = decisions([r for rows in stored.values() for r in rows], ids, purpose, as_of, "08-01")
+        from_memory = decisions(consents.records, ids, purpose, as_of, "08-01")
+        assert {k: (v.reason, v.basis) for k, v in from_store.items()} == {
+            k: (v.reason, v.basis) for k, v in from_memory.items()
+        }

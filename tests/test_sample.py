@@ -287,22 +287,28 @@ def test_quarantine_truth_points_at_malformed_rows(sample_dir: Path) -> None:  #
     consent = load_json(sample_dir, "truth/consent.json")
     with (sample_dir / "sis" / "students.csv").open(encoding="utf-8", newline="") as fh:
         known = {r["student_id"] for r in csv.DictReader(fh)}
-    assert {q["field"] for q in consent["quarantine"]} == {"student_id", "signed_date"}
+    assert {q["field"] for q in consent["quarantine"]} == {"student_id", "signed_date", "purposes", "opt_out_date"}
     for q in consent["quarantine"]:
         row = raw_row(sample_dir, q)
-        if q["field"] == "student_id":
-            assert row[0] not in known and row[0].strip()
+        assert any(cell.strip() for cell in row), q
+        if q["field"] == "signed_date":
+            assert row[0] in known  # the row is right but for its date
+    # Unusual principal marks on applied rows (rule 4), for the Data Quality sheet.
+    assert {n["value"] for n in consent["data_quality"]} <= {"TBD", "Pend", "ask", "N/A", "?", "pending"}
+    assert len(consent["data_quality"]) >= 5
 
 
 def test_consent_truth_has_every_reason(sample_dir: Path) -> None:  # noqa: F811
     consent = load_json(sample_dir, "truth/consent.json")
     assert consent["as_of"] == "2026-11-20" and consent["purpose"] == "website"
     reasons = Counter(v["reason"] for v in consent["students"].values())
-    assert set(reasons) == {"ok", "no_consent", "revoked", "expired", "principal_missing", "purpose_not_covered"}
+    assert set(reasons) == {"ok", "no_consent", "revoked", "expired", "principal_missing", "purpose_not_covered",
+                            "opted_out"}
     assert all(v["allowed"] == (v["reason"] == "ok") for v in consent["students"].values())
-    # Same-day conflicting rows: the later row (principal blank) wins.
-    assert consent["conflicts"] and all(consent["students"][s]["reason"] == "principal_missing"
-                                        for s in consent["conflicts"])
+    assert all(v["allowed"] == ("website" in v["allowed_purposes"]) for v in consent["students"].values())
+    assert any(v["allowed_purposes"] == ["video"] for v in consent["students"].values())
+    # Same-day conflicting rows (one approved, one not): the approved form is in force (rule 1), still flagged.
+    assert consent["conflicts"] and all(consent["students"][s]["reason"] == "ok" for s in consent["conflicts"])
 
 
 def test_hostile_strings_are_in_the_lists(sample_dir: Path) -> None:  # noqa: F811

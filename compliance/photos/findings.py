@@ -28,6 +28,7 @@ from compliance.photos.evidence import (
     source_strength,
 )
 from compliance.photos.matching import IDENTIFIED, Match, NameIndex
+from compliance.settings import DEFAULT_SCHOOL_YEAR_START
 from compliance.vocabulary import FindingKind, FindingState, PageStatus, Verdict
 
 PURPOSE_WEBSITE = "website"
@@ -53,11 +54,13 @@ class Judgement:
     image_url: str
     student_id: str
     verdict: Verdict
-    reason: str  # ok | no_consent | revoked | expired | principal_missing | purpose_not_covered | low_confidence
+    reason: str  # ok | no_consent | revoked | opted_out | expired | principal_missing | purpose_not_covered
+    # | low_confidence
     confidence: float
     evidence: str
     kind: str = FindingKind.PHOTO  # NAME: a student named in the page's text, no photo of them
     channel: str = ""  # where the evidence was read: alt, figcaption, card, filename, exif..., context, page_text
+    basis: str = ""  # the consent rule and the records (file, sheet, row) the reason rests on
 
 
 def judge_matches(
@@ -68,7 +71,7 @@ def judge_matches(
     consents: Mapping[str, Sequence[ConsentLike]],
     on: date,
     *,
-    school_year_start: str = "08-01",
+    school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
     purpose: str = PURPOSE_WEBSITE,
     kind: str = FindingKind.PHOTO,
 ) -> list[Judgement]:
@@ -95,7 +98,7 @@ def judge_matches(
         out.append(
             Judgement(
                 site_id, page_url, image_url, student_id, verdict, reason, round(m.confidence, 3), evidence,
-                kind, channel,
+                kind, channel, decision.basis,
             )
         )
     return out
@@ -217,7 +220,7 @@ def judge_all(
     consents: Mapping[str, Sequence[ConsentLike]],
     on: date,
     *,
-    school_year_start: str = "08-01",
+    school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
 ) -> list[Judgement]:
     """:func:`judge_matches` over every matched appearance."""
     out: list[Judgement] = []
@@ -281,6 +284,7 @@ def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgem
                     evidence=j.evidence,
                     kind=j.kind,
                     channel=j.channel,
+                    basis=j.basis,
                     state=FindingState.NEW,
                     first_seen_at=now,
                     last_seen_at=now,
@@ -297,6 +301,7 @@ def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgem
             row.state = FindingState.OPEN
         row.verdict, row.reason, row.confidence, row.evidence = j.verdict, j.reason, j.confidence, j.evidence
         row.kind, row.channel = j.kind, j.channel
+        row.basis = j.basis
         row.last_seen_at = now
     for key, row in existing.items():
         if key not in seen and row.state != FindingState.RESOLVED:
@@ -319,6 +324,7 @@ def audit_rows(judgements: Iterable[Judgement]) -> list[dict[str, Any]]:
             "evidence": j.evidence,
             "kind": j.kind,
             "channel": j.channel,
+            "basis": j.basis,
         }
         for j in judgements
     ]

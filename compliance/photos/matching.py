@@ -75,6 +75,7 @@ __all__ = [
     "build_index",
     "fold",
     "load_evaluation_set",
+    "nickname_map",
     "precision_recall",
 ]
 
@@ -974,6 +975,12 @@ def _nickname_map(first_tokens: frozenset[str]) -> dict[str, frozenset[str]]:
     for nick, firsts in EXTRA_NICKNAMES.items():
         out[nick].update(f for f in firsts if f in first_tokens)
     return {k: frozenset(v) for k, v in out.items() if v}
+
+
+def nickname_map(first_names: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Folded nickname -> the folded first names (of ``first_names``) it can stand for; the same table the
+    index uses, for callers that compare one written name with one roster entry (consent rows)."""
+    return _nickname_map(frozenset(t for name in first_names for t in fold(name).split()))
 
 
 def _word_end(text: str, end: int) -> int:

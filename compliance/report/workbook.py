@@ -27,6 +27,7 @@ from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 
+from compliance.consent import CONSENT_RULES
 from compliance.report.data import AGING_BUCKETS, ReportData, local_date
 from compliance.vocabulary import FindingState, PersonCategory, PersonKind, Verdict, category_label
 
@@ -56,6 +57,7 @@ REASONS = {
     "expired": "Consent expired",
     "principal_missing": "No principal approval",
     "purpose_not_covered": "Consent does not cover the website",
+    "opted_out": "Directory opt-out (FERPA)",
 }
 KINDS = {k.value: k.label for k in PersonKind}
 CATEGORY_LABELS = {c.value: c.label("en") for c in PersonCategory}
@@ -792,6 +794,7 @@ def definitions(data: ReportData) -> list[tuple[str, str, str]]:
             "Photos where a student may be identified but the match is uncertain.",
             "Findings with verdict needs_review that are not resolved.",
         ),
+        *CONSENT_RULES,
         (
             "Input rows in quarantine",
             "Rows of rosters, consent sheets or forms that could not be read: set aside, not dropped.",

@@ -167,6 +167,8 @@ def _toml(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml(str(k))} = {_toml(v)}" for k, v in value.items()) + "}"
     raise TypeError(type(value))
 
 
@@ -293,7 +295,9 @@ def build(out: Path, scale: str, seed: int, started: float) -> None:
             "purpose": "website",
             "students": ctx.consent_truth,
             "quarantine": ctx.consent_quarantine,
+            "data_quality": ctx.consent_notes,
             "conflicts": ctx.consent_conflicts,
+            "school_year_start": ctx.district.get("school_year_start", "07-01"),
         },
         indent=None,
     )

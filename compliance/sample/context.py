@@ -50,6 +50,8 @@ class SiteInfo:
     consent_layout: str = ""
     associated_sources: list[str] = field(default_factory=list)
     consent_sources: list[str] = field(default_factory=list)
+    opt_out_sources: list[str] = field(default_factory=list)
+    default_purposes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def is_school(self) -> bool:
@@ -66,6 +68,8 @@ class SiteInfo:
             "web_contact": self.web_contact,
             "associated_sources": self.associated_sources,
             "consent_sources": self.consent_sources,
+            "opt_out_sources": self.opt_out_sources,
+            "default_purposes": self.default_purposes,
         }
 
 
@@ -146,6 +150,7 @@ class Ctx:
     consent_quarantine: list[dict[str, Any]] = field(default_factory=list)
     consent_truth: dict[str, dict[str, Any]] = field(default_factory=dict)
     consent_conflicts: list[str] = field(default_factory=list)
+    consent_notes: list[dict[str, Any]] = field(default_factory=list)  # data-quality values on applied rows
     staff_names: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
 

@@ -19,7 +19,7 @@ from compliance.sample.writers import (
     write_xlsx_stream,
 )
 
-PURPOSES = ("website", "social_media", "yearbook", "press")
+PURPOSES = ("website", "social_media", "yearbook", "press", "video")
 GRADES = {
     "elementary": ["TK", "K", "1", "2", "3", "4", "5"],
     "middle": ["6", "7", "8"],
@@ -39,20 +39,32 @@ SCENARIOS = (
     ("future_revoke", 1),
 )
 UNPARSABLE_DATES = ("sometime in Sept", "31/31/2026", "TBD", "9/31/2026", "Fall")
+# What school offices write in the principal column when the principal has not approved (rule 4).
+UNUSUAL_PRINCIPAL = ("TBD", "Pend", "ask", "N/A", "?", "pending")
 
 
 @dataclass
 class ConsentRecord:
     student_id: str
     parent: bool
-    signed: dt.date
+    signed: dt.date | None
     principal: bool
     purposes: frozenset[str]
     revoked: dt.date | None = None
     order: int = 0
-    defect: str | None = None  # student_id | signed_date: a row to quarantine, never in force
+    # student_id | signed_date | purposes | opt_out_date: a row to quarantine, never in force
+    defect: str | None = None
     unknown_id: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = "consent"  # consent | opt_out (a line of a FERPA directory-information opt-out list)
+    opted_out: dt.date | None = None
+    approved_on: dt.date | None = None  # principal approval date, where the layout has one
+    principal_raw: str | None = None  # an unusual principal value ("TBD"): not approval, noted in Data Quality
+    no_id: bool = False  # written without a student id: found by name (rule 5) or quarantined
+    written_as: str | None = None  # the row carries this other student's name (id/name mismatch, rule 6)
+    grade: str | None = None  # grade written on a row without an id ("" leaves the cell blank)
+    name_text: tuple[str, str] | None = None  # (first, last) written exactly, for rows found by name
+    file: str = "main"  # main | late | optout
 
 
 def school_year_start(day: dt.date) -> dt.date:
@@ -60,23 +72,57 @@ def school_year_start(day: dt.date) -> dt.date:
     return start if day >= start else dt.date(day.year - 1, start.month, start.day)
 
 
-def website_status(records: list[ConsentRecord], as_of: dt.date, purpose: str = "website") -> tuple[bool, str]:
-    """The rule in SAMPLE.md, for the truth file: latest valid record by (signed date, file order) decides."""
-    valid = [r for r in records if r.defect is None and r.signed <= as_of]
-    if not valid:
-        return False, "no_consent"
-    rec = max(valid, key=lambda r: (r.signed, r.order))
-    if not rec.parent:
-        return False, "no_consent"
-    if rec.revoked is not None and rec.revoked <= as_of:
-        return False, "revoked"
-    if rec.signed < school_year_start(as_of):
-        return False, "expired"
-    if purpose not in rec.purposes:
-        return False, "purpose_not_covered"
-    if not rec.principal:
+def consent_status(records: list[ConsentRecord], as_of: dt.date, purpose: str = "website") -> tuple[bool, str]:
+    """The consent rules (README "Consent rules") on the generator's records, for the truth file.
+
+    One history per student: a revocation, a dated refusal or an opt-out dated on or before ``as_of`` cancels
+    every grant signed on or before its date; consent holds for its school year; a grant must cover the
+    purpose and carry a principal approval in force. Quarantined rows never count.
+    """
+    year = school_year_start(as_of)
+    valid = [r for r in records if r.defect is None]
+    grants = [r for r in valid if r.kind == "consent" and r.parent and r.signed and r.signed <= as_of]
+    cancels = sorted(
+        [(r.revoked, "revoked", r) for r in valid if r.revoked and r.revoked <= as_of]
+        + [(r.opted_out, "opted_out", r) for r in valid if r.opted_out and r.opted_out <= as_of]
+        + [
+            (r.signed, "no_consent", r)
+            for r in valid
+            if r.kind == "consent" and not r.parent and r.signed and r.signed <= as_of
+        ],
+        key=lambda c: (c[0], c[2].order),
+    )
+
+    def cancel(g: ConsentRecord) -> str | None:
+        assert g.signed is not None
+        return next((why for when, why, r in cancels if when >= g.signed or r is g), None)
+
+    def latest(rows: list[ConsentRecord]) -> ConsentRecord:
+        return max(rows, key=lambda r: (r.signed, r.order))
+
+    this_year = [g for g in grants if g.signed and g.signed >= year]
+    covering = [g for g in this_year if purpose in g.purposes]
+    live = [g for g in covering if cancel(g) is None]
+    if any(g.principal and (g.approved_on is None or g.approved_on <= as_of) for g in live):
+        return True, "ok"
+    if live:
         return False, "principal_missing"
-    return True, "ok"
+    if covering:
+        return False, cancel(latest(covering)) or "no_consent"
+    if any(cancel(g) is None for g in this_year):
+        return False, "purpose_not_covered"
+    if this_year:
+        return False, cancel(latest(this_year)) or "no_consent"
+    if grants:
+        return False, cancel(latest(grants)) or "expired"
+    if any(why == "opted_out" for _, why, _ in cancels):
+        return False, "opted_out"
+    return False, "no_consent"
+
+
+def website_status(records: list[ConsentRecord], as_of: dt.date, purpose: str = "website") -> tuple[bool, str]:
+    """:func:`consent_status` (the name the truth file's first version used)."""
+    return consent_status(records, as_of, purpose)
 
 
 # ---------------------------------------------------------------- students
@@ -158,17 +204,27 @@ def _records_for(rng: random.Random, st: Student, scenario: str) -> list[Consent
 
 
 def make_consent(ctx: Ctx) -> None:
-    """Consent records per school, written in the school's layout; truth computed with ``website_status``."""
+    """Consent records per school in the school's files; truth computed with :func:`consent_status`.
+
+    Each school has its main consent file (its own layout), a file of late and updated forms (Spanish-headed
+    cp1252 CSV or an xlsx with title rows) and a FERPA directory opt-out list; :func:`_rule_cases` puts every
+    case of the consent rules in them (history across files, unusual principal marks, rows without ids,
+    id/name mismatches, forms naming no purposes, opt-outs, school-year boundary, video).
+    """
     rng = ctx.rng("consent")
     by_site: dict[str, list[Student]] = {}
     for st in ctx.students:
         by_site.setdefault(st.site_id, []).append(st)
     known = {st.id for st in ctx.students}
+    from compliance.consent import Roster
+
+    roster = Roster(ctx.students)
     order = 0
+    rows_written = 0
     names = [s for s, _ in SCENARIOS]
     weights = [w for _, w in SCENARIOS]
     all_records: dict[str, list[ConsentRecord]] = {}
-    for site in [s for s in ctx.sites if s.is_school]:
+    for idx, site in enumerate(s for s in ctx.sites if s.is_school):
         students = by_site.get(site.id, [])
         recs: list[ConsentRecord] = []
         plain: list[Student] = []
@@ -178,7 +234,7 @@ def make_consent(ctx: Ctx) -> None:
             if scenario == "none":
                 plain.append(st)
             recs.extend(got)
-        # Same-day conflicting duplicate: the later row in the file wins, and the pair is flagged.
+        # Same-day duplicates that disagree: both forms are in force (the approved one allows), the pair flagged.
         if plain:
             st = plain.pop()
             day = _date_in(rng, YEAR_START + dt.timedelta(days=5), AS_OF - dt.timedelta(days=12))
@@ -216,22 +272,175 @@ def make_consent(ctx: Ctx) -> None:
         rng.shuffle(recs)
         # Keep same-day conflicts in a known order: ok row first, principal-missing row after it.
         recs.sort(key=lambda r: 1 if r.extra.get("conflict") else 0)
-        for r in recs:
-            order += 1
-            r.order = order
-            if not r.unknown_id:
-                all_records.setdefault(r.student_id, []).append(r)
-        write_consent(ctx, site, recs, {st.id: st for st in students}, rng)
+        rules_rng = ctx.rng(f"consent-rules:{site.id}")
+        late_default = idx % 2 == 0  # every other school's profile names default purposes for its late forms
+        cases = _rule_cases(ctx, site, students, plain, rules_rng, roster, late_default)
+        main = list(recs)
+        for r in (c for c in cases if c.file == "main"):
+            main.insert(rules_rng.randrange(len(main) + 1), r)
+        files = {"main": main, "late": [c for c in cases if c.file == "late"],
+                 "optout": [c for c in cases if c.file == "optout"]}  # fmt: skip
+        for name in ("main", "late", "optout"):
+            for r in files[name]:
+                order += 1
+                r.order = order
+                if not r.unknown_id:
+                    all_records.setdefault(r.student_id, []).append(r)
+        by_id = {st.id: st for st in students}
+        rows_written += len(main) + len(files["late"]) + len(files["optout"])
+        write_consent(ctx, site, main, by_id, rng)
+        write_late_forms(ctx, site, idx, files["late"], by_id, rules_rng, late_default)
+        write_opt_outs(ctx, site, idx, files["optout"], by_id, rules_rng)
     truth: dict[str, dict[str, Any]] = {}
     for st in ctx.students:
-        allowed, reason = website_status(all_records.get(st.id, []), AS_OF)
-        truth[st.id] = {"allowed": allowed, "reason": reason}
+        history = all_records.get(st.id, [])
+        allowed, reason = consent_status(history, AS_OF)
+        others = [p for p in PURPOSES if consent_status(history, AS_OF, p)[0]]
+        truth[st.id] = {"allowed": allowed, "reason": reason, "allowed_purposes": others}
     ctx.consent_truth = truth
     reasons: dict[str, int] = {}
     for v in truth.values():
         reasons[v["reason"]] = reasons.get(v["reason"], 0) + 1
-    ctx.summary["consent_rows"] = order
+    ctx.summary["consent_rows"] = rows_written
     ctx.summary["consent_reasons"] = dict(sorted(reasons.items()))
+
+
+def _words(first: str, last: str) -> list[str]:
+    from compliance.photos.matching import fold
+
+    return fold(f"{first} {last}").split()
+
+
+def _rule_cases(
+    ctx: Ctx,
+    site: SiteInfo,
+    students: list[Student],
+    plain: list[Student],
+    rng: random.Random,
+    roster: Any,
+    late_default: bool,
+) -> list[ConsentRecord]:
+    """One of each consent-rule case for this school, on students who have no other form.
+
+    The roster (``compliance.consent.Roster``) only picks students whose written name reads one way (unique,
+    or shared with a namesake); what each case decides is computed by :func:`consent_status` like the rest.
+    """
+    out: list[ConsentRecord] = []
+    d = dt.date
+    yes = {"parent": True, "principal": True}
+
+    def take() -> Student | None:
+        return plain.pop() if plain else None
+
+    def add(st: Student | None, *recs: ConsentRecord) -> None:
+        if st is not None:
+            out.extend(recs)
+
+    def grant(st: Student, signed: dt.date, file: str = "main", **kw: Any) -> ConsentRecord:
+        args = {**yes, "purposes": kw.pop("purposes", None) or _purposes(rng)}
+        args.update({k: kw.pop(k) for k in ("parent", "principal") if k in kw})
+        return ConsentRecord(st.id, signed=signed, file=file, **args, **kw)
+
+    # Rule 3: history across files.
+    for first, second in (
+        ((d(2026, 9, 5), d(2026, 10, 20)), (d(2026, 10, 17), None)),  # the newer form does not survive
+        ((d(2026, 9, 5), d(2026, 10, 1)), (d(2026, 10, 8), None)),  # a grant after the revocation
+        ((d(2026, 9, 5), d(2026, 10, 10)), (d(2026, 10, 10), None)),  # same day: the revocation wins
+        ((d(2026, 9, 5), None), (d(2026, 9, 9), d(2026, 10, 12))),  # the other guardian revokes
+    ):
+        st = take()
+        if st is not None:
+            out.append(grant(st, first[0], revoked=first[1], extra={"guardian": "Mother"},
+                             purposes=frozenset({"website", "yearbook"})))  # fmt: skip
+            out.append(grant(st, second[0], "late", revoked=second[1], extra={"guardian": "Father"},
+                             purposes=frozenset({"website", "press"})))  # fmt: skip
+    # Rule 4: unusual principal values (noted), and an approval dated after the truth date.
+    for _ in range(2):
+        st = take()
+        add(st, *([grant(st, d(2026, 9, 12), principal=False, principal_raw=rng.choice(UNUSUAL_PRINCIPAL))]
+                  if st else []))  # fmt: skip
+    st = take()
+    add(st, *([grant(st, d(2026, 9, 15), "late", approved_on=AS_OF + dt.timedelta(days=6))] if st else []))
+    # Rule 2: the school-year boundary and a signature after the truth date.
+    st = take()
+    add(st, *([grant(st, YEAR_START - dt.timedelta(days=12))] if st else []))
+    st = take()
+    add(st, *([grant(st, AS_OF + dt.timedelta(days=3))] if st else []))
+    # Rule 7: video only; forms naming no purposes (default for the late file on every other school).
+    st = take()
+    add(st, *([grant(st, d(2026, 9, 20), "late", purposes=frozenset({"video"}))] if st else []))
+    st = take()
+    if st is not None:
+        out.append(ConsentRecord(st.id, True, d(2026, 9, 18), True, frozenset(), defect="purposes"))
+    st = take()
+    if st is not None:
+        if late_default:
+            out.append(ConsentRecord(st.id, True, d(2026, 9, 19), True, frozenset({"website", "yearbook"}),
+                                     file="late", extra={"blank_purposes": True}))  # fmt: skip
+        else:
+            out.append(ConsentRecord(st.id, True, d(2026, 9, 19), True, frozenset(), defect="purposes", file="late"))
+    # Rule 6: an id with another student's name.
+    st = take()
+    if st is not None:
+        pool = rng.sample(students, min(40, len(students)))
+        fits = [o for o in pool if o.id != st.id and not roster.fits(st.id, _words(o.legal_first, o.legal_last))]
+        other = fits[0] if fits else None
+        if other is not None:
+            out.append(grant(st, d(2026, 9, 14), written_as=other.id, defect="student_id",
+                             name_text=(other.legal_first, other.legal_last)))  # fmt: skip
+    # Rule 5: rows without an id: unique name, namesakes (blank grade: quarantined; grade given: found), nobody.
+    unique = [s for s in plain if roster.find(_words(s.legal_first, s.legal_last), site.id) == [s.id]]
+    for file in ("main", "late"):
+        if unique:
+            st = unique.pop()
+            plain.remove(st)
+            out.append(grant(st, d(2026, 9, 22), file, no_id=True, name_text=(st.legal_first, st.legal_last),
+                             grade=st.grade))  # fmt: skip
+    pairs = []
+    for s_ in plain:
+        found = roster.find(_words(s_.legal_first, s_.legal_last), site.id)
+        if len(found) >= 2 and s_.id in found:
+            pairs.append((s_, found))
+    if pairs:
+        st, found = pairs[0]
+        plain.remove(st)
+        out.append(grant(st, d(2026, 9, 23), "late", no_id=True, name_text=(st.legal_first, st.legal_last),
+                         grade="", defect="student_id"))  # fmt: skip
+    for st, _found in pairs[1:]:
+        if st in plain and roster.find(_words(st.legal_first, st.legal_last), site.id, st.grade) == [st.id]:
+            plain.remove(st)
+            out.append(grant(st, d(2026, 9, 24), "late", no_id=True, name_text=(st.legal_first, st.legal_last),
+                             grade=st.grade))  # fmt: skip
+            break
+    st = take()
+    if st is not None:
+        for _ in range(20):
+            first, last = ctx.pools.person(rng)
+            if not roster.find(_words(first, last), site.id):
+                out.append(grant(st, d(2026, 9, 25), "late", no_id=True, name_text=(first, last), grade="",
+                                 defect="student_id"))  # fmt: skip
+                break
+
+    # Rule 8: opt-outs after a grant, before one, alone, after the truth date, and one without a date.
+    def opt(st: Student, when: dt.date | None, defect: str | None = None) -> ConsentRecord:
+        return ConsentRecord(st.id, False, None, False, frozenset(), kind="opt_out", opted_out=when, file="optout",
+                             defect=defect)  # fmt: skip
+
+    for when, signed in (
+        (d(2026, 10, 3), d(2026, 9, 5)),
+        (d(2026, 8, 20), d(2026, 9, 10)),
+        (d(2026, 9, 1), None),
+        (AS_OF + dt.timedelta(days=10), d(2026, 9, 5)),
+    ):
+        st = take()
+        if st is not None:
+            out.append(opt(st, when))
+            if signed:
+                out.append(grant(st, signed))
+    st = take()
+    if st is not None:
+        out.append(opt(st, None, defect="opt_out_date"))
+    return out
 
 
 # ---------------------------------------------------------------- consent layouts
@@ -271,12 +480,14 @@ PURPOSE_WORDS = {
     "social_media": ("social media", "Social Media", "facebook/instagram"),
     "yearbook": ("yearbook", "Yearbook"),
     "press": ("press", "Press", "newspaper"),
+    "video": ("video", "Video", "videos"),
 }
 SPANISH_PURPOSES = {
     "website": "sitio web",
     "social_media": "redes sociales",
     "yearbook": "anuario",
     "press": "prensa",
+    "video": "video",
 }
 
 
@@ -298,6 +509,8 @@ def write_consent(
     parent_email_rng = random.Random(f"{ctx.seed}:parents:{site.id}")
 
     def name_of(r: ConsentRecord) -> tuple[str, str]:
+        if r.name_text:
+            return r.name_text
         st = students.get(r.student_id)
         if st is None:
             return ctx.pools.person(rng)
@@ -322,14 +535,15 @@ def write_consent(
                 None,
                 None,
                 None,
+                None,
                 "Date signed",
                 "Principal approval",
                 "Revoked",
                 "Notes",
             ],
-            [None, None, None, None, "Website", "Social Media", "Yearbook", "Press"],
+            [None, None, None, None, "Website", "Social Media", "Yearbook", "Press", "Video"],
         ]
-        merges = ["A1:L1", "A2:L2", "E4:H4"] + [f"{c}4:{c}5" for c in "ABCDIJKL"]
+        merges = ["A1:M1", "A2:M2", "E4:I4"] + [f"{c}4:{c}5" for c in "ABCDJKLM"]
         for r in recs:
             first, last = name_of(r)
             st = students.get(r.student_id)
@@ -339,20 +553,20 @@ def write_consent(
                 note = Formula(f'=HYPERLINK("https://sis.{ctx.domain}/students/{r.student_id}","SIS record")')
             rows.append(
                 [
-                    r.student_id,
+                    _id(r),
                     f"{last}, {first}",
-                    st.grade if st else "",
+                    (r.grade if r.grade is not None else st.grade) if st else "",
                     _yes(rng, False) if r.parent else _no(rng),
                     *marks,
                     _signed(r, rng, True),
-                    rng.choice(["JM", "ok", "✓", "Approved"]) if r.principal else None,
+                    _principal(r, rng, ["JM", "ok", "✓", "Approved"]),
                     _fmt_date(r.revoked, rng, True) if r.revoked else None,
                     note,
                 ]
             )
             placed.append((r, "Releases", len(rows)))
         source = f"consent/{site.id}.xlsx"
-        write_xlsx(ctx.out / source, [SheetSpec("Releases", rows, merges, {"B": 28, "I": 14})])
+        write_xlsx(ctx.out / source, [SheetSpec("Releases", rows, merges, {"B": 28, "J": 14})])
     elif layout == "list_csv":
         rows = [
             [
@@ -370,13 +584,13 @@ def write_consent(
             first, last = name_of(r)
             rows.append(
                 [
-                    r.student_id,
+                    _id(r),
                     first,
                     last,
                     _yes(rng, True) if r.parent else _no(rng),
                     _purpose_list(r, rng) if r.parent else "",
                     _signed(r, rng, False),
-                    rng.choice(["Y", "yes", "ok"]) if r.principal else "",
+                    _principal(r, rng, ["Y", "yes", "ok"]) or "",
                     _fmt_date(r.revoked, rng, False) if r.revoked else "",
                 ]
             )
@@ -400,11 +614,11 @@ def write_consent(
             signed = _signed(r, rng, False) if r.parent else rng.choice(["NO", "no firmó / declined", "No"])
             rows.append(
                 [
-                    r.student_id,
+                    _id(r),
                     f"{first} {last}",
                     signed,
                     _purpose_list(r, rng, spanish=True),
-                    rng.choice(["LM", "Sí", "ok"]) if r.principal else "",
+                    _principal(r, rng, ["LM", "Sí", "ok"]) or "",
                     _fmt_date(r.revoked, rng, False) if r.revoked else "",
                 ]
             )
@@ -429,6 +643,7 @@ def write_consent(
                 "Social",
                 "Yearbook",
                 "Press",
+                "Video",
                 "Signed",
                 "Principal Initials",
                 "Revoked Date",
@@ -439,13 +654,13 @@ def write_consent(
             marks = [(rng.choice(["Y", "X", "x"]) if p in r.purposes else "") for p in PURPOSES]
             rows.append(
                 [
-                    r.student_id,
+                    _id(r),
                     last,
                     first,
                     rng.choice(["Y", "Yes"]) if r.parent else _no(rng),
                     *marks,
                     _signed(r, rng, False),
-                    rng.choice(["KW", "kw", "K.W."]) if r.principal else "",
+                    _principal(r, rng, ["KW", "kw", "K.W."]) or "",
                     _fmt_date(r.revoked, rng, False) if r.revoked else "",
                 ]
             )
@@ -468,18 +683,20 @@ def write_consent(
         for r in recs:
             first, last = name_of(r)
             st = students.get(r.student_id)
-            approved = r.signed + dt.timedelta(days=rng.randrange(0, 9))
+            approved = r.approved_on or r.signed + dt.timedelta(days=rng.randrange(0, 9))
             pg, pf = ctx.pools.person(parent_email_rng)
             parent_email = email_for(pg, last, parent_email_rng)
             rows.append(
                 [
-                    int(r.student_id) if r.student_id.isdigit() else r.student_id,  # SIS numbers typed as numbers
+                    # SIS numbers typed as numbers
+                    None if r.no_id else int(r.student_id) if r.student_id.isdigit() else r.student_id,
                     f"{last}, {first}",
                     st.preferred_first if st else "",
                     "Yes" if r.parent else "No",
                     _purpose_list(r, rng) if r.parent else "",
                     _signed(r, rng, True),
-                    dt.datetime(approved.year, approved.month, approved.day) if r.principal else None,
+                    r.principal_raw
+                    or (dt.datetime(approved.year, approved.month, approved.day) if r.principal else None),
                     dt.datetime(r.revoked.year, r.revoked.month, r.revoked.day) if r.revoked else None,
                     Formula(f'=HYPERLINK("mailto:{parent_email}","{parent_email}")')
                     if rng.random() < 0.3
@@ -500,9 +717,150 @@ def write_consent(
     else:
         raise ValueError(f"unknown consent layout {layout}")
     site.consent_sources.append(source)
+    note_field = "principal_date" if layout.startswith("typed_xlsx") else "principal"
+    _record_placed(ctx, source, placed, note_field)
+
+
+def _record_placed(
+    ctx: Ctx, source: str, placed: list[tuple[ConsentRecord, str | None, int]], note_field: str = "principal"
+) -> None:
+    """Truth for the rows just written: quarantine entries for defects, data-quality notes for odd values."""
     for r, sheet, row in placed:
         if r.defect:
             ref: dict[str, Any] = {"source": source, "row": row, "field": r.defect}
             if sheet:
                 ref["sheet"] = sheet
             ctx.consent_quarantine.append(ref)
+        if r.principal_raw and not r.defect:
+            note: dict[str, Any] = {"source": source, "row": row, "field": note_field, "value": r.principal_raw}
+            if sheet:
+                note["sheet"] = sheet
+            ctx.consent_notes.append(note)
+
+
+def _id(r: ConsentRecord) -> str:
+    return "" if r.no_id else r.student_id
+
+
+def _principal(r: ConsentRecord, rng: random.Random, marks: list[str]) -> str | None:
+    if r.principal_raw:
+        return r.principal_raw
+    return rng.choice(marks) if r.principal else None
+
+
+SPANISH_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
+                  "octubre", "noviembre", "diciembre")  # fmt: skip
+
+
+def _fecha(day: dt.date, rng: random.Random) -> str:
+    if rng.random() < 0.4:
+        return f"{day.day} de {SPANISH_MONTHS[day.month - 1]} de {day.year}"
+    return f"{day.month}/{day.day}/{day.year}"
+
+
+def write_late_forms(
+    ctx: Ctx,
+    site: SiteInfo,
+    idx: int,
+    recs: list[ConsentRecord],
+    students: dict[str, Student],
+    rng: random.Random,
+    with_default: bool,
+) -> None:
+    """Late and updated forms: a Spanish-headed cp1252 CSV (odd schools) or an xlsx with title rows (even)."""
+    folder = ctx.out / "consent"
+    placed: list[tuple[ConsentRecord, str | None, int]] = []
+
+    def name_of(r: ConsentRecord) -> tuple[str, str]:
+        if r.name_text:
+            return r.name_text
+        st = students[r.student_id]
+        return (st.first if rng.random() < 0.3 else st.legal_first), st.legal_last
+
+    def grade_of(r: ConsentRecord) -> str:
+        return r.grade if r.grade is not None else students[r.student_id].grade
+
+    def approved(r: ConsentRecord) -> dt.date | None:
+        if not r.principal or r.signed is None:
+            return None
+        return r.approved_on or r.signed + dt.timedelta(days=rng.randrange(0, 6))
+
+    if idx % 2:
+        rows: list[list[Any]] = [[
+            "Número de estudiante", "Apellido", "Nombre", "Grado", "Consentimiento", "Sitio web", "Redes sociales",
+            "Anuario", "Prensa", "Video", "Fecha de firma", "Aprobación del director(a)", "Fecha de aprobación",
+            "Fecha de revocación",
+        ]]  # fmt: skip
+        for r in recs:
+            first, last = name_of(r)
+            assert r.signed is not None
+            when = approved(r)
+            rows.append([
+                _id(r), last, first, grade_of(r), rng.choice(["Sí", "SI", "X"]) if r.parent else "No",
+                *[(rng.choice(["Sí", "X"]) if p in r.purposes and not r.extra.get("blank_purposes") else "")
+                  for p in PURPOSES],
+                _fecha(r.signed, rng), rng.choice(["Sí", "LM", "X"]) if r.principal else "",
+                _fecha(when, rng) if when else "", _fecha(r.revoked, rng) if r.revoked else "",
+            ])  # fmt: skip
+            placed.append((r, None, len(rows)))
+        source = f"consent/{site.id}-formularios-tardios.csv"
+        write_csv(ctx.out / source, rows, "cp1252")
+    else:
+        rows = [
+            [f"{site.name} - Late and updated media release forms 2026-27"],
+            ["Entered by the front office; newest at the bottom"],
+            [],
+            ["Student ID", "Student Name", "Grade", "Guardian", "Parent consent", "Purposes", "Date signed",
+             "Principal", "Principal approval date", "Revoked"],
+        ]  # fmt: skip
+        for r in recs:
+            first, last = name_of(r)
+            assert r.signed is not None
+            when = approved(r)
+            purposes = "" if r.extra.get("blank_purposes") else "; ".join(p.replace("_", " ") for p in PURPOSES
+                                                                          if p in r.purposes)  # fmt: skip
+            rows.append([
+                _id(r), f"{first} {last}", grade_of(r), r.extra.get("guardian", rng.choice(["Mother", "Father"])),
+                _yes(rng, False) if r.parent else _no(rng), purposes,
+                dt.datetime(r.signed.year, r.signed.month, r.signed.day) if rng.random() < 0.5 else _fmt_date(
+                    r.signed, rng, False),
+                rng.choice(["JM", "Y", "✓"]) if r.principal else None,
+                dt.datetime(when.year, when.month, when.day) if when else None,
+                _fmt_date(r.revoked, rng, True) if r.revoked else None,
+            ])  # fmt: skip
+            placed.append((r, "Late forms", len(rows)))
+        source = f"consent/{site.id}-late-forms.xlsx"
+        write_xlsx(folder.parent / source, [SheetSpec("Late forms", rows, ["A1:J1", "A2:J2"], {"B": 28})])
+    site.consent_sources.append(source)
+    if with_default:
+        site.default_purposes[source] = ["website", "yearbook"]
+    _record_placed(ctx, source, placed)
+
+
+def write_opt_outs(
+    ctx: Ctx, site: SiteInfo, idx: int, recs: list[ConsentRecord], students: dict[str, Student], rng: random.Random
+) -> None:
+    """FERPA directory-information opt-out list: found by its header (even schools) or named in the profile's
+    ``opt_out_sources`` with a plain "Student ID, Student, Date" header (odd schools)."""
+    placed: list[tuple[ConsentRecord, str | None, int]] = []
+    if idx % 2 == 0:
+        rows: list[list[Any]] = [["Student ID", "Last Name", "First Name", "Directory opt-out date"]]
+        for r in recs:
+            st = students[r.student_id]
+            rows.append([r.student_id, st.legal_last, st.legal_first,
+                         _fmt_date(r.opted_out, rng, False) if r.opted_out else ""])  # fmt: skip
+            placed.append((r, None, len(rows)))
+        source = f"consent/{site.id}-directory-opt-outs.csv"
+        write_csv(ctx.out / source, rows, "utf-8")
+        site.consent_sources.append(source)
+    else:
+        rows = [[f"{site.name} - Directory information opt-outs (FERPA)"], [], ["Student ID", "Student", "Date"]]
+        for r in recs:
+            st = students[r.student_id]
+            when = dt.datetime(r.opted_out.year, r.opted_out.month, r.opted_out.day) if r.opted_out else None
+            rows.append([r.student_id, f"{st.first} {st.legal_last}", when])
+            placed.append((r, "Opt-outs", len(rows)))
+        source = f"consent/{site.id}-ferpa-opt-outs.xlsx"
+        write_xlsx(ctx.out / source, [SheetSpec("Opt-outs", rows, ["A1:C1"])])
+        site.opt_out_sources.append(source)
+    _record_placed(ctx, source, placed)
