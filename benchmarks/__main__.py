@@ -1,4 +1,5 @@
-"""Run every benchmark (``make bench``) or the ones named: ``python -m benchmarks render matching``.
+"""Run every benchmark (``make bench``) or the ones named: ``python -m benchmarks render matching``
+(``audit-independent`` runs ``bench_audit_independent``).
 
 Each module prints its own medians and its ratio against the baseline it names; nothing here is a test.
 ``--quick`` gives each module the smaller arguments in :data:`QUICK_ARGS` (fewer repeats, smaller volumes):
@@ -34,7 +35,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     here = Path(__file__).parent
     names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
-    wanted = [f"bench_{a.removeprefix('bench_')}" for a in args.names] or names
+    # Dashed names on the command line (``audit-independent``) are the module's underscored name.
+    wanted = [f"bench_{a.removeprefix('bench_').replace('-', '_')}" for a in args.names] or names
     failed = 0
     for name in wanted:
         if name not in names:

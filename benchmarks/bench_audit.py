@@ -65,8 +65,11 @@ def _path(url: str) -> str:
     return unquote(urlsplit(url).path) if url else ""
 
 
-def audit_real_sites(real_sites: Path) -> tuple[dict[str, set[Key]], dict[str, set[Key]]]:
-    """Run the audit over the real sites; (identified, violations) per site dir."""
+def run_real_sites(real_sites: Path) -> list[tuple[str, dict[str, str]]]:
+    """Run the audit over the real sites, each served on 127.0.0.1; every finding row with its site dir.
+
+    Shared with ``bench_audit_independent`` so both benchmarks score the very same run configuration.
+    """
     with ExitStack() as stack:
         servers = {d: stack.enter_context(SampleWebsites(real_sites / "site" / d)) for d in SITE_IDS}
         by_base = {web.base_url: d for d, web in servers.items()}
@@ -76,13 +79,20 @@ def audit_real_sites(real_sites: Path) -> tuple[dict[str, set[Key]], dict[str, s
             [f"{SITE_IDS[d]}={web.base_url}/" for d, web in servers.items()],
             AS_OF,
         )
+    out = []
+    for row in result.rows:
+        parts = urlsplit(row["page_url"])
+        out.append((by_base[f"{parts.scheme}://{parts.netloc}"], row))
+    return out
+
+
+def audit_real_sites(real_sites: Path) -> tuple[dict[str, set[Key]], dict[str, set[Key]]]:
+    """Run the audit over the real sites; (identified, violations) per site dir."""
     identified: dict[str, set[Key]] = {d: set() for d in SITE_IDS}
     violations: dict[str, set[Key]] = {d: set() for d in SITE_IDS}
-    for row in result.rows:
+    for site, row in run_real_sites(real_sites):
         if row["kind"] == "name" or row["status"] == "needs_review":
             continue
-        parts = urlsplit(row["page_url"])
-        site = by_base[f"{parts.scheme}://{parts.netloc}"]
         key = (site, _path(row["page_url"]), _path(row["image_url"]), row["student_id"])
         identified[site].add(key)
         if row["status"] == "violation":
