@@ -55,9 +55,13 @@ class EmulatorAdmin:
         directory: dict[str, Any] | None = None,
         spreadsheets: list[dict[str, Any]] | None = None,
         drive_files: list[dict[str, Any]] | None = None,
+        google_accounts: list[str] | None = None,
     ) -> dict[str, int]:
-        """Add directory users/orgunits, spreadsheets and Drive files; returns totals held."""
+        """Add directory users/orgunits, spreadsheets and Drive files (with ``owner``/``permissions``/``apps``)
+        and outside addresses that have a Google account; returns totals held."""
         body: dict[str, Any] = {}
+        if google_accounts is not None:
+            body["google_accounts"] = google_accounts
         if directory is not None:
             body["directory"] = directory
         if spreadsheets is not None:
@@ -65,6 +69,13 @@ class EmulatorAdmin:
         if drive_files is not None:
             body["drive_files"] = drive_files
         return self._call("POST", "/seed", json=body)
+
+    def domain_policy(self, **changes: Any) -> dict[str, Any]:
+        """Read or change Admin-console settings: ``delegation`` ({client_id: [scopes]} or None for all),
+        ``external_sharing`` (Drive sharing outside the domain), ``refuse_unknown_subjects``."""
+        if changes:
+            return self._call("POST", "/domain_policy", json=changes)
+        return self._call("GET", "/domain_policy")
 
     def seed_dir(self, path: Path | str) -> dict[str, int]:
         """Seed from a sample district folder (directory/users.json, directory/orgunits.json, sheets/*.json)."""

@@ -261,6 +261,46 @@ def build_app(ws: Workspace) -> Starlette:
         email = request.query_params.get("client_email", "compliance@district-project.iam.gserviceaccount.com")
         return JSONResponse(ws.service_account_info(email))
 
+    async def public_link(request: Request) -> Response:
+        # What an anonymous browser gets from docs.google.com/document/d/<id>/export?format=… or
+        # drive.google.com/uc?export=download&id=…: the content when the file is open to anyone with the link,
+        # else a redirect to the Google sign-in page (as Google answers for a restricted file).
+        file_id = request.path_params.get("file_id") or request.query_params.get("id", "")
+        with ws.lock:
+            result = ws.drive.public_content(file_id, request.query_params.get("format"))
+        if result is None:
+            return Response(
+                b"", status_code=302, headers={"Location": "https://accounts.google.com/ServiceLogin?continue=..."}
+            )
+        return Response(result.content or b"", status_code=200, headers={"Content-Type": result.content_type})
+
+    async def domain_policy(request: Request) -> Response:
+        # Admin-console settings a deployment depends on: domain-wide delegation per client id (None: every
+        # client and scope allowed) and Drive's "sharing outside of the domain".
+        if request.method == "POST":
+            data = await _json(request)
+            with ws.lock:
+                if "delegation" in data:
+                    raw = data["delegation"]
+                    ws.keys.delegation = (
+                        None if raw is None else {str(k): frozenset(v) for k, v in dict(raw).items()}
+                    )
+                if "external_sharing" in data:
+                    ws.drive.external_sharing = bool(data["external_sharing"])
+                if "refuse_unknown_subjects" in data:
+                    ws.refuse_unknown_subjects = bool(data["refuse_unknown_subjects"])
+        with ws.lock:
+            delegation = ws.keys.delegation
+            return JSONResponse(
+                {
+                    "delegation": None
+                    if delegation is None
+                    else {k: sorted(v) for k, v in delegation.items()},
+                    "external_sharing": ws.drive.external_sharing,
+                    "refuse_unknown_subjects": ws.refuse_unknown_subjects,
+                }
+            )
+
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "now": rfc3339(ws.clock.now())})
 
@@ -283,6 +323,9 @@ def build_app(ws: Workspace) -> Starlette:
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/drive/notifications", notifications, methods=["GET"]),
         Route("/_emulator/service_account", service_account, methods=["GET"]),
+        Route("/_emulator/domain_policy", domain_policy, methods=["GET", "POST"]),
+        Route("/document/d/{file_id}/export", public_link, methods=["GET"]),
+        Route("/uc", public_link, methods=["GET"]),
         Route("/{path:path}", api, methods=_METHODS),
     ]
     return Starlette(routes=routes)

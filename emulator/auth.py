@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,12 @@ class KeyRing:
     """Keys by key id, access tokens by value. Keys survive ``reset`` (clients keep working after it)."""
 
     def __init__(self) -> None:
+        # Who may be impersonated: answers None when the subject is fine, else Google's refusal text. Set by the
+        # Workspace (from its Directory); None accepts every subject.
+        self.subject_check: Callable[[str], str | None] | None = None
+        # Admin console > Security > API controls > Domain-wide delegation: client id -> scopes it was granted.
+        # None (the default) means every client is authorized for every scope.
+        self.delegation: dict[str, frozenset[str]] | None = None
         self._keys: dict[str, IssuedKey] = {}
         self._by_email: dict[str, IssuedKey] = {}
         self._tokens: dict[str, AccessToken] = {}
@@ -70,6 +77,11 @@ class KeyRing:
             self._keys[existing.key_id] = existing
             return existing
 
+    @staticmethod
+    def client_id(client_email: str) -> str:
+        """The numeric OAuth client id of a service account (what the Admin console's delegation list names)."""
+        return str(int(hashlib.sha256(client_email.encode()).hexdigest()[:16], 16))
+
     def service_account_info(self, client_email: str, token_uri: str) -> dict[str, Any]:
         """A service-account key JSON like the one the Cloud console downloads."""
         key = self.issue(client_email)
@@ -80,7 +92,7 @@ class KeyRing:
             "private_key_id": key.key_id,
             "private_key": key.private_pem,
             "client_email": client_email,
-            "client_id": str(int(hashlib.sha256(client_email.encode()).hexdigest()[:16], 16)),
+            "client_id": self.client_id(client_email),
             "auth_uri": "https://accounts.google.com/o/oauth2/auth",
             "token_uri": token_uri,
             "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
@@ -98,14 +110,24 @@ class KeyRing:
             header = jwt.decode_header(assertion)
         except (ValueError, exceptions.GoogleAuthError) as exc:
             raise TokenError("invalid_grant", f"Invalid JWT: {exc}") from None
-        key = self._keys.get(header.get("kid", ""))
+        # Google accepts assertions without a ``kid`` header (Google's Node library sends none) and then checks
+        # the signature against every active key of the issuing service account; the key id only narrows it.
+        kid = header.get("kid")
+        if kid:
+            key = self._keys.get(str(kid))
+        else:
+            try:
+                unverified = jwt.decode(assertion, verify=False)
+            except (ValueError, exceptions.GoogleAuthError) as exc:
+                raise TokenError("invalid_grant", f"Invalid JWT: {exc}") from None
+            key = self._by_email.get(str(unverified.get("iss", "")))
         if key is None:
             raise TokenError("invalid_grant", "Invalid JWT Signature.")
         try:
             claims = jwt.decode(assertion, certs={key.key_id: key.public_pem}, verify=True, clock_skew_in_seconds=300)
         except (ValueError, exceptions.GoogleAuthError) as exc:
             text = str(exc)
-            if "signature" in text.lower():
+            if "signature" in text.lower() or "certificate" in text.lower():
                 raise TokenError("invalid_grant", "Invalid JWT Signature.") from None
             raise TokenError("invalid_grant", f"Invalid JWT: {text}") from None
         if claims.get("iss") != key.client_email:
@@ -118,6 +140,19 @@ class KeyRing:
         scopes = frozenset(str(claims.get("scope", "")).split())
         if not scopes:
             raise TokenError("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
+        subject = claims.get("sub")
+        if subject:
+            client_id = self.client_id(key.client_email)
+            if self.delegation is not None and not scopes <= self.delegation.get(client_id, frozenset()):
+                # Google's answer when the client id is not listed in domain-wide delegation for every scope asked
+                raise TokenError(
+                    "unauthorized_client",
+                    "Client is unauthorized to retrieve access tokens using this method, or client not authorized "
+                    "for any of the scopes requested.",
+                )
+            refusal = self.subject_check(str(subject)) if self.subject_check else None
+            if refusal:
+                raise TokenError("invalid_grant", refusal)
         token = "ya29.emu-" + secrets.token_urlsafe(32)
         with self._lock:
             self._tokens[token] = AccessToken(key.client_email, claims.get("sub"), scopes)

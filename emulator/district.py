@@ -45,7 +45,9 @@ class LocalDistrict:
 
             limits = (limits or EmulatorLimits()).model_copy(update={"gmail_sends_per_minute": sends_per_minute})
             self.extra_env.setdefault("DC_QUOTAS__GMAIL_SENDS_PER_MINUTE", str(sends_per_minute))
-        self.emulator = WorkspaceEmulator(seed_dir=self.sample_dir, limits=limits, fault_seed=fault_seed)
+        self.emulator = WorkspaceEmulator(
+            seed_dir=self.sample_dir, limits=limits, fault_seed=fault_seed, refuse_unknown_subjects=True
+        )
         self.websites = SampleWebsites(self.sample_dir / "sites")
         self._saved: dict[str, str | None] = {}
 

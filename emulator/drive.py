@@ -12,6 +12,7 @@ from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 
+from emulator.auth import AccessToken
 from emulator.clock import rfc3339
 from emulator.core import Call, Context, Result, decode_token, encode_token
 from emulator.errors import ApiError, bad_request
@@ -22,8 +23,20 @@ GOOGLE_FOLDER = "application/vnd.google-apps.folder"
 GOOGLE_FORM = "application/vnd.google-apps.form"
 _CONVERTIBLE_TO_DOC = {"text/html", "text/plain", "application/rtf"}
 _DEFAULT_FILE_FIELDS = ("kind", "id", "name", "mimeType")
-_DEFAULT_PERMISSION_FIELDS = ("kind", "id", "type", "role", "emailAddress", "domain", "allowFileDiscovery")
+_DEFAULT_PERMISSION_FIELDS = (
+    "kind", "id", "type", "role", "emailAddress", "domain", "allowFileDiscovery", "view"
+)
 _ROLES = {"owner", "organizer", "fileOrganizer", "writer", "commenter", "reader"}
+_RANK = {"reader": 1, "commenter": 2, "writer": 3, "fileOrganizer": 3, "organizer": 4, "owner": 5}
+_AUTH = "https://www.googleapis.com/auth/"
+# Scopes that reach every file the subject can reach. ``drive.file`` alone reaches only files the app created or
+# that were opened with / shared to the app (Google: "Choose Google Drive API scopes": drive.file is per-file access
+# to files the app created or the user opened with it). Each API's own broad scopes count for that API's files.
+DRIVE_WIDE = frozenset({_AUTH + "drive", _AUTH + "drive.readonly", _AUTH + "drive.metadata.readonly"})
+SHEETS_WIDE = DRIVE_WIDE | {_AUTH + "spreadsheets", _AUTH + "spreadsheets.readonly"}
+FORMS_WIDE = DRIVE_WIDE | {_AUTH + "forms.body", _AUTH + "forms.body.readonly", _AUTH + "forms.responses.readonly"}
+# Addresses Google knows as Google accounts without a Directory entry (consumer accounts).
+CONSUMER_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
 
 class _Text(HTMLParser):
@@ -54,6 +67,41 @@ def html_to_text(markup: str) -> str:
     return "\r\n".join(line for line in lines if line) + "\r\n"
 
 
+def text_pdf(text: str) -> bytes:
+    """A small valid PDF (one Helvetica page per 60 lines) of ``text``: what Docs' PDF export stands in for."""
+    lines = [line for line in text.splitlines()] or [""]
+    pages = [lines[i : i + 60] for i in range(0, len(lines), 60)]
+
+    def esc(line: str) -> str:
+        raw = line.encode("latin-1", "replace").decode("latin-1")
+        return raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]
+    kids = []
+    for page in pages:
+        stream = "BT /F1 10 Tf 50 800 Td 12 TL " + " ".join(f"({esc(line)}) '" for line in page) + " ET"
+        content_no = len(objects) + 2
+        kids.append(len(objects) + 1)
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {content_no} 0 R "
+            f"/Resources << /Font << /F1 {len(pages) * 2 + 3} 0 R >> >> >>".encode()
+        )
+        data = stream.encode("latin-1")
+        objects.append(b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>".encode()
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 @dataclass
 class Revision:
     id: str
@@ -80,6 +128,9 @@ class DriveFile:
     trashed: bool = False
     app_properties: dict[str, str] = field(default_factory=dict)
     properties: dict[str, str] = field(default_factory=dict)
+    # OAuth clients (service-account emails) that created this file or had it opened with / shared to them:
+    # what ``drive.file`` can reach.
+    apps: set[str] = field(default_factory=set)
 
     def resource(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -91,7 +142,7 @@ class DriveFile:
             "trashed": self.trashed,
             "createdTime": rfc3339(self.created),
             "modifiedTime": rfc3339(self.modified),
-            "owners": [{"kind": "drive#user", "emailAddress": self.owner, "me": True}],
+            "owners": [{"kind": "drive#user", "emailAddress": self.owner}],
             "webViewLink": _view_link(self),
             "version": str(len(self.revisions) + len(self.permissions)),
             "headRevisionId": self.revisions[-1].id if self.revisions else None,
@@ -124,14 +175,28 @@ def _fields(call: Call, default: tuple[str, ...]) -> None:
         call.query["fields"] = ",".join(default)
 
 
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
 class Drive:
-    def __init__(self, ctx: Context) -> None:
+    """Files with owners, permissions and the apps that may reach them; every call is checked as Google does.
+
+    ``is_google_account`` tells whether an address has a Google account (Directory users, consumer domains and
+    addresses seeded as ``google_accounts``): Drive refuses to share silently with anyone else.
+    """
+
+    def __init__(self, ctx: Context, is_google_account: Callable[[str], bool] | None = None) -> None:
         self.ctx = ctx
+        self.is_google_account = is_google_account or (lambda address: _domain(address) in CONSUMER_DOMAINS)
         self.reset()
 
     def reset(self) -> None:
         self.files: dict[str, DriveFile] = {}
         self.notifications: list[dict[str, Any]] = []
+        # Admin console > Apps > Google Workspace > Drive and Docs > Sharing settings: "Sharing outside of
+        # <domain>" off refuses anyone-with-link and outside-user shares of the domain's files.
+        self.external_sharing = True
 
     def handlers(self) -> dict[str, Callable[[Call], Any]]:
         return {
@@ -140,6 +205,7 @@ class Drive:
             "drive.files.update": self.update,
             "drive.files.list": self.list,
             "drive.files.export": self.export,
+            "drive.files.delete": self.delete,
             "drive.revisions.list": self.revisions_list,
             "drive.permissions.create": self.permissions_create,
             "drive.permissions.list": self.permissions_list,
@@ -147,17 +213,66 @@ class Drive:
 
     # -- storage ---------------------------------------------------------------------------------------------
 
-    def _file(self, file_id: str) -> DriveFile:
+    @staticmethod
+    def _not_found(file_id: str, location: str = "fileId") -> ApiError:
+        return ApiError(
+            404,
+            f"File not found: {file_id}.",
+            "notFound",
+            detail_message=f"File not found: {file_id}.",
+            extra={"locationType": "parameter", "location": location},
+        )
+
+    def role(self, f: DriveFile, subject: str, *, published: bool = False) -> str | None:
+        """The best role ``subject`` holds on ``f`` (owner, direct, domain or anyone-with-link), or None.
+
+        Permissions in the ``published`` view (form responders) grant no Drive access; with ``published=True``
+        only those count (who may respond to a form).
+        """
+        subject = subject.lower()
+        best: str | None = None
+        for perm in f.permissions:
+            if (perm.get("view") == "published") != published:
+                continue
+            kind = perm.get("type")
+            if kind in ("user", "group"):
+                hit = perm.get("emailAddress", "").lower() == subject
+            elif kind == "domain":
+                hit = _domain(subject) == str(perm.get("domain", "")).lower()
+            else:
+                hit = kind == "anyone"
+            if hit and (best is None or _RANK[perm["role"]] > _RANK[best]):
+                best = perm["role"]
+        return best
+
+    def reaches(self, f: DriveFile, token: AccessToken, wide: frozenset[str]) -> bool:
+        """True when the token's scopes reach ``f``: a wide scope, or ``drive.file`` and the app has the file."""
+        return bool(token.scopes & wide) or token.client_email in f.apps
+
+    def access(
+        self, file_id: str, token: AccessToken, subject: str, *, wide: frozenset[str] = DRIVE_WIDE, write: bool = False
+    ) -> DriveFile:
+        """The file if ``subject`` (through ``token``) may read it (or write, with ``write``), else Google's error.
+
+        A file the subject cannot see, or the app cannot reach under ``drive.file``, answers 404 like a missing
+        one (Drive does not confirm that a file exists); a reader asking to write answers 403.
+        """
         f = self.files.get(file_id)
-        if f is None:
+        if f is None or not self.reaches(f, token, wide):
+            raise self._not_found(file_id)
+        role = self.role(f, subject)
+        if role is None:
+            raise self._not_found(file_id)
+        if write and _RANK[role] < _RANK["writer"]:
             raise ApiError(
-                404,
-                f"File not found: {file_id}.",
-                "notFound",
-                detail_message=f"File not found: {file_id}.",
-                extra={"locationType": "parameter", "location": "fileId"},
+                403,
+                f"The user does not have sufficient permissions for file {file_id}.",
+                "insufficientFilePermissions",
             )
         return f
+
+    def _file(self, call: Call, *, write: bool = False) -> DriveFile:
+        return self.access(call.path["fileId"], call.token, call.subject, write=write)
 
     def _set_content(self, f: DriveFile, content: bytes, media_type: str | None, now: datetime) -> None:
         media_type = (media_type or "application/octet-stream").split(";")[0].strip()
@@ -184,7 +299,14 @@ class Drive:
         )
 
     def add(
-        self, owner: str, meta: dict[str, Any], content: bytes | None, media_type: str | None, now: datetime
+        self,
+        owner: str,
+        meta: dict[str, Any],
+        content: bytes | None,
+        media_type: str | None,
+        now: datetime,
+        *,
+        app: str | None = None,
     ) -> DriveFile:
         mime = meta.get("mimeType") or (media_type or "application/octet-stream").split(";")[0]
         f = DriveFile(
@@ -210,10 +332,39 @@ class Drive:
                 "emailAddress": owner,
             }
         )
+        if app:
+            f.apps.add(app)
         if content is not None:
             self._set_content(f, content, media_type, now)
         self.files[f.id] = f
         return f
+
+    @staticmethod
+    def _outside_refused() -> ApiError:
+        return ApiError(
+            403,
+            "The sharing settings of this domain do not allow sharing outside of it.",
+            "publishOutNotPermitted",
+        )
+
+    def _check_parents(self, call: Call, parents: list[str]) -> None:
+        # Drive refuses a parent that does not exist, that the subject cannot add to, or (drive.file) that the app
+        # cannot reach: 404 "File not found: <parent>" in each case.
+        for parent in parents:
+            if parent == "root":
+                continue
+            folder = self.files.get(parent)
+            role = self.role(folder, call.subject) if folder is not None else None
+            if folder is None or not self.reaches(folder, call.token, DRIVE_WIDE) or role is None:
+                raise self._not_found(parent, location="parents")
+            if folder.mime_type != GOOGLE_FOLDER:
+                raise bad_request(f"The specified parent {parent} is not a folder.", reason="invalidParent")
+            if _RANK[role] < _RANK["writer"]:
+                raise ApiError(
+                    403,
+                    f"The user does not have sufficient permissions for file {parent}.",
+                    "insufficientFilePermissions",
+                )
 
     # -- files -----------------------------------------------------------------------------------------------
 
@@ -221,12 +372,22 @@ class Drive:
         meta = call.body if isinstance(call.body, dict) else {}
         if call.is_upload and call.media is None:
             raise bad_request("Media upload without content.")
-        f = self.add(call.subject, meta, call.media if call.is_upload else None, call.media_type, call.now)
+        if meta.get("id") and meta["id"] in self.files:
+            raise ApiError(409, "A file already exists with the provided ID.", "fileIdInUse")
+        self._check_parents(call, list(meta.get("parents") or []))
+        f = self.add(
+            call.subject,
+            meta,
+            call.media if call.is_upload else None,
+            call.media_type,
+            call.now,
+            app=call.token.client_email,
+        )
         _fields(call, _DEFAULT_FILE_FIELDS)
         return f.resource()
 
     def update(self, call: Call) -> dict[str, Any]:
-        f = self._file(call.path["fileId"])
+        f = self._file(call, write=True)
         meta = call.body if isinstance(call.body, dict) else {}
         for key in ("name", "description"):
             if key in meta:
@@ -237,8 +398,10 @@ class Drive:
             f.trashed = bool(meta["trashed"])
         f.app_properties.update(meta.get("appProperties") or {})
         f.properties.update(meta.get("properties") or {})
-        for parent in (call.query.get("addParents") or "").split(","):
-            if parent and parent not in f.parents:
+        added = [p for p in (call.query.get("addParents") or "").split(",") if p]
+        self._check_parents(call, added)
+        for parent in added:
+            if parent not in f.parents:
                 f.parents.append(parent)
         for parent in (call.query.get("removeParents") or "").split(","):
             if parent in f.parents:
@@ -251,7 +414,7 @@ class Drive:
         return f.resource()
 
     def get(self, call: Call) -> Any:
-        f = self._file(call.path["fileId"])
+        f = self._file(call)
         if call.query.get("alt") == "media":
             if f.mime_type.startswith("application/vnd.google-apps."):
                 raise ApiError(
@@ -264,8 +427,36 @@ class Drive:
         _fields(call, _DEFAULT_FILE_FIELDS)
         return f.resource()
 
+    def delete(self, call: Call) -> Result:
+        f = self._file(call)
+        if self.role(f, call.subject) != "owner":
+            raise ApiError(
+                403, f"The user does not have sufficient permissions for file {f.id}.", "insufficientFilePermissions"
+            )
+        del self.files[f.id]
+        return Result(status=204, content=b"", content_type="text/plain")
+
+    def public_content(self, file_id: str, wanted: str | None) -> Result | None:
+        """What an anonymous browser gets from a file's public link (Docs export or Drive download), or None
+        when the file is not open to anyone with the link (Google then sends the sign-in page)."""
+        f = self.files.get(file_id)
+        if f is None or f.trashed or not any(
+            p.get("type") == "anyone" and p.get("view") != "published" for p in f.permissions
+        ):
+            return None
+        if f.mime_type == GOOGLE_DOC:
+            markup = (f.content or b"<html><body></body></html>").decode()
+            if wanted == "pdf":
+                return Result(content=text_pdf(html_to_text(markup)), content_type="application/pdf")
+            if wanted == "html":
+                return Result(content=markup.encode(), content_type="text/html; charset=utf-8")
+            return Result(content=html_to_text(markup).encode(), content_type="text/plain; charset=utf-8")
+        if f.mime_type.startswith("application/vnd.google-apps."):
+            return None
+        return Result(content=f.content or b"", content_type=f.content_type or "application/octet-stream")
+
     def export(self, call: Call) -> Result:
-        f = self._file(call.path["fileId"])
+        f = self._file(call)
         wanted = call.query.get("mimeType", "")
         if f.mime_type != GOOGLE_DOC:
             raise ApiError(403, "Export only supports Docs Editors files.", "fileNotExportable")
@@ -274,11 +465,22 @@ class Drive:
             return Result(content=markup.encode(), content_type="text/html")
         if wanted == "text/plain":
             return Result(content=("\ufeff" + html_to_text(markup)).encode(), content_type="text/plain")
+        if wanted == "application/pdf":
+            return Result(content=text_pdf(html_to_text(markup)), content_type="application/pdf")
         raise bad_request("The requested conversion is not supported.", reason="badRequest") from None
 
     def list(self, call: Call) -> dict[str, Any]:
         preds = _parse_drive_query(call.query.get("q", ""))
-        files = [f for f in self.files.values() if all(p(f) for p in preds)]
+        # Only what the subject has been given (not files merely open to anyone with the link) and, under
+        # drive.file, only what the app can reach.
+        files = [
+            f
+            for f in self.files.values()
+            if self.reaches(f, call.token, DRIVE_WIDE)
+            and self.role(f, call.subject) is not None
+            and (f.owner == call.subject or any(_grants(p, call.subject) for p in f.permissions))
+            and all(p(f) for p in preds)
+        ]
         if "trashed" not in call.query.get("q", ""):
             files = [f for f in files if not f.trashed]
         order = call.query.get("orderBy", "")
@@ -302,7 +504,7 @@ class Drive:
     # -- revisions and permissions ---------------------------------------------------------------------------
 
     def revisions_list(self, call: Call) -> dict[str, Any]:
-        f = self._file(call.path["fileId"])
+        f = self._file(call, write=True)  # revisions are for writers (Drive roles table)
         revs = [
             {
                 "kind": "drive#revision",
@@ -321,7 +523,7 @@ class Drive:
         return {"kind": "drive#revisionList", "revisions": revs}
 
     def permissions_create(self, call: Call) -> dict[str, Any]:
-        f = self._file(call.path["fileId"])
+        f = self._file(call, write=True)
         body = call.body or {}
         kind, role = body.get("type"), body.get("role")
         if not kind:
@@ -331,26 +533,53 @@ class Drive:
         if role not in _ROLES:
             raise bad_request(f"The provided role is invalid: {role}", reason="invalid")
         perm: dict[str, Any] = {"kind": "drive#permission", "type": kind, "role": role}
+        view = body.get("view")
+        if view is not None:
+            # Drive's only creatable view is "published": form responders (Forms "Publish and manage responders"),
+            # role reader, on a form.
+            if view != "published" or role != "reader" or f.mime_type != GOOGLE_FORM:
+                raise bad_request(
+                    "The published view is only supported with role reader on a published form.",
+                    reason="invalidSharingRequest",
+                )
+            perm["view"] = "published"
+        suffix = "p" if view else ""
+        owner_domain = _domain(f.owner)
         if kind in ("user", "group"):
             address = (body.get("emailAddress") or "").lower()
             if not address:
                 raise bad_request("The permission emailAddress field is required.", reason="required")
             perm["emailAddress"] = address
-            perm["id"] = _perm_id(address)
+            perm["id"] = _perm_id(address) + suffix
+            if _domain(address) != owner_domain and not self.external_sharing:
+                raise self._outside_refused()
         elif kind == "domain":
             if not body.get("domain"):
                 raise bad_request("The permission domain field is required.", reason="required")
             perm["domain"] = body["domain"]
             perm["allowFileDiscovery"] = bool(body.get("allowFileDiscovery", False))
-            perm["id"] = _perm_id(body["domain"]) + "k"
+            perm["id"] = _perm_id(body["domain"]) + "k" + suffix
+            if str(body["domain"]).lower() != owner_domain and not self.external_sharing:
+                raise self._outside_refused()
         elif kind == "anyone":
             perm["allowFileDiscovery"] = bool(body.get("allowFileDiscovery", False))
-            perm["id"] = "anyoneWithLink"
+            perm["id"] = "anyoneWithLink" + suffix
+            if not self.external_sharing:
+                raise self._outside_refused()
         else:
             raise bad_request(f"The provided permission type is invalid: {kind}", reason="invalid")
         notify = call.query.get("sendNotificationEmail")
         if kind in ("user", "group"):
             notify = True if notify is None else notify
+            if not notify and not self.is_google_account(perm["emailAddress"]):
+                # Drive's answer when sharing silently with an address that has no Google account: only an
+                # invitation email lets such a person in (permissions.create reference, sendNotificationEmail).
+                raise bad_request(
+                    "Bad Request. User message: \"You are trying to invite "
+                    f"{perm['emailAddress']}. Since there is no Google account associated with this email "
+                    "address, you must check the 'Notify people' box to invite this recipient.\"",
+                    reason="invalidSharingRequest",
+                )
             if notify:
                 self.notifications.append(
                     {
@@ -371,22 +600,38 @@ class Drive:
         return perm
 
     def permissions_list(self, call: Call) -> dict[str, Any]:
-        f = self._file(call.path["fileId"])
+        f = self._file(call)
         if "fields" not in call.query:
             call.query["fields"] = "kind,nextPageToken,permissions(" + ",".join(_DEFAULT_PERMISSION_FIELDS) + ")"
         return {"kind": "drive#permissionList", "permissions": f.permissions}
+
+
+def _grants(perm: dict[str, Any], subject: str) -> bool:
+    """A permission naming the subject or its domain (what puts a file in the subject's "Shared with me")."""
+    if perm.get("view") == "published":
+        return False
+    if perm.get("type") in ("user", "group"):
+        return perm.get("emailAddress", "").lower() == subject
+    return perm.get("type") == "domain" and _domain(subject) == str(perm.get("domain", "")).lower()
 
 
 def _perm_id(value: str) -> str:
     return str(int(hashlib.sha1(value.lower().encode()).hexdigest()[:16], 16))
 
 
+# String literals in single or double quotes: Drive's search reference documents single quotes, and Drive
+# accepts double quotes too (gspread sends ``mimeType="…"``).
+_STR = r"'(?:[^'\\]|\\.)*'" + "|" + r'"(?:[^"\\]|\\.)*"'
 _TERM = re.compile(
-    r"\s*(?:(?P<lit>'(?:[^'\\]|\\.)*')\s+in\s+(?P<coll>parents|owners|writers|readers)"
-    r"|(?P<field>name|mimeType|trashed|fullText|starred)\s*(?P<op>=|!=|contains)\s*(?P<val>'(?:[^'\\]|\\.)*'|true|false))"
+    rf"\s*(?:(?P<lit>{_STR})\s+in\s+(?P<coll>parents|owners|writers|readers)"
+    rf"|(?P<field>name|mimeType|trashed|fullText|starred)\s*(?P<op>=|!=|contains)\s*(?P<val>{_STR}|true|false))"
     r"\s*",
     re.I,
 )
+
+
+def _unquote(literal: str) -> str:
+    return re.sub(r"\\(.)", r"\1", literal[1:-1])
 
 
 def _parse_drive_query(q: str) -> list[Callable[[DriveFile], bool]]:
@@ -400,7 +645,7 @@ def _parse_drive_query(q: str) -> list[Callable[[DriveFile], bool]]:
         if m is None:
             raise ApiError(400, "Invalid Value", "invalid", extra={"locationType": "parameter", "location": "q"})
         if m.group("lit"):
-            value = m.group("lit")[1:-1].replace("\\'", "'")
+            value = _unquote(m.group("lit"))
             coll = m.group("coll").lower()
             if coll == "parents":
                 preds.append(lambda f, v=value: v in f.parents)
@@ -408,7 +653,7 @@ def _parse_drive_query(q: str) -> list[Callable[[DriveFile], bool]]:
                 preds.append(lambda f, v=value.lower(): f.owner == v)
             continue
         fld, op, raw = m.group("field"), m.group("op").lower(), m.group("val")
-        val = raw[1:-1].replace("\\'", "'") if raw.startswith("'") else raw.lower()
+        val = _unquote(raw) if raw[0] in "'\"" else raw.lower()
         if fld.lower() == "trashed":
             preds.append(lambda f, v=(val == "true"), o=op: (f.trashed == v) if o == "=" else (f.trashed != v))
         elif fld.lower() == "name":

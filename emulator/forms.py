@@ -8,13 +8,17 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from emulator.clock import parse_rfc3339, rfc3339
 from emulator.core import Call, Context, decode_token, encode_token
 from emulator.errors import ApiError, bad_request, failed_precondition
 
+if TYPE_CHECKING:
+    from emulator.drive import Drive
+
+GOOGLE_FORM_MIME = "application/vnd.google-apps.form"
 _FILTER = re.compile(r"^\s*timestamp\s*(>=|>)\s*(\S+)\s*$")
 _QUESTION_KINDS = (
     "textQuestion",
@@ -69,9 +73,19 @@ class StoredForm:
 
 
 class Forms:
-    def __init__(self, ctx: Context, directory_user: Callable[[str], dict[str, Any] | None]) -> None:
+    """Forms are Drive files (``drive``): editing and reading responses need the file, answering needs a responder
+    permission (Drive's ``published`` view) or edit access."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        directory_user: Callable[[str], dict[str, Any] | None],
+        drive: Drive | None = None,
+    ) -> None:
         self.ctx = ctx
         self.directory_user = directory_user
+        self.drive = drive
+        self.directory_domains: Callable[[], set[str]] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -87,11 +101,24 @@ class Forms:
             "forms.forms.responses.get": self.responses_get,
         }
 
-    def _form(self, form_id: str) -> StoredForm:
+    def _stored(self, form_id: str) -> StoredForm:
         form = self.forms.get(form_id)
-        if form is None:
+        if form is None or (self.drive is not None and form_id not in self.drive.files):
             raise ApiError(404, "Requested entity was not found.", "notFound")
         return form
+
+    def _form(self, call: Call, *, write: bool = False) -> StoredForm:
+        stored = self._stored(call.path["formId"])
+        if self.drive is not None:
+            from emulator.drive import _RANK, FORMS_WIDE
+
+            f = self.drive.files[stored.id]
+            role = self.drive.role(f, call.subject)
+            if not self.drive.reaches(f, call.token, FORMS_WIDE) or role is None:
+                raise ApiError(403, "The caller does not have permission", "forbidden", status="PERMISSION_DENIED")
+            if write and _RANK[role] < _RANK["writer"]:
+                raise ApiError(403, "The caller does not have permission", "forbidden", status="PERMISSION_DENIED")
+        return stored
 
     def _bump(self, stored: StoredForm) -> None:
         stored.revision += 1
@@ -123,13 +150,23 @@ class Forms:
             "publishSettings": {"publishState": {"isPublished": published, "isAcceptingResponses": published}},
         }
         self.forms[form_id] = StoredForm(form=form, owner=call.subject)
+        if self.drive is not None:
+            # a form is a Drive file owned by the creator, reachable by the creating app under drive.file
+            self.drive.add(
+                call.subject,
+                {"id": form_id, "name": info.get("documentTitle", info["title"]), "mimeType": GOOGLE_FORM_MIME},
+                None,
+                None,
+                call.now,
+                app=call.token.client_email,
+            )
         return copy.deepcopy(form)
 
     def get(self, call: Call) -> dict[str, Any]:
-        return copy.deepcopy(self._form(call.path["formId"]).form)
+        return copy.deepcopy(self._form(call).form)
 
     def batch_update(self, call: Call) -> dict[str, Any]:
-        stored = self._form(call.path["formId"])
+        stored = self._form(call, write=True)
         body = call.body or {}
         required = (body.get("writeControl") or {}).get("requiredRevisionId")
         if required and required != stored.form["revisionId"]:
@@ -257,7 +294,7 @@ class Forms:
         )
 
     def set_publish_settings(self, call: Call) -> dict[str, Any]:
-        stored = self._form(call.path["formId"])
+        stored = self._form(call, write=True)
         state = ((call.body or {}).get("publishSettings") or {}).get("publishState")
         if state is None or "isPublished" not in state or "isAcceptingResponses" not in state:
             raise bad_request("publish_state requires both is_published and is_accepting_responses", reason="required")
@@ -273,7 +310,7 @@ class Forms:
         return {"formId": stored.id, "publishSettings": copy.deepcopy(stored.form["publishSettings"])}
 
     def responses_list(self, call: Call) -> dict[str, Any]:
-        stored = self._form(call.path["formId"])
+        stored = self._form(call, write=True)
         responses = stored.responses
         flt = call.query.get("filter")
         if flt:
@@ -303,7 +340,7 @@ class Forms:
         return out
 
     def responses_get(self, call: Call) -> dict[str, Any]:
-        stored = self._form(call.path["formId"])
+        stored = self._form(call, write=True)
         for r in stored.responses:
             if r["responseId"] == call.path["responseId"]:
                 return _public(r)
@@ -319,22 +356,60 @@ class Forms:
                 return form_id
         raise ApiError(404, "No form has this responder link.", "notFound")
 
+    def _signed_in_account(self, email: str | None) -> str | None:
+        """The Google account a signed-in respondent uses: a Directory domain's address must be an active user
+        of that Directory; any other address is taken as the person's own Google account."""
+        if not email:
+            return None
+        user = self.directory_user(email)
+        if user is not None:
+            return None if user.get("suspended") else str(user["primaryEmail"]).lower()
+        if self.directory_domains and _domain(email) in self.directory_domains():
+            return None  # no such account in the organisation: the sign-in fails
+        return email
+
+    def _check_responder(self, stored: StoredForm, account: str | None) -> None:
+        """Who may answer is who holds a responder permission (Drive ``view: published``) or edit access.
+
+        Forms "Publish and manage responders": responders are Drive permissions in the published view; an
+        ``anyone`` responder lets people answer without signing in, a ``domain`` one only the signed-in users of
+        that domain. A form published with no responder permission is answerable by its editors only.
+        """
+        if self.drive is None:
+            return
+        f = self.drive.files[stored.id]
+        if self.drive.role(f, "anonymous@invalid", published=True) is not None:
+            return  # anyone with the link
+        if account is not None and (
+            self.drive.role(f, account, published=True) is not None or self.drive.role(f, account) is not None
+        ):
+            return
+        raise ApiError(
+            403,
+            "You need permission: this form only accepts responses from people it has been shared with.",
+            "forbidden",
+            status="PERMISSION_DENIED",
+        )
+
     def submit(self, form_id: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
         """Store a response the way Google Forms would accept it, or raise ApiError explaining the refusal."""
-        stored = self._form(form_id)
+        stored = self._stored(form_id)
         state = stored.form["publishSettings"]["publishState"]
         if not state["isPublished"] or not state["isAcceptingResponses"]:
             raise failed_precondition("This form is not accepting responses.")
         collection = stored.form.get("settings", {}).get("emailCollectionType", "DO_NOT_COLLECT")
         email = (payload.get("respondent_email") or "").strip().lower() or None
-        signed_in = bool(payload.get("signed_in"))
+        account = self._signed_in_account(email) if payload.get("signed_in") else None
+        self._check_responder(stored, account)
         if collection == "VERIFIED":
-            user = self.directory_user(email) if email else None
-            if not signed_in or user is None or user.get("suspended"):
+            # VERIFIED collects the address of the signed-in Google account (any Google account, not only the
+            # organisation's: Forms API Settings reference); people who cannot sign in cannot answer.
+            if account is None:
                 raise ApiError(
-                    403,
-                    "You need permission: this form only accepts responses from signed-in users of the organization.",
-                    "forbidden",
+                    401,
+                    "Sign in to continue: this form collects the respondent's verified Google account email.",
+                    "required",
+                    status="UNAUTHENTICATED",
                 )
         elif collection == "RESPONDER_INPUT" and (not email or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)):
             raise bad_request("A valid email address is required to submit this form.", reason="required")
@@ -370,11 +445,17 @@ class Forms:
             "answers": answers,
             "_ts": when,
         }
-        if collection in ("VERIFIED", "RESPONDER_INPUT") and email:
+        if collection == "VERIFIED" and account:
+            response["respondentEmail"] = account
+        elif collection == "RESPONDER_INPUT" and email:
             response["respondentEmail"] = email
         stored.responses.append(response)
         stored.responses.sort(key=lambda r: r["_ts"])
         return _public(response)
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
 
 
 def _public(response: dict[str, Any]) -> dict[str, Any]:

@@ -32,10 +32,15 @@ class WorkspaceEmulator:
         *,
         port: int = 0,
         state_dir: Path | None = None,
+        refuse_unknown_subjects: bool = False,
     ) -> None:
         from emulator.workspace import Workspace
 
-        self.workspace = Workspace(limits=limits, fault_seed=fault_seed)
+        # refuse_unknown_subjects: delegation to an address of the Directory's domain that is not a user fails
+        # (invalid_grant), as at Google; off by default so fixtures can act as admins they did not seed.
+        self.workspace = Workspace(
+            limits=limits, fault_seed=fault_seed, refuse_unknown_subjects=refuse_unknown_subjects
+        )
         self._seed_dir = Path(seed_dir) if seed_dir else None
         self._port = port
         self._state_dir = Path(state_dir) if state_dir else None

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.core import Call, Context
 from emulator.errors import ApiError, bad_request
+
+if TYPE_CHECKING:
+    from emulator.drive import Drive
 
 _CELL = re.compile(r"^([A-Za-z]*)(\d*)$")
 
@@ -61,8 +64,11 @@ class Spreadsheet:
 
 
 class Sheets:
-    def __init__(self, ctx: Context) -> None:
+    """Spreadsheets are Drive files: each read is checked against the file's owner and permissions (``drive``)."""
+
+    def __init__(self, ctx: Context, drive: Drive | None = None) -> None:
         self.ctx = ctx
+        self.drive = drive
         self.reset()
 
     def reset(self) -> None:
@@ -87,6 +93,15 @@ class Sheets:
         book = self.spreadsheets.get(call.path["spreadsheetId"])
         if book is None:
             raise ApiError(404, "Requested entity was not found.", "notFound")
+        if self.drive is not None:
+            from emulator.drive import SHEETS_WIDE
+
+            f = self.drive.files.get(book.id)
+            # Sheets answers 403 PERMISSION_DENIED for a spreadsheet that exists but is not shared with the caller
+            # (or, under drive.file only, was not created by / opened with the app).
+            reachable = f is not None and self.drive.reaches(f, call.token, SHEETS_WIDE)
+            if f is None or not reachable or self.drive.role(f, call.subject) is None:
+                raise ApiError(403, "The caller does not have permission", "forbidden", status="PERMISSION_DENIED")
         return book
 
     def get(self, call: Call) -> dict[str, Any]:

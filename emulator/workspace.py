@@ -27,7 +27,7 @@ from emulator.discovery import (
     registry,
     validate_body,
 )
-from emulator.drive import GOOGLE_SHEET, Drive
+from emulator.drive import CONSUMER_DOMAINS, GOOGLE_SHEET, Drive
 from emulator.errors import ApiError, bad_request, unimplemented
 from emulator.faults import Faults
 from emulator.forms import Forms
@@ -107,7 +107,9 @@ class UploadSession:
 class Workspace:
     """State plus the generic call pipeline: route, authenticate, check scopes, validate, fault, quota, handle."""
 
-    def __init__(self, limits: EmulatorLimits | None = None, fault_seed: int = 0) -> None:
+    def __init__(
+        self, limits: EmulatorLimits | None = None, fault_seed: int = 0, *, refuse_unknown_subjects: bool = False
+    ) -> None:
         self.registry = registry()
         self.clock = Clock()
         self.keys = KeyRing()
@@ -117,9 +119,15 @@ class Workspace:
         self.ctx = Context(clock=self.clock, limits=self.initial_limits, stats={})
         self.directory = Directory(self.ctx)
         self.gmail = Gmail(self.ctx, lambda e: self.directory.find(e) is not None)
-        self.drive = Drive(self.ctx)
-        self.sheets = Sheets(self.ctx)
-        self.forms = Forms(self.ctx, self.directory.find)
+        # Outside addresses seeded as having a Google account (a parent's personal Google account, say).
+        self.google_accounts: set[str] = set()
+        self.initial_refuse_unknown_subjects = refuse_unknown_subjects
+        self.refuse_unknown_subjects = refuse_unknown_subjects
+        self.drive = Drive(self.ctx, self.is_google_account)
+        self.sheets = Sheets(self.ctx, self.drive)
+        self.forms = Forms(self.ctx, self.directory.find, self.drive)
+        self.forms.directory_domains = self.directory_domains
+        self.keys.subject_check = self._subject_refusal
         self.handlers: dict[str, Callable[[Call], Any]] = {}
         for service in (self.directory, self.gmail, self.drive, self.sheets, self.forms):
             self.handlers.update(service.handlers())
@@ -140,9 +148,39 @@ class Workspace:
         self.ctx.stats.clear()
         self.ctx.stats.update({"calls": {}, "statuses": {}, "sent_per_user": {}, "batches": 0, "tokens_issued": 0})
 
+    def directory_domains(self) -> set[str]:
+        """Domains the seeded Directory holds users of (the emulated organisation's domains)."""
+        return {str(u["primaryEmail"]).rpartition("@")[2].lower() for u in self.directory.users.values()}
+
+    def is_google_account(self, address: str) -> bool:
+        """Whether Google knows ``address`` as an account: an active Directory user, a consumer (gmail.com)
+        address, or one seeded in ``google_accounts``."""
+        address = address.lower()
+        user = self.directory.find(address)
+        if user is not None:
+            return not user.get("suspended")
+        domain = address.rpartition("@")[2]
+        return domain in CONSUMER_DOMAINS or address in self.google_accounts
+
+    def _subject_refusal(self, subject: str) -> str | None:
+        # Domain-wide delegation to an address of the organisation that is not an active user fails at the token
+        # endpoint with invalid_grant (Google answers "Invalid email or User ID"); other domains are not modelled.
+        # Suspended users are always refused; an address missing from the Directory only when
+        # ``refuse_unknown_subjects`` (LocalDistrict turns it on; bare fixtures delegate to made-up admins).
+        subject = subject.lower()
+        if subject.rpartition("@")[2] not in self.directory_domains():
+            return None
+        user = self.directory.find(subject)
+        if (user is None and self.refuse_unknown_subjects) or (user is not None and user.get("suspended")):
+            return "Invalid email or User ID"
+        return None
+
     def reset(self) -> None:
         """Forget all data, counters, faults, clock offset and limit changes; issued keys stay valid."""
         with self.lock:
+            self.google_accounts.clear()
+            self.keys.delegation = None
+            self.refuse_unknown_subjects = self.initial_refuse_unknown_subjects
             self.ctx.limits = self.initial_limits
             for service in (self.directory, self.gmail, self.drive, self.sheets, self.forms):
                 service.reset()
@@ -155,25 +193,39 @@ class Workspace:
     # -- seeding ---------------------------------------------------------------------------------------------
 
     def seed(self, data: dict[str, Any]) -> dict[str, int]:
-        allowed = {"directory", "spreadsheets", "drive_files"}
+        """Add Directory users and org units, spreadsheets, Drive files and outside Google accounts.
+
+        Spreadsheets and Drive files are Drive files with an ``owner`` (default ``admin@emulator.local``, who
+        shares them with nobody) and ``permissions`` (Drive Permission bodies: ``{"type": "user", "role":
+        "reader", "emailAddress": ...}``); ``apps`` lists service-account emails the file was opened with
+        (what ``drive.file`` may reach). Nobody else can read them, as at Google.
+        """
+        allowed = {"directory", "spreadsheets", "drive_files", "google_accounts"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown seed sections {sorted(unknown)}; expected {sorted(allowed)}")
         with self.lock:
             directory = data.get("directory") or {}
             self.directory.seed(directory.get("users") or [], directory.get("orgunits") or [])
+            self.google_accounts.update(str(a).lower() for a in data.get("google_accounts") or [])
             now = self.clock.now()
-            for book in self.sheets.seed(data.get("spreadsheets") or []):
-                if book.id not in self.drive.files:
-                    self.drive.add(
-                        "admin@emulator.local",
-                        {"id": book.id, "name": book.title, "mimeType": GOOGLE_SHEET},
-                        None,
-                        None,
-                        now,
-                    )
+            books = data.get("spreadsheets") or []
+            for raw, book in zip(books, self.sheets.seed(books), strict=True):
+                self.drive.files.pop(book.id, None)
+                f = self.drive.add(
+                    str(raw.get("owner") or SEED_OWNER).lower(),
+                    {"id": book.id, "name": book.title, "mimeType": GOOGLE_SHEET},
+                    None,
+                    None,
+                    now,
+                )
+                _seed_access(f, raw)
             for item in data.get("drive_files") or []:
-                meta = {k: v for k, v in item.items() if k not in ("content", "content_base64", "owner")}
+                meta = {
+                    k: v
+                    for k, v in item.items()
+                    if k not in ("content", "content_base64", "owner", "permissions", "apps")
+                }
                 content = None
                 if "content" in item:
                     content = str(item["content"]).encode()
@@ -181,13 +233,14 @@ class Workspace:
                     import base64
 
                     content = base64.b64decode(item["content_base64"])
-                self.drive.add(
-                    item.get("owner", "admin@emulator.local"),
+                f = self.drive.add(
+                    str(item.get("owner") or SEED_OWNER).lower(),
                     meta,
                     content,
                     item.get("contentType") or item.get("mimeType"),
                     now,
                 )
+                _seed_access(f, item)
             return {
                 "users": len(self.directory.users),
                 "orgunits": len(self.directory.orgunits),
@@ -475,6 +528,33 @@ class Workspace:
             out["in_flight"] = self.in_flight
             out["held"] = self.held
             return out
+
+
+SEED_OWNER = "admin@emulator.local"
+
+
+def _seed_access(f: Any, item: dict[str, Any]) -> None:
+    """Permissions and app grants a seeded file comes with (validated like a permissions.create body)."""
+    from emulator.drive import _ROLES, _perm_id
+
+    for perm in item.get("permissions") or []:
+        kind, role = perm.get("type"), perm.get("role")
+        if kind not in ("user", "group", "domain", "anyone") or role not in _ROLES:
+            raise ValueError(f"seeded file {f.id}: bad permission {perm!r}")
+        entry: dict[str, Any] = {"kind": "drive#permission", "type": kind, "role": role}
+        if kind in ("user", "group"):
+            entry["emailAddress"] = str(perm["emailAddress"]).lower()
+            entry["id"] = _perm_id(entry["emailAddress"])
+        elif kind == "domain":
+            entry["domain"] = str(perm["domain"]).lower()
+            entry["id"] = _perm_id(entry["domain"]) + "k"
+        else:
+            entry["id"] = "anyoneWithLink"
+        if perm.get("view"):
+            entry["view"] = perm["view"]
+            entry["id"] += "p"
+        f.permissions = [p for p in f.permissions if p["id"] != entry["id"]] + [entry]
+    f.apps.update(str(a) for a in item.get("apps") or [])
 
 
 def _parse_json(body: bytes) -> Any:

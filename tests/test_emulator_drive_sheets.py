@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from emulator_fixtures import google_service
+from emulator_fixtures import ADMIN_SUBJECT, google_service
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
 
@@ -17,6 +17,8 @@ POLICY_HTML = "<html><body><h1>AR 1114</h1><p>Students are not named without con
 
 
 def test_drive_upload_export_revisions_and_permissions(emulator: WorkspaceEmulator) -> None:
+    # a silent share needs a Google account on the other side: the principal is a Directory user
+    emulator.admin.seed(directory={"users": [{"primaryEmail": "principal@standard-sd.org", "name": {}}]})
     drive = google_service(emulator, "drive", subject=OWNER)
     folder = (
         drive.files()
@@ -110,6 +112,9 @@ def test_drive_upload_export_revisions_and_permissions(emulator: WorkspaceEmulat
 SPREADSHEET = {
     "spreadsheetId": "1consentSheetLincoln",
     "title": "Lincoln consent 2025-26",
+    # the school's office owns it and shares it with the admin subject, as a configured deployment does
+    "owner": "office.lincoln@standard-sd.org",
+    "permissions": [{"type": "user", "role": "reader", "emailAddress": ADMIN_SUBJECT}],
     "sheets": [
         {"title": "Sheet1", "values": [["Student", "Parent consent"], ["Ana Lopez", "Y"], ["Ben Ode", ""]]},
         {

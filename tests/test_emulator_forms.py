@@ -74,7 +74,16 @@ def _acknowledgement_form(forms, collection: str) -> tuple[str, str, str]:
     return form["formId"], name_reply["createItem"]["questionId"][0], agree_reply["createItem"]["questionId"][0]
 
 
-def _publish(forms, form_id: str) -> None:
+def _responders(emulator: WorkspaceEmulator, form_id: str, **grantee: str) -> None:
+    """Who may answer: a Drive permission in the ``published`` view (Forms "Publish and manage responders")."""
+    drive = google_service(emulator, "drive", subject=OWNER)
+    body = {"role": "reader", "view": "published", **grantee}
+    drive.permissions().create(fileId=form_id, body=body).execute()
+
+
+def _publish(forms, form_id: str, emulator: WorkspaceEmulator | None = None) -> None:
+    if emulator is not None:
+        _responders(emulator, form_id, type="anyone")
     result = (
         forms.forms()
         .setPublishSettings(
@@ -94,7 +103,7 @@ def test_create_refuses_items_like_google(emulator: WorkspaceEmulator) -> None:
     assert "Only info.title" in json.loads(caught.value.content)["error"]["message"]
 
 
-def test_verified_collection_accepts_only_directory_users(emulator: WorkspaceEmulator) -> None:
+def test_verified_means_a_signed_in_google_account_and_responders_decide_who(emulator: WorkspaceEmulator) -> None:
     emulator.admin.seed(
         directory={
             "users": [
@@ -114,15 +123,22 @@ def test_verified_collection_accepts_only_directory_users(emulator: WorkspaceEmu
     assert form["settings"]["emailCollectionType"] == "VERIFIED"
     assert [i["title"] for i in form["items"]] == ["Full name", "I have read AR 1114"]
 
-    for email, signed_in in [
-        ("volunteer@gmail.com", False),
-        ("volunteer@gmail.com", True),
-        (EMPLOYEE, False),
-        ("left@standard-sd.org", True),
+    # Published with no responder permission: nobody but the form's editors may answer.
+    with pytest.raises(EmulatorAdminError) as refused:
+        emulator.admin.submit_form_response(form_id, answers, EMPLOYEE, signed_in=True)
+    assert refused.value.status == 403
+
+    # Responders = signed-in users of the domain: outsiders and suspended users are refused.
+    _responders(emulator, form_id, type="domain", domain="standard-sd.org")
+    for email, signed_in, status in [
+        ("volunteer@gmail.com", False, 403),
+        ("volunteer@gmail.com", True, 403),
+        (EMPLOYEE, False, 403),
+        ("left@standard-sd.org", True, 403),
     ]:
         with pytest.raises(EmulatorAdminError) as refused:
             emulator.admin.submit_form_response(form_id, answers, email, signed_in=signed_in)
-        assert refused.value.status == 403
+        assert refused.value.status == status, email
     stored = emulator.admin.submit_form_response(form_id, answers, EMPLOYEE, signed_in=True)
     assert stored["respondentEmail"] == EMPLOYEE
     assert stored["answers"][name_q] == {"questionId": name_q, "textAnswers": {"answers": [{"value": "Terry One"}]}}
@@ -131,13 +147,42 @@ def test_verified_collection_accepts_only_directory_users(emulator: WorkspaceEmu
     with pytest.raises(EmulatorAdminError):
         emulator.admin.submit_form_response(form_id, {agree_q: "I agree"}, EMPLOYEE, signed_in=True)
 
+    # VERIFIED is any signed-in Google account, not only the organisation's (Forms API Settings reference):
+    # with anyone as responder a personal Google account answers; someone not signed in cannot.
+    _responders(emulator, form_id, type="anyone")
+    outside = emulator.admin.submit_form_response(form_id, answers, "volunteer@gmail.com", signed_in=True)
+    assert outside["respondentEmail"] == "volunteer@gmail.com"
+    with pytest.raises(EmulatorAdminError) as refused:
+        emulator.admin.submit_form_response(form_id, answers, "volunteer@gmail.com", signed_in=False)
+    assert refused.value.status == 401
+
+
+def test_responder_permissions_only_in_the_published_view_of_a_form(emulator: WorkspaceEmulator) -> None:
+    forms = google_service(emulator, "forms", subject=OWNER)
+    form_id, _, _ = _acknowledgement_form(forms, "RESPONDER_INPUT")
+    drive = google_service(emulator, "drive", subject=OWNER)
+    doc = drive.files().create(body={"name": "notes", "mimeType": "application/vnd.google-apps.document"}).execute()
+    with pytest.raises(HttpError) as caught:
+        drive.permissions().create(
+            fileId=doc["id"], body={"type": "anyone", "role": "reader", "view": "published"}
+        ).execute()
+    assert caught.value.resp.status == 400
+    _responders(emulator, form_id, type="anyone")
+    perms = drive.permissions().list(fileId=form_id, fields="permissions(type,role,view)").execute()["permissions"]
+    assert {"type": "anyone", "role": "reader", "view": "published"} in perms
+    # a responder permission gives no access to the form itself (editing, responses)
+    other = google_service(emulator, "forms", subject=EMPLOYEE)
+    with pytest.raises(HttpError) as caught:
+        other.forms().get(formId=form_id).execute()
+    assert caught.value.resp.status == 403
+
 
 def test_responder_input_accepts_anyone_and_responses_page_with_timestamp_filter(
     emulator: WorkspaceEmulator,
 ) -> None:
     forms = google_service(emulator, "forms", subject=OWNER)
     form_id, name_q, agree_q = _acknowledgement_form(forms, "RESPONDER_INPUT")
-    _publish(forms, form_id)
+    _publish(forms, form_id, emulator)
     prefill = emulator.admin.form(form_id)["prefill"]
     assert prefill[name_q] == f"entry.{int(name_q, 16)}"
     stamps = [
@@ -198,7 +243,7 @@ def test_responder_input_accepts_anyone_and_responses_page_with_timestamp_filter
 def test_do_not_collect_keeps_no_email_and_expensive_reads_are_limited(emulator: WorkspaceEmulator) -> None:
     forms = google_service(emulator, "forms", subject=OWNER)
     form_id, name_q, agree_q = _acknowledgement_form(forms, "DO_NOT_COLLECT")
-    _publish(forms, form_id)
+    _publish(forms, form_id, emulator)
     stored = emulator.admin.submit_form_response(form_id, {name_q: "Anon", agree_q: "I agree"}, "x@example.org")
     assert "respondentEmail" not in stored
     emulator.admin.set_limits(forms_expensive_reads_per_minute=2)

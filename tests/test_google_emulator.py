@@ -361,6 +361,9 @@ def test_bounce_lookup(emu: Any, admin: httpx.Client) -> None:
 
 
 def test_drive_upload_export_revisions_permissions(emu: Any, admin: httpx.Client) -> None:
+    # silent shares need Google accounts: the recipients are Directory users
+    users = [{"primaryEmail": f"{u}@standard-sd.org", "name": {}} for u in ("superintendent", "chief-of-staff")]
+    admin.post("/_emulator/seed", json={"directory": {"users": users}}).raise_for_status()
     clients = clients_for(emu, FakeTime(admin))
     doc = ws.upload_file(
         clients,
@@ -404,6 +407,8 @@ def test_sheet_values_all_tabs_in_two_reads(emu: Any, admin: httpx.Client) -> No
     book = {
         "spreadsheetId": "1consentLincoln",
         "title": "Lincoln consent",
+        "owner": "office.lincoln@standard-sd.org",
+        "permissions": [{"type": "user", "role": "reader", "emailAddress": ADMIN}],
         "sheets": [
             {"title": "Parents' consent", "values": [["Student", "Consent"], ["Garcia, Ana", "Y"]]},
             {"title": "Empty", "values": []},
