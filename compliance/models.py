@@ -122,6 +122,8 @@ class PolicyVersion(Base):
     school_year: Mapped[str] = mapped_column(String(9))  # e.g. 2026-2027
     staff_form_id: Mapped[str | None] = mapped_column(String(120))
     community_form_id: Mapped[str | None] = mapped_column(String(120))
+    # PDF of this revision, readable by anyone with the link: what people acknowledge, even after the Doc changes
+    pdf_file_id: Mapped[str | None] = mapped_column(String(120), default=None)
     form_questions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -3,6 +3,21 @@
 A version is the Drive revision of the policy document plus the SHA-256 of its exported text, per school year:
 a new revision, or a new school year, opens a new acknowledgement cycle while older acknowledgements stay as
 history.
+
+Who can read it. People acknowledge "I have read the policy", so everyone asked must be able to open exactly
+the revision they acknowledge, community members (no district account) included. The pipeline therefore:
+
+- uploads the policy text itself (``policy_document``) as a Google Doc the app owns. Under the ``drive.file``
+  scope the app sees only files it created or that were opened with it, and a service account cannot be
+  handed a file through the Drive Picker, so a ``policy_drive_file_id`` naming a Doc someone else made answers
+  404 (:func:`policy_file_hint` says what to do);
+- publishes that Doc and a PDF exported from the same revision read-only to anyone with the link (not
+  discoverable, not editable). This is a deliberate, narrow exception to the rule that the pipeline never makes
+  ``anyone`` links (``compliance.google.workspace.share_file`` still refuses them): AR 1114 is a public board
+  document, while everything holding personal data (the superintendent report) stays shared with named
+  people only;
+- shows the revision, the PDF link and the SHA-256 of the text on the acknowledgement form, so what a person
+  signed can be checked against the PDF later even after the Doc changes.
 """
 
 from __future__ import annotations
@@ -59,7 +74,48 @@ class FormQuestions:
         return cls(**data)
 
 
-def form_items(kind: FormKind, policy_title: str) -> list[dict[str, Any]]:
+class PolicyConfigError(ValueError):
+    """The profile does not say where the policy is, or names a file the pipeline cannot use; says the fix."""
+
+
+def policy_file_hint(file_id: str) -> str:
+    """What to do when ``policy_drive_file_id`` is not visible to the app (404 under ``drive.file``)."""
+    return (
+        f"policy_drive_file_id {file_id!r}: the Drive file is not visible to the pipeline (404). With the "
+        "drive.file scope the pipeline can open only files it created itself. Fix: remove policy_drive_file_id "
+        "from the district profile and set policy_document to the policy text (HTML, e.g. File > Download > Web "
+        "page of the board's Doc); the pipeline uploads it, publishes it read-only and keeps its id. Set "
+        "policy_drive_file_id only to an id the pipeline created (see `district-compliance preflight`)."
+    )
+
+
+def doc_url(file_id: str) -> str:
+    """Where people read the policy Doc (open to anyone with the link)."""
+    return f"https://docs.google.com/document/d/{file_id}/view"
+
+
+def pdf_url(file_id: str) -> str:
+    """Where people read the PDF of the acknowledged revision (open to anyone with the link)."""
+    return f"https://drive.google.com/file/d/{file_id}/view"
+
+
+def pdf_name(title: str, revision_id: str, sha256: str) -> str:
+    """File name of a revision's PDF: the title, revision and short hash make each one recognisable."""
+    return f"{title} (revision {revision_id}, sha256 {sha256[:12]}).pdf"
+
+
+def form_description(title: str, revision_id: str, sha256: str, pdf_file_id: str | None) -> str:
+    """Form text naming exactly what is acknowledged: revision, SHA-256 of its text, link to its PDF."""
+    lines = [
+        f"{title}: please read the policy, then sign below. / Lea la política y firme abajo.",
+        f"Policy revision {revision_id}; SHA-256 of its text: {sha256}",
+    ]
+    if pdf_file_id:
+        lines.append(f"The exact text you acknowledge (PDF) / El texto exacto (PDF): {pdf_url(pdf_file_id)}")
+    return "\n".join(lines)
+
+
+def form_items(kind: FormKind, policy_title: str, sha256: str | None = None) -> list[dict[str, Any]]:
     """Items of the acknowledgement form: typed name as signature, agreement, token.
 
     Google Forms has no hidden fields: the community token is a visible, pre-filled, editable answer, which is
@@ -72,7 +128,8 @@ def form_items(kind: FormKind, policy_title: str) -> list[dict[str, Any]]:
         },
         {
             "title": f"{policy_title}",
-            "description": "AR 1114 social media policy acknowledgement",
+            "description": "AR 1114 social media policy acknowledgement"
+            + (f" (policy SHA-256 {sha256})" if sha256 else ""),
             "questionItem": {
                 "question": {
                     "required": True,

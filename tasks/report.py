@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
 from compliance.campaign import delivery_key
-from compliance.google.workspace import share_file, upload_file
+from compliance.google.workspace import share_file_with_each, upload_file
 from compliance.mail import Attachment
 from compliance.models import Delivery, ReportRun
 from compliance.report import collect_report_data, record_report_run, report_filename, write_workbook
@@ -35,22 +35,47 @@ def build_workbook(now: datetime) -> tuple[str, dict[str, object]]:
     return str(path), dict(data.summary)
 
 
+class ReportShareIncomplete(RuntimeError):
+    """Some recipients could not be given access for a reason that may clear; a retry shares with the rest."""
+
+
 @task(name="store-report-in-drive", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
 def store_in_drive(path: str, now: datetime) -> str:
-    """Upload once per report run and share with the named recipients only (no link sharing, no emails)."""
+    """Upload once per report run and share with the named recipients only (no link sharing, no emails).
+
+    Sharing goes on past a refused recipient, and a retry (or a re-run of the same report) shares with those
+    still missing: the upload is kept on the report run, the permissions already there are skipped.
+    """
     settings = resources.settings()
     clients = resources.google()
     with resources.store().session() as session:
         run = session.scalars(select(ReportRun).where(ReportRun.generated_at == now)).first()
         if run is not None and run.drive_file_id:
-            return run.drive_file_id
-        parents = [settings.report_drive_folder_id] if settings.report_drive_folder_id else None
-        created = upload_file(clients, Path(path).name, XLSX, Path(path).read_bytes(), parents=parents)
-        if run is not None:
-            run.drive_file_id = created["id"]
-    for person in settings.report_share_with:
-        share_file(clients, created["id"], str(person), role="reader", notify=False)
-    return str(created["id"])
+            file_id = run.drive_file_id
+        else:
+            parents = [settings.report_drive_folder_id] if settings.report_drive_folder_id else None
+            created = upload_file(clients, Path(path).name, XLSX, Path(path).read_bytes(), parents=parents)
+            file_id = str(created["id"])
+            if run is not None:
+                run.drive_file_id = file_id
+    recipients = [str(person) for person in settings.report_share_with]
+    outcome = share_file_with_each(clients, file_id, recipients, role="reader", notify=False)
+    logger = get_run_logger()
+    for index, person in enumerate(recipients, start=1):
+        error = outcome.refused.get(person)
+        if error is not None:
+            # recipient by position in report_share_with, not by address (logs carry no addresses)
+            logger.warning(
+                "report_share_with[%d] was not given access to the report: %s. A Google account is needed for "
+                "a share without an invitation email; check the address in the district profile.",
+                index - 1,
+                getattr(error, "reason", None) or type(error).__name__,
+            )
+    if outcome.transient:
+        raise ReportShareIncomplete(
+            f"{len(outcome.refused)} of {len(recipients)} report recipients not shared yet (transient); retrying"
+        )
+    return file_id
 
 
 @task(name="email-report", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)

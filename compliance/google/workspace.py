@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from googleapiclient.http import MediaIoBaseUpload
 
 from compliance.google.batch import execute_batch
 from compliance.google.clients import GMAIL_READ_UNITS, GMAIL_SEND_UNITS, GoogleClients
+from compliance.google.errors import GoogleApiError
 from compliance.google.paging import paginate
 from compliance.google.retry import execute
 
@@ -134,6 +136,12 @@ def send_messages(
         around_chunk=lambda n: clients.send_pacer.reserve(sender, n, GMAIL_SEND_UNITS),
     )
     return {key: value["id"] if isinstance(value, dict) else value for key, value in results.items()}
+
+
+def get_mailbox_profile(clients: GoogleClients, mailbox: str) -> dict[str, Any]:
+    """Gmail ``Profile`` of a delegated mailbox (emailAddress, messagesTotal): proves the mailbox is usable."""
+    service = clients.gmail(mailbox)
+    return execute(service.users().getProfile(userId="me"), policy=clients.policy)
 
 
 def send_message(clients: GoogleClients, sender: str, raw: bytes) -> str:
@@ -346,6 +354,115 @@ def share_file(
     return execute(request, policy=clients.policy, idempotent=True)
 
 
+@dataclass
+class ShareOutcome:
+    """What :func:`share_file_with_each` did: who has access now, who already had it, who was refused why."""
+
+    shared: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    refused: dict[str, Exception] = field(default_factory=dict)
+
+    @property
+    def transient(self) -> bool:
+        """True when some refusal may clear on a retry (transport, 429, 5xx), so a retry is worth it."""
+        return any(
+            isinstance(e, GoogleApiError) and (e.status == 0 or e.status == 429 or e.status >= 500)
+            for e in self.refused.values()
+        )
+
+
+def share_file_with_each(
+    clients: GoogleClients,
+    file_id: str,
+    emails: Sequence[str],
+    role: str = "reader",
+    notify: bool = False,
+    *,
+    subject: str | None = None,
+) -> ShareOutcome:
+    """Give each address access to a file, going on past refusals; people who already have it are skipped.
+
+    One refused recipient (no Google account with ``notify=False``, sharing outside the domain turned off, a
+    malformed address) must not keep the others from their access, and running it again shares only with
+    those still missing, so a retry after a transient failure finishes the job without duplicate invitations.
+    """
+    outcome = ShareOutcome()
+    have = {
+        str(p.get("emailAddress", "")).lower()
+        for p in list_permissions(clients, file_id, subject=subject)
+        if p.get("type") in SHARE_KINDS and p.get("view") != "published"
+    }
+    for email in emails:
+        if email.lower() in have:
+            outcome.already.append(email)
+            continue
+        try:
+            share_file(clients, file_id, email, role, notify, subject=subject)
+        except (GoogleApiError, ShareRefused) as exc:
+            outcome.refused[email] = exc
+        else:
+            outcome.shared.append(email)
+            have.add(email.lower())
+    return outcome
+
+
+def publish_read_only_link(
+    clients: GoogleClients, file_id: str, *, subject: str | None = None
+) -> dict[str, Any]:
+    """Let anyone with the link read (not edit, not find in search) one file; return the ``Permission``.
+
+    The one deliberate exception to :func:`share_file`'s refusal of ``anyone`` links, and only for the policy
+    document and the PDF of the revision people acknowledge: AR 1114 is a public board document, and community
+    members (no district account) must be able to read exactly what they are asked to acknowledge. Never call it
+    for a file that holds personal data (reports, rosters, evidence): those are shared with named people only.
+    """
+    service = clients.drive(subject)
+    request = service.permissions().create(
+        fileId=file_id,
+        body={"type": "anyone", "role": "reader", "allowFileDiscovery": False},
+        fields="id,type,role,allowFileDiscovery",
+        supportsAllDrives=True,
+    )
+    return execute(request, policy=clients.policy, idempotent=True)
+
+
+ResponderAudience = Literal["domain", "anyone"]
+
+
+def allow_form_responders(
+    clients: GoogleClients,
+    form_id: str,
+    audience: ResponderAudience,
+    *,
+    domain: str | None = None,
+    subject: str | None = None,
+) -> dict[str, Any]:
+    """Say who may answer a published form; return the ``Permission``.
+
+    Since April 2025 responders are Drive permissions in the ``published`` view, role reader (Forms guide
+    "Publish and manage responders"); a published form with none is answerable by its editors only.
+    ``domain``: signed-in users of ``domain`` (default ``settings.district.domain``); ``anyone``: anyone with
+    the link, with or without a Google account. Responder permissions give no access to the form or its
+    responses.
+    """
+    body: dict[str, Any] = {"type": audience, "role": "reader", "view": "published"}
+    if audience == "domain":
+        body["domain"] = domain or clients.settings.district.domain
+    elif audience != "anyone":
+        raise ValueError(f"responder audience must be domain or anyone, not {audience!r}")
+    service = clients.drive(subject)
+    request = service.permissions().create(
+        fileId=form_id, body=body, fields="id,type,role,domain,view", supportsAllDrives=True
+    )
+    return execute(request, policy=clients.policy, idempotent=True)
+
+
+def delete_file(clients: GoogleClients, file_id: str, *, subject: str | None = None) -> None:
+    """Delete a file the subject owns (skips the trash); used for the preflight's throwaway form."""
+    service = clients.drive(subject)
+    execute(service.files().delete(fileId=file_id, supportsAllDrives=True), policy=clients.policy, idempotent=True)
+
+
 def list_permissions(
     clients: GoogleClients, file_id: str, *, subject: str | None = None
 ) -> list[dict[str, Any]]:
@@ -358,7 +475,7 @@ def list_permissions(
             policy=clients.policy,
             fileId=file_id,
             supportsAllDrives=True,
-            fields="nextPageToken,permissions(id,type,role,emailAddress,domain)",
+            fields="nextPageToken,permissions(id,type,role,emailAddress,domain,view)",
         )
     )
 
@@ -629,14 +746,19 @@ def list_responses(
 
 
 __all__ = [
+    "ShareOutcome",
     "ShareRefused",
+    "ResponderAudience",
     "add_form_items",
+    "allow_form_responders",
+    "delete_file",
     "choice_question",
     "create_form",
     "download_file",
     "export_file",
     "get_file",
     "get_form",
+    "get_mailbox_profile",
     "get_message",
     "get_sheet_values",
     "get_user",
@@ -648,11 +770,13 @@ __all__ = [
     "list_users",
     "prefill_url",
     "publish_form",
+    "publish_read_only_link",
     "rfc3339",
     "send_message",
     "send_messages",
     "set_email_collection",
     "share_file",
+    "share_file_with_each",
     "text_question",
     "update_file_content",
     "upload_file",

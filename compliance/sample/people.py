@@ -514,6 +514,8 @@ def write_associated(ctx: Ctx, site: SiteInfo, rows: list[Entry], rng: random.Ra
             sid,
             f"{site.short} volunteers & partners",
             [SheetSpec("Form Responses 1", sheet_rows)],
+            owner=site.site_admin,
+            readers=[f"it-admin@{ctx.domain}"],
         )
     elif layout == "fullname_csv":
         sheet_rows = [["Name", "Email Address", "Phone Number", "Role/Category"]]

@@ -631,6 +631,8 @@ def write_consent(
             sid,
             f"{site.short} photo permission 2026-27",
             [SheetSpec("Respuestas", rows)],
+            owner=site.site_admin,
+            readers=[f"it-admin@{ctx.domain}"],
         )
     elif layout == "columns_cp1252":
         rows = [

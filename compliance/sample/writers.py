@@ -131,12 +131,29 @@ def sheets_values(rows: Sequence[Sequence[Any]]) -> list[list[str]]:
     return out
 
 
-def write_sheet_json(path: Path, spreadsheet_id: str, title: str, sheets: Sequence[SheetSpec]) -> None:
-    doc = {
+def write_sheet_json(
+    path: Path,
+    spreadsheet_id: str,
+    title: str,
+    sheets: Sequence[SheetSpec],
+    *,
+    owner: str | None = None,
+    readers: Sequence[str] = (),
+) -> None:
+    """A Google Sheet as the emulator seeds it: values, plus the Drive owner and who it is shared with.
+
+    A school's sheet belongs to the school (``owner``) and, in a correctly set-up deployment, is shared
+    read-only with the admin subject the pipeline acts as (``readers``); nobody else can read it.
+    """
+    doc: dict[str, Any] = {
         "spreadsheetId": spreadsheet_id,
         "title": title,
         "sheets": [{"title": s.title, "values": sheets_values(s.rows)} for s in sheets],
     }
+    if owner:
+        doc["owner"] = owner
+    if readers:
+        doc["permissions"] = [{"type": "user", "role": "reader", "emailAddress": r} for r in readers]
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
