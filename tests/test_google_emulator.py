@@ -448,6 +448,9 @@ def test_forms_create_publish_and_incremental_responses(emu: Any, admin: httpx.C
 
     assert submit("early@example.org").status_code >= 400  # API-created forms start unpublished
     ws.publish_form(clients, form_id)
+    assert submit("early@example.org").status_code == 403  # published, but nobody may respond yet
+    perm = ws.allow_form_responders(clients, form_id, "anyone")
+    assert (perm["type"], perm["role"], perm["view"]) == ("anyone", "reader", "published")
     got = ws.get_form(clients, form_id)
     assert got["info"]["description"] == "Please read and acknowledge."
     assert got["settings"]["emailCollectionType"] == "RESPONDER_INPUT"
