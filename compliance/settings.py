@@ -122,7 +122,15 @@ class Reminders(BaseModel):
 
 
 class Quotas(BaseModel):
-    """Google's published limits; keep them here so a district on an older project can raise them."""
+    """Google's published limits; keep them here so a district on an older project can raise them.
+
+    ``edition`` (paid, or trial: 500 messages a day) and ``project_quota`` (Cloud projects made from 2026-05 get
+    6,000 Gmail units a minute per user, older ones 15,000) are what ``district-compliance preflight`` checks
+    the figures against.
+    """
+
+    edition: Literal["paid", "trial"] = "paid"
+    project_quota: Literal["new", "legacy"] = "new"
 
     gmail_daily_per_sender: int = 2000
     gmail_sends_per_minute: int = 60
