@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 from sqlalchemy import select
 
 from compliance.campaign import delivery_key
@@ -60,7 +62,10 @@ def store_in_drive(path: str, now: datetime) -> str:
                 run.drive_file_id = file_id
     recipients = [str(person) for person in settings.report_share_with]
     outcome = share_file_with_each(clients, file_id, recipients, role="reader", notify=False)
-    logger = get_run_logger()
+    try:
+        logger: logging.Logger | logging.LoggerAdapter = get_run_logger()
+    except MissingContextError:  # called as a plain function (task.fn) by scripts and tests
+        logger = logging.getLogger("district_compliance")
     for index, person in enumerate(recipients, start=1):
         error = outcome.refused.get(person)
         if error is not None:

@@ -92,10 +92,13 @@ const {google} = require('googleapis');
 const [keyFile, base] = process.argv.slice(2);
 const key = JSON.parse(fs.readFileSync(keyFile, 'utf8'));
 // The library posts to Google's token endpoint; send that one host to the emulator (fetch and https both).
-const swap = (url) => String(url).replace('https://oauth2.googleapis.com', base).replace('https://www.googleapis.com/oauth2/v4', base);
+const swap = (url) => String(url)
+  .replace('https://oauth2.googleapis.com', base)
+  .replace('https://www.googleapis.com/oauth2/v4', base);
 if (globalThis.fetch) {
   const original = globalThis.fetch;
-  globalThis.fetch = (input, init) => original(typeof input === 'string' || input instanceof URL ? swap(input) : input, init);
+  const plain = (input) => typeof input === 'string' || input instanceof URL;
+  globalThis.fetch = (input, init) => original(plain(input) ? swap(input) : input, init);
 }
 const originalRequest = https.request;
 https.request = function (url, options, cb) {

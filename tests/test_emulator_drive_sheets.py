@@ -197,3 +197,37 @@ def test_resumable_upload_in_chunks_and_partial_fields(emulator: WorkspaceEmulat
     assert drive.files().get_media(fileId=response["id"]).execute() == payload
     listed = drive.files().list(fields="files(id,size)").execute()
     assert listed == {"files": [{"id": response["id"], "size": str(len(payload))}]}
+
+
+def test_drive_access_is_by_subject_and_scope_as_at_google(emulator: WorkspaceEmulator) -> None:
+    """Issue 12 items 7 and 9: each refusal below was accepted by the emulator before."""
+    emulator.admin.seed(
+        directory={"users": [{"primaryEmail": OWNER, "name": {}}, {"primaryEmail": ADMIN_SUBJECT, "name": {}}]},
+        spreadsheets=[{**SPREADSHEET, "permissions": []}],  # the school never shared it
+        drive_files=[{"id": "1boardDoc", "name": "Board doc", "owner": ADMIN_SUBJECT, "content": "x"}],
+    )
+    drive = google_service(emulator, "drive", subject=OWNER)
+
+    def status(request) -> int:  # type: ignore[no-untyped-def]
+        with pytest.raises(HttpError) as caught:
+            request.execute()
+        return caught.value.resp.status
+
+    # a parent folder that does not exist
+    assert status(drive.files().create(body={"name": "x", "parents": ["1noSuchFolder"]})) == 404
+    mine = drive.files().create(body={"name": "mine"}).execute()
+    # a silent share with an address that has no Google account
+    silent = {"type": "user", "role": "reader", "emailAddress": "parent@example.net"}
+    assert status(drive.permissions().create(fileId=mine["id"], body=silent, sendNotificationEmail=False)) == 400
+    drive.permissions().create(fileId=mine["id"], body=silent).execute()  # an invitation email is fine
+    # another subject sees neither the file nor it in listings
+    other = google_service(emulator, "drive", subject=ADMIN_SUBJECT)
+    assert status(other.files().get(fileId=mine["id"])) == 404
+    assert mine["id"] not in {f["id"] for f in other.files().list().execute()["files"]}
+    # drive.file: the admin subject owns 1boardDoc, but the app never created or opened it
+    assert status(other.files().get(fileId="1boardDoc")) == 404
+    wide = google_service(emulator, "drive", subject=ADMIN_SUBJECT, scopes=["https://www.googleapis.com/auth/drive"])
+    assert wide.files().get(fileId="1boardDoc").execute()["id"] == "1boardDoc"
+    # a seeded spreadsheet not shared with the admin subject
+    sheets = google_service(emulator, "sheets", subject=ADMIN_SUBJECT)
+    assert status(sheets.spreadsheets().get(spreadsheetId=SPREADSHEET["spreadsheetId"])) == 403

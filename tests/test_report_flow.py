@@ -46,3 +46,50 @@ def test_report_is_stored_shared_and_emailed_once(sample_dir: Path, tmp_path: Pa
         run = s.scalars(select(ReportRun)).one()
         assert run.drive_file_id == first["drive_file_id"]
         assert run.emailed_to == named
+
+
+def test_report_sharing_goes_on_past_a_refused_recipient_and_a_retry_shares_the_rest(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 12 item 7: Drive refuses a silent share with an address that has no Google account; the others must
+    still get access, and a retry (after a transient failure on one of them) shares only with those missing."""
+    import json
+    import os
+
+    from compliance.settings import get_settings
+    from tasks import resources
+    from tasks.report import ReportShareIncomplete, store_in_drive
+
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    workbook = tmp_path / "report.xlsx"
+    workbook.write_bytes(b"PK\x03\x04 workbook")
+    recipients = ["superintendent@standard-sd.org", "board-clerk@example.net", "chief-of-staff@standard-sd.org"]
+    os.environ["DC_REPORT_SHARE_WITH"] = json.dumps(recipients)
+    os.environ["DC_GOOGLE__NUM_RETRIES"] = "0"  # one attempt per call: the 503 reaches the task at once
+    try:
+        with LocalDistrict(sample_dir, db_url, work_dir=tmp_path) as district:
+            resources.store()  # schema
+            with Store(db_url).session() as session:
+                session.add(ReportRun(generated_at=now, path=str(workbook), summary={}))
+            admin = district.emulator.admin
+            # the first share answers 503 (transient), the outside address 400 (no Google account)
+            admin.set_faults(method="drive.permissions.create", statuses=[503], error_rate=1.0, count=1)
+            with pytest.raises(ReportShareIncomplete):
+                store_in_drive.fn(str(workbook), now)
+            with Store(db_url).session() as session:
+                file_id = session.scalars(select(ReportRun)).one().drive_file_id
+            shared_once = {p.get("emailAddress") for p in list_permissions(resources.google(), file_id)}
+            assert "chief-of-staff@standard-sd.org" in shared_once  # the refusals before it did not stop it
+            assert "superintendent@standard-sd.org" not in shared_once
+            admin.clear_faults()
+            assert store_in_drive.fn(str(workbook), now) == file_id  # the retry: same file, the rest shared
+            permissions = list_permissions(resources.google(), file_id)
+            creates = admin.stats()["statuses"]["drive.permissions.create"]
+    finally:
+        os.environ.pop("DC_REPORT_SHARE_WITH")
+        os.environ.pop("DC_GOOGLE__NUM_RETRIES")
+        get_settings.cache_clear()
+    shared = {p.get("emailAddress") for p in permissions if p["role"] != "owner"}
+    assert shared == {"superintendent@standard-sd.org", "chief-of-staff@standard-sd.org"}
+    assert creates.get("400", 0) == 2  # the outside address was tried once per attempt and refused each time
