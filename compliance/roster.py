@@ -819,9 +819,30 @@ def sync_people(
     updated = unchanged = left = 0
     seen: set[str] = set()
     joiners: list[dict[str, Any]] = []
+    # A person a held list shared with another list was stored under the key their merged record had; read
+    # from the other list alone they get another key. Matched to the held person by the same rule as
+    # deduplication (email, or family name + phone with compatible given names), they are not a joiner.
+    held_people = [p for p in existing.values() if p.source in held and p.active]
+    held_emails = {p.email_normalized for p in held_people if p.email_normalized}
+    held_phones: dict[tuple[str, str], list[Person]] = {}
+    for p in held_people:
+        if p.phone:
+            held_phones.setdefault((normalize_name(p.family_name), p.phone), []).append(p)
+
+    def listed_by_held_source(rec: PersonRecord) -> bool:
+        if rec.email_normalized and rec.email_normalized in held_emails:
+            return True
+        if not rec.phone:
+            return False
+        matches = held_phones.get((normalize_name(rec.family_name), rec.phone), [])
+        return any(given_names_compatible(rec.given_name, p.given_name) for p in matches)
+
     for rec in records:
         seen.add(rec.person_key)
         if rec.person_key in existing and existing[rec.person_key].source in held:
+            unchanged += 1
+            continue
+        if held_people and rec.person_key not in existing and listed_by_held_source(rec):
             unchanged += 1
             continue
         first_source = rec.sources[0] if rec.sources else ("", "", 0)
