@@ -175,8 +175,9 @@ class Inputs(BaseModel):
 
     A source (the SIS export, a school's Associated Persons list, the Directory) whose read has fewer records
     than ``max_shrink_share`` below its last good read is held: its records keep their last known state until a
-    read within the share comes back, or somebody accepts the smaller source (``district-compliance sources
-    accept``). Empty, header-only and unreadable sources are always held.
+    read within the share comes back, or somebody who knows accepts the smaller source
+    (``compliance.sources.accept_source``; no command for it yet). Empty, header-only and unreadable sources
+    are always held.
     """
 
     max_shrink_share: float = Field(0.20, ge=0.0, le=1.0)
