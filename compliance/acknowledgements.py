@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from compliance.columns import misfits
+from compliance.models import Acknowledgement
 from compliance.policy import FormKind, FormQuestions, answer_text
 from compliance.quarantine import Rejected
 from compliance.roster import given_names_compatible, normalize_email, normalize_name
@@ -95,6 +97,9 @@ def verify_response(
         return reject("name", "no typed name (the signature)", None)
     if any(ch in signed for ch in "\r\n\t\x00"):
         return reject("name", "typed name contains control characters", signed)
+    for problem in misfits(Acknowledgement, {"signed_name": signed}):
+        # Refused here, not at the column: on PostgreSQL it would fail the night's ledger write on every retry.
+        return reject("name", f"typed name {problem.reason}", signed)
     if not answer_text(response, questions.agree):
         return reject("agree", "the agreement was not ticked", None)
     typed_email = normalize_email(response.get("respondentEmail"))

@@ -49,6 +49,7 @@ from rapidfuzz.distance import OSA
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from compliance.columns import fit
 from compliance.models import ConsentRecord, Student
 from compliance.photos.matching import FUZZY_MIN_LEN, SURNAME_PARTICLES, fold, nickname_map
 from compliance.quarantine import Rejected
@@ -565,14 +566,22 @@ def read_students(
         if bad:
             continue
         seen[sid] = row.row
+        names = {n: row.text(n) or None for n in ("legal_first", "legal_last", "preferred_first", "preferred_last")}
+        fitted, misfit = fit(Student, names)
+        for problem in misfit:
+            # A legal name is kept cut to its column (dropping it would deactivate the student); a preferred
+            # name that cannot be stored is left out. Either way the whole value waits in quarantine.
+            reject(problem.field, problem.reason, names[problem.field])
+            if problem.field.startswith("preferred"):
+                fitted[problem.field] = None
         result.students.append(
             StudentRecord(
                 student_id=sid,
-                legal_first=row.text("legal_first"),
-                legal_last=row.text("legal_last"),
-                preferred_first=row.text("preferred_first") or None,
-                preferred_last=row.text("preferred_last") or None,
-                grade=row.text("grade") or None,
+                legal_first=fitted["legal_first"] or "",
+                legal_last=fitted["legal_last"] or "",
+                preferred_first=fitted["preferred_first"],
+                preferred_last=fitted["preferred_last"],
+                grade=row.text("grade").replace("\x00", "") or None,
                 site_id=site,
                 source=(row.source, row.row),
             )

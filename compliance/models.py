@@ -353,3 +353,23 @@ class SyncState(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SourceRead(Base):
+    """The last good read of each input source, and whether the source is held (see compliance.sources).
+
+    A source that comes back empty, unreadable or much smaller than last time is *held*: its records keep
+    their last known state, and this row says since when and why, for the run's log and the report.
+    """
+
+    __tablename__ = "source_reads"
+
+    source: Mapped[str] = mapped_column(String(500), primary_key=True)  # the profile's name for it
+    job: Mapped[str] = mapped_column(String(60))  # roster | students | consent | ...
+    good_rows: Mapped[int | None] = mapped_column(Integer, default=None)  # records in the last good read
+    good_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    good_at: Mapped[datetime | None] = mapped_column(default=None)
+    held_since: Mapped[datetime | None] = mapped_column(default=None)  # None: not held
+    held_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    last_rows: Mapped[int] = mapped_column(Integer, default=0)  # records in the latest read, good or not
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -14,7 +14,9 @@ from datetime import date
 from rapidfuzz import fuzz, process
 
 from compliance.acknowledgements import RosterEntry, name_matches
+from compliance.columns import misfits
 from compliance.consent import parse_date
+from compliance.models import Acknowledgement
 from compliance.quarantine import Rejected
 from compliance.roster import map_category, normalize_name
 from compliance.settings import Site
@@ -79,6 +81,10 @@ def read_paper_acknowledgements(
             name = row.text("name").strip()
             if not name:
                 rejected.append(_reject(row, "name", "no name", None))
+                continue
+            too_long = misfits(Acknowledgement, {"signed_name": name})
+            if too_long:
+                rejected.append(_reject(row, "name", f"name {too_long[0].reason}", name))
                 continue
             signed_on = parse_date(row.values.get("date_signed"))
             if signed_on is None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -48,6 +48,7 @@ from compliance.tabular import (
     SourceRow,
     normalize_header,
     read_table,
+    source_label,
     split_name,
 )
 from compliance.vocabulary import CATEGORY_SYNONYMS, PersonCategory, PersonKind
@@ -674,6 +675,61 @@ def merge_people(records: Sequence[PersonRecord]) -> list[PersonRecord]:
     return out
 
 
+@dataclass(slots=True)
+class RosterPart:
+    """What one source gave: the Directory, or one school's list (before deduplication)."""
+
+    label: str
+    result: RosterResult
+    sha256: str | None = None  # content hash of what was read (see compliance.sources.content_hash)
+
+
+def read_roster_parts(
+    users: Iterable[Mapping[str, Any]],
+    associated: Iterable[tuple[Source, str | None, str | None]],
+    sites: Sequence[Site],
+    *,
+    directory_label: str = DIRECTORY_SOURCE,
+    skip_emails: Iterable[str] = (),
+    limits: Limits | None = None,
+) -> list[RosterPart]:
+    """Every source read on its own, so each can be checked against its last good read before it counts.
+
+    The Directory comes first, then the lists in the order given (the order deduplication prefers).
+    """
+    from compliance.sources import content_hash
+
+    users = list(users)
+    parts = [
+        RosterPart(
+            directory_label,
+            employees_from_directory(users, sites, label=directory_label, skip_emails=skip_emails),
+            content_hash(users),
+        )
+    ]
+    for source, site_id, label in associated:
+        part = read_associated(source, site_id, label=label, limits=limits)
+        parts.append(RosterPart(label or source_label(source), part, content_hash(source)))
+    return parts
+
+
+def assemble_roster(parts: Sequence[RosterPart], held: Collection[str] = ()) -> RosterResult:
+    """Deduplicated people from every part not ``held``, and the rejects of all of them.
+
+    A held source contributes no record: what it said last time stays in the store (see
+    :func:`sync_people`'s ``held_sources``), its rejects are still quarantined.
+    """
+    result = RosterResult()
+    records: list[PersonRecord] = []
+    for part in parts:
+        if part.label not in held:
+            records.extend(part.result.people)
+        result.rejected.extend(part.result.rejected)
+        result.skipped.extend(part.result.skipped)
+    result.people = merge_people(records)
+    return result
+
+
 def build_roster(
     users: Iterable[Mapping[str, Any]],
     associated: Iterable[tuple[Source, str | None, str | None]],
@@ -686,17 +742,13 @@ def build_roster(
     """Directory users + every ``(source, site_id, label)`` list -> deduplicated people and all rejects.
 
     ``source`` is a path or ``("sheets:<id>", values)``; ``label`` is what rows and quarantine entries call it
-    (the profile's entry, e.g. ``associated/lincoln-es.xlsx``; None = the path as given).
+    (the profile's entry, e.g. ``associated/lincoln-es.xlsx``; None = the path as given). Every source is taken
+    as complete; the nightly sync checks each one first (:func:`read_roster_parts`, compliance.sources).
     """
-    result = employees_from_directory(users, sites, label=directory_label, skip_emails=skip_emails)
-    records = list(result.people)
-    for source, site_id, label in associated:
-        part = read_associated(source, site_id, label=label, limits=limits)
-        records.extend(part.people)
-        result.rejected.extend(part.rejected)
-        result.skipped.extend(part.skipped)
-    result.people = merge_people(records)
-    return result
+    parts = read_roster_parts(
+        users, associated, sites, directory_label=directory_label, skip_emails=skip_emails, limits=limits
+    )
+    return assemble_roster(parts)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -744,21 +796,55 @@ def _source_ref(source: tuple[str, str, int]) -> str:
     return f"{label}[{sheet}]#{row}" if sheet else f"{label}#{row}"
 
 
-def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime) -> SyncCounts:
+def sync_people(
+    session: Session,
+    records: Sequence[PersonRecord],
+    now: datetime,
+    *,
+    held_sources: Collection[str] = (),
+) -> SyncCounts:
     """Make ``people`` match ``records`` (the complete current roster); safe to re-run.
 
     New keys are inserted (joiners), known keys updated, and active people whose key is absent - or whose
     record says ``active=False`` (a suspended account) - are set inactive with ``left_at=now`` (leavers). A
     leaver who comes back is reactivated. ``now`` must be timezone-aware. Sites must exist (:func:`sync_sites`).
+
+    People whose stored ``source`` is in ``held_sources`` (compliance.sources) keep their last known state:
+    not updated, not made leavers. While the Directory is held, nobody loses ``has_district_account``.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    held = set(held_sources)
     existing = {p.person_key: p for p in session.scalars(select(Person))}
     updated = unchanged = left = 0
     seen: set[str] = set()
     joiners: list[dict[str, Any]] = []
+    # A person a held list shared with another list was stored under the key their merged record had; read
+    # from the other list alone they get another key. Matched to the held person by the same rule as
+    # deduplication (email, or family name + phone with compatible given names), they are not a joiner.
+    held_people = [p for p in existing.values() if p.source in held and p.active]
+    held_emails = {p.email_normalized for p in held_people if p.email_normalized}
+    held_phones: dict[tuple[str, str], list[Person]] = {}
+    for p in held_people:
+        if p.phone:
+            held_phones.setdefault((normalize_name(p.family_name), p.phone), []).append(p)
+
+    def listed_by_held_source(rec: PersonRecord) -> bool:
+        if rec.email_normalized and rec.email_normalized in held_emails:
+            return True
+        if not rec.phone:
+            return False
+        matches = held_phones.get((normalize_name(rec.family_name), rec.phone), [])
+        return any(given_names_compatible(rec.given_name, p.given_name) for p in matches)
+
     for rec in records:
         seen.add(rec.person_key)
+        if rec.person_key in existing and existing[rec.person_key].source in held:
+            unchanged += 1
+            continue
+        if held_people and rec.person_key not in existing and listed_by_held_source(rec):
+            unchanged += 1
+            continue
         first_source = rec.sources[0] if rec.sources else ("", "", 0)
         values = {
             "kind": rec.kind,
@@ -775,6 +861,8 @@ def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime
             "source_ref": (rec.directory_id or _source_ref(first_source))[:300],
         }
         person = existing.get(rec.person_key)
+        if person is not None and DIRECTORY_SOURCE in held and person.has_district_account:
+            values["has_district_account"] = True
         if person is None:
             joiners.append(
                 {"person_key": rec.person_key, "first_seen_at": now, **values, "active": rec.active,
@@ -797,7 +885,7 @@ def sync_people(session: Session, records: Sequence[PersonRecord], now: datetime
         else:
             unchanged += 1
     for key, person in existing.items():
-        if key not in seen and person.active:
+        if key not in seen and person.active and person.source not in held:
             person.active, person.left_at = False, now
             left += 1
     if joiners:

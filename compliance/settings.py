@@ -178,6 +178,19 @@ class OutboxSettings(BaseModel):
     settle_wait_seconds: float = Field(60.0, ge=0)
 
 
+class Inputs(BaseModel):
+    """When an input source is taken as the whole truth (compliance.sources).
+
+    A source (the SIS export, a school's Associated Persons list, the Directory) whose read has fewer records
+    than ``max_shrink_share`` below its last good read is held: its records keep their last known state until a
+    read within the share comes back, or somebody who knows accepts the smaller source
+    (``compliance.sources.accept_source``; no command for it yet). Empty, header-only and unreadable sources
+    are always held.
+    """
+
+    max_shrink_share: float = Field(0.20, ge=0.0, le=1.0)
+
+
 class Crawl(BaseModel):
     allow_loopback: bool = False
     allow_private: bool = False
@@ -212,6 +225,7 @@ class Settings(BaseSettings):
     google: GoogleSettings = Field(default_factory=GoogleSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     crawl: Crawl = Field(default_factory=Crawl)
+    inputs: Inputs = Field(default_factory=Inputs)
     sis_export: str | None = Field(None, description="SIS student export CSV, relative to the profile folder")
     paper_acknowledgements: str | None = None
     policy_document: str | None = Field(None, description="Policy text uploaded to Drive on first run (demo)")

@@ -344,20 +344,62 @@ def _read_xlsx(path: Path, limits: Limits) -> list[_Grid]:
     return grids
 
 
-def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Decode CSV bytes; returns (text, encoding).
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),  # before UTF-16 LE: its BOM starts the same way
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
 
-    Order: a BOM (UTF-8, UTF-16) wins; then strict UTF-8; then strict Windows-1252 (what Excel on Windows
-    saves as "CSV" in a California office, and it covers Spanish accents); then charset-normalizer's best
-    guess; latin-1 last, which cannot fail.
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    # Text saved as UTF-16 without a byte-order mark ("Unicode text" from some exports) is mostly ASCII, so
+    # every other byte is NUL; which half tells the byte order. Real CSV text in any 8-bit encoding has none.
+    sample = data[:4096]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    even_nul, odd_nul = even.count(0) / len(even), odd.count(0) / len(odd)
+    if odd_nul >= 0.3 and even_nul < 0.05:
+        return "utf-16-le"
+    if even_nul >= 0.3 and odd_nul < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Decode CSV bytes; returns (text, encoding). Raises TabularError for bytes that are not text.
+
+    Order: a BOM (UTF-8, UTF-16, UTF-32) wins; then UTF-16 without a BOM, told by its NUL bytes; then strict
+    UTF-8; then strict Windows-1252 (what Excel on Windows saves as "CSV" in a California office, and it covers
+    Spanish accents); then charset-normalizer's best guess; latin-1 last, which cannot fail. Text that
+    declares UTF-16 but is not, or still holds NUL characters once decoded (a binary file, a broken export),
+    is refused with that reason rather than quarantined row by row as "control character".
     """
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+    for bom, bom_encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom) :].decode(bom_encoding)
+            except UnicodeDecodeError as exc:
+                raise TabularError(
+                    f"starts with a {bom_encoding.upper()} byte-order mark but is not valid {bom_encoding.upper()} "
+                    f"(byte {exc.start + len(bom):,}: {exc.reason})"
+                ) from None
+            return _no_nul(text, bom_encoding), "utf-16" if bom_encoding.startswith("utf-16") else bom_encoding
+    guessed = _utf16_without_bom(data)
+    if guessed:
+        try:
+            return _no_nul(data.decode(guessed), guessed), guessed
+        except UnicodeDecodeError as exc:
+            raise TabularError(
+                f"looks like {guessed.upper()} without a byte-order mark but is not valid {guessed.upper()} "
+                f"(byte {exc.start:,}: {exc.reason}); save it again as CSV UTF-8"
+            ) from None
     for encoding in ("utf-8", "cp1252"):
         try:
-            return data.decode(encoding), encoding
+            return _no_nul(data.decode(encoding), encoding), encoding
         except UnicodeDecodeError:
             pass
     try:
@@ -365,29 +407,51 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
 
         best = from_bytes(data).best()
         if best is not None and best.encoding:
-            return str(best), best.encoding
+            return _no_nul(str(best), best.encoding), best.encoding
     except ImportError:  # pragma: no cover - charset-normalizer ships with requests
         pass
-    return data.decode("latin-1"), "latin-1"
+    return _no_nul(data.decode("latin-1"), "latin-1"), "latin-1"
+
+
+def _no_nul(text: str, encoding: str) -> str:
+    if "\x00" in text:
+        where = text.index("\x00")
+        raise TabularError(
+            f"holds NUL characters (first at character {where:,} as {encoding}): not a text CSV "
+            "(a binary file, or UTF-16/UTF-32 saved without a byte-order mark); save it again as CSV UTF-8"
+        )
+    return text
 
 
 def _read_csv(path: Path, limits: Limits) -> list[_Grid]:
     size = path.stat().st_size
     if size > limits.max_file_bytes:
         raise TabularError(f"{path}: refused: {size:,} bytes (limit {limits.max_file_bytes:,})")
-    text, _encoding = decode_bytes(path.read_bytes())
+    try:
+        text, _encoding = decode_bytes(path.read_bytes())
+    except TabularError as exc:
+        raise TabularError(f"{path}: refused: {exc}") from None
     try:
         dialect: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
     rows: list[tuple[int, list[CellValue]]] = []
     # Row numbers count records, not physical lines: a quoted multi-line cell is still one row in Excel.
-    for number, record in enumerate(csv.reader(io.StringIO(text, newline=""), dialect), start=1):
-        if number > limits.max_rows:
-            raise TabularError(f"{path}: refused: more than {limits.max_rows:,} rows")
-        if len(record) > limits.max_columns:
-            raise TabularError(f"{path} row {number}: refused: more than {limits.max_columns} columns")
-        rows.append((number, [v.strip() or None for v in record]))  # csv gives text only: _clean inlined
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    number = 0
+    try:
+        for number, record in enumerate(reader, start=1):
+            if number > limits.max_rows:
+                raise TabularError(f"{path}: refused: more than {limits.max_rows:,} rows")
+            if len(record) > limits.max_columns:
+                raise TabularError(f"{path} row {number}: refused: more than {limits.max_columns} columns")
+            rows.append((number, [v.strip() or None for v in record]))  # csv gives text only: _clean inlined
+    except csv.Error as exc:
+        # The csv module cannot resume after a malformed record (a field over its 128 KB limit, a NUL, an
+        # unclosed quote at the end): the file is refused as a whole, naming where the reader stopped.
+        raise TabularError(
+            f"{path} row {number + 1} (line {reader.line_num}): refused: not a readable CSV ({exc})"
+        ) from None
     return [_Grid(sheet="", rows=rows)]
 
 
@@ -426,7 +490,12 @@ def _read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
         label, values = source
         if not str(label).startswith(SHEETS_PREFIX):
             raise TabularError(f"{label}: values must come with a 'sheets:<id>' label")
-        return _read_values(values, limits)
+        try:
+            return _read_values(values, limits)
+        except TabularError:
+            raise
+        except Exception as exc:  # values of an unexpected shape: this sheet is unreadable, the batch goes on
+            raise TabularError(f"{label}: not readable sheet values ({type(exc).__name__}: {exc})") from exc
     path = Path(source)
     if not path.is_file():
         raise TabularError(f"{path}: file not found")
@@ -439,7 +508,12 @@ def _read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
         except Exception as exc:  # any parser failure inside an untrusted workbook means: unreadable
             raise TabularError(f"{path}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
     if suffix in (".csv", ".txt", ".tsv"):
-        return _read_csv(path, limits)
+        try:
+            return _read_csv(path, limits)
+        except TabularError:
+            raise
+        except Exception as exc:  # an unreadable file (permissions, I/O) stops this source, never the batch
+            raise TabularError(f"{path}: not a readable CSV file ({type(exc).__name__}: {exc})") from exc
     raise TabularError(f"{path}: unsupported file type {suffix!r} (expected .xlsx or .csv)")
 
 

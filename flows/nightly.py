@@ -51,7 +51,7 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
     results["bounces"] = check_bounces(now)
     results["follow-up"] = {**announce_to_joiners(now), **queue_follow_up(now)}
 
-    results["students"] = sync_students()
+    results["students"] = sync_students(now)
     chunks = [site_ids[i : i + SITES_PER_CONSENT_TASK] for i in range(0, len(site_ids), SITES_PER_CONSENT_TASK)]
     results["consent"] = _total(sync_consents.map(chunks).result())
 

@@ -47,6 +47,26 @@ class RunProgress:
         update_progress_artifact(self.artifact_id, 100.0 * self.done / self.total)
 
 
+def _logger():  # type: ignore[no-untyped-def]
+    import logging
+
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:  # called as plain functions (task.fn) by scripts and tests
+        return logging.getLogger("district_compliance")
+
+
+def log_source_checks(checks: list) -> None:
+    """One warning line per held source (compliance.sources.SourceCheck.line: ids and counts only)."""
+    logger = _logger()
+    for check in checks:
+        if check.held:
+            logger.warning("%s", check.line())
+
+
 def log_rejected(rejected: list, job: str) -> None:
     """One log line per source file with how many rows were quarantined and where the first one is.
 

@@ -3,32 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
-from compliance.consent import Roster, read_consents, read_students, store_consents, store_students
+from compliance.consent import STUDENTS_JOB, Roster, read_consents, read_students, store_consents, store_students
 from compliance.models import Student
 from compliance.quarantine import quarantine
+from compliance.sources import check_source, content_hash, unreadable_reason
 from tasks import resources
-from tasks.artifacts import log_rejected
+from tasks.artifacts import log_rejected, log_source_checks
 
 
 @task(name="sync-students", retries=1, retry_delay_seconds=60, cache_policy=NO_CACHE)
-def sync_students() -> dict[str, int]:
-    """Load the SIS export (legal and preferred names); bad rows go to quarantine, the rest load."""
+def sync_students(now: datetime | None = None) -> dict[str, int]:
+    """Load the SIS export (legal and preferred names); bad rows go to quarantine, the rest load.
+
+    An export that is empty, unreadable or shrank beyond ``inputs.max_shrink_share`` is held
+    (compliance.sources): no student is added, changed or deactivated from it.
+    """
     settings = resources.settings()
     if not settings.sis_export:
         return {"students": 0}
-    result = read_students(
-        resources.load_source(settings.sis_export),
-        label=settings.sis_export,
-        site_ids=[s.id for s in settings.sites],
-    )
+    now = now or datetime.now(UTC)
+    source = resources.load_source(settings.sis_export)
+    result = read_students(source, label=settings.sis_export, site_ids=[s.id for s in settings.sites])
     with resources.store().session() as session:
-        counts = store_students(session, result.students)
+        check = check_source(
+            session,
+            settings.sis_export,
+            job=STUDENTS_JOB,
+            rows=len(result.students),
+            content_sha256=content_hash(source),
+            now=now,
+            unreadable=unreadable_reason(result.rejected, len(result.students)),
+            max_shrink=settings.inputs.max_shrink_share,
+        )
+        if check.held:
+            counts = {"added": 0, "updated": 0, "deactivated": 0}
+        else:
+            counts = store_students(session, result.students)
         counts["newly quarantined"] = quarantine(session, result.rejected)
+    log_source_checks([check])
+    counts["sources held"] = int(check.held)
     counts["students read"] = len(result.students)
     counts["rows rejected"] = len(result.rejected)
     return counts

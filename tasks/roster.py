@@ -9,9 +9,10 @@ from prefect.cache_policies import NO_CACHE
 
 from compliance.google.workspace import list_users
 from compliance.quarantine import quarantine
-from compliance.roster import build_roster, sync_people, sync_sites
+from compliance.roster import JOB, assemble_roster, read_roster_parts, sync_people, sync_sites
+from compliance.sources import check_source, unreadable_reason
 from tasks import resources
-from tasks.artifacts import log_rejected
+from tasks.artifacts import log_rejected, log_source_checks
 
 
 @task(name="sync-roster", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
@@ -19,7 +20,8 @@ def sync_roster(now: datetime) -> dict[str, int]:
     """One task for the whole district: deduplication needs every list at once (people appear on several).
 
     Directory users are read page by page (500 a call); Google Sheets lists are fetched in two reads each.
-    Rows that do not validate go to quarantine and the rest still load.
+    Rows that do not validate go to quarantine and the rest still load. A source that is empty, unreadable or
+    shrank beyond ``inputs.max_shrink_share`` is held (compliance.sources): its people keep their state.
     """
     settings = resources.settings()
     users = list(list_users(resources.google()))
@@ -28,15 +30,32 @@ def sync_roster(now: datetime) -> dict[str, int]:
         for site in settings.sites
         for source in site.associated_sources
     ]
-    result = build_roster(users, associated, settings.sites, skip_emails=[str(s) for s in settings.senders])
+    parts = read_roster_parts(users, associated, settings.sites, skip_emails=[str(s) for s in settings.senders])
     with resources.store().session() as session:
+        checks = [
+            check_source(
+                session,
+                part.label,
+                job=JOB,
+                rows=len(part.result.people),
+                content_sha256=part.sha256,
+                now=now,
+                unreadable=unreadable_reason(part.result.rejected, len(part.result.people)),
+                max_shrink=settings.inputs.max_shrink_share,
+            )
+            for part in parts
+        ]
+        held = {c.source for c in checks if c.held}
+        result = assemble_roster(parts, held)
         sync_sites(session, settings.sites)
-        counts = sync_people(session, result.people, now)
+        counts = sync_people(session, result.people, now, held_sources=held)
         quarantined = quarantine(session, result.rejected)
+    log_source_checks(checks)
     log_rejected(result.rejected, "roster")
     return {
         "directory users": len(users),
         "lists read": len(associated),
+        "sources held": len(held),
         "people": len(result.people),
         "joined": counts.joined,
         "updated": counts.updated,

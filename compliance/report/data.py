@@ -28,6 +28,7 @@ from compliance.models import (
     ReportRun,
     Site,
 )
+from compliance.sources import held_sources
 from compliance.vocabulary import (
     REMINDER_PREFIX,
     UNRESOLVED_STATES,
@@ -135,6 +136,17 @@ class QuarantineRow(NamedTuple):
     latest: date
 
 
+class StaleSource(NamedTuple):
+    """An input source held by compliance.sources: the report's figures use its last good read."""
+
+    job: str
+    source: str
+    held_since: date
+    last_good: date | None
+    last_good_rows: int | None
+    reason: str
+
+
 class TrendPoint(NamedTuple):
     generated_at: datetime
     summary: Mapping[str, Any]
@@ -159,6 +171,7 @@ class ReportData:
     site_admin_digest_days: int = 21
     superintendent_days: int = 28
     notes: list[str] = field(default_factory=list)  # plain sentences shown under the summary (e.g. no policy yet)
+    stale_sources: list[StaleSource] = field(default_factory=list)  # held inputs, oldest hold first
 
     @property
     def tz(self) -> ZoneInfo:
@@ -470,6 +483,21 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         quarantine_rows.append(QuarantineRow(job, source, count, new, local_date(latest_at, tz)))
     quarantine_rows.sort(key=lambda q: (-q.rows, q.job, q.source_file))
 
+    # --- held (stale) input sources
+    stale: list[StaleSource] = []
+    for held in held_sources(session):
+        good_at = _aware(held.good_at)
+        stale.append(
+            StaleSource(
+                held.job,
+                held.source,
+                local_date(_aware(held.held_since) or now, tz),
+                local_date(good_at, tz) if good_at else None,
+                held.good_rows,
+                held.held_reason or "",
+            )
+        )
+
     # --- summary: flat plain numbers, stored for the next report's trends
     active_total = sum(a for a, _ in per_site.values())
     ack_total = sum(k for _, k in per_site.values())
@@ -500,8 +528,17 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         "quarantine_rows": sum(q.rows for q in quarantine_rows),
         "quarantine_new_since_previous": sum(q.new_since_previous for q in quarantine_rows) if previous else None,
         "quarantine_sources": len(quarantine_rows),
+        "sources_held": len(stale),
     }
     notes = [] if policy else ["No policy version is recorded yet, so no acknowledgement can be counted."]
+    for st in stale:
+        basis = (
+            f"figures use its last good read of {st.last_good.isoformat()} ({st.last_good_rows} records)"
+            if st.last_good
+            else "it has never been read successfully"
+        )
+        since = st.held_since.isoformat()
+        notes.append(f"Stale input: {st.source} ({st.job}) is held since {since} ({st.reason}); {basis}.")
     return ReportData(
         notes=notes,
         generated_at=now,
@@ -515,6 +552,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         findings=findings,
         aging=aging,
         quarantine=quarantine_rows,
+        stale_sources=stale,
         trends=[*previous_runs, TrendPoint(now, summary)],
         site_admin_digest_days=digest_days,
         superintendent_days=super_days,

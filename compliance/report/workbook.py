@@ -533,6 +533,24 @@ class _Writer:
                     q.latest,
                 ]
             )
+        if self.data.stale_sources:
+            # Held sources below the quarantine table: inputs the figures do not reflect, and since when.
+            st = self.styles
+            ws.append([])
+            ws.append([st.cell(ws, "Held sources (stale input: records keep their last good read)", st.section)])
+            names = ("Job", "Source file", "Held since", "Last good read", "Records then", "Why held")
+            ws.append([st.cell(ws, name, st.header) for name in names])
+            for s in self.data.stale_sources:
+                ws.append(
+                    [
+                        safe_text(ws, s.job),
+                        safe_text(ws, s.source),
+                        s.held_since,
+                        s.last_good,
+                        s.last_good_rows,
+                        safe_text(ws, s.reason),
+                    ]
+                )
 
     def definitions(self) -> None:
         st = self.styles

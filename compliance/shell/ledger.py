@@ -17,10 +17,16 @@ def verify_ledger_command(
     from rich.table import Table
 
     from compliance.settings import get_settings
-    from compliance.store import Store
+    from compliance.store import Store, missing_database
 
     console = Console()
-    store = Store(database_url or get_settings().database_url)
+    url = database_url or get_settings().database_url
+    problem = missing_database(url)
+    if problem:
+        # Refused, never created: an empty new database would verify as "intact: 0".
+        Console(stderr=True).print(f"[red]verify-ledger: {problem}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    store = Store(url, migrate=False)
     with store.session() as session:
         problems = verify_ledger(session)
         rows = session.scalar(select(func.count()).select_from(Acknowledgement)) or 0
