@@ -1,7 +1,7 @@
 """source reads: last good read per input source, and held sources
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-26 10:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from compliance.models import UTCDateTime
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
