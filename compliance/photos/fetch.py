@@ -72,7 +72,8 @@ class HostLimiter:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._next_at: dict[str, float] = {}
         self._addresses: dict[str, str | None] = {}
-        self.robots: dict[str, asyncio.Future[RobotFileParser | None]] = {}
+        # robots.txt location -> (parser or None when there is none, why it was unavailable)
+        self.robots: dict[str, asyncio.Future[tuple[RobotFileParser | None, str | None]]] = {}
         self.delays: dict[str, float] = {}
 
     def semaphore(self, netloc: str) -> asyncio.Semaphore:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -104,6 +104,10 @@ class _SiteCrawl:
         self._parsers: list[RobotFileParser] = []
         self._page_budget = crawl.max_pages_per_site
         self._tg: asyncio.TaskGroup | None = None
+        # While the roots are probed, the pages and images they lead to wait here (dropped if the site is held).
+        self._deferred: list[tuple[str, Callable[[str], Awaitable[None]]]] | None = None
+        self._roots_reached: set[str] = set()
+        self._root_failures: list[str] = []
 
     # -- bookkeeping
     def error(self, url: str, reason: str, kind: ErrorKind = "error") -> None:
@@ -113,6 +117,11 @@ class _SiteCrawl:
         self.result.stats.errors.append(CrawlError(url=url, reason=reason, kind=kind))
         if kind == "limit":
             self.result.complete = False
+
+    def hold(self, reason: str) -> None:
+        """The site could not be looked at tonight: nothing of it may count as gone (see ``CrawlResult.held``)."""
+        self.result.held = reason
+        self.result.complete = False
 
     def allowed_by_robots(self, url: str) -> bool:
         agent = self.crawl.user_agent
@@ -246,7 +255,9 @@ class _SiteCrawl:
             # Sites crawled at once share a host's robots.txt: the first asks, the others await its answer.
             if location not in self.limiter.robots:
                 self.limiter.robots[location] = asyncio.ensure_future(self._read_robots(location, host_level))
-            parser = await self.limiter.robots[location]
+            parser, unavailable = await self.limiter.robots[location]
+            if unavailable is not None and self.result.held is None:
+                self.hold(f"robots.txt {unavailable}")
             if parser is not None:
                 self._parsers.append(parser)
                 delay = parser.crawl_delay(self.crawl.user_agent)
@@ -255,21 +266,27 @@ class _SiteCrawl:
                     # A site may ask for a delay, but not for one that would stop the nightly crawl.
                     self.limiter.delays[netloc] = min(float(delay), 10.0)
 
-    async def _read_robots(self, location: str, host_level: bool) -> RobotFileParser | None:
+    async def _read_robots(self, location: str, host_level: bool) -> tuple[RobotFileParser | None, str | None]:
+        """The parsed robots.txt (None: none, everything allowed) and why it was unavailable, if it was.
+
+        RFC 9309 2.3.1.3-4: a server error (5xx, and 429 as Google reads it) or a network failure on robots.txt
+        means "do not crawl", not "the pages are gone": the site is held.
+        """
         parser = RobotFileParser(location)
         kind: Literal["robots", "sitemap"] = "robots" if host_level else "sitemap"
-        response = await self.fetch(location, kind, use_cache=False, quiet_statuses=frozenset(range(400, 500)))
+        quiet = frozenset(s for s in range(400, 500) if s != 429)
+        response = await self.fetch(location, kind, use_cache=False, quiet_statuses=quiet)
         if response.status == 200 and response.body is not None:
             parser.parse(response.body.decode("utf-8", errors="replace").splitlines())
-            return parser
+            return parser, None
         if response.status in (401, 403):
             parser.disallow_all = True
-            return parser
-        if 400 <= response.status < 500:
-            return None  # no robots.txt: everything allowed
-        # Server error or network failure: do not guess that crawling is welcome.
+            return parser, None
+        if 400 <= response.status < 500 and response.status != 429:
+            return None, None  # no robots.txt: everything allowed
+        # Server error or network failure: do not guess that crawling is welcome, nor that pages went away.
         parser.disallow_all = True
-        return parser
+        return parser, response.error or f"HTTP {response.status}"
 
     async def sitemap_urls(self) -> list[str]:
         candidates = [urljoin(root, "sitemap.xml") for root in self.roots]
@@ -330,13 +347,16 @@ class _SiteCrawl:
             return
         if not self.allowed_by_robots(url):
             self.error(url, "disallowed by robots.txt", "robots")
+            if url in self.roots:
+                self._root_failures.append("disallowed by robots.txt")
+            # Not looked at is not taken down: a page robots.txt keeps us from keeps its last known state.
+            self.result.failed.add(url)
             return
         if self._page_budget <= 0:
             self.error(url, f"page limit of {self.crawl.max_pages_per_site} reached", "limit")
             return
         self._page_budget -= 1
-        assert self._tg is not None
-        self._tg.create_task(self._guard(url, self.page(url)))
+        self._start(url, self.page)
 
     def still_fresh(self, url: str) -> CacheEntry | None:
         """The cache entry of an image that need not be asked for (fresh, hashes known), or None."""
@@ -357,8 +377,7 @@ class _SiteCrawl:
             if not page_unchanged and url in self._fresh_skipped:
                 # A changed page shows it too: its HTML may point at a replaced file under the same URL.
                 self._fresh_skipped.discard(url)
-                assert self._tg is not None
-                self._tg.create_task(self._guard(url, self.image(url)))
+                self._start(url, self.image)
             return
         self._seen_images.add(url)
         if len(url) > MAX_URL_LENGTH:
@@ -387,8 +406,15 @@ class _SiteCrawl:
             )
             self._fresh_skipped.add(url)
             return
+        self._start(url, self.image)
+
+    def _start(self, url: str, job: Callable[[str], Awaitable[None]]) -> None:
+        """Run ``job(url)`` in the crawl's task group, or keep it for later while the roots are being probed."""
+        if self._deferred is not None and not (job == self.page and url in self.roots):
+            self._deferred.append((url, job))
+            return
         assert self._tg is not None
-        self._tg.create_task(self._guard(url, self.image(url)))
+        self._tg.create_task(self._guard(url, job(url)))
 
     async def _guard(self, url: str, job: Any) -> None:
         try:
@@ -399,10 +425,14 @@ class _SiteCrawl:
 
     async def page(self, url: str) -> None:
         response = await self.fetch(url, "page")
+        if url in self.roots and (response.error is None or response.status in (404, 410)):
+            self._roots_reached.add(url)
+        elif url in self.roots:
+            self._root_failures.append(response.error or f"HTTP {response.status}")
         if response.error is not None:
             if response.status in (404, 410):
                 self.result.gone.add(url)
-            elif response.status != 0 or response.error != "disallowed by robots.txt":
+            else:  # a server error, timeout or refusal says nothing about whether the page is still published
                 self.result.failed.add(url)
             return
         final = response.url
@@ -504,15 +534,21 @@ class _SiteCrawl:
         try:
             async with asyncio.timeout(max(0.0, self.deadline - self.clock()) + 1.0):
                 await self.load_robots()
-                sitemap = await self.sitemap_urls()
-                async with asyncio.TaskGroup() as tg:
-                    self._tg = tg
-                    for url in [*self.roots, *sitemap]:
-                        self.schedule_page(url)
-                    for link in self.cache.known_pages():
-                        # A page unlinked but still served is still published: revalidate it (a 304 each).
-                        if self.scope.contains(link):
-                            self.schedule_page(link)
+                if self.result.held is None:
+                    await self._probe_roots()
+                if self.result.held is None:
+                    sitemap = await self.sitemap_urls()
+                    async with asyncio.TaskGroup() as tg:
+                        self._tg = tg
+                        deferred, self._deferred = self._deferred or [], None
+                        for url, job in deferred:
+                            self._start(url, job)
+                        for url in sitemap:
+                            self.schedule_page(url)
+                        for link in self.cache.known_pages():
+                            # A page unlinked but still served is still published: revalidate it (a 304 each).
+                            if self.scope.contains(link):
+                                self.schedule_page(link)
         except TimeoutError:
             self.error(self.roots[0] if self.roots else "", "time limit for the site reached", "limit")
         self.result.stats.fresh_skips = sum(1 for image in self.result.images.values() if image.fresh)
@@ -520,6 +556,18 @@ class _SiteCrawl:
         self.result.seconds = self.clock() - started
         return self.result
 
+    async def _probe_roots(self) -> None:
+        """Fetch the roots first: when none answers (5xx, timeout, refused, disallowed) the site is held and
+        nothing else is asked for; a 404/410 root is an answer (the site's pages are then judged one by one)."""
+        self._deferred = []
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            for url in self.roots:
+                self.schedule_page(url)
+        self._tg = None
+        if self.roots and not self._roots_reached:
+            self.hold(f"root page {self._root_failures[0] if self._root_failures else 'not reached'}")
+            self._deferred = None
 
 
 async def crawl_site(
@@ -566,6 +614,7 @@ async def crawl_sites(
             )
         except Exception as exc:  # one site's failure must not lose the other sites' crawls
             failed = CrawlResult(site_id=site_id, roots=list(roots), complete=False)
+            failed.held = f"crawl failed: {type(exc).__name__}"
             failed.stats.errors.append(CrawlError(url=",".join(roots), reason=f"crawl failed: {type(exc).__name__}"))
             return failed
 

@@ -28,6 +28,7 @@ from compliance.models import (
     ReportRun,
     Site,
 )
+from compliance.photos.store import held_sites
 from compliance.vocabulary import (
     REMINDER_PREFIX,
     UNRESOLVED_STATES,
@@ -469,6 +470,18 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         latest_at = _aware(latest) or now
         quarantine_rows.append(QuarantineRow(job, source, count, new, local_date(latest_at, tz)))
     quarantine_rows.sort(key=lambda q: (-q.rows, q.job, q.source_file))
+    # Websites whose last crawl was held (robots.txt or every root unavailable): their findings are as of the
+    # last crawl that reached them. Listed after the quarantined inputs, with no rows of their own.
+    held_rows = [
+        QuarantineRow("crawl (site held)", f"{sid}: {why}; pages keep their last known state", 0, 0,
+                      local_date(_aware(since) or now, tz))
+        for sid, (since, why) in sorted(held_sites(session).items())
+    ]  # fmt: skip
+    notes_held = [
+        f"The website of {site_label(sid)} could not be checked since {local_date(_aware(since) or now, tz)} ({why}); "
+        "its findings are as of the last check that reached it."
+        for sid, (since, why) in sorted(held_sites(session).items())
+    ]
 
     # --- summary: flat plain numbers, stored for the next report's trends
     active_total = sum(a for a, _ in per_site.values())
@@ -502,6 +515,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         "quarantine_sources": len(quarantine_rows),
     }
     notes = [] if policy else ["No policy version is recorded yet, so no acknowledgement can be counted."]
+    notes += notes_held
     return ReportData(
         notes=notes,
         generated_at=now,
@@ -514,7 +528,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         outstanding=outstanding,
         findings=findings,
         aging=aging,
-        quarantine=quarantine_rows,
+        quarantine=quarantine_rows + held_rows,
         trends=[*previous_runs, TrendPoint(now, summary)],
         site_admin_digest_days=digest_days,
         superintendent_days=super_days,
