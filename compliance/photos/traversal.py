@@ -33,6 +33,7 @@ from compliance.photos.fetch import (
     REDIRECT_CODES,
     HostLimiter,
     Response,
+    decode_html,
     make_client,
     normalize_url,
 )
@@ -50,6 +51,13 @@ _NOT_PAGES = frozenset(
         "xls", "xlsx", "ppt", "pptx", "zip", "mp3", "mp4", "mov", "avi", "webm", "css", "js", "xml", "txt",
     }
 )  # fmt: skip
+
+
+def _normal_or_none(url: str) -> str | None:
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,11 @@ class _SiteCrawl:
                     self.error(current, reason)
                     return Response(current, response.status, response.headers, None, error=reason)
                 chain.append(current)
-                current = normalize_url(urljoin(current, location))
+                try:
+                    current = normalize_url(urljoin(current, location))
+                except ValueError:
+                    self.error(current, "redirect to an invalid URL")
+                    return Response(current, 0, httpx.Headers(), None, error="redirect to an invalid URL")
                 if current in chain:
                     self.error(url, "redirect loop", "error")
                     return Response(current, 0, httpx.Headers(), None, error="redirect loop")
@@ -289,18 +301,27 @@ class _SiteCrawl:
         return parser, response.error or f"HTTP {response.status}"
 
     async def sitemap_urls(self) -> list[str]:
+        """Page URLs the site's sitemaps list, reading at most ``max_sitemaps_per_site`` sitemaps and at most a
+        quarter of the site's time: an index naming thousands of sitemaps must leave time for the pages."""
         candidates = [urljoin(root, "sitemap.xml") for root in self.roots]
         for parser in self._parsers:
             candidates.extend(parser.site_maps() or [])
         found: list[str] = []
         done: set[str] = set()
-        queue = [normalize_url(c) for c in candidates]
+        queue = [u for u in map(_normal_or_none, candidates) if u]
         depth = 0
+        budget = self.crawl.max_sitemaps_per_site
+        stop_at = self.clock() + self.crawl.max_seconds_per_site / 4
         while queue and depth < 3:
             next_queue: list[str] = []
             for location in dict.fromkeys(queue):
                 if location in done or not self.scope.contains(location):
                     continue
+                if len(done) >= budget or self.clock() > stop_at:
+                    left = len(set(queue) - done) + len(set(next_queue) - done)
+                    why = f"sitemap limit reached ({len(done)} read, {left} left unread)"
+                    self.error(location, why, "limit")
+                    return found
                 done.add(location)
                 response = await self.fetch(location, "sitemap", use_cache=False, quiet_statuses=frozenset({404, 410}))
                 if response.status != 200 or response.body is None:
@@ -321,9 +342,10 @@ class _SiteCrawl:
             self.error(location, f"sitemap not readable: {type(exc).__name__}")
             return [], []
         locs = [
-            normalize_url(urljoin(location, (el.text or "").strip()))
+            url
             for el in root.iter()
             if isinstance(el.tag, str) and el.tag.rsplit("}", 1)[-1] == "loc" and (el.text or "").strip()
+            if (url := _normal_or_none(urljoin(location, (el.text or "").strip())))
         ]
         if root.tag.rsplit("}", 1)[-1] == "sitemapindex":
             return [], locs
@@ -331,7 +353,12 @@ class _SiteCrawl:
 
     # -- scheduling
     def schedule_page(self, url: str, from_page: str | None = None) -> None:
-        url = normalize_url(url)
+        raw = url
+        try:
+            url = normalize_url(url)
+        except ValueError:
+            self.error(raw[:MAX_URL_LENGTH], "not a valid URL", "refused")
+            return
         if url in self._seen_pages:
             return
         self._seen_pages.add(url)
@@ -372,7 +399,13 @@ class _SiteCrawl:
         return entry if self.allowed_by_robots(url) else None
 
     def schedule_image(self, url: str, page_unchanged: bool = False) -> None:
-        url = normalize_url(url)
+        raw = url
+        try:
+            url = normalize_url(url)
+        except ValueError:
+            self.result.refused[raw] = "not a valid URL"
+            self.error(raw[:MAX_URL_LENGTH], "not a valid URL", "refused")
+            return
         if url in self._seen_images:
             if not page_unchanged and url in self._fresh_skipped:
                 # A changed page shows it too: its HTML may point at a replaced file under the same URL.
@@ -464,7 +497,7 @@ class _SiteCrawl:
                 text=entry.text,
             )
         elif response.body is not None:
-            html = response.body.decode(response.charset, errors="replace")
+            html = decode_html(response.body, response.charset)
             parsed = parse_page(html, final)
             fetched = PageFetch(
                 url=final,
@@ -592,7 +625,7 @@ async def crawl_site(
         return CrawlResult(site_id=site_id, roots=[])
     if client is not None:
         return await _SiteCrawl(site_id, roots, crawl, cache, client, limiter, clock, now).run()
-    async with make_client(crawl) as own:
+    async with make_client(crawl, limiter.addresses) as own:
         return await _SiteCrawl(site_id, roots, crawl, cache, own, limiter, clock, now).run()
 
 
@@ -618,7 +651,7 @@ async def crawl_sites(
             failed.stats.errors.append(CrawlError(url=",".join(roots), reason=f"crawl failed: {type(exc).__name__}"))
             return failed
 
-    async with make_client(crawl) as client:
+    async with make_client(crawl, limiter.addresses) as client:
         results = await asyncio.gather(*(one(client, site_id, roots) for site_id, roots in sites))
     return {r.site_id: r for r in results}
 
