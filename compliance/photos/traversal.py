@@ -25,7 +25,7 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
-from compliance.photos.evidence import METADATA_KEYS, ImageRef, parse_page
+from compliance.photos.evidence import METADATA_KEYS, ImageRef, ParseBudgetExceeded, parse_page
 from compliance.photos.fetch import (
     HTML_TYPES,
     MAX_REDIRECTS,
@@ -498,7 +498,15 @@ class _SiteCrawl:
             )
         elif response.body is not None:
             html = decode_html(response.body, response.charset)
-            parsed = parse_page(html, final)
+            # Off the event loop (the other sites' crawls go on) and within a budget the parser checks, capped
+            # by what is left of the site's time: no page can hold the crawl past its limit.
+            budget = max(0.0, min(self.crawl.max_parse_seconds_per_page, self.deadline - self.clock()))
+            try:
+                parsed = await asyncio.to_thread(parse_page, html, final, max_seconds=budget)
+            except ParseBudgetExceeded as exc:
+                self.error(final, f"page not read: {exc}")
+                self.result.failed.add(url)
+                return
             fetched = PageFetch(
                 url=final,
                 status=200,
