@@ -11,7 +11,8 @@ Every consent file and folder given is one history per student (consent rule 3);
 directory opt-out lists (a sheet with an opt-out date column and no consent columns is read as one anyway).
 The CSV's last column, ``basis``, names the rule and the records (file, sheet, row) each reason rests on.
 
-Exit code 0 when the audit ran, violations or not; non-zero only when it could not run.
+Exit code 0 when the audit ran, violations or not; 1 when it could not run, including when a site yielded no
+page (closed port, not a website URL): zero pages is never reported as an all-clear.
 """
 
 from __future__ import annotations
@@ -86,6 +87,21 @@ def site_of(site_arg: str, site_ids: set[str]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def site_url(site_arg: str) -> str:
+    """The URL of a ``--site`` argument (``ID=URL`` or ``URL``), query kept (``?lang=en``); AuditError when it
+    is not an http(s) URL with a host (``file://``, a path, a typo)."""
+    url = site_arg.split("=", 1)[1] if "=" in site_arg.split("://", 1)[0] else site_arg
+    parts = urlsplit(url.strip())
+    try:
+        _ = parts.port  # ValueError when not a number or out of range
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise AuditError(f"--site {site_arg}: not an http(s) URL of a website")
+    return url.strip()
+
+
 def run_audit(
     students_file: Path,
     consent_paths: Sequence[Path],
@@ -129,8 +145,14 @@ def run_audit(
 
     settings = crawl or Crawl(allow_loopback=True)
     site_ids = {s.site_id for s in students.students if s.site_id}
-    targets = [(site_of(url, site_ids) or f"site-{i + 1}", [url.split("=", 1)[-1]]) for i, url in enumerate(site_urls)]
+    targets = [(site_of(arg, site_ids) or f"site-{i + 1}", [site_url(arg)]) for i, arg in enumerate(site_urls)]
     results = asyncio.run(crawl_sites(targets, settings, lambda _site: MemoryCache()))
+    # Zero pages is not an all-clear: a site that yielded nothing makes the audit fail, saying why.
+    for (site_id, _roots), arg in zip(targets, site_urls, strict=True):
+        result = results[site_id]
+        if not result.pages and not result.aliases:
+            why = result.held or next((e.reason for e in result.stats.errors), "no page found")
+            raise AuditError(f"--site {arg}: no page could be read ({why})")
     index = build_index(students.students)
     outcome = AuditResult(rows=[], rejected=rejected, notes=read.notes)
     for result in results.values():

@@ -204,6 +204,11 @@ class Crawl(BaseModel):
     # is not asked for again until then, at most this long; True asks again every crawl anyway.
     max_image_freshness_seconds: int = 604_800
     revalidate_fresh_images: bool = False
+    # A sitemap index can name thousands of sitemaps; past this many (or a quarter of the site's time) the
+    # rest are left for links and known pages to find, and the crawl counts as incomplete.
+    max_sitemaps_per_site: int = 50
+    # Evidence extraction of one page, in a worker thread: a page that takes longer is recorded as an error.
+    max_parse_seconds_per_page: float = 10.0
     user_agent: str = "district-compliance-crawler/0.1 (+AR1114 photo consent audit)"
 
 

@@ -146,6 +146,10 @@ class SampleWebsites:
         """Answer ``path`` with fixed content (e.g. an HTML page served as an image type)."""
         self._hooks[path] = Response(content, status_code=status, media_type=content_type)
 
+    def remove_hook(self, path: str) -> None:
+        """Serve ``path`` from the files again (undo add_redirect / add_huge / add_response)."""
+        self._hooks.pop(path, None)
+
     def hits(self, *, path_prefix: str = "", status: int | None = None, method: str | None = None) -> int:
         """Number of responses whose path starts with ``path_prefix`` (and status/method, if given)."""
         with self._lock:

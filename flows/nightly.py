@@ -11,8 +11,9 @@ from compliance.runtime import configure_prefect_env
 
 configure_prefect_env()
 
-from prefect import flow  # noqa: E402
+from prefect import flow, get_run_logger  # noqa: E402
 
+from compliance.photos.store import held_line  # noqa: E402
 from tasks import resources  # noqa: E402
 from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements  # noqa: E402
 from tasks.artifacts import publish_summary, publish_table  # noqa: E402
@@ -45,6 +46,7 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
     settings = resources.settings()
     site_ids = [s.id for s in settings.sites]
     results: dict[str, dict[str, int]] = {}
+    notes: list[str] = []  # one line each, shown in the run's summary artifact (e.g. the sites held tonight)
 
     results["roster"] = sync_roster(now)
     results["acknowledgements"] = {**sync_acknowledgements(now), **import_paper_acknowledgements(now)}
@@ -59,6 +61,11 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
         web_sites = [s.id for s in settings.sites if s.web_roots]
         crawls = crawl_site.map(web_sites, now=now).result()
         results["crawl"] = _total(crawls)
+        held = held_line(dict(zip(web_sites, crawls, strict=True)))
+        results["crawl"]["held sites"] = sum(1 for c in crawls if c.get("held"))
+        if held:
+            notes.append(held)
+            get_run_logger().warning(held)
         per_site = reconcile_site.map(web_sites, now=now).result()
         results["photos"] = _total(per_site)
         publish_table(
@@ -75,5 +82,6 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
         f"Nightly run {now.astimezone(settings.tz):%Y-%m-%d %H:%M} {settings.district.time_zone}",
         {f"{step}: {name}": value for step, counts in results.items() for name, value in counts.items()},
         output=settings.database_url.split("@")[-1],
+        notes=notes,
     )
     return results

@@ -5,7 +5,7 @@ Artifacts carry counts and ids only: never student names or personal email addre
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -20,9 +20,19 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def publish_summary(key: str, title: str, counts: Mapping[str, object], *, output: str | None = None) -> None:
-    """A markdown artifact: a title, a two-column table of counts, and where the output went."""
-    lines = [f"## {title}", "", "| what | count |", "| --- | ---: |"]
+def publish_summary(
+    key: str,
+    title: str,
+    counts: Mapping[str, object],
+    *,
+    output: str | None = None,
+    notes: Sequence[str] = (),
+) -> None:
+    """A markdown artifact: a title, one line per note (what a reader must not miss), a two-column table of
+    counts, and where the output went."""
+    lines = [f"## {title}", ""]
+    lines += [f"**{_cell(note)}**\n" for note in notes]
+    lines += ["| what | count |", "| --- | ---: |"]
     lines += [f"| {_cell(name)} | {_cell(value)} |" for name, value in counts.items()]
     if output:
         lines += ["", f"Output: `{output}`"]

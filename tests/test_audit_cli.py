@@ -71,3 +71,38 @@ def test_audit_that_cannot_run_exits_non_zero(tmp_path: Path) -> None:
     bad_purpose = _run("consent", "audit", "--students", "x", "--consent", "y", "--site", "z", "--as-of",
                        "2026-11-20", "--out", "o.csv", "--default-purposes", "website,billboard")
     assert bad_purpose.returncode != 0 and "billboard" in bad_purpose.stderr
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+def test_audit_of_a_site_that_yields_no_page_fails(sample_dir: Path, tmp_path: Path) -> None:
+    """Drill (issue 19, item 7): a closed port, a file:// URL or not a URL used to exit 0 with "0 pages"."""
+    common = ["consent", "audit", "--students", str(sample_dir / "sis" / "students.csv"),
+              "--consent", str(sample_dir / "consent" / "lincoln-es.xlsx"), "--as-of", "2026-11-20"]
+    for site, message in (
+        (f"http://127.0.0.1:{_closed_port()}/lincoln-es/", "no page could be read"),
+        ((sample_dir / "sites" / "lincoln-es" / "index.html").as_uri(), "not an http(s) URL"),
+        ("lincoln-es", "not an http(s) URL"),
+        ("http://127.0.0.1:99999/", "not an http(s) URL"),
+    ):
+        out = tmp_path / "f.csv"
+        done = _run(*common, "--site", site, "--out", str(out))
+        assert done.returncode == 1, (site, done.stderr)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr, done.stderr
+        assert not out.exists()
+
+
+def test_site_url_keeps_its_query() -> None:
+    from compliance.audit import site_of, site_url
+
+    assert site_url("http://127.0.0.1:8000/lincoln-es/?lang=en") == "http://127.0.0.1:8000/lincoln-es/?lang=en"
+    assert site_url("lincoln-es=http://h.example/?lang=en&x=1") == "http://h.example/?lang=en&x=1"
+    assert site_of("lincoln-es=http://h.example/?lang=en", {"lincoln-es"}) == "lincoln-es"
+    assert site_of("http://h.example/lincoln-es/?lang=en", {"lincoln-es"}) == "lincoln-es"

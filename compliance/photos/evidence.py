@@ -15,13 +15,17 @@ the matching step searches ``ImageEvidence.texts``.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
+import time
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from io import BytesIO
+from itertools import islice
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
@@ -190,6 +194,131 @@ class ImageEvidence:
 # --- HTML ---------------------------------------------------------------------------------------------------
 
 
+class ParseBudgetExceeded(Exception):
+    """Reading one page took longer than its budget (or the page is nested past any real page's depth)."""
+
+
+# Browsers' HTML parsers stop nesting at a few hundred levels; a page deeper than this is hostile or broken,
+# and Lexbor's tree building is quadratic in depth (100,000 levels: two minutes of CPU).
+MAX_NESTING = 1_000
+MAX_CHAIN = 64  # ancestors of an image looked at for its texts: a caption 64 levels up is not its caption
+MAX_CONTEXT_NODES = 500  # nodes the context readings of one image may visit, together
+MAX_SIBLINGS = 200  # siblings one image's card / section / table reading may scan
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*?(/?)>")
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr", "param"}
+)
+# Closed implicitly by the next one of their kind (or their parent's end): they never nest in practice.
+_SELF_ENDING = frozenset(
+    {"p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot", "colgroup",
+     "rb", "rt", "rp", "rtc"}
+)  # fmt: skip
+
+
+def nesting_depth(html: str) -> int:
+    """Deepest element nesting of ``html`` by a linear scan of its tags (no tree built): what decides whether a
+    page may be given to the parser at all."""
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG.findall(html):
+        name = name.lower()
+        if name in _VOID or name in _SELF_ENDING or self_closing:
+            continue
+        if closing:
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+class _TreeIndex:
+    """One pass over the parsed tree, so every per-image question is answered without walking the tree again:
+    pre-order position and subtree end of each node, positions of media and of text, site-chrome membership.
+
+    Without it, counting the images under each ancestor of each image was quadratic (an 11 KB page of nested
+    blocks took 85 s)."""
+
+    def __init__(self, root: LexborNode, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.pos: dict[int, int] = {}
+        self.end: list[int] = []
+        self.nodes: list[LexborNode] = []
+        self.media: list[int] = []
+        self.texts: list[int] = []
+        self.chrome: set[int] = set()
+        self.chrome_of: dict[int, bool] = {}  # _is_chrome of a node: the same for every image
+        self.visits_left = MAX_CONTEXT_NODES  # per image, reset by begin_image
+        chrome_open: list[int] = []
+        node: LexborNode | None = root
+        root_id = root.mem_id
+        while node is not None:
+            i = len(self.nodes)
+            if i % 4096 == 0:
+                self.check()
+            self.pos[node.mem_id] = i
+            self.nodes.append(node)
+            self.end.append(i)
+            tag = node.tag
+            if tag == "-text":
+                if (node.text_content or "").strip():
+                    self.texts.append(i)
+            elif tag in ("img", "video", "iframe"):
+                self.media.append(i)
+            if tag in ("nav", "header", "footer"):
+                chrome_open.append(i)
+            if chrome_open:
+                self.chrome.add(node.mem_id)
+            child = node.child
+            if child is not None:
+                node = child
+                continue
+            while node is not None:  # close the node and every ancestor whose last child it was
+                i = self.pos[node.mem_id]
+                self.end[i] = len(self.nodes) - 1
+                if chrome_open and chrome_open[-1] == i:
+                    chrome_open.pop()
+                if node.mem_id == root_id:
+                    node = None
+                    break
+                following = node.next
+                if following is not None:
+                    node = following
+                    break
+                node = node.parent
+
+    def begin_image(self) -> None:
+        self.visits_left = MAX_CONTEXT_NODES
+        self.check()
+
+    def check(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ParseBudgetExceeded("page took longer than its reading budget")
+
+    def media_count(self, node: LexborNode) -> int:
+        i = self.pos.get(node.mem_id)
+        if i is None:
+            return len(node.css("img, video, iframe"))
+        return bisect.bisect_right(self.media, self.end[i]) - bisect.bisect_left(self.media, i)
+
+    def text(self, node: LexborNode, limit: int) -> str:
+        """The first ``limit`` characters of the node's text (stripped pieces joined by spaces)."""
+        i = self.pos.get(node.mem_id)
+        if i is None:
+            return (node.text(deep=True, separator=" ", strip=True) or "")[:limit]
+        parts: list[str] = []
+        size = 0
+        at = bisect.bisect_left(self.texts, i)
+        while at < len(self.texts) and self.texts[at] <= self.end[i] and size < limit:
+            piece = (self.nodes[self.texts[at]].text_content or "").strip()
+            parts.append(piece)
+            size += len(piece) + 1
+            at += 1
+        return " ".join(parts)[:limit]
+
+
+_INDEX: ContextVar[_TreeIndex | None] = ContextVar("evidence_tree_index", default=None)
+
+
 def _srcset_candidates(srcset: str | None, base: str) -> Iterator[tuple[float, bool, str]]:
     """Yield (size, is_width_descriptor, absolute url) for each srcset candidate."""
     if not srcset:
@@ -305,13 +434,23 @@ def _classes(node: LexborNode) -> str:
 def _is_chrome(node: LexborNode) -> bool:
     """Site chrome (navigation, header, footer) and text that names people who are not a photo's subject:
     bylines, author boxes, credits, quotations."""
+    index = _INDEX.get()
+    if index is None:
+        return _is_chrome_uncached(node)
+    known = index.chrome_of.get(node.mem_id)
+    if known is None:
+        known = index.chrome_of[node.mem_id] = _is_chrome_uncached(node)
+    return known
+
+
+def _is_chrome_uncached(node: LexborNode) -> bool:
     if node.tag in _SKIP_TAGS:
         return True
     classes = _classes(node)
     if classes.strip() and _BYLINE_CLASS.search(classes):
         return True
     if node.tag in _LABEL_TAGS:
-        start = (node.text(deep=True, separator=" ", strip=True) or "")[:40]
+        start = _deep_text(node, 40)
         if _BYLINE_LABEL.match(start):
             return True
     return False
@@ -319,6 +458,37 @@ def _is_chrome(node: LexborNode) -> bool:
 
 def _visible_text(node: LexborNode, skip: Callable[[LexborNode], bool], limit: int) -> str:
     """Text of ``node`` in document order, leaving out the subtrees ``skip`` says no to."""
+    index = _INDEX.get()
+    i = index.pos.get(node.mem_id) if index is not None else None
+    if index is None or i is None:
+        return _visible_text_walk(node, skip, limit)
+    parts: list[str] = []
+    size = 0
+    end = index.end[i]
+    at = i + 1
+    visits = 0
+    # All context readings of one image share a bounded number of node visits; the page's own text (read
+    # once) may visit the whole tree.
+    per_image = limit <= MAX_CONTEXT_CHARS
+    while at <= end and size <= limit and (not per_image or index.visits_left > 0):
+        visits += 1
+        if per_image:
+            index.visits_left -= 1
+        if visits % 512 == 0:
+            index.check()
+        current = index.nodes[at]
+        if current.tag == "-text":
+            text = current.text_content or ""
+            if text.strip():
+                parts.append(text)
+                size += len(text)
+            at += 1
+            continue
+        at = index.end[at] + 1 if skip(current) else at + 1
+    return clean_text(" ".join(parts), limit)
+
+
+def _visible_text_walk(node: LexborNode, skip: Callable[[LexborNode], bool], limit: int) -> str:
     parts: list[str] = []
     size = 0
     stack = list(reversed(list(node.iter(include_text=True))))
@@ -337,7 +507,15 @@ def _visible_text(node: LexborNode, skip: Callable[[LexborNode], bool], limit: i
 
 
 def _media_count(node: LexborNode) -> int:
-    return len(node.css("img, video, iframe"))
+    index = _INDEX.get()
+    return index.media_count(node) if index is not None else len(node.css("img, video, iframe"))
+
+
+def _deep_text(node: LexborNode, limit: int) -> str:
+    index = _INDEX.get()
+    if index is not None:
+        return index.text(node, limit)
+    return (node.text(deep=True, separator=" ", strip=True) or "")[:limit]
 
 
 def _context_text(node: LexborNode, own: set[int], limit: int) -> str:
@@ -359,7 +537,7 @@ def _context_text(node: LexborNode, own: set[int], limit: int) -> str:
 def _section_text(block: LexborNode, own: set[int], limit: int) -> str:
     """Text of the heading section of ``block`` that holds the image: a page of award photos under year
     headings gives each photo its own year's text, not every year's."""
-    children = [c for c in block.iter() if c.tag != "-text" or (c.text_content or "").strip()]
+    children = [c for c in islice(block.iter(), MAX_SIBLINGS) if c.tag != "-text" or (c.text_content or "").strip()]
     at = next((i for i, c in enumerate(children) if c.mem_id in own), None)
     if at is None:
         return ""
@@ -375,7 +553,7 @@ def _section_text(block: LexborNode, own: set[int], limit: int) -> str:
         elif child.mem_id in own:
             parts.append(_context_text(child, own, limit))
         elif not (_is_chrome(child) or child.tag in _MEDIA_TAGS or _media_count(child)):
-            parts.append(child.text(deep=True, separator=" "))
+            parts.append(_deep_text(child, limit))
     return clean_text(" ".join(parts), limit)
 
 
@@ -387,7 +565,7 @@ def _repeated(node: LexborNode) -> bool:
         return False
     cls = node.attributes.get("class")
     likes = 0
-    for sibling in parent.iter():
+    for sibling in islice(parent.iter(), MAX_SIBLINGS):
         if sibling.mem_id == node.mem_id or sibling.tag != node.tag or sibling.attributes.get("class") != cls:
             continue
         if _media_count(sibling) > 0:
@@ -417,12 +595,12 @@ def _table_pairing(img: LexborNode, chain: list[LexborNode]) -> str:
     """A roster table: portraits in one row, names in the same column of the rows below (until the next row
     of portraits). The text of that column is bound to the portrait."""
     cell = next((a for a in chain[:4] if a.tag in ("td", "th")), None)
-    if cell is None or _media_count(cell) != 1 or cell.text(deep=True, strip=True):
+    if cell is None or _media_count(cell) != 1 or _deep_text(cell, 1):
         return ""
     row = cell.parent
     if row is None or row.tag != "tr":
         return ""
-    cells = [c for c in row.iter() if c.tag in ("td", "th")]
+    cells = [c for c in islice(row.iter(), MAX_SIBLINGS) if c.tag in ("td", "th")]
     column = next((i for i, c in enumerate(cells) if c.mem_id == cell.mem_id), None)
     if column is None:
         return ""
@@ -433,9 +611,9 @@ def _table_pairing(img: LexborNode, chain: list[LexborNode]) -> str:
         if sibling.tag == "tr":
             if _media_count(sibling) > 0:
                 break
-            below = [c for c in sibling.iter() if c.tag in ("td", "th")]
+            below = [c for c in islice(sibling.iter(), MAX_SIBLINGS) if c.tag in ("td", "th")]
             if len(below) == len(cells):
-                texts.append(below[column].text(deep=True, separator=" ", strip=True))
+                texts.append(_deep_text(below[column], MAX_CARD_CHARS))
             rows += 1
         sibling = sibling.next
     return clean_text(" ".join(texts), MAX_CARD_CHARS)
@@ -454,6 +632,9 @@ def _cue_text(context: str) -> str:
 
 def _decorative(img: LexborNode, chain: list[LexborNode], url: str) -> str:
     """Why an image cannot be a photo of a student (logo, icon, stock, tiny, site chrome), or ''."""
+    index = _INDEX.get()
+    if index is not None and img.mem_id in index.chrome:
+        return "site chrome"
     for anc in chain:
         if anc.tag in ("nav", "header", "footer"):
             return "site chrome"
@@ -484,7 +665,7 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
     put("aria_label", _attr(img, "aria-label"))
     put("data_caption", _attr(img, "data-caption"))
     put("data_title", _attr(img, "data-title"))
-    chain = list(_ancestors(img))
+    chain = list(islice(_ancestors(img), MAX_CHAIN))
     own = {img.mem_id, *(a.mem_id for a in chain)}
     figure: LexborNode | None = None
     for depth, anc in enumerate(chain):
@@ -500,7 +681,7 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
     if figure is not None:
         caption = figure.css_first("figcaption")
         if caption is not None:
-            text = caption.text(deep=True, separator=" ", strip=True)
+            text = _deep_text(caption, MAX_ATTRIBUTE_CHARS * 2)
             # One caption under several images says who is in the set, not in which photo.
             put("figcaption" if _media_count(figure) == 1 else "shared_caption", text)
     card = _card(img, chain)
@@ -534,9 +715,27 @@ def _page_text(tree: LexborHTMLParser) -> str:
     return _visible_text(body, lambda n: n.tag in _PAGE_SKIP_TAGS, MAX_PAGE_TEXT_CHARS)
 
 
-def parse_page(html: str, page_url: str) -> ParsedPage:
-    """Links (absolute, without fragment), images (with their page texts) and the page text of one page."""
+def parse_page(html: str, page_url: str, *, max_seconds: float | None = None) -> ParsedPage:
+    """Links (absolute, without fragment), images (with their page texts) and the page text of one page.
+
+    Linear in the page's size; ``max_seconds`` is a hard budget checked as it goes (and a page nested deeper
+    than ``MAX_NESTING`` is refused before parsing): :class:`ParseBudgetExceeded` when either is passed.
+    Thread-safe, so the crawler runs it off its event loop.
+    """
+    deadline = time.monotonic() + max_seconds if max_seconds is not None else None
+    depth = nesting_depth(html)
+    if depth > MAX_NESTING:
+        raise ParseBudgetExceeded(f"page nested {depth} levels deep (more than {MAX_NESTING})")
     tree = LexborHTMLParser(html)
+    index = _TreeIndex(tree.root, deadline) if tree.root is not None else None
+    token = _INDEX.set(index)
+    try:
+        return _parse_tree(tree, page_url, index)
+    finally:
+        _INDEX.reset(token)
+
+
+def _parse_tree(tree: LexborHTMLParser, page_url: str, index: _TreeIndex | None) -> ParsedPage:
     base = page_url
     base_node = tree.css_first("base[href]")
     if base_node is not None and base_node.attributes.get("href"):
@@ -563,6 +762,8 @@ def parse_page(html: str, page_url: str) -> ParsedPage:
                 links.append(absolute)
     images: list[ImageRef] = []
     for img in tree.css("img"):
+        if index is not None:
+            index.begin_image()
         url = _choose_url(img, base)
         if url is None:
             continue

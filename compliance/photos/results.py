@@ -101,6 +101,9 @@ class CrawlResult:
     failed: set[str] = field(default_factory=set)  # pages that errored otherwise (state unknown)
     refused: dict[str, str] = field(default_factory=dict)  # image URLs not fetched, with why
     seconds: float = 0.0
+    # Why the site was not crawled tonight (robots.txt or every root unavailable): its pages keep their last
+    # known state, nothing is gone, until a crawl that reaches the site says otherwise.
+    held: str | None = None
 
 
 # --- joining a crawl's pages and images ---------------------------------------------------------------------

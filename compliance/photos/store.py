@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from compliance.models import Page, Photo, PhotoAppearance, Site
+from compliance.models import Page, Photo, PhotoAppearance, Site, SyncState
 from compliance.photos.evidence import ImageEvidence, photo_record
 from compliance.photos.fetch import MAX_URL_LENGTH
 from compliance.photos.freshness import CacheEntry, CrawlCache
@@ -25,6 +26,49 @@ from compliance.photos.traversal import crawl_sites, site_targets
 if TYPE_CHECKING:
     from compliance.settings import Settings
     from compliance.store import Store
+
+
+HELD_KEY_PREFIX = "crawl-held:"
+
+
+def record_held(session: Session, site_id: str, held: str | None, now: datetime) -> datetime | None:
+    """Remember that a site is held (since when, why) or that it is not any more; returns since when it is held.
+
+    The first night of a hold is kept while it lasts, so the report can say how long pages have gone unchecked.
+    """
+    key = HELD_KEY_PREFIX + site_id
+    row = session.get(SyncState, key)
+    if held is None:
+        if row is not None:
+            session.delete(row)
+        return None
+    since = now
+    if row is not None:
+        since = datetime.fromisoformat(json.loads(row.value)["since"])
+        row.value = json.dumps({"since": since.isoformat(), "reason": held})
+    else:
+        session.add(SyncState(key=key, value=json.dumps({"since": now.isoformat(), "reason": held})))
+    return since
+
+
+def held_sites(session: Session) -> dict[str, tuple[datetime, str]]:
+    """Sites whose last crawl was held: site id -> (held since, why)."""
+    found: dict[str, tuple[datetime, str]] = {}
+    for row in session.scalars(select(SyncState).where(SyncState.key.startswith(HELD_KEY_PREFIX))):
+        data = json.loads(row.value)
+        found[row.key.removeprefix(HELD_KEY_PREFIX)] = (datetime.fromisoformat(data["since"]), str(data["reason"]))
+    return found
+
+
+def held_line(summaries: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The one line a run prints about held sites ("2 sites held, pages keep their last known state: ..."), or
+    None when every site was crawled. Site ids and reasons only (no URL: a path can carry a name)."""
+    held = sorted((site, s) for site, s in summaries.items() if s.get("held"))
+    if not held:
+        return None
+    parts = [f"{site} since {s.get('held_since', '?')[:10]} ({s['held']})" for site, s in held]
+    plural = "site" if len(held) == 1 else "sites"
+    return f"{len(held)} {plural} held, pages keep their last known state: " + "; ".join(parts)
 
 
 class StoreCache:
@@ -149,12 +193,17 @@ def store_crawl(
     """Upsert the crawl into pages, photos and photo_appearances; mark what disappeared as 'gone'. Idempotent.
 
     A page is gone when it answered 404/410, or when a complete crawl (no limit hit) did not reach it and it
-    did not fail for another reason; a live page's appearances that the page no longer shows are gone.
+    did not fail for another reason; a live page's appearances that the page no longer shows are gone. A held
+    crawl (robots.txt or the roots unavailable) changes no page: a site that is down has not taken anything down.
     Returns counts.
     """
     if session.get(Site, site_id) is None:
         raise ValueError(f"site {site_id!r} is not in the store; sync sites from the profile first")
     counts = {"pages_new": 0, "pages_gone": 0, "photos_new": 0, "appearances_new": 0, "appearances_gone": 0}
+    record_held(session, site_id, result.held, now)
+    if result.held is not None:
+        session.flush()
+        return counts
 
     pages: dict[str, Page] = {p.url: p for p in session.scalars(select(Page).where(Page.site_id == site_id)).all()}
     missing = [u for u in [*result.pages, *result.aliases] if u not in pages]
@@ -299,10 +348,13 @@ async def crawl_and_store_async(
         try:
             with store.session() as session:
                 counts = store_crawl(session, site_id, result, evidence, now)
+                since = held_sites(session).get(site_id, (None, ""))[0]
         except Exception as exc:
             failures.append(f"{site_id}: {type(exc).__name__}: {exc}"[:300])
             continue
         summary[site_id] = {
+            "held": result.held,
+            "held_since": since.isoformat() if since else None,
             **result.stats.as_dict(),
             **counts,
             "pages": len(result.pages),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +25,7 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
-from compliance.photos.evidence import METADATA_KEYS, ImageRef, parse_page
+from compliance.photos.evidence import METADATA_KEYS, ImageRef, ParseBudgetExceeded, parse_page
 from compliance.photos.fetch import (
     HTML_TYPES,
     MAX_REDIRECTS,
@@ -33,6 +33,7 @@ from compliance.photos.fetch import (
     REDIRECT_CODES,
     HostLimiter,
     Response,
+    decode_html,
     make_client,
     normalize_url,
 )
@@ -50,6 +51,13 @@ _NOT_PAGES = frozenset(
         "xls", "xlsx", "ppt", "pptx", "zip", "mp3", "mp4", "mov", "avi", "webm", "css", "js", "xml", "txt",
     }
 )  # fmt: skip
+
+
+def _normal_or_none(url: str) -> str | None:
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,10 @@ class _SiteCrawl:
         self._parsers: list[RobotFileParser] = []
         self._page_budget = crawl.max_pages_per_site
         self._tg: asyncio.TaskGroup | None = None
+        # While the roots are probed, the pages and images they lead to wait here (dropped if the site is held).
+        self._deferred: list[tuple[str, Callable[[str], Awaitable[None]]]] | None = None
+        self._roots_reached: set[str] = set()
+        self._root_failures: list[str] = []
 
     # -- bookkeeping
     def error(self, url: str, reason: str, kind: ErrorKind = "error") -> None:
@@ -113,6 +125,11 @@ class _SiteCrawl:
         self.result.stats.errors.append(CrawlError(url=url, reason=reason, kind=kind))
         if kind == "limit":
             self.result.complete = False
+
+    def hold(self, reason: str) -> None:
+        """The site could not be looked at tonight: nothing of it may count as gone (see ``CrawlResult.held``)."""
+        self.result.held = reason
+        self.result.complete = False
 
     def allowed_by_robots(self, url: str) -> bool:
         agent = self.crawl.user_agent
@@ -166,7 +183,11 @@ class _SiteCrawl:
                     self.error(current, reason)
                     return Response(current, response.status, response.headers, None, error=reason)
                 chain.append(current)
-                current = normalize_url(urljoin(current, location))
+                try:
+                    current = normalize_url(urljoin(current, location))
+                except ValueError:
+                    self.error(current, "redirect to an invalid URL")
+                    return Response(current, 0, httpx.Headers(), None, error="redirect to an invalid URL")
                 if current in chain:
                     self.error(url, "redirect loop", "error")
                     return Response(current, 0, httpx.Headers(), None, error="redirect loop")
@@ -246,7 +267,9 @@ class _SiteCrawl:
             # Sites crawled at once share a host's robots.txt: the first asks, the others await its answer.
             if location not in self.limiter.robots:
                 self.limiter.robots[location] = asyncio.ensure_future(self._read_robots(location, host_level))
-            parser = await self.limiter.robots[location]
+            parser, unavailable = await self.limiter.robots[location]
+            if unavailable is not None and self.result.held is None:
+                self.hold(f"robots.txt {unavailable}")
             if parser is not None:
                 self._parsers.append(parser)
                 delay = parser.crawl_delay(self.crawl.user_agent)
@@ -255,35 +278,50 @@ class _SiteCrawl:
                     # A site may ask for a delay, but not for one that would stop the nightly crawl.
                     self.limiter.delays[netloc] = min(float(delay), 10.0)
 
-    async def _read_robots(self, location: str, host_level: bool) -> RobotFileParser | None:
+    async def _read_robots(self, location: str, host_level: bool) -> tuple[RobotFileParser | None, str | None]:
+        """The parsed robots.txt (None: none, everything allowed) and why it was unavailable, if it was.
+
+        RFC 9309 2.3.1.3-4: a server error (5xx, and 429 as Google reads it) or a network failure on robots.txt
+        means "do not crawl", not "the pages are gone": the site is held.
+        """
         parser = RobotFileParser(location)
         kind: Literal["robots", "sitemap"] = "robots" if host_level else "sitemap"
-        response = await self.fetch(location, kind, use_cache=False, quiet_statuses=frozenset(range(400, 500)))
+        quiet = frozenset(s for s in range(400, 500) if s != 429)
+        response = await self.fetch(location, kind, use_cache=False, quiet_statuses=quiet)
         if response.status == 200 and response.body is not None:
             parser.parse(response.body.decode("utf-8", errors="replace").splitlines())
-            return parser
+            return parser, None
         if response.status in (401, 403):
             parser.disallow_all = True
-            return parser
-        if 400 <= response.status < 500:
-            return None  # no robots.txt: everything allowed
-        # Server error or network failure: do not guess that crawling is welcome.
+            return parser, None
+        if 400 <= response.status < 500 and response.status != 429:
+            return None, None  # no robots.txt: everything allowed
+        # Server error or network failure: do not guess that crawling is welcome, nor that pages went away.
         parser.disallow_all = True
-        return parser
+        return parser, response.error or f"HTTP {response.status}"
 
     async def sitemap_urls(self) -> list[str]:
+        """Page URLs the site's sitemaps list, reading at most ``max_sitemaps_per_site`` sitemaps and at most a
+        quarter of the site's time: an index naming thousands of sitemaps must leave time for the pages."""
         candidates = [urljoin(root, "sitemap.xml") for root in self.roots]
         for parser in self._parsers:
             candidates.extend(parser.site_maps() or [])
         found: list[str] = []
         done: set[str] = set()
-        queue = [normalize_url(c) for c in candidates]
+        queue = [u for u in map(_normal_or_none, candidates) if u]
         depth = 0
+        budget = self.crawl.max_sitemaps_per_site
+        stop_at = self.clock() + self.crawl.max_seconds_per_site / 4
         while queue and depth < 3:
             next_queue: list[str] = []
             for location in dict.fromkeys(queue):
                 if location in done or not self.scope.contains(location):
                     continue
+                if len(done) >= budget or self.clock() > stop_at:
+                    left = len(set(queue) - done) + len(set(next_queue) - done)
+                    why = f"sitemap limit reached ({len(done)} read, {left} left unread)"
+                    self.error(location, why, "limit")
+                    return found
                 done.add(location)
                 response = await self.fetch(location, "sitemap", use_cache=False, quiet_statuses=frozenset({404, 410}))
                 if response.status != 200 or response.body is None:
@@ -304,9 +342,10 @@ class _SiteCrawl:
             self.error(location, f"sitemap not readable: {type(exc).__name__}")
             return [], []
         locs = [
-            normalize_url(urljoin(location, (el.text or "").strip()))
+            url
             for el in root.iter()
             if isinstance(el.tag, str) and el.tag.rsplit("}", 1)[-1] == "loc" and (el.text or "").strip()
+            if (url := _normal_or_none(urljoin(location, (el.text or "").strip())))
         ]
         if root.tag.rsplit("}", 1)[-1] == "sitemapindex":
             return [], locs
@@ -314,7 +353,12 @@ class _SiteCrawl:
 
     # -- scheduling
     def schedule_page(self, url: str, from_page: str | None = None) -> None:
-        url = normalize_url(url)
+        raw = url
+        try:
+            url = normalize_url(url)
+        except ValueError:
+            self.error(raw[:MAX_URL_LENGTH], "not a valid URL", "refused")
+            return
         if url in self._seen_pages:
             return
         self._seen_pages.add(url)
@@ -330,13 +374,16 @@ class _SiteCrawl:
             return
         if not self.allowed_by_robots(url):
             self.error(url, "disallowed by robots.txt", "robots")
+            if url in self.roots:
+                self._root_failures.append("disallowed by robots.txt")
+            # Not looked at is not taken down: a page robots.txt keeps us from keeps its last known state.
+            self.result.failed.add(url)
             return
         if self._page_budget <= 0:
             self.error(url, f"page limit of {self.crawl.max_pages_per_site} reached", "limit")
             return
         self._page_budget -= 1
-        assert self._tg is not None
-        self._tg.create_task(self._guard(url, self.page(url)))
+        self._start(url, self.page)
 
     def still_fresh(self, url: str) -> CacheEntry | None:
         """The cache entry of an image that need not be asked for (fresh, hashes known), or None."""
@@ -352,13 +399,18 @@ class _SiteCrawl:
         return entry if self.allowed_by_robots(url) else None
 
     def schedule_image(self, url: str, page_unchanged: bool = False) -> None:
-        url = normalize_url(url)
+        raw = url
+        try:
+            url = normalize_url(url)
+        except ValueError:
+            self.result.refused[raw] = "not a valid URL"
+            self.error(raw[:MAX_URL_LENGTH], "not a valid URL", "refused")
+            return
         if url in self._seen_images:
             if not page_unchanged and url in self._fresh_skipped:
                 # A changed page shows it too: its HTML may point at a replaced file under the same URL.
                 self._fresh_skipped.discard(url)
-                assert self._tg is not None
-                self._tg.create_task(self._guard(url, self.image(url)))
+                self._start(url, self.image)
             return
         self._seen_images.add(url)
         if len(url) > MAX_URL_LENGTH:
@@ -387,8 +439,15 @@ class _SiteCrawl:
             )
             self._fresh_skipped.add(url)
             return
+        self._start(url, self.image)
+
+    def _start(self, url: str, job: Callable[[str], Awaitable[None]]) -> None:
+        """Run ``job(url)`` in the crawl's task group, or keep it for later while the roots are being probed."""
+        if self._deferred is not None and not (job == self.page and url in self.roots):
+            self._deferred.append((url, job))
+            return
         assert self._tg is not None
-        self._tg.create_task(self._guard(url, self.image(url)))
+        self._tg.create_task(self._guard(url, job(url)))
 
     async def _guard(self, url: str, job: Any) -> None:
         try:
@@ -399,10 +458,14 @@ class _SiteCrawl:
 
     async def page(self, url: str) -> None:
         response = await self.fetch(url, "page")
+        if url in self.roots and (response.error is None or response.status in (404, 410)):
+            self._roots_reached.add(url)
+        elif url in self.roots:
+            self._root_failures.append(response.error or f"HTTP {response.status}")
         if response.error is not None:
             if response.status in (404, 410):
                 self.result.gone.add(url)
-            elif response.status != 0 or response.error != "disallowed by robots.txt":
+            else:  # a server error, timeout or refusal says nothing about whether the page is still published
                 self.result.failed.add(url)
             return
         final = response.url
@@ -434,8 +497,16 @@ class _SiteCrawl:
                 text=entry.text,
             )
         elif response.body is not None:
-            html = response.body.decode(response.charset, errors="replace")
-            parsed = parse_page(html, final)
+            html = decode_html(response.body, response.charset)
+            # Off the event loop (the other sites' crawls go on) and within a budget the parser checks, capped
+            # by what is left of the site's time: no page can hold the crawl past its limit.
+            budget = max(0.0, min(self.crawl.max_parse_seconds_per_page, self.deadline - self.clock()))
+            try:
+                parsed = await asyncio.to_thread(parse_page, html, final, max_seconds=budget)
+            except ParseBudgetExceeded as exc:
+                self.error(final, f"page not read: {exc}")
+                self.result.failed.add(url)
+                return
             fetched = PageFetch(
                 url=final,
                 status=200,
@@ -504,15 +575,21 @@ class _SiteCrawl:
         try:
             async with asyncio.timeout(max(0.0, self.deadline - self.clock()) + 1.0):
                 await self.load_robots()
-                sitemap = await self.sitemap_urls()
-                async with asyncio.TaskGroup() as tg:
-                    self._tg = tg
-                    for url in [*self.roots, *sitemap]:
-                        self.schedule_page(url)
-                    for link in self.cache.known_pages():
-                        # A page unlinked but still served is still published: revalidate it (a 304 each).
-                        if self.scope.contains(link):
-                            self.schedule_page(link)
+                if self.result.held is None:
+                    await self._probe_roots()
+                if self.result.held is None:
+                    sitemap = await self.sitemap_urls()
+                    async with asyncio.TaskGroup() as tg:
+                        self._tg = tg
+                        deferred, self._deferred = self._deferred or [], None
+                        for url, job in deferred:
+                            self._start(url, job)
+                        for url in sitemap:
+                            self.schedule_page(url)
+                        for link in self.cache.known_pages():
+                            # A page unlinked but still served is still published: revalidate it (a 304 each).
+                            if self.scope.contains(link):
+                                self.schedule_page(link)
         except TimeoutError:
             self.error(self.roots[0] if self.roots else "", "time limit for the site reached", "limit")
         self.result.stats.fresh_skips = sum(1 for image in self.result.images.values() if image.fresh)
@@ -520,6 +597,18 @@ class _SiteCrawl:
         self.result.seconds = self.clock() - started
         return self.result
 
+    async def _probe_roots(self) -> None:
+        """Fetch the roots first: when none answers (5xx, timeout, refused, disallowed) the site is held and
+        nothing else is asked for; a 404/410 root is an answer (the site's pages are then judged one by one)."""
+        self._deferred = []
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            for url in self.roots:
+                self.schedule_page(url)
+        self._tg = None
+        if self.roots and not self._roots_reached:
+            self.hold(f"root page {self._root_failures[0] if self._root_failures else 'not reached'}")
+            self._deferred = None
 
 
 async def crawl_site(
@@ -544,7 +633,7 @@ async def crawl_site(
         return CrawlResult(site_id=site_id, roots=[])
     if client is not None:
         return await _SiteCrawl(site_id, roots, crawl, cache, client, limiter, clock, now).run()
-    async with make_client(crawl) as own:
+    async with make_client(crawl, limiter.addresses) as own:
         return await _SiteCrawl(site_id, roots, crawl, cache, own, limiter, clock, now).run()
 
 
@@ -566,10 +655,11 @@ async def crawl_sites(
             )
         except Exception as exc:  # one site's failure must not lose the other sites' crawls
             failed = CrawlResult(site_id=site_id, roots=list(roots), complete=False)
+            failed.held = f"crawl failed: {type(exc).__name__}"
             failed.stats.errors.append(CrawlError(url=",".join(roots), reason=f"crawl failed: {type(exc).__name__}"))
             return failed
 
-    async with make_client(crawl) as client:
+    async with make_client(crawl, limiter.addresses) as client:
         results = await asyncio.gather(*(one(client, site_id, roots) for site_id, roots in sites))
     return {r.site_id: r for r in results}
 

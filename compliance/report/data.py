@@ -28,6 +28,7 @@ from compliance.models import (
     ReportRun,
     Site,
 )
+from compliance.photos.store import held_sites
 from compliance.sources import held_sources
 from compliance.vocabulary import (
     REMINDER_PREFIX,
@@ -482,6 +483,18 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         latest_at = _aware(latest) or now
         quarantine_rows.append(QuarantineRow(job, source, count, new, local_date(latest_at, tz)))
     quarantine_rows.sort(key=lambda q: (-q.rows, q.job, q.source_file))
+    # Websites whose last crawl was held (robots.txt or every root unavailable): their findings are as of the
+    # last crawl that reached them. Listed after the quarantined inputs, with no rows of their own.
+    held_rows = [
+        QuarantineRow("crawl (site held)", f"{sid}: {why}; pages keep their last known state", 0, 0,
+                      local_date(_aware(since) or now, tz))
+        for sid, (since, why) in sorted(held_sites(session).items())
+    ]  # fmt: skip
+    notes_held = [
+        f"The website of {site_label(sid)} could not be checked since {local_date(_aware(since) or now, tz)} ({why}); "
+        "its findings are as of the last check that reached it."
+        for sid, (since, why) in sorted(held_sites(session).items())
+    ]
 
     # --- held (stale) input sources
     stale: list[StaleSource] = []
@@ -539,6 +552,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         )
         since = st.held_since.isoformat()
         notes.append(f"Stale input: {st.source} ({st.job}) is held since {since} ({st.reason}); {basis}.")
+    notes += notes_held
     return ReportData(
         notes=notes,
         generated_at=now,
@@ -551,7 +565,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         outstanding=outstanding,
         findings=findings,
         aging=aging,
-        quarantine=quarantine_rows,
+        quarantine=quarantine_rows + held_rows,
         stale_sources=stale,
         trends=[*previous_runs, TrendPoint(now, summary)],
         site_admin_digest_days=digest_days,
