@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
+from compliance.ledger import record_consents
 from compliance.consent import Roster, read_consents, read_students, store_consents, store_students
 from compliance.models import Student
 from compliance.quarantine import quarantine
@@ -77,6 +78,7 @@ def sync_consents(site_ids: Sequence[str]) -> dict[str, int]:
             )
             with resources.store().session() as session:
                 stored = store_consents(session, result.records)
+                record_consents(session, {r.source_file for r in result.records})
                 # Data-quality notes go where people look for bad input: the quarantine (Data Quality sheet).
                 totals["newly quarantined"] += quarantine(session, result.rejected + result.notes)
             log_rejected(result.rejected, "consent")
