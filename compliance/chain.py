@@ -109,7 +109,9 @@ class ChainProblem:
     detail: str
 
 
-def walk(entries: Iterable[Entry], *, start_seq: int = 1, start_hash: str = GENESIS) -> tuple[list[ChainProblem], int, str]:
+def walk(
+    entries: Iterable[Entry], *, start_seq: int = 1, start_hash: str = GENESIS
+) -> tuple[list[ChainProblem], int, str]:
     """Check consecutive entries; return (problems, last seq, last hash). Stops judging links after a break
     only as far as needed: each event's own hash is checked regardless, so several edits are all named."""
     problems: list[ChainProblem] = []

@@ -33,7 +33,8 @@ def person_bundle(session: Session, person_id: int, anchors: Anchors, settings: 
     entries = [entry_of(r) for r in rows]
     acks = []
     for ack, policy in session.execute(
-        select(Acknowledgement, PolicyVersion).join(PolicyVersion, PolicyVersion.id == Acknowledgement.policy_version_id)
+        select(Acknowledgement, PolicyVersion)
+        .join(PolicyVersion, PolicyVersion.id == Acknowledgement.policy_version_id)
         .where(Acknowledgement.person_id == person_id).order_by(Acknowledgement.id)
     ):
         evidence = _row_evidence(ack, person.person_key).decode("utf-8")

@@ -311,7 +311,8 @@ def append_events(session: Session, drafts: Sequence[EventDraft], now: datetime 
     keys = list(dict.fromkeys(d.event_key for d in drafts))
     known: set[str] = set()
     for i in range(0, len(keys), _IN_CHUNK):
-        known.update(session.scalars(select(LedgerEvent.event_key).where(LedgerEvent.event_key.in_(keys[i:i + _IN_CHUNK]))))
+        chunk = keys[i:i + _IN_CHUNK]
+        known.update(session.scalars(select(LedgerEvent.event_key).where(LedgerEvent.event_key.in_(chunk))))
     seq, prev = chain_end(session)
     at = _iso(now)
     rows: list[dict[str, Any]] = []

@@ -8,8 +8,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
-from compliance.ledger import record_consents
 from compliance.consent import Roster, read_consents, read_students, store_consents, store_students
+from compliance.ledger import record_consents
 from compliance.models import Student
 from compliance.quarantine import quarantine
 from tasks import resources

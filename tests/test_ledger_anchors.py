@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_support import recompute_chain
 from sqlalchemy import text
+from test_ledger_events import T0, populate
 
 from compliance.anchors import (
     Signer,
@@ -25,11 +27,9 @@ from compliance.bundle import make_bundle, verify_bundle
 from compliance.evidence_export import finding_bundle, person_bundle
 from compliance.google.clients import GoogleClients
 from compliance.google.workspace import list_revisions
-from compliance.ledger import append_events, EventDraft
+from compliance.ledger import EventDraft, append_events
 from compliance.settings import Settings, load_settings
 from compliance.store import Store
-from ledger_support import recompute_chain
-from test_ledger_events import T0, populate
 
 ADMIN = "it-admin@standard-sd.org"
 
@@ -75,8 +75,9 @@ def test_anchors_are_kept_drive_revisions(anchored: tuple[Store, GoogleClients, 
 def test_drive_revisions_are_kept_forever(anchored: tuple[Store, GoogleClients, Settings]) -> None:
     store, clients, settings = anchored
     with store.session() as s:
-        from compliance.models import LedgerAnchor
         from sqlalchemy import select
+
+        from compliance.models import LedgerAnchor
 
         file_id = s.scalars(select(LedgerAnchor.drive_file_id)).first()
     revisions = list_revisions(clients, file_id)
@@ -161,8 +162,9 @@ def test_a_rebuilt_bundle_with_a_forged_entry_fails(anchored: tuple[Store, Googl
 def test_finding_bundle(anchored: tuple[Store, GoogleClients, Settings]) -> None:
     store, clients, settings = anchored
     with store.session() as s:
-        from compliance.models import Finding
         from sqlalchemy import select
+
+        from compliance.models import Finding
 
         fid = s.scalars(select(Finding.id).where(Finding.state == "resolved")).one()
         data = finding_bundle(s, fid, read_drive_anchors(clients, settings), settings, T0)
