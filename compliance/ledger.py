@@ -327,7 +327,8 @@ def append_events(session: Session, drafts: Sequence[EventDraft], now: datetime 
         rows.append({**entry.as_dict(), "hash": prev, "recorded_at": now.astimezone(UTC)})
     if not rows:
         return 0
-    session.execute(insert(LedgerEvent), rows)
+    # Core insert of plain dicts: the ORM's bulk path costs more than the hashing.
+    session.connection().execute(insert(LedgerEvent.__table__), rows)
     value = json.dumps({"seq": seq, "hash": prev})
     head = session.get(SyncState, EVENTS_HEAD_KEY)
     if head is None:

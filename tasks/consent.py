@@ -78,7 +78,9 @@ def sync_consents(site_ids: Sequence[str]) -> dict[str, int]:
             )
             with resources.store().session() as session:
                 stored = store_consents(session, result.records)
-                record_consents(session, {r.source_file for r in result.records})
+                if stored["added"] or stored["updated"]:
+                    # Only a source that changed tonight can hold a record not chained yet.
+                    record_consents(session, {r.source_file for r in result.records})
                 # Data-quality notes go where people look for bad input: the quarantine (Data Quality sheet).
                 totals["newly quarantined"] += quarantine(session, result.rejected + result.notes)
             log_rejected(result.rejected, "consent")
