@@ -51,7 +51,8 @@ def bench_appends(url: str, events: int) -> tuple[float, float]:
         with store.session() as s:
             append_events(s, _drafts(min(BATCH, events - offset), offset), NOW)
     chained = time.perf_counter() - start
-    plain = Table("plain_events", MetaData(), Column("seq", Integer, primary_key=True), Column("event_key", String(300)),
+    plain = Table("plain_events", MetaData(), Column("seq", Integer, primary_key=True),
+                  Column("event_key", String(300)),
                   Column("kind", String(40)), Column("person_id", Integer), Column("delivery_id", Integer),
                   Column("payload", Text), Column("prev_hash", String(64)), Column("hash", String(64)))
     plain.create(store.engine)
