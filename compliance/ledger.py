@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import String, cast, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from compliance.chain import GENESIS, ChainProblem, Entry, canonical, sha256_hex, walk
@@ -396,7 +396,8 @@ def record_acknowledgements(session: Session, *, now: datetime | None = None) ->
         select(Acknowledgement, PolicyVersion, Person.person_key)
         .join(PolicyVersion, PolicyVersion.id == Acknowledgement.policy_version_id)
         .join(Person, Person.id == Acknowledgement.person_id)
-        .where(~select(LedgerEvent.seq).where(LedgerEvent.event_key == func.concat("ack:", Acknowledgement.id))
+        .where(~select(LedgerEvent.seq)
+               .where(LedgerEvent.event_key == literal("ack:").concat(cast(Acknowledgement.id, String)))
                .correlate(Acknowledgement).exists())
         .order_by(Acknowledgement.id)
     ).all()

@@ -194,3 +194,16 @@ def test_recomputing_the_whole_chain_passes_the_database_checks(chained: Store) 
         conn.execute(text("update ledger_events set person_id = 4 where seq = 1"))
     recompute_chain(chained)
     assert problems(chained) == []
+
+
+def test_acknowledgements_without_an_event_are_caught_up(chained: Store) -> None:
+    from compliance.ledger import record_acknowledgements
+
+    with chained.engine.begin() as conn:
+        conn.execute(text("delete from ledger_events where seq > 1"))
+        conn.execute(text("update sync_state set value = :v where key = 'ledger_events_head'"),
+                     {"v": json.dumps({"seq": 1, "hash": events(chained)[0].hash})})
+    with chained.session() as s:
+        assert record_acknowledgements(s, now=T0) == 1  # the paper acknowledgement; the form one is chained
+        assert record_acknowledgements(s, now=T0) == 0
+    assert problems(chained) == []
