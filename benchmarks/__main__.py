@@ -21,6 +21,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_consent": ["--schools", "100", "--repeat", "1"],
     "bench_crawl": ["--repeat", "1"],
     "bench_emulator": ["--users", "20000", "--repeat", "1"],
+    "bench_ledger": ["--events", "10000", "--consent-rows", "20000", "--repeat", "1"],
     "bench_matching": ["--scale", "standard", "--repeat", "1"],
     "bench_render": ["--messages", "5000", "--runs", "3", "--baseline-sample", "200"],
     "bench_report": ["--repeat", "1", "--people", "20000", "--findings", "10000", "--sites", "200"],

@@ -12,16 +12,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import String, cast, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from compliance.models import Acknowledgement, Person, PolicyVersion, SyncState
-from compliance.vocabulary import AckMethod
+from compliance.chain import GENESIS, ChainProblem, Entry, canonical, sha256_hex, walk
+from compliance.models import (
+    Acknowledgement,
+    ConsentRecord,
+    Delivery,
+    Finding,
+    LedgerEvent,
+    Page,
+    Person,
+    Photo,
+    PhotoAppearance,
+    PolicyVersion,
+    SyncState,
+)
+from compliance.vocabulary import TAKEDOWN_KINDS, AckMethod, FindingState
 
-GENESIS = "0" * 64
 HEAD_KEY = "acknowledgement_ledger_head"
 # pg_advisory_xact_lock key: any fixed 64-bit number unique to this ledger in the database.
 _PG_LOCK_KEY = 1114_0001
@@ -181,6 +195,7 @@ def append_acknowledgement(
     session.add(row)
     session.flush()
     _write_head(session, row.row_hash, session.scalar(select(func.count()).select_from(Acknowledgement)) or 0, now)
+    append_events(session, [acknowledgement_draft(row, policy_version, person.person_key)], now)
     return AppendResult(row, True)
 
 
@@ -237,3 +252,292 @@ def _check_head(session: Session, last_hash: str, count: int) -> list[LedgerProb
             )
         ]
     return []
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The event chain: every compliance event (sends, acknowledgements, consent records, findings) in one
+# append-only chain (compliance.chain), appended in the same transaction as the change it records.
+
+EVENTS_HEAD_KEY = "ledger_events_head"
+_PG_EVENTS_LOCK_KEY = 1114_0002
+_IN_CHUNK = 500  # keys per IN (...) lookup: well under every backend's parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event to append: ``event_key`` makes it idempotent; ``payload`` holds ids and hashes only."""
+
+    kind: str
+    event_key: str
+    payload: dict[str, Any]
+    person_id: int | None = None
+    finding_id: int | None = None
+    delivery_id: int | None = None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def entry_of(row: LedgerEvent) -> Entry:
+    """A stored event as the pure-Python chain sees it (the same values the hash was computed over)."""
+    return Entry(row.seq, row.kind, row.event_key, row.person_id, row.finding_id, row.delivery_id,
+                 _iso(row.recorded_at), row.payload, row.prev_hash, row.hash)
+
+
+def _lock_events(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_EVENTS_LOCK_KEY})
+    else:
+        session.execute(update(SyncState).where(SyncState.key == EVENTS_HEAD_KEY).values(value=SyncState.value))
+
+
+def chain_end(session: Session) -> tuple[int, str]:
+    """(seq, hash) of the newest event; (0, GENESIS) for an empty chain."""
+    row = session.execute(select(LedgerEvent.seq, LedgerEvent.hash).order_by(LedgerEvent.seq.desc()).limit(1)).first()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+def append_events(session: Session, drafts: Sequence[EventDraft], now: datetime | None = None) -> int:
+    """Append the drafts not already in the chain (by ``event_key``); return how many were added.
+
+    Takes the chain lock until the caller commits, so concurrent writers line up instead of forking the
+    chain; the head in ``sync_state`` moves in the same transaction.
+    """
+    if not drafts:
+        return 0
+    now = now or datetime.now(UTC)
+    _lock_events(session)
+    keys = list(dict.fromkeys(d.event_key for d in drafts))
+    known: set[str] = set()
+    for i in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[i:i + _IN_CHUNK]
+        known.update(session.scalars(select(LedgerEvent.event_key).where(LedgerEvent.event_key.in_(chunk))))
+    seq, prev = chain_end(session)
+    at = _iso(now)
+    rows: list[dict[str, Any]] = []
+    for d in drafts:
+        if d.event_key in known:
+            continue
+        known.add(d.event_key)
+        seq += 1
+        entry = Entry(seq, d.kind, d.event_key, d.person_id, d.finding_id, d.delivery_id, at, canonical(d.payload),
+                      prev, "")
+        prev = entry.computed_hash()
+        rows.append({**entry.as_dict(), "hash": prev, "recorded_at": now.astimezone(UTC)})
+    if not rows:
+        return 0
+    # Core insert of plain dicts: the ORM's bulk path costs more than the hashing.
+    session.connection().execute(insert(LedgerEvent.__table__), rows)
+    value = json.dumps({"seq": seq, "hash": prev})
+    head = session.get(SyncState, EVENTS_HEAD_KEY)
+    if head is None:
+        session.add(SyncState(key=EVENTS_HEAD_KEY, value=value, updated_at=now))
+    else:
+        head.value, head.updated_at = value, now
+    session.flush()
+    return len(rows)
+
+
+def iter_entries(session: Session, *, after_seq: int = 0) -> Iterator[Entry]:
+    """Stored events in sequence order, streamed (a district's chain does not fit comfortably in memory)."""
+    stmt = select(LedgerEvent).where(LedgerEvent.seq > after_seq).order_by(LedgerEvent.seq)
+    for row in session.scalars(stmt.execution_options(yield_per=5000)):
+        yield entry_of(row)
+
+
+def verify_events(session: Session) -> tuple[list[ChainProblem], int, str]:
+    """Walk the whole event chain and compare its end with the head record: (problems, last seq, last hash)."""
+    problems, last_seq, last_hash = walk(iter_entries(session))
+    head = session.get(SyncState, EVENTS_HEAD_KEY)
+    if head is None:
+        if last_seq:
+            problems.append(ChainProblem("head", None, "the event chain's head record is missing"))
+    else:
+        recorded = json.loads(head.value)
+        if recorded.get("seq") != last_seq or recorded.get("hash") != last_hash:
+            problems.append(ChainProblem(
+                "head", last_seq or None,
+                f"chain ends at event {last_seq}, the head record says event {recorded.get('seq')} "
+                "(newest events deleted or appended outside the ledger)"))
+    return problems, last_seq, last_hash
+
+
+# -- what each part of the pipeline records -----------------------------------------------------------------
+
+
+def acknowledgement_draft(ack: Acknowledgement, policy: PolicyVersion, person_key: str) -> EventDraft:
+    """The event for one acknowledgement: linked to its row in the acknowledgement chain by that row's hash,
+    and to its evidence (signed name, verified email) by the evidence's hash, so the payload names no one."""
+    kind = "paper_acknowledgement" if ack.method == AckMethod.PAPER else "acknowledgement"
+    return EventDraft(
+        kind=kind,
+        event_key=f"ack:{ack.id}",
+        person_id=ack.person_id,
+        payload={
+            "acknowledgement_id": ack.id,
+            "policy_version_id": ack.policy_version_id,
+            "policy_drive_file_id": policy.drive_file_id,
+            "policy_revision_id": policy.revision_id,
+            "policy_sha256": ack.policy_sha256,
+            "method": str(ack.method),
+            "response_id": ack.response_id,
+            "token_id": ack.token_id,
+            "submitted_at": _iso(ack.submitted_at),
+            "evidence_sha256": sha256_hex(_row_evidence(ack, person_key)),
+            "acknowledgement_row_hash": ack.row_hash,
+        },
+    )
+
+
+def record_acknowledgements(session: Session, *, now: datetime | None = None) -> int:
+    """Chain acknowledgements that have no event yet (rows from before the event chain, or a crash between)."""
+    missing = session.execute(
+        select(Acknowledgement, PolicyVersion, Person.person_key)
+        .join(PolicyVersion, PolicyVersion.id == Acknowledgement.policy_version_id)
+        .join(Person, Person.id == Acknowledgement.person_id)
+        .where(~select(LedgerEvent.seq)
+               .where(LedgerEvent.event_key == literal("ack:").concat(cast(Acknowledgement.id, String)))
+               .correlate(Acknowledgement).exists())
+        .order_by(Acknowledgement.id)
+    ).all()
+    return append_events(session, [acknowledgement_draft(a, p, k) for a, p, k in missing], now)
+
+
+def _sent_drafts(row: Delivery) -> list[EventDraft]:
+    kind = "takedown_sent" if row.kind in TAKEDOWN_KINDS else "mail_sent"
+    base: dict[str, Any] = {
+        "delivery_key": row.idempotency_key,
+        "delivery_kind": row.kind,
+        "campaign_id": row.campaign_id,
+        "site_id": row.site_id,
+        "gmail_message_id": row.gmail_message_id,
+        "rfc822_message_id": row.rfc822_message_id,
+        "sent_at": _iso(row.sent_at) if row.sent_at else None,
+    }
+    if row.kind in TAKEDOWN_KINDS:
+        # Imported here: the photo pipeline (matching, evidence) has no business loading with the ledger.
+        from compliance.photos.findings import finding_key
+
+        listed = (row.context or {}).get("vars", {}).get("findings") or []
+        base["finding_keys"] = sorted(finding_key(f["page_url"], f["image_url"], f["student_id"]) for f in listed)
+    group = [int(p) for p in (row.context or {}).get("person_ids") or []]
+    key = f"sent:{row.idempotency_key}:{row.gmail_message_id}"
+    if group:
+        # One event per person a group message announced to, so each person's evidence names its own send.
+        return [EventDraft(kind, f"{key}:{pid}", {**base, "person_id": pid}, person_id=pid, delivery_id=row.id)
+                for pid in group]
+    if row.person_id is None:
+        # Digests and reports go to staff mailboxes, not roster people: a hash says which without naming it.
+        base["recipient_sha256"] = sha256_hex(row.recipient.strip().lower().encode())
+    return [EventDraft(kind, key, {**base, "person_id": row.person_id}, person_id=row.person_id, delivery_id=row.id)]
+
+
+def record_sends(session: Session, delivery_ids: Iterable[int], *, now: datetime | None = None) -> int:
+    """Chain the sends among ``delivery_ids`` (rows now ``sent``); the outbox calls it after each batch."""
+    ids = list(delivery_ids)
+    drafts: list[EventDraft] = []
+    for i in range(0, len(ids), _IN_CHUNK):
+        rows = session.scalars(
+            select(Delivery).where(Delivery.id.in_(ids[i:i + _IN_CHUNK]), Delivery.status == "sent",
+                                   Delivery.gmail_message_id.is_not(None)).order_by(Delivery.id)
+        )
+        for row in rows:
+            drafts.extend(_sent_drafts(row))
+    return append_events(session, drafts, now)
+
+
+def record_missing_sends(session: Session, *, now: datetime | None = None) -> int:
+    """Chain sent (or since bounced) deliveries that have no event: a run killed between recording a send and
+    chaining it, or sends from before the event chain."""
+    ids = list(session.scalars(
+        select(Delivery.id).where(
+            Delivery.status.in_(("sent", "bounced")), Delivery.gmail_message_id.is_not(None),
+            ~select(LedgerEvent.seq).where(LedgerEvent.delivery_id == Delivery.id).correlate(Delivery).exists(),
+        ).order_by(Delivery.id)
+    ))
+    drafts: list[EventDraft] = []
+    for i in range(0, len(ids), _IN_CHUNK):
+        for row in session.scalars(select(Delivery).where(Delivery.id.in_(ids[i:i + _IN_CHUNK])).order_by(Delivery.id)):
+            drafts.extend(_sent_drafts(row))
+    return append_events(session, drafts, now)
+
+
+def _image_sha256(session: Session, image_url: str, page_url: str) -> str | None:
+    return session.scalar(
+        select(Photo.sha256)
+        .join(PhotoAppearance, PhotoAppearance.photo_id == Photo.id)
+        .join(Page, Page.id == PhotoAppearance.page_id)
+        .where(PhotoAppearance.image_url == image_url, Page.url == page_url)
+        .limit(1)
+    )
+
+
+def finding_drafts(session: Session, row: Finding) -> list[EventDraft]:
+    """Events for one finding's current state: opened (each time it comes online) and resolved."""
+    payload: dict[str, Any] = {
+        "finding_id": row.id,
+        "finding_key": row.finding_key,
+        "site_id": row.site_id,
+        "page_url": row.page_url,
+        "image_sha256": _image_sha256(session, row.image_url, row.page_url) if row.image_url else None,
+        "student_id": row.student_id,
+        "kind": row.kind,
+        "verdict": row.verdict,
+        "reason": row.reason,
+        "evidence_sha256": sha256_hex((row.evidence or "").encode()),
+        "basis_sha256": sha256_hex((row.basis or "").encode()),
+        "first_seen_at": _iso(row.first_seen_at),
+    }
+    opened = EventDraft("finding_opened", f"finding:{row.finding_key}:opened:{_iso(row.first_seen_at)}", payload,
+                        finding_id=row.id)
+    if row.state != FindingState.RESOLVED or row.resolved_at is None:
+        return [opened]
+    resolved = EventDraft("finding_resolved", f"finding:{row.finding_key}:resolved:{_iso(row.resolved_at)}",
+                          {**payload, "resolved_at": _iso(row.resolved_at)}, finding_id=row.id)
+    return [opened, resolved]
+
+
+def record_findings(session: Session, site_id: str | None, now: datetime) -> int:
+    """Chain the findings of ``site_id`` (None: every site) that opened or were resolved at ``now`` (the
+    reconciliation's time stamp: a re-run of the same night adds nothing)."""
+    stmt = select(Finding).where(or_(Finding.first_seen_at == now, Finding.resolved_at == now)).order_by(Finding.id)
+    if site_id is not None:
+        stmt = stmt.where(Finding.site_id == site_id)
+    drafts = [d for row in session.scalars(stmt) for d in finding_drafts(session, row)]
+    return append_events(session, drafts, now)
+
+
+_CONSENT_FIELDS = ("student_id", "site_id", "purposes", "parent_consent", "parent_signed_on", "principal_approved",
+                   "principal_approved_on", "revoked_on", "school_year", "conflict", "kind", "opted_out_on",
+                   "matched_by")
+
+
+def consent_draft(row: ConsentRecord) -> EventDraft:
+    """The event for one consent record as applied: its source (file, sheet, row) and a hash of its values,
+    so a later change to the row is a new event and an edit of the stored row shows against the hash."""
+    values = {f: (v.isoformat() if isinstance(v, date) else v) for f in _CONSENT_FIELDS
+              for v in [getattr(row, f)]}
+    record_sha = sha256_hex(canonical(values).encode())
+    source = sha256_hex(f"{row.source_file}\n{row.source_sheet}\n{row.source_row}".encode())
+    kind = "consent_revoked" if row.revoked_on is not None else "consent_applied"
+    return EventDraft(kind, f"consent:{source}:{record_sha}", {
+        "consent_record_id": row.id,
+        "student_id": row.student_id,
+        "source_file": row.source_file,
+        "source_sheet": row.source_sheet,
+        "source_row": row.source_row,
+        "record_sha256": record_sha,
+        "revoked_on": values["revoked_on"],
+    })
+
+
+def record_consents(session: Session, source_files: Iterable[str], *, now: datetime | None = None) -> int:
+    """Chain the consent records of these sources whose current values have no event yet (new or changed)."""
+    files = sorted(set(source_files))
+    drafts: list[EventDraft] = []
+    for i in range(0, len(files), _IN_CHUNK):
+        stmt = (select(ConsentRecord).where(ConsentRecord.source_file.in_(files[i:i + _IN_CHUNK]))
+                .order_by(ConsentRecord.source_file, ConsentRecord.source_sheet, ConsentRecord.source_row))
+        drafts.extend(consent_draft(row) for row in session.scalars(stmt.execution_options(yield_per=5000)))
+    return append_events(session, drafts, now)

@@ -200,6 +200,42 @@ class Acknowledgement(Base):
     row_hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class LedgerEvent(Base):
+    """One compliance event in the append-only chain (compliance.chain): sends, acknowledgements, consent
+    records, findings. Ids and hashes only, never names or emails. No foreign keys on purpose: evidence must
+    not vanish with (or block the removal of) the row it is about."""
+
+    __tablename__ = "ledger_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # The event's natural key (kind, subject, what makes it a new event): a re-run never records it twice.
+    event_key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    person_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    finding_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    delivery_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    payload: Mapped[str] = mapped_column(Text)  # canonical JSON text, exactly as hashed
+    recorded_at: Mapped[datetime] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class LedgerAnchor(Base):
+    """Where a chain head was written outside the database (a Drive revision kept forever). The copy here is
+    a convenience for the report; verification reads the anchors from where they were written."""
+
+    __tablename__ = "ledger_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    anchored_at: Mapped[datetime] = mapped_column()
+    drive_file_id: Mapped[str | None] = mapped_column(String(120))
+    drive_revision_id: Mapped[str | None] = mapped_column(String(120))
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(200))
+
+
 class Student(Base):
     __tablename__ = "students"
 

@@ -38,6 +38,7 @@ from compliance.google.workspace import (
     stored_message_ids,
 )
 from compliance.leases import RunLease, lease_alive
+from compliance.ledger import record_sends
 from compliance.mail import delivery_reference
 from compliance.models import Delivery, SyncState
 from compliance.settings import OutboxSettings, Quotas, Settings
@@ -354,7 +355,10 @@ class Outbox:
                     if isinstance(hit, Exception):
                         continue  # could not look: stays ``sending``, looked at again, never resent blindly
                     if hit:
-                        found += _settle(session, row, status="sent", gmail_message_id=hit, error=None)
+                        settled = _settle(session, row, status="sent", gmail_message_id=hit, error=None)
+                        found += settled
+                        if settled:
+                            record_sends(session, [row.id], now=now)
                     elif row.claimed_at is None or row.claimed_at <= now - self.grace:
                         requeued += _settle(session, row, status="pending", sender=None, sent_at=None,
                                             claimed_by=None)
@@ -460,6 +464,8 @@ class Outbox:
                 self.checkpoint("sent")
             with self.store.session() as session:
                 outcome = _record(session, results, now, self.settings.outbox)
+                # Chained in the same transaction as the rows become ``sent``: no send without its event.
+                record_sends(session, [k for k, v in results.items() if isinstance(v, str)], now=self.clock())
             if self.checkpoint is not None:
                 self.checkpoint("recorded")
             self._remember_stored_ids(sender, {k: v for k, v in results.items() if isinstance(v, str)})

@@ -191,6 +191,21 @@ class Inputs(BaseModel):
     max_shrink_share: float = Field(0.20, ge=0.0, le=1.0)
 
 
+class LedgerSettings(BaseModel):
+    """Where the event chain's head is anchored outside the database, and the district's signing keys.
+
+    ``public_keys`` (key id -> base64 raw Ed25519 public key) lives in the profile so anyone holding it can
+    check a signed anchor; ``signing_key_path`` (a PEM private key) lives only on the machine that runs the
+    nightly. Rotation: add the new public key, point ``signing_key_path``/``signing_key_id`` at the new key,
+    keep the old public key listed so older anchors still verify (README, "Ledger keys").
+    """
+
+    anchor_drive_folder_id: str | None = Field(None, description="Drive folder the anchor files are kept in")
+    signing_key_path: Path | None = None
+    signing_key_id: str | None = None
+    public_keys: dict[str, str] = Field(default_factory=dict)
+
+
 class Crawl(BaseModel):
     allow_loopback: bool = False
     allow_private: bool = False
@@ -231,6 +246,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     crawl: Crawl = Field(default_factory=Crawl)
     inputs: Inputs = Field(default_factory=Inputs)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     sis_export: str | None = Field(None, description="SIS student export CSV, relative to the profile folder")
     paper_acknowledgements: str | None = None
     policy_document: str | None = Field(None, description="Policy text uploaded to Drive on first run (demo)")

@@ -109,6 +109,7 @@ class Revision:
     modified: datetime
     content: bytes
     size: int
+    keep_forever: bool = False
 
 
 @dataclass
@@ -207,6 +208,7 @@ class Drive:
             "drive.files.export": self.export,
             "drive.files.delete": self.delete,
             "drive.revisions.list": self.revisions_list,
+            "drive.revisions.get": self.revisions_get,
             "drive.permissions.create": self.permissions_create,
             "drive.permissions.list": self.permissions_list,
         }
@@ -383,6 +385,7 @@ class Drive:
             call.now,
             app=call.token.client_email,
         )
+        self._keep(call, f)
         _fields(call, _DEFAULT_FILE_FIELDS)
         return f.resource()
 
@@ -408,10 +411,19 @@ class Drive:
                 f.parents.remove(parent)
         if call.is_upload:
             self._set_content(f, call.media or b"", call.media_type, call.now)
+            self._keep(call, f)
         else:
             f.modified = call.now
         _fields(call, _DEFAULT_FILE_FIELDS)
         return f.resource()
+
+    @staticmethod
+    def _keep(call: Call, f: DriveFile) -> None:
+        """``keepRevisionForever`` marks the head revision of a binary file kept (Docs Editors files ignore it)."""
+        if call.query.get("keepRevisionForever") and f.revisions and not f.mime_type.startswith(
+            "application/vnd.google-apps."
+        ):
+            f.revisions[-1].keep_forever = True
 
     def get(self, call: Call) -> Any:
         f = self._file(call)
@@ -512,7 +524,7 @@ class Drive:
                 "mimeType": r.mime_type,
                 "modifiedTime": rfc3339(r.modified),
                 "size": str(r.size),
-                "keepForever": False,
+                "keepForever": r.keep_forever,
                 "published": False,
                 "lastModifyingUser": {"kind": "drive#user", "emailAddress": f.owner},
             }
@@ -521,6 +533,24 @@ class Drive:
         if "fields" not in call.query:
             call.query["fields"] = "kind,nextPageToken,revisions(kind,id,mimeType,modifiedTime)"
         return {"kind": "drive#revisionList", "revisions": revs}
+
+    def revisions_get(self, call: Call) -> Any:
+        f = self._file(call, write=True)  # revisions are for writers
+        for r in f.revisions:
+            if r.id == call.path["revisionId"]:
+                break
+        else:
+            raise ApiError(404, f"Revision not found: {call.path['revisionId']}.", "notFound",
+                           extra={"locationType": "parameter", "location": "revisionId"})
+        if call.query.get("alt") == "media":
+            if f.mime_type.startswith("application/vnd.google-apps."):
+                raise ApiError(403, "Only revisions of files with binary content can be downloaded.",
+                               "fileNotDownloadable", extra={"locationType": "parameter", "location": "alt"})
+            return Result(content=r.content, content_type=r.mime_type)
+        if "fields" not in call.query:
+            call.query["fields"] = "kind,id,mimeType,modifiedTime"
+        return {"kind": "drive#revision", "id": r.id, "mimeType": r.mime_type, "modifiedTime": rfc3339(r.modified),
+                "size": str(r.size), "keepForever": r.keep_forever, "published": False}
 
     def permissions_create(self, call: Call) -> dict[str, Any]:
         f = self._file(call, write=True)

@@ -16,6 +16,7 @@ PROJECT_METHODS: tuple[str, ...] = (
     "drive.files.list",
     "drive.files.export",
     "drive.revisions.list",
+    "drive.revisions.get",
     "drive.permissions.create",
     "drive.permissions.list",
     "sheets.spreadsheets.get",

@@ -78,6 +78,7 @@ for _m in (
     "drive.files.list",
     "drive.files.export",
     "drive.revisions.list",
+    "drive.revisions.get",
     "drive.permissions.create",
     "drive.permissions.list",
 ):

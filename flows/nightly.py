@@ -20,6 +20,7 @@ from tasks.artifacts import publish_summary, publish_table  # noqa: E402
 from tasks.campaign import check_bounces, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
 from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
+from tasks.ledger import anchor_ledger  # noqa: E402
 from tasks.photos import crawl_site, reconcile_site  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
 
@@ -76,6 +77,7 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
         results["takedown"] = queue_takedown_digests(now)
 
     results["mail"] = send_queued_mail(None)
+    results["ledger"] = anchor_ledger(now)
 
     publish_summary(
         "nightly",

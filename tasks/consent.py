@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
 from compliance.consent import STUDENTS_JOB, Roster, read_consents, read_students, store_consents, store_students
+from compliance.ledger import record_consents
 from compliance.models import Student
 from compliance.quarantine import quarantine
 from compliance.sources import check_source, content_hash, unreadable_reason
@@ -96,6 +97,9 @@ def sync_consents(site_ids: Sequence[str]) -> dict[str, int]:
             )
             with resources.store().session() as session:
                 stored = store_consents(session, result.records)
+                if stored["added"] or stored["updated"]:
+                    # Only a source that changed tonight can hold a record not chained yet.
+                    record_consents(session, {r.source_file for r in result.records})
                 # Data-quality notes go where people look for bad input: the quarantine (Data Quality sheet).
                 totals["newly quarantined"] += quarantine(session, result.rejected + result.notes)
             log_rejected(result.rejected, "consent")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.consent import load_consents
+from compliance.ledger import record_findings
 from compliance.models import Person, Student
 from compliance.photos.findings import (
     apply_judgements,
@@ -67,6 +68,7 @@ def reconcile_site(site_id: str, now: datetime) -> dict[str, int]:
         consents = load_consents(session, matched_students(matched))
         judgements = judge_all(matched, consents, on, school_year_start=settings.district.school_year_start)
         counts = apply_judgements(session, site_id, judgements, now)
+        record_findings(session, site_id, now)
     counts.appearances = len(appearances)
     counts.unidentified_images = unidentified
     return counts.as_dict()

@@ -318,6 +318,67 @@ def list_revisions(
     )
 
 
+def keep_revision(
+    clients: GoogleClients,
+    name: str,
+    mime_type: str,
+    content: bytes,
+    *,
+    file_id: str | None = None,
+    parents: Sequence[str] | None = None,
+    app_properties: Mapping[str, str] | None = None,
+    subject: str | None = None,
+) -> dict[str, Any]:
+    """Create (``file_id`` None) or update a Drive file with ``content`` as a revision kept forever; return the
+    ``File`` with its ``headRevisionId``.
+
+    Drive deletes an ordinary revision after 30 days or 100 newer ones; ``keepRevisionForever`` keeps it
+    (at most 200 such revisions per file: a caller writing daily rotates files).
+    """
+    service = clients.drive(subject)
+    fields = "id,name,mimeType,parents,headRevisionId,modifiedTime,appProperties"
+    if file_id is None:
+        metadata: dict[str, Any] = {"name": name}
+        if parents:
+            metadata["parents"] = list(parents)
+        if app_properties:
+            metadata["appProperties"] = dict(app_properties)
+        request = service.files().create(body=metadata, media_body=_media(content, mime_type), fields=fields,
+                                         keepRevisionForever=True, supportsAllDrives=True)
+        return execute(request, policy=clients.policy)
+    request = service.files().update(fileId=file_id, media_body=_media(content, mime_type), fields=fields,
+                                     keepRevisionForever=True, supportsAllDrives=True)
+    # Retrying an update whose outcome is unknown at worst keeps the same content twice: harmless.
+    return execute(request, policy=clients.policy, idempotent=True)
+
+
+def find_files(
+    clients: GoogleClients, query: str, *, subject: str | None = None
+) -> list[dict[str, Any]]:
+    """Drive files matching ``query`` (Drive's query language), oldest first: id, name, appProperties."""
+    service = clients.drive(subject)
+    return list(
+        paginate(
+            service.files().list,
+            "files",
+            policy=clients.policy,
+            q=query,
+            pageSize=100,
+            orderBy="createdTime",
+            fields="nextPageToken,files(id,name,appProperties,createdTime)",
+            supportsAllDrives=True,
+            includeItemsFromAllDrives=True,
+        )
+    )
+
+
+def download_revision(clients: GoogleClients, file_id: str, revision_id: str, *, subject: str | None = None) -> bytes:
+    """The bytes of one revision of a non-native Drive file (what the file held when it was written)."""
+    service = clients.drive(subject)
+    return bytes(execute(service.revisions().get_media(fileId=file_id, revisionId=revision_id),
+                         policy=clients.policy))
+
+
 def share_file(
     clients: GoogleClients,
     file_id: str,
@@ -755,13 +816,16 @@ __all__ = [
     "choice_question",
     "create_form",
     "download_file",
+    "download_revision",
     "export_file",
+    "find_files",
     "get_file",
     "get_form",
     "get_mailbox_profile",
     "get_message",
     "get_sheet_values",
     "get_user",
+    "keep_revision",
     "list_message_ids",
     "list_orgunits",
     "list_permissions",
