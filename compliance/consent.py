@@ -673,23 +673,22 @@ class Roster:
         "first last" / "last first" of the SIS names as folded words joined), folded."""
         parts = self._parts.get(sid)
         if parts is None:
+            # From the folded words of each name part (cached: names repeat across a district); folding
+            # "first last" as one text gives the same words as folding each part.
             s = self._students[sid]
-            givens = [fold(x or "").split() for x in (s.legal_first, getattr(s, "preferred_first", None))]
-            heads = tuple(dict.fromkeys(g[0] for g in givens if g))
+            legal_first, legal_last = s.legal_first, s.legal_last
+            pref_first, pref_last = getattr(s, "preferred_first", None), getattr(s, "preferred_last", None)
+            givens = [g for g in (_name_words(legal_first), _name_words(pref_first)) if g]
+            heads = tuple(dict.fromkeys(g[0] for g in givens))
             later = tuple(dict.fromkeys(t for g in givens for t in g[1:]))
-            family = tuple(
-                dict.fromkeys(
-                    t
-                    for x in (s.legal_last, getattr(s, "preferred_last", None))
-                    for t in fold(x or "").split()
-                    if t not in SURNAME_PARTICLES
-                )
-            )
+            family = tuple(dict.fromkeys(_bare_words(legal_last) + _bare_words(pref_last)))
             forms = set()
-            for first in {s.legal_first, getattr(s, "preferred_first", None) or s.legal_first}:
-                for last in {s.legal_last, getattr(s, "preferred_last", None) or s.legal_last}:
-                    forms.add(" ".join(w for w in fold(f"{first} {last}").split() if w not in SURNAME_PARTICLES))
-                    forms.add(" ".join(w for w in fold(f"{last} {first}").split() if w not in SURNAME_PARTICLES))
+            for first in {legal_first, pref_first or legal_first}:
+                first_words = _bare_words(first)
+                for last in {legal_last, pref_last or legal_last}:
+                    last_words = _bare_words(last)
+                    forms.add(" ".join(first_words + last_words))
+                    forms.add(" ".join(last_words + first_words))
             parts = self._parts[sid] = (heads, later, family, frozenset(forms))
         return parts
 
@@ -750,6 +749,18 @@ class Roster:
                 if not getattr(self._students[sid], "grade", None) or _grade_key(self._students[sid].grade) == key
             ]
         return found
+
+
+@lru_cache(maxsize=65536)
+def _name_words(text: str | None) -> tuple[str, ...]:
+    """The folded words of one name part ('' and None: none)."""
+    return tuple(fold(text or "").split())
+
+
+@lru_cache(maxsize=65536)
+def _bare_words(text: str | None) -> tuple[str, ...]:
+    """The folded words of one name part without surname particles ('de', 'la', ...)."""
+    return tuple(w for w in _name_words(text) if w not in SURNAME_PARTICLES)
 
 
 def _word_fits(word: str, forms: Sequence[str]) -> bool:
