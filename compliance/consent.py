@@ -757,6 +757,11 @@ def _name_words(text: str | None) -> tuple[str, ...]:
     return tuple(fold(text or "").split())
 
 
+def fold_words(text: str) -> list[str]:
+    """``fold(text).split()`` from cached pieces: the same words, since folding never joins across whitespace."""
+    return [word for piece in text.split() for word in _name_words(piece)]
+
+
 @lru_cache(maxsize=65536)
 def _bare_words(text: str | None) -> tuple[str, ...]:
     """The folded words of one name part without surname particles ('de', 'la', ...)."""
@@ -793,7 +798,9 @@ def _written(row: SourceRow, texts: Mapping[str, str]) -> list[str]:
         parts = [texts["full_name"], texts["family_name"]]  # "Nombre" next to "Apellido": the first name
     else:
         parts = [texts.get(f, "") for f in ("given_name", "family_name", "last_first", "full_name")]
-    return fold(" ".join(p for p in parts if p)).split()
+    # Folded piece by piece (the same words as folding the whole text: folding never joins across
+    # whitespace): the pieces, names and surnames, repeat across rows where whole names do not.
+    return [word for p in parts if p for word in fold_words(p)]
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -677,7 +677,7 @@ def _table_from_grid(
         if n <= best_row:
             continue
         cells = by_row[n]
-        if all(c is None for c in cells):
+        if cells.count(None) == len(cells):  # an empty row (count runs in C; this is per row)
             continue
         size = len(cells)
         values: dict[str, CellValue] = {}
