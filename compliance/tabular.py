@@ -296,8 +296,6 @@ def _read_xlsx(path: Path, limits: Limits) -> list[_Grid]:
     return grids if grids is not None else _read_xlsx_openpyxl(path, limits)
 
 
-_REL_TARGET = re.compile(rb'<Relationship\b[^>]*?\bType="[^"]*/(officeDocument|worksheet)"[^>]*?\bTarget="([^"]+)"')
-_REL_TARGET_FIRST = re.compile(rb'<Relationship\b[^>]*?\bTarget="([^"]+)"[^>]*?\bType="[^"]*/(officeDocument|worksheet)"')
 # In a sheet's XML: a formula, an error value, or a namespace-prefixed cell, row or formula (then the plain scan
 # below cannot vouch for the sheet). Plain byte searches: a regex alternation costs more than calamine's parse.
 _NOT_PLAIN_BYTES = (b"<f>", b"<f ", b"<f/", b't="e"', b":sheetData")
@@ -316,9 +314,14 @@ def _column_number(letters: bytes) -> int:
 
 
 def _rel_targets(data: bytes) -> list[tuple[str, str]]:
-    found = [(kind.decode(), target.decode()) for kind, target in _REL_TARGET.findall(data)]
-    found += [(kind.decode(), target.decode()) for target, kind in _REL_TARGET_FIRST.findall(data)]
-    return found
+    """(relationship kind, target) of a package .rels part, e.g. ("worksheet", "worksheets/sheet1.xml")."""
+    from defusedxml.ElementTree import fromstring
+
+    return [
+        (str(rel.get("Type", "")).rsplit("/", 1)[-1], str(rel.get("Target", "")))
+        for rel in fromstring(data)
+        if str(rel.tag).endswith("Relationship")
+    ]
 
 
 def _resolve(base: str, target: str) -> str:
