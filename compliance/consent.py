@@ -678,6 +678,17 @@ class Roster:
             s = self._students[sid]
             legal_first, legal_last = s.legal_first, s.legal_last
             pref_first, pref_last = getattr(s, "preferred_first", None), getattr(s, "preferred_last", None)
+            if not pref_first and not pref_last:
+                # Most students have no preferred name: the same parts, without the general case's loops.
+                given, first_words, last_words = _name_words(legal_first), _bare_words(legal_first), _bare_words(
+                    legal_last)  # fmt: skip
+                parts = self._parts[sid] = (
+                    given[:1],
+                    tuple(dict.fromkeys(given[1:])),
+                    tuple(dict.fromkeys(last_words)),
+                    frozenset((" ".join(first_words + last_words), " ".join(last_words + first_words))),
+                )
+                return parts
             givens = [g for g in (_name_words(legal_first), _name_words(pref_first)) if g]
             heads = tuple(dict.fromkeys(g[0] for g in givens))
             later = tuple(dict.fromkeys(t for g in givens for t in g[1:]))
