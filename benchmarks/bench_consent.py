@@ -143,17 +143,21 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         students, files = make_workload(Path(tmp), args.schools, args.rows, args.students)
         print(f"workload: {len(students):,} students, {len(files):,} files written in {time.perf_counter() - t0:.1f} s")
-        ours, base = [], []
+        ours, base, ours_cpu, base_cpu = [], [], [], []
         counts: dict[str, int] = {}
         for _ in range(args.repeat):
-            t = time.perf_counter()
+            # CPU time beside wall time: on a shared machine the wall clock mostly measures the neighbours.
+            t, c = time.perf_counter(), time.process_time()
             counts = ingest(students, files)
             ours.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            ours_cpu.append(time.process_time() - c)
+            t, c = time.perf_counter(), time.process_time()
             base_rows = baseline(files)
             base.append(time.perf_counter() - t)
+            base_cpu.append(time.process_time() - c)
         assert counts["rows"] == base_rows == counts["applied"] + counts["quarantined"], (counts, base_rows)
     m_ours, m_base = statistics.median(ours), statistics.median(base)
+    c_ours, c_base = statistics.median(ours_cpu), statistics.median(base_cpu)
     print(f"rows {counts['rows']:,}: applied {counts['applied']:,}, quarantined {counts['quarantined']:,}, "
           f"found by name {counts['by name']:,}, principal notes {counts['notes']:,}; "
           f"students allowed (website) {counts['allowed']:,}")  # fmt: skip
@@ -164,7 +168,10 @@ def main(argv: list[str]) -> int:
     print(
         f"baseline pandas read of the same files:       median {m_base:.1f} s ({', '.join(f'{x:.1f}' for x in base)})"
     )
-    print(f"ratio ingest / baseline: {m_ours / m_base:.2f}x; target < 30 s: {'met' if m_ours < 30 else 'NOT met'}")
+    print(f"CPU time (process): ingest median {c_ours:.1f} s ({', '.join(f'{x:.1f}' for x in ours_cpu)}), "
+          f"baseline {c_base:.1f} s; ratio {c_ours / c_base:.2f}x")  # fmt: skip
+    print(f"ratio ingest / baseline: {m_ours / m_base:.2f}x; target < 30 s: {'met' if m_ours < 30 else 'NOT met'} "
+          f"(wall), {'met' if c_ours < 30 else 'NOT met'} (CPU)")  # fmt: skip
     return 0
 
 

@@ -682,23 +682,33 @@ class Roster:
         "first last" / "last first" of the SIS names as folded words joined), folded."""
         parts = self._parts.get(sid)
         if parts is None:
+            # From the folded words of each name part (cached: names repeat across a district); folding
+            # "first last" as one text gives the same words as folding each part.
             s = self._students[sid]
-            givens = [fold(x or "").split() for x in (s.legal_first, getattr(s, "preferred_first", None))]
-            heads = tuple(dict.fromkeys(g[0] for g in givens if g))
-            later = tuple(dict.fromkeys(t for g in givens for t in g[1:]))
-            family = tuple(
-                dict.fromkeys(
-                    t
-                    for x in (s.legal_last, getattr(s, "preferred_last", None))
-                    for t in fold(x or "").split()
-                    if t not in SURNAME_PARTICLES
+            legal_first, legal_last = s.legal_first, s.legal_last
+            pref_first, pref_last = getattr(s, "preferred_first", None), getattr(s, "preferred_last", None)
+            if not pref_first and not pref_last:
+                # Most students have no preferred name: the same parts, without the general case's loops.
+                given, first_words, last_words = _name_words(legal_first), _bare_words(legal_first), _bare_words(
+                    legal_last)  # fmt: skip
+                parts = self._parts[sid] = (
+                    given[:1],
+                    tuple(dict.fromkeys(given[1:])),
+                    tuple(dict.fromkeys(last_words)),
+                    frozenset((" ".join(first_words + last_words), " ".join(last_words + first_words))),
                 )
-            )
+                return parts
+            givens = [g for g in (_name_words(legal_first), _name_words(pref_first)) if g]
+            heads = tuple(dict.fromkeys(g[0] for g in givens))
+            later = tuple(dict.fromkeys(t for g in givens for t in g[1:]))
+            family = tuple(dict.fromkeys(_bare_words(legal_last) + _bare_words(pref_last)))
             forms = set()
-            for first in {s.legal_first, getattr(s, "preferred_first", None) or s.legal_first}:
-                for last in {s.legal_last, getattr(s, "preferred_last", None) or s.legal_last}:
-                    forms.add(" ".join(w for w in fold(f"{first} {last}").split() if w not in SURNAME_PARTICLES))
-                    forms.add(" ".join(w for w in fold(f"{last} {first}").split() if w not in SURNAME_PARTICLES))
+            for first in {legal_first, pref_first or legal_first}:
+                first_words = _bare_words(first)
+                for last in {legal_last, pref_last or legal_last}:
+                    last_words = _bare_words(last)
+                    forms.add(" ".join(first_words + last_words))
+                    forms.add(" ".join(last_words + first_words))
             parts = self._parts[sid] = (heads, later, family, frozenset(forms))
         return parts
 
@@ -761,6 +771,23 @@ class Roster:
         return found
 
 
+@lru_cache(maxsize=65536)
+def _name_words(text: str | None) -> tuple[str, ...]:
+    """The folded words of one name part ('' and None: none)."""
+    return tuple(fold(text or "").split())
+
+
+def fold_words(text: str) -> list[str]:
+    """``fold(text).split()`` from cached pieces: the same words, since folding never joins across whitespace."""
+    return [word for piece in text.split() for word in _name_words(piece)]
+
+
+@lru_cache(maxsize=65536)
+def _bare_words(text: str | None) -> tuple[str, ...]:
+    """The folded words of one name part without surname particles ('de', 'la', ...)."""
+    return tuple(w for w in _name_words(text) if w not in SURNAME_PARTICLES)
+
+
 def _word_fits(word: str, forms: Sequence[str]) -> bool:
     if word in forms:
         return True
@@ -791,7 +818,9 @@ def _written(row: SourceRow, texts: Mapping[str, str]) -> list[str]:
         parts = [texts["full_name"], texts["family_name"]]  # "Nombre" next to "Apellido": the first name
     else:
         parts = [texts.get(f, "") for f in ("given_name", "family_name", "last_first", "full_name")]
-    return fold(" ".join(p for p in parts if p)).split()
+    # Folded piece by piece (the same words as folding the whole text: folding never joins across
+    # whitespace): the pieces, names and surnames, repeat across rows where whole names do not.
+    return [word for p in parts if p for word in fold_words(p)]
 
 
 # ------------------------------------------------------------------------------------------------------------

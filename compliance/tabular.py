@@ -136,6 +136,8 @@ def cell_text(value: CellValue) -> str:
     """A cell as text: '' for empty, ISO for dates, '5551234567' rather than '5551234567.0'."""
     if value is None:
         return ""
+    if type(value) is str:  # most cells: checked first, this runs for every cell of a 370,000-row nightly
+        return value.strip()
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, datetime):
@@ -166,6 +168,12 @@ class HeaderMatcher:
                     self._exact.setdefault(_compact(norm), name)
                     choices.setdefault(norm, name)
         self._choices = choices
+        self._choice_list = list(choices)
+        # Containment candidates by one of their words (the first), in the order of ``choices``.
+        self._by_word: dict[str, list[tuple[int, tuple[str, ...], str]]] = {}
+        for i, (choice, name) in enumerate(choices.items()):
+            words = tuple(choice.split())
+            self._by_word.setdefault(words[0], []).append((i, words, name))
         # Header detection scores the first rows of every sheet, data rows included; their cells ("Y", a
         # date, "website; yearbook") repeat from file to file, so each text is matched once per matcher.
         self._memo: dict[str, tuple[str, float] | None] = {}
@@ -187,16 +195,17 @@ class HeaderMatcher:
         if exact:
             return exact, 100.0
         # ratio, not WRatio: partial matching would read "Last Name" as "Name".
-        best = process.extractOne(norm, list(self._choices), scorer=fuzz.ratio, score_cutoff=self.cutoff)
+        best = process.extractOne(norm, self._choice_list, scorer=fuzz.ratio, score_cutoff=self.cutoff)
         if best is not None:
             return self._choices[best[0]], float(best[1])
         # Containment: "Date signed (mm/dd/yyyy)" holds every word of "date signed". Scored below any exact or
         # fuzzy match and by how much of the header the synonym explains, so "Student last name" prefers "last
-        # name" over "name".
+        # name" over "name". Only synonyms whose first word is in the header can be contained in it; they are
+        # tried in synonym order so ties go as they always did.
         tokens = set(norm.split())
         found: tuple[str, float] | None = None
-        for choice, name in self._choices.items():
-            words = choice.split()
+        candidates = sorted(c for t in tokens for c in self._by_word.get(t, ()))
+        for _, words, name in candidates:
             if set(words) <= tokens:
                 score = 80.0 + 10.0 * len(words) / len(tokens)
                 if found is None or score > found[1]:
@@ -279,6 +288,144 @@ def _check_zip(path: Path, limits: Limits) -> None:
 
 
 def _read_xlsx(path: Path, limits: Limits) -> list[_Grid]:
+    _check_zip(path, limits)
+    # Most school workbooks are plain values: calamine (Rust) reads them ~10x faster than openpyxl. Anything it
+    # cannot render exactly as openpyxl would (formulas, error cells, a lying or oversized extent, a sparse sheet
+    # calamine would expand into a dense grid) goes the openpyxl way, which also produces every refusal.
+    grids = _read_xlsx_plain(path, limits)
+    return grids if grids is not None else _read_xlsx_openpyxl(path, limits)
+
+
+# In a sheet's XML: a formula, an error value, or a namespace-prefixed cell, row or formula (then the plain scan
+# below cannot vouch for the sheet). Plain byte searches: a regex alternation costs more than calamine's parse.
+_NOT_PLAIN_BYTES = (b"<f>", b"<f ", b"<f/", b't="e"', b":sheetData")
+_PREFIXED = re.compile(rb":(?:c|row|f|v|is)[ >/]")
+_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})[0-9]+"')
+_ROW_REF = re.compile(rb'<row r="([0-9]{1,9})"')
+_DIMENSION = re.compile(rb'<dimension ref="([A-Z]{1,3})?([0-9]+)?(?::([A-Z]{1,3})([0-9]+))?"')
+_DENSE_CELLS = 2_000_000  # a grid this big (rows x columns) is fine in memory whatever its fill
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def _rel_targets(data: bytes) -> list[tuple[str, str]]:
+    """(relationship kind, target) of a package .rels part, e.g. ("worksheet", "worksheets/sheet1.xml")."""
+    from defusedxml.ElementTree import fromstring
+
+    return [
+        (str(rel.get("Type", "")).rsplit("/", 1)[-1], str(rel.get("Target", "")))
+        for rel in fromstring(data)
+        if str(rel.tag).endswith("Relationship")
+    ]
+
+
+def _resolve(base: str, target: str) -> str:
+    import posixpath
+
+    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(base, target))
+
+
+def _plain_sheet_xml(zf: zipfile.ZipFile) -> list[bytes] | None:
+    """The XML of every worksheet part the workbook names, or None when the package is not laid out plainly."""
+    import posixpath
+
+    names = set(zf.namelist())
+    if "_rels/.rels" not in names:
+        return None
+    books = [_resolve("", t) for k, t in _rel_targets(zf.read("_rels/.rels")) if k == "officeDocument"]
+    if len(books) != 1:
+        return None
+    folder, name = posixpath.split(books[0])
+    rels = posixpath.join(folder, "_rels", name + ".rels")
+    if rels not in names:
+        return None
+    sheets = [_resolve(folder, t) for k, t in _rel_targets(zf.read(rels)) if k == "worksheet"]
+    if any(s not in names for s in sheets):
+        return None
+    return [zf.read(s) for s in sheets]  # sizes already checked by _check_zip
+
+
+def _plain_extent(xml: bytes, limits: Limits) -> bool:
+    """Whether a worksheet's XML is plain values within the limits, every cell and row placed by reference,
+    and small or dense enough for calamine's in-memory grid."""
+    if any(marker in xml for marker in _NOT_PLAIN_BYTES) or _PREFIXED.search(xml):
+        return False
+    refs = _CELL_REF.findall(xml)
+    rows = _ROW_REF.findall(xml)
+    cells = xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/")
+    if len(refs) != cells or len(rows) != xml.count(b"<row ") + xml.count(b"<row>") + xml.count(b"<row/"):
+        return False  # cells or rows placed by position: let openpyxl count them
+    dim = _DIMENSION.search(xml)
+    if dim is not None:
+        last_col, last_row = (dim.group(3), dim.group(4)) if dim.group(3) else (dim.group(1), dim.group(2))
+        if (last_row and int(last_row) > limits.max_rows) or (
+            last_col and _column_number(last_col) > limits.max_columns
+        ):
+            return False  # openpyxl refuses it with the declared size
+    max_row = max(map(int, rows), default=0)
+    max_col = max((_column_number(c) for c in set(refs)), default=0)
+    if max_row > limits.max_rows or max_col > limits.max_columns:
+        return False
+    return max_row * max_col <= max(_DENSE_CELLS, 4 * len(refs))
+
+
+def _plain_value(value: Any) -> CellValue:
+    # Rendered as openpyxl renders the same cell: whole numbers as int, a date cell as a datetime.
+    if type(value) is str:
+        value = value.strip()
+        return value or None
+    if type(value) is float:
+        return int(value) if value.is_integer() else value
+    if type(value) is date:
+        return datetime(value.year, value.month, value.day)
+    return _clean(value)
+
+
+def _read_xlsx_plain(path: Path, limits: Limits) -> list[_Grid] | None:
+    """Every worksheet through python-calamine, or None when the workbook needs openpyxl (see _read_xlsx)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            sheets_xml = _plain_sheet_xml(zf)
+            if sheets_xml is None or not all(_plain_extent(x, limits) for x in sheets_xml):
+                return None
+        from python_calamine import CalamineWorkbook, SheetTypeEnum
+
+        wb = CalamineWorkbook.from_path(str(path))
+    except Exception:  # anything odd about the package: openpyxl reads it or says why it cannot
+        return None
+    try:
+        meta = wb.sheets_metadata
+        worksheets = [m.name for m in meta if m.typ == SheetTypeEnum.WorkSheet]
+        if len(worksheets) != len(sheets_xml) or any(
+            m.typ not in (SheetTypeEnum.WorkSheet, SheetTypeEnum.ChartSheet) for m in meta
+        ):
+            return None
+        grids: list[_Grid] = []
+        for title in worksheets:
+            sheet = wb.get_sheet_by_name(title)
+            grid = _Grid(sheet=title, rows=[])
+            for row_no, cells in enumerate(sheet.to_python(skip_empty_area=False), start=1):
+                values = [_plain_value(v) for v in cells]
+                while values and values[-1] is None:
+                    values.pop()
+                if values:
+                    grid.rows.append((row_no, values))
+            for (min_row, min_col), (max_row, max_col) in sheet.merged_cell_ranges or ():
+                grid.merged.append((min_row + 1, min_col, max_row + 1, max_col))
+            grids.append(grid)
+    except Exception:
+        return None
+    finally:
+        wb.close()
+    return grids
+
+
+def _read_xlsx_openpyxl(path: Path, limits: Limits) -> list[_Grid]:
     # openpyxl's private sheet parser is used so one streaming pass yields values, formulas and merged ranges,
     # which the public read-only worksheet does not expose together.
     from openpyxl import load_workbook
@@ -294,7 +441,6 @@ def _read_xlsx(path: Path, limits: Limits) -> list[_Grid]:
                 cell["formula"] = True
             return cell
 
-    _check_zip(path, limits)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for corrupt files; all mean "cannot read this"
@@ -608,7 +754,7 @@ def _table_from_grid(
         if n <= best_row:
             continue
         cells = by_row[n]
-        if all(c is None for c in cells):
+        if cells.count(None) == len(cells):  # an empty row (count runs in C; this is per row)
             continue
         size = len(cells)
         values: dict[str, CellValue] = {}

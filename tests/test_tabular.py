@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 import zipfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from openpyxl import Workbook
 from compliance.tabular import (
     HeaderMatcher,
     Limits,
+    _read_xlsx_openpyxl,
+    _read_xlsx_plain,
     cell_text,
     decode_bytes,
     read_table,
@@ -264,3 +268,74 @@ def test_split_name_and_cell_text() -> None:
     assert cell_text(5551234567.0) == "5551234567"
     assert cell_text(datetime(2026, 9, 1)) == "2026-09-01"
     assert cell_text(None) == ""
+
+
+def _rewrite_sheet(path: Path, out: Path, change: Callable[[bytes], bytes]) -> Path:
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = change(data)
+            dst.writestr(info.filename, data)
+    return out
+
+
+def test_plain_workbook_values_read_as_openpyxl_reads_them(tmp_path: Path) -> None:
+    # No formula: the fast (calamine) reader takes it, and must hand over the same values openpyxl would.
+    path = _xlsx(
+        tmp_path / "plain.xlsx",
+        [
+            ["Lincoln volunteers", None, None, None, None],
+            [None],
+            ["Name", "Email", "Date signed", "Role", "Phone"],
+            ["  Ann Lee ", "ann@example.com", datetime(2026, 9, 1), "Coach", 4085550101],
+            ["Bo Park", None, datetime(2026, 9, 2, 10, 30), None, 2.5],
+            ["Cy Diaz", True, None, None, None],
+        ],
+        merges=("A1:E1", "D4:D6"),
+    )
+    assert _read_xlsx_plain(path, Limits()) is not None
+    fast = read_table(path, SPEC, job="t")
+    assert [(r.row, dict(r.values)) for r in fast.rows] == [
+        (4, {"full_name": "Ann Lee", "email": "ann@example.com", "signed": datetime(2026, 9, 1),
+             "category": "Coach", "phone": 4085550101}),
+        (5, {"full_name": "Bo Park", "email": None, "signed": datetime(2026, 9, 2, 10, 30), "category": "Coach",
+             "phone": 2.5}),
+        (6, {"full_name": "Cy Diaz", "email": True, "signed": None, "category": "Coach", "phone": None}),
+    ]  # fmt: skip
+    assert type(fast.rows[0].values["phone"]) is int and fast.tables[0].header_row == 3
+    with_openpyxl = _read_xlsx_openpyxl(path, Limits())
+    assert [(g.sheet, g.rows, sorted(g.merged)) for g in _read_xlsx_plain(path, Limits()) or []] == [
+        (g.sheet, [(n, c) for n, c in g.rows if c], sorted(g.merged)) for g in with_openpyxl
+    ]
+
+
+def test_workbooks_the_fast_reader_leaves_to_openpyxl(tmp_path: Path) -> None:
+    base = _xlsx(tmp_path / "base.xlsx", [["Name", "Email"], ["Ann Lee", "a@example.com"], ["Bo Park", "none yet"]])
+    assert _read_xlsx_plain(base, Limits()) is not None
+    # An error value (openpyxl writes '#N/A' text as one too): openpyxl shows '#N/A', calamine an empty cell.
+    error = _rewrite_sheet(base, tmp_path / "error.xlsx", lambda d: re.sub(
+        rb'(<c r="B3") t="inlineStr"><is><t>none yet</t></is>', rb'\1 t="e"><v>#N/A</v>', d))  # fmt: skip
+    assert _read_xlsx_plain(error, Limits()) is None
+    assert read_table(error, SPEC, job="t").rows[1].text("email") == "#N/A"
+    # Formulas: read as their text and flagged (test_formulas_kept_as_text_and_flagged), so never by calamine.
+    formula = _xlsx(tmp_path / "f.xlsx", [["Name", "Email"], ["=A1", "a@example.com"]])
+    assert _read_xlsx_plain(formula, Limits()) is None
+    # Sparse: two cells far apart would make calamine's dense grid 1,000,000 x 500 cells; openpyxl streams it.
+    sparse = _rewrite_sheet(
+        base,
+        tmp_path / "sparse.xlsx",
+        lambda d: d.replace(
+            b"</sheetData>", b'<row r="1000000"><c r="SF1000000" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+        ),
+    )
+    assert _read_xlsx_plain(sparse, Limits()) is None
+    assert [r.text("full_name") for r in read_table(sparse, SPEC, job="t").rows] == ["Ann Lee", "Bo Park", ""]
+    # A dimension that lies about the size does not get past the row limit.
+    rows = [["Name", "Email"], *[[f"P{i} Lee", f"p{i}@x.org"] for i in range(30)]]
+    many = _xlsx(tmp_path / "many.xlsx", rows)
+    lying = _rewrite_sheet(
+        many, tmp_path / "lying.xlsx", lambda d: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:B2"', d)
+    )
+    (rej,) = read_table(lying, SPEC, job="t", limits=Limits(max_rows=10)).rejected
+    assert "refused" in rej.reason and "rows" in rej.reason
