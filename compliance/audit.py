@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from compliance.consent import ConsentResult, Roster, read_consents, read_students
-from compliance.photos.evidence import PAGE_TEXT_SOURCE, PAGE_TEXT_URL
+from compliance.photos.evidence import PAGE_TEXT_URL, page_text_sources
 from compliance.photos.findings import Appearance, audit_rows, judge_all, match_appearances
 from compliance.photos.freshness import MemoryCache
 from compliance.photos.matching import build_index
@@ -140,7 +140,7 @@ def run_audit(
         outcome.crawl_errors += [f"{e.url}: {e.reason}" for e in result.stats.errors]
         scope = result.site_id if result.site_id in site_ids else None
         appearances: list[Appearance] = [(scope, ev.page_url, ev.image_url, ev.texts) for ev in evidence]
-        appearances += [(scope, url, PAGE_TEXT_URL, {PAGE_TEXT_SOURCE: text}) for url, text in page_texts(result)]
+        appearances += [(scope, url, PAGE_TEXT_URL, page_text_sources(url, text)) for url, text in page_texts(result)]
         matched, unidentified = match_appearances(appearances, index)
         outcome.unidentified_images += unidentified
         outcome.rows += audit_rows(judge_all(matched, consents, as_of, school_year_start=school_year_start))

@@ -291,7 +291,8 @@ async def crawl_and_store_async(
     with store.session() as session:
         caches = {site_id: StoreCache(session, site_id) for site_id, _ in targets}
     # Freshness is reckoned at the run's own time, so a replayed or tested night is consistent with itself.
-    results = await crawl_sites(targets, settings.crawl, caches.__getitem__, now=lambda: now)
+    hosts = {site.id: site.asset_hosts for site in settings.sites if site.asset_hosts}
+    results = await crawl_sites(targets, settings.crawl, caches.__getitem__, now=lambda: now, asset_hosts=hosts)
     summary: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
     for site_id, result in results.items():
