@@ -89,7 +89,8 @@ def build_site(root: Path, asset_base: str) -> None:
         ),
         "club.html": page("<p>Chess club meets on Tuesdays.</p>"),
         "css/site.css": ".team-photo { background-image: url(../images/team.jpg); }\n"
-        ".team-photo:hover { opacity: .9 }\n@media (min-width: 600px) { .unused { background: url(../images/unused.jpg) } }",
+        ".team-photo:hover { opacity: .9 }\n"
+        "@media (min-width: 600px) { .unused { background: url(../images/unused.jpg) } }",
         "data/manifest.json": json.dumps(
             {"pages": ["club.html"], "photos": [{"src": "images/m1.jpg", "caption": "Priya Natarajan"}]}
         ),
@@ -221,7 +222,8 @@ def test_channel_parsing_directions() -> None:
         '<div class="card"><div style="background-image:url(b.jpg)"></div><p>Ben Okafor</p></div>'
         '<ul><li data-src="c.jpg" data-caption="Chloe Tran"></li><li data-src="d.jpg"><img src="d-thumb.jpg"></li></ul>'
         '<iframe src="https://example.org/map" title="Map to Diego Alvarez field"></iframe>'
-        '<script type="application/json">{"items": [{"url": "e.jpg", "alt": "Naomi Davies"}, {"url": "f.html"}]}</script>'
+        '<script type="application/json">'
+        '{"items": [{"url": "e.jpg", "alt": "Naomi Davies"}, {"url": "f.html"}]}</script>'
     )
     parsed = parse_page(html, "https://s.org/x/p.html")
     by_file = {r.image_url.rsplit("/", 1)[-1]: r.texts for r in parsed.images}
