@@ -2,4 +2,4 @@
 generator (``build``) both read it without importing each other."""
 
 # Bump whenever the output changes shape or content: cached samples under var/sample are then rebuilt.
-GENERATOR_VERSION = "2026.11.25-consent-rules-1"
+GENERATOR_VERSION = "2026.12.01-consent-rules-spotlight-1"
