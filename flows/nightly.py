@@ -19,7 +19,7 @@ from tasks.artifacts import publish_summary, publish_table  # noqa: E402
 from tasks.campaign import check_bounces, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
 from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
-from tasks.photos import crawl_site, reconcile_site  # noqa: E402
+from tasks.photos import coverage_rows, crawl_site, reconcile_site  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
 
 SITES_PER_CONSENT_TASK = 50
@@ -59,6 +59,11 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
         web_sites = [s.id for s in settings.sites if s.web_roots]
         crawls = crawl_site.map(web_sites, now=now).result()
         results["crawl"] = _total(crawls)
+        publish_table(
+            "nightly-crawl-coverage",
+            "Crawl coverage by site: pages, images, videos, PDFs, and what was refused and why (counts only)",
+            coverage_rows(web_sites, crawls),
+        )
         per_site = reconcile_site.map(web_sites, now=now).result()
         results["photos"] = _total(per_site)
         publish_table(

@@ -503,7 +503,6 @@ def test_precision_recall_on_sample_pages() -> None:
         pytest.skip("standard sample has no photo truth yet")
     from compliance.photos.evidence import parse_page, read_image
     from compliance.photos.findings import identify
-    from compliance.photos.findings import identify
 
     roster, distractors, _captions = load_evaluation_set(sample)
     ix = build_index(roster, distractors=distractors)

@@ -172,7 +172,7 @@ def test_every_channel_is_crawled_and_names_its_student(sites) -> None:  # type:
     assert cdn.hits(path_prefix="/robots.txt") == 1  # the asset host's own robots.txt is asked
     report = coverage(result)
     assert report["videos"] == 4 and report["pdfs_found"] == 1 and report["pdfs_read"] == 1
-    assert report["refused"]["off_site"] >= 1 and report["images_fetched"] < report["images_found"]
+    assert report["refused_off_site"] >= 1 and report["images_fetched"] < report["images_found"]
 
 
 def test_without_asset_hosts_a_hot_linked_photo_is_refused_as_off_site(sites) -> None:  # type: ignore[no-untyped-def]
@@ -194,7 +194,7 @@ def test_asset_host_robots_txt_is_obeyed(tmp_path: Path) -> None:
         with SampleWebsites(tmp_path / "www") as www:
             result = crawl(www, asset_hosts=("127.0.0.2",))
     assert cdn.hits(path_prefix="/private/") == 0
-    assert coverage(result)["refused"]["robots"] == 1
+    assert coverage(result)["refused_robots"] == 1
 
 
 def test_asset_hosts_are_host_names() -> None:

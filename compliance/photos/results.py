@@ -212,11 +212,16 @@ def _refusal(err: CrawlError) -> str:
 
 
 REFUSAL_CLASSES = ("robots", "off_site", "size", "type", "address", "limit", "error")
+COVERAGE_KEYS = (
+    "pages_found", "pages_crawled", "images_found", "images_fetched", "videos", "pdfs_found", "pdfs_read",
+    *(f"refused_{name}" for name in REFUSAL_CLASSES),
+)  # fmt: skip
 
 
 def coverage(result: CrawlResult) -> dict[str, Any]:
-    """What a site's crawl saw and what it could not read, as counts (no URLs: they can carry names):
-    pages found vs crawled, images found vs fetched, videos, PDFs found vs read, and refusals by reason."""
+    """What a site's crawl saw and what it could not read, as flat counts (no URLs: they can carry names):
+    pages found vs crawled, images found vs fetched, videos, PDFs found vs read, and ``refused_<why>`` for
+    each of ``REFUSAL_CLASSES`` (robots, off_site, size, type, address, limit, error)."""
     stats = result.stats
     refused = dict.fromkeys(REFUSAL_CLASSES, 0)
     for err in stats.errors:
@@ -230,8 +235,7 @@ def coverage(result: CrawlResult) -> dict[str, Any]:
         "videos": stats.videos,
         "pdfs_found": stats.pdfs_found,
         "pdfs_read": stats.pdfs_read,
-        "refused": refused,
-        "complete": result.complete,
+        **{f"refused_{name}": count for name, count in refused.items()},
     }
 
 

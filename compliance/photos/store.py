@@ -19,7 +19,7 @@ from compliance.models import Page, Photo, PhotoAppearance, Site
 from compliance.photos.evidence import ImageEvidence, photo_record
 from compliance.photos.fetch import MAX_URL_LENGTH
 from compliance.photos.freshness import CacheEntry, CrawlCache
-from compliance.photos.results import CrawlResult, build_evidence
+from compliance.photos.results import CrawlResult, build_evidence, coverage
 from compliance.photos.traversal import crawl_sites, site_targets
 
 if TYPE_CHECKING:
@@ -297,14 +297,19 @@ async def crawl_and_store_async(
     failures: list[str] = []
     for site_id, result in results.items():
         evidence = build_evidence(result, settings.crawl.max_image_pixels)
+        seen = coverage(result)
         try:
             with store.session() as session:
                 counts = store_crawl(session, site_id, result, evidence, now)
+                row = session.get(Site, site_id)
+                if row is not None:
+                    row.crawl_coverage, row.crawled_at = seen, now
         except Exception as exc:
             failures.append(f"{site_id}: {type(exc).__name__}: {exc}"[:300])
             continue
         summary[site_id] = {
             **result.stats.as_dict(),
+            **seen,
             **counts,
             "pages": len(result.pages),
             "images": len(result.images),
