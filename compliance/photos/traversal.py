@@ -381,6 +381,7 @@ class _SiteCrawl:
             self.result.stats.pdfs_found += 1
         elif urlsplit(url).path.rsplit(".", 1)[-1].lower() in _NOT_PAGES and "." in urlsplit(url).path:
             return
+        self.result.stats.pages_found += 1
         if not self.scope.contains(url):
             self.error(url, "PDF outside the site not read" if pdf else "link outside the site not followed", "refused")
             return
@@ -598,7 +599,6 @@ class _SiteCrawl:
         except TimeoutError:
             self.error(self.roots[0] if self.roots else "", "time limit for the site reached", "limit")
         self.result.stats.fresh_skips = sum(1 for image in self.result.images.values() if image.fresh)
-        self.result.stats.pages_found = len(self._seen_pages)
         self.result.stats.videos = sum(
             1 for page in self.result.pages.values() for ref in page.images if ref.texts.get("_kind") == "video"
         )
