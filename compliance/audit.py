@@ -26,11 +26,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from compliance.consent import ConsentResult, Roster, read_consents, read_students
-from compliance.photos.evidence import PAGE_TEXT_SOURCE, PAGE_TEXT_URL
+from compliance.photos.evidence import PAGE_TEXT_URL, page_text_sources
 from compliance.photos.findings import Appearance, audit_rows, judge_all, match_appearances
 from compliance.photos.freshness import MemoryCache
 from compliance.photos.matching import build_index
-from compliance.photos.results import build_evidence, page_texts
+from compliance.photos.results import build_evidence, coverage, page_texts
 from compliance.photos.traversal import crawl_sites
 from compliance.quarantine import Rejected
 from compliance.settings import DEFAULT_SCHOOL_YEAR_START, Crawl
@@ -55,6 +55,7 @@ class AuditResult:
     pages: int = 0
     images: int = 0
     unidentified_images: int = 0
+    coverage: dict[str, dict[str, int]] = field(default_factory=dict)  # per site: results.coverage counts
 
 
 def consent_files(paths: Sequence[Path]) -> list[Path]:
@@ -160,9 +161,10 @@ def run_audit(
         outcome.pages += len(result.pages)
         outcome.images += len(evidence)
         outcome.crawl_errors += [f"{e.url}: {e.reason}" for e in result.stats.errors]
+        outcome.coverage[result.site_id] = coverage(result)
         scope = result.site_id if result.site_id in site_ids else None
         appearances: list[Appearance] = [(scope, ev.page_url, ev.image_url, ev.texts) for ev in evidence]
-        appearances += [(scope, url, PAGE_TEXT_URL, {PAGE_TEXT_SOURCE: text}) for url, text in page_texts(result)]
+        appearances += [(scope, url, PAGE_TEXT_URL, page_text_sources(url, text)) for url, text in page_texts(result)]
         matched, unidentified = match_appearances(appearances, index)
         outcome.unidentified_images += unidentified
         outcome.rows += audit_rows(judge_all(matched, consents, as_of, school_year_start=school_year_start))

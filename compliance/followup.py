@@ -257,8 +257,11 @@ def plan_takedown_notices(session: Session, settings: Settings, now: datetime) -
             first_notified = min((f.notified_at for f in batch if f.notified_at), default=now)
             variables = {
                 "site_name": site.name,
+                # Ids, kinds and channels only (alt, figcaption, pdf_page_2...): never the evidence text, which
+                # quotes the student's name.
                 "findings": [
-                    {"page_url": f.page_url, "image_url": f.image_url, "student_id": f.student_id, "reason": f.reason}
+                    {"page_url": f.page_url, "image_url": f.image_url, "student_id": f.student_id, "reason": f.reason,
+                     "kind": f.kind or "photo", "channel": f.channel or ""}
                     for f in batch
                 ],
                 "respond_by": (today + remind_after).isoformat(),

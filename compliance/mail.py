@@ -53,6 +53,11 @@ _UNSAFE_HEADER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # An address goes into a header as-is; these characters would let a value add recipients or comments.
 _UNSAFE_ADDRESS = re.compile(r"[\s<>,;:\"()\[\]\\]")
 
+# What a takedown finding is (compliance.vocabulary.FindingKind): a photo, a video, or a name in the page's text.
+KIND_LABELS: dict[str, dict[str, str]] = {
+    "en": {"photo": "photo", "video": "video", "name": "name in the text"},
+    "es": {"photo": "foto", "video": "video", "name": "nombre en el texto"},
+}
 REASON_LABELS: dict[str, dict[str, str]] = {
     "en": {
         "no_consent": "no parent consent on file",
@@ -175,6 +180,11 @@ def _reason(ctx: Any, value: str) -> str:
     return REASON_LABELS[ctx.get("language", "en")].get(value, value)
 
 
+@pass_context
+def _finding_kind(ctx: Any, value: str) -> str:
+    return KIND_LABELS[ctx.get("language", "en")].get(value, value)
+
+
 def make_environment(template_dir: Path = TEMPLATES_DIR) -> Environment:
     """The one Jinja2 environment: autoescape for .html, StrictUndefined, no reload checks in production."""
     env = Environment(
@@ -187,7 +197,7 @@ def make_environment(template_dir: Path = TEMPLATES_DIR) -> Environment:
         auto_reload=False,
         cache_size=-1,
     )
-    env.filters.update(long_date=_long_date, category=_category, reason=_reason)
+    env.filters.update(long_date=_long_date, category=_category, reason=_reason, finding_kind=_finding_kind)
     return env
 
 

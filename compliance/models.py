@@ -78,6 +78,9 @@ class Site(Base):
     org_unit: Mapped[str] = mapped_column(String(300))
     site_admin_email: Mapped[str] = mapped_column(String(320))
     web_contact_email: Mapped[str] = mapped_column(String(320))
+    # The last crawl's coverage (compliance.photos.results.coverage): counts only, for the Data Quality sheet.
+    crawl_coverage: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    crawled_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Person(Base):

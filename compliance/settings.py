@@ -9,6 +9,7 @@ in environment names (``DC_GOOGLE__EMULATOR_URL``).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from datetime import date
@@ -44,6 +45,9 @@ class ProfileError(Exception):
     """The district profile or environment is invalid; the message names the key and is meant for people."""
 
 
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
 class Site(BaseModel):
     """A school or office: the unit that owns people, pages and escalations."""
 
@@ -52,6 +56,9 @@ class Site(BaseModel):
     kind: SiteKind = "elementary"
     org_unit: str = Field(description="Admin Directory orgUnitPath whose users belong to this site")
     web_roots: list[str] = Field(default_factory=list)
+    # Image hosts the site's pages hot-link photos from (a CDN, Google Drive, wp.com): their photos are fetched
+    # under the same politeness and size limits; any other host's images are refused as off-site.
+    asset_hosts: list[str] = Field(default_factory=list)
     site_admin: EmailStr
     web_contact: EmailStr
     # Input locations: a path relative to the profile's folder, or "sheets:<spreadsheetId>" for a Google Sheet.
@@ -75,6 +82,16 @@ class Site(BaseModel):
     def default_purposes_for(self, source: str) -> list[str]:
         """The purposes a form of ``source`` that names none grants (empty: none, the row is quarantined)."""
         return list(self.default_purposes.get(source, self.default_purposes.get("*", [])))
+
+    @field_validator("asset_hosts")
+    @classmethod
+    def _bare_hosts(cls, value: list[str]) -> list[str]:
+        # A host name only: a scheme or path would never equal a URL's host and silently allow nothing.
+        hosts = [h.strip().lower().rstrip(".") for h in value]
+        bad = [h for h in hosts if not _HOST_NAME.fullmatch(h)]
+        if bad:
+            raise ValueError(f"asset_hosts must be host names (like cdn.example.org), not {bad[0]!r}")
+        return hosts
 
 
 class District(BaseModel):

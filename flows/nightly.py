@@ -21,7 +21,7 @@ from tasks.campaign import check_bounces, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
 from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
 from tasks.ledger import anchor_ledger  # noqa: E402
-from tasks.photos import crawl_site, reconcile_site  # noqa: E402
+from tasks.photos import coverage_rows, crawl_site, reconcile_site  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
 
 SITES_PER_CONSENT_TASK = 50
@@ -67,6 +67,11 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
         if held:
             notes.append(held)
             get_run_logger().warning(held)
+        publish_table(
+            "nightly-crawl-coverage",
+            "Crawl coverage by site: pages, images, videos, PDFs, and what was refused and why (counts only)",
+            coverage_rows(web_sites, crawls),
+        )
         per_site = reconcile_site.map(web_sites, now=now).result()
         results["photos"] = _total(per_site)
         publish_table(

@@ -20,6 +20,7 @@ from compliance.photos.findings import (
     matched_students,
 )
 from compliance.photos.matching import IndexCache, NameIndex
+from compliance.photos.results import COVERAGE_KEYS
 from compliance.photos.store import crawl_and_store
 from tasks import resources
 
@@ -29,6 +30,14 @@ def crawl_site(site_id: str, now: datetime) -> dict[str, object]:
     """Crawl one site politely (robots, allowlist, conditional GET) and store pages, photos and evidence."""
     summary = crawl_and_store(resources.store(), resources.settings(), now, [site_id])
     return summary.get(site_id, {})
+
+
+def coverage_rows(site_ids: list[str], crawls: list[dict[str, object]]) -> list[dict[str, object]]:
+    """One row per site of the crawl's coverage counts (the nightly artifact): ids and numbers only."""
+    return [
+        {"site": site_id, **{key: counts.get(key, 0) for key in COVERAGE_KEYS}}
+        for site_id, counts in zip(site_ids, crawls, strict=True)
+    ]
 
 
 _INDEXES = IndexCache()

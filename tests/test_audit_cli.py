@@ -40,6 +40,9 @@ def test_audit_of_one_school_matches_truth(sample_dir: Path, tmp_path: Path) -> 
         )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+    # The coverage table: what the crawl found and read per site, and what it refused and why.
+    assert "Crawl coverage" in done.stderr and "lincoln-es" in done.stderr
+    assert "robots 1" in done.stderr and "off-site" in done.stderr and "1/1" in done.stderr  # the PDF, read
     with out.open(encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)

@@ -126,9 +126,10 @@ def test_first_crawl_pages_images_and_refusals(server: SampleWebsites) -> None:
     assert why["/school/loop1.html"] == "redirect loop"
     assert server.hits(path_prefix="/school/loop") == 2
     assert why["/school/missing.html"] == "HTTP 404"
-    assert result.gone == {f"{server.base_url}/school/missing.html"}
+    # A linked PDF is read like a page (its text names students); this one is not served.
+    assert result.gone == {f"{server.base_url}/school/missing.html", f"{server.base_url}/school/handbook.pdf"}
     assert why["https://cdn.example.net/x.jpg"] == "image outside the site not fetched"
-    assert server.hits(path_prefix="/school/handbook.pdf") == 0
+    assert server.hits(path_prefix="/school/handbook.pdf") == 1
     assert result.complete
 
     evidence = build_evidence(result, 40_000_000)

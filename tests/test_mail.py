@@ -35,9 +35,9 @@ BASE = {
 }
 FINDINGS = [
     {"page_url": "https://w/lincoln-es/news/fair.html", "image_url": "https://w/lincoln-es/images/a.jpg",
-     "student_id": "S1001", "reason": "no_consent"},
-    {"page_url": "https://w/lincoln-es/gallery/g.html", "image_url": "https://w/lincoln-es/images/b.jpg",
-     "student_id": "S1002", "reason": "principal_missing"},
+     "student_id": "S1001", "reason": "no_consent", "kind": "photo", "channel": "figcaption"},
+    {"page_url": "https://w/lincoln-es/docs/news.pdf", "image_url": "",
+     "student_id": "S1002", "reason": "principal_missing", "kind": "name", "channel": "pdf_page_2"},
 ]
 CONTEXTS = {
     "announcement": BASE,
@@ -107,6 +107,16 @@ def test_takedown_digest_names_no_student() -> None:
         assert "Secret Child" not in subject + text + html
         assert "S1001" in text and "S1001" in html and "S1001" not in subject
         assert "2" in subject
+
+
+def test_takedown_digest_says_what_kind_and_where() -> None:
+    for language, name_kind, no_image in (("en", "name in the text", "(the page's text)"),
+                                          ("es", "nombre en el texto", "(el texto de la página)")):
+        _, text, html = render_email("takedown_digest", CONTEXTS["takedown_digest"], language)
+        for body in (text, html):
+            assert "figcaption" in body and "pdf_page_2" in body and name_kind in body and no_image in body
+        assert 'href=""' not in html  # a name in the text has no image to link to
+        assert "\n  Student ID: S1001" in text if language == "en" else "\n  ID del estudiante: S1001" in text
 
 
 def test_missing_context_value_fails_loudly() -> None:

@@ -55,6 +55,12 @@ def build_district(session: Any) -> dict[str, Any]:
                 org_unit="/L",
                 site_admin_email="principal.lincoln@standard-sd.org",
                 web_contact_email="web@l.org",
+                crawl_coverage={
+                    "pages_found": 14, "pages_crawled": 12, "images_found": 40, "images_fetched": 37, "videos": 2,
+                    "pdfs_found": 1, "pdfs_read": 1, "refused_robots": 1, "refused_off_site": 2, "refused_size": 1,
+                    "refused_type": 0, "refused_address": 1, "refused_limit": 0, "refused_error": 2,
+                },  # fmt: skip
+                crawled_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
             ),
             Site(
                 id="evil-es",
@@ -250,6 +256,8 @@ def build_district(session: Any) -> dict[str, Any]:
         reason: str = "no_consent",
         image: str | None = None,
         student: str = "S1",
+        kind: str = "photo",
+        channel: str = "alt",
     ) -> None:
         n = next(seq)
         session.add(
@@ -257,7 +265,7 @@ def build_district(session: Any) -> dict[str, Any]:
                 finding_key=f"{n:064d}",
                 site_id=site,
                 page_url=f"https://www.example.org/{site}/p{n}.html",
-                image_url=image or f"https://www.example.org/{site}/images/i{n}.jpg",
+                image_url=f"https://www.example.org/{site}/images/i{n}.jpg" if image is None else image,
                 student_id=student,
                 verdict=verdict,
                 reason=reason,
@@ -266,11 +274,14 @@ def build_district(session: Any) -> dict[str, Any]:
                 first_seen_at=first,
                 last_seen_at=NOW,
                 resolved_at=resolved,
+                kind=kind,
+                channel=channel,
             )
         )
 
     finding("lincoln-es", "violation", "open", at("2026-11-23"))
-    finding("lincoln-es", "violation", "new", at("2026-11-18"))
+    # A student named on page 2 of a linked PDF newsletter: a name finding, no image.
+    finding("lincoln-es", "violation", "new", at("2026-11-18"), image="", kind="name", channel="pdf_page_2")
     finding(
         "evil-es",
         "violation",
@@ -548,9 +559,10 @@ def test_findings_sheet_has_ids_links_and_no_student_names(built: dict[str, Any]
     path = built["path"]
     header, rows = table(path, "Photo Consent Findings")
     assert header == [
-        "Site", "Page", "Image link", "Student id", "Verdict", "Reason", "First seen", "Status",
-        "Days online", "Taken down",
+        "Site", "Page", "Image link", "Kind", "Found in", "Student id", "Verdict", "Reason", "First seen",
+        "Status", "Days online", "Taken down",
     ]  # fmt: skip
+    assert {r["Kind"] for r in rows} == {"photo", "name"} and "pdf_page_2" in {r["Found in"] for r in rows}
     [(n,)] = sql(
         built["store"], "select count(*) from findings where verdict in ('violation', 'needs_review')"
     )
@@ -560,7 +572,7 @@ def test_findings_sheet_has_ids_links_and_no_student_names(built: dict[str, Any]
     links = {c.value: c.hyperlink.target for c in ws["C"][1:] if c.hyperlink is not None}
     assert links and all(v == k and k.startswith("https://") for k, v in links.items())
     assert "javascript:alert(1)" not in links  # shown, never clickable
-    assert ws["G2"].number_format == "yyyy-mm-dd"
+    assert ws["I2"].number_format == "yyyy-mm-dd"
     # No student name anywhere in the file, on any sheet.
     with zipfile.ZipFile(path) as zf:
         blob = b"".join(zf.read(name) for name in zf.namelist())
@@ -632,10 +644,19 @@ def test_workbook_structure(built: dict[str, Any]) -> None:
         date(2026, 11, 24),
     ]
     _, dq = table(path, "Data Quality")
-    assert {(r["Job"], r["Source file"], r["Rows quarantined"], r["New since last report"]) for r in dq} == {
+    quarantine = [r for r in dq if r["Job"] != "crawl"]
+    assert {(r["Job"], r["Source file"], r["Rows quarantined"], r["New since last report"]) for r in quarantine} == {
         ("consent", "consent/lincoln-es.xlsx", 3, 1),
         ("roster", HOSTILE[1], 1, 1),
     }
+    # The websites' last crawls: found vs read, and what was refused and why (only lincoln-es was crawled).
+    [crawl] = [r for r in dq if r["Job"] == "crawl"]
+    assert crawl["Source file"] == "Lincoln Elementary" and crawl["Latest"].date() == date(2026, 11, 23)
+    assert (crawl["Pages found"], crawl["Pages crawled"], crawl["Images found"], crawl["Images fetched"]) == (
+        14, 12, 40, 37)  # fmt: skip
+    assert (crawl["Videos"], crawl["PDFs found"], crawl["PDFs read"]) == (2, 1, 1)
+    assert (crawl["Refused: robots.txt"], crawl["Refused: off-site"], crawl["Refused: size"]) == (1, 2, 1)
+    assert (crawl["Refused: type"], crawl["Refused: other"]) == (0, 3)
     _, aging = table(path, "Takedown Aging")
     assert sum(r["Total online"] for r in aging) == built["data"].summary["violations_online"]
     _, terms = table(path, "Definitions")

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from openpyxl import load_workbook
@@ -20,6 +20,7 @@ from PIL import Image, IptcImagePlugin
 from sample_fixtures import sample_dir  # noqa: F401
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
+from compliance.photos.evidence import pdf_text
 from compliance.sample import GENERATOR_VERSION, ensure_sample, generate
 from compliance.sample.context import Student
 from compliance.sample.names import strip_accents
@@ -77,6 +78,8 @@ def snapshot(root: Path) -> dict[str, Any]:
             wb = load_workbook(path)
             out[rel] = [(ws.title, sorted(str(r) for r in ws.merged_cells.ranges),
                          [list(r) for r in ws.iter_rows(values_only=True)]) for ws in wb.worksheets]
+        elif path.suffix == ".pdf":
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
         elif path.suffix == ".jpg":
             with Image.open(path) as im:
                 out[rel] = (im.size, hashlib.sha256(im.tobytes()).hexdigest(), dict(im.getexif()),
@@ -392,6 +395,19 @@ def test_photo_truth_is_what_the_pages_and_images_say(sample_dir: Path) -> None:
     truth = load_json(sample_dir, "truth/photos.json")
     derived: dict[tuple[str, str], set[str]] = {}
     image_texts: dict[str, list[str]] = {}
+    page_text: dict[str, str] = {}
+
+    def add(rel: str, image: str, texts: list[str]) -> None:
+        if image not in image_texts:
+            path = sample_dir / "sites" / image
+            image_texts[image] = _image_texts(path) if path.is_file() else []
+        ids: set[str] = set()
+        for text in texts + image_texts[image]:
+            found = index.identifies(text)
+            assert found is not None, (rel, text)  # never an ambiguous name
+            ids |= found
+        derived.setdefault((rel, image), set()).update(ids)
+
     for page in sorted((sample_dir / "sites").glob("*/**/*.html")):
         rel = page.relative_to(sample_dir / "sites").as_posix()
         tree = HTMLParser(page.read_text(encoding="utf-8"))
@@ -400,20 +416,47 @@ def test_photo_truth_is_what_the_pages_and_images_say(sample_dir: Path) -> None:
             image = urljoin(f"/{rel}", src).lstrip("/")
             texts = [img.attributes.get("alt") or ""]
             node = img.parent
-            while node is not None and node.tag not in ("figure", "li", "a", "div"):
+            while node is not None and node.tag not in ("figure", "li", "a", "div", "td"):
                 node = node.parent
-            if node is not None and node.attributes.get("class") != "photos":
+            if node is not None and node.tag == "td":
+                # A roster table: the name is in the same column of the row below the portraits.
+                row = node.parent
+                column = [c.mem_id for c in row.css("td")].index(node.mem_id)
+                below = row.next
+                while below is not None and below.tag != "tr":
+                    below = below.next
+                texts.append(below.css("td")[column].text() if below is not None else "")
+            elif node is not None and node.attributes.get("class") != "photos":
                 texts += [node.text(separator=" "), node.attributes.get("data-caption") or ""]
-            if image not in image_texts:
-                image_texts[image] = _image_texts(sample_dir / "sites" / image)
-            ids: set[str] = set()
-            for text in texts + image_texts[image]:
-                found = index.identifies(text)
-                assert found is not None, (rel, text)  # never an ambiguous name
-                ids |= found
-            derived.setdefault((rel, image), set()).update(ids)
+            add(rel, image, texts)
+        for tile in tree.css("[style*='url(']"):
+            style = tile.attributes.get("style") or ""
+            add(rel, style.split("url(", 1)[1].split(")", 1)[0].strip("'\"").lstrip("/"), [tile.text(separator=" ")])
+        for script in tree.css('script[type="application/ld+json"]'):
+            for item in json.loads(script.text()).get("associatedMedia", []):
+                add(rel, item["contentUrl"].lstrip("/"), [item["caption"]])
+        for video in tree.css("video[poster]"):
+            poster = urljoin(f"/{rel}", video.attributes["poster"] or "").lstrip("/")
+            add(rel, poster, [video.attributes.get("title") or ""])
+        for frame in tree.css("iframe"):
+            player = urlsplit(frame.attributes.get("src") or "").path.lstrip("/")
+            add(rel, player, [frame.attributes.get("title") or ""])
+        body = tree.css_first("main")
+        page_text[rel] = body.text(separator=" ") if body is not None else ""
+    for pdf in sorted((sample_dir / "sites").glob("*/docs/*.pdf")):
+        rel = pdf.relative_to(sample_dir / "sites").as_posix()
+        page_text[rel] = " ".join(pdf_text(pdf.read_bytes())[0].split("\f"))
+    # Text-only mentions: students the page's text names who are in no photo or video of that page.
+    for rel, text in page_text.items():
+        pictured = {sid for (page, _image), ids in derived.items() if page == rel for sid in ids}
+        named = index.identifies(text)
+        assert named is not None, rel
+        if named - pictured:
+            derived[(rel, "")] = named - pictured
     expected = {(a["page"], a["image"]): set(a["student_ids"]) for a in truth["appearances"]}
     assert derived == expected
+    kinds = Counter(a["kind"] for a in truth["appearances"])
+    assert kinds["video"] >= 5 and kinds["name"] >= 5  # every site: a video, an embed, mentions and a PDF
     for a in truth["appearances"]:
         assert a["identified"] == bool(a["student_ids"])
         assert a["crawlable"] == ("/private/" not in a["page"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import re
 import time
 import unicodedata
@@ -29,6 +30,7 @@ from itertools import islice
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
+import tinycss2
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 # A page author can put a megabyte in an alt attribute; names are found in the first few thousand characters
@@ -72,11 +74,22 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # texts (alt, title, captions, file name, embedded metadata) and text bound to exactly this image (its card,
 # table column, a "pictured" sentence) identify; text shared with other images or a story around an
 # illustration only asks for a look.
-WEAK_SOURCES = frozenset({"context", "shared_caption", "context_hashtags"})
+WEAK_SOURCES = frozenset({"context", "shared_caption", "context_hashtags", "json_context"})
 PAGE_TEXT_SOURCE = "page_text"
+PDF_PAGE_SOURCE = "pdf_page"  # "pdf_page_3": the text of page 3 of a linked PDF (a name finding, page in the channel)
+PDF_PAGE_BREAK = "\f"  # a stored PDF text keeps its pages apart with form feeds
 PAGE_TEXT_URL = ""  # a name finding's image URL: the page's text named the student, no image did
 KIND_FLAG = "_kind"  # "video" for a video or embed (its poster or player URL stands for it)
 DECORATIVE_FLAG = "_decorative"  # why an image cannot show a student (logo, stock, tiny); not text to search
+# How the page published the image when it is not an <img>: background, stylesheet, data_gallery, json, json_ld,
+# manifest, video, embed. It prefixes the finding's channel ("background:overlay").
+CHANNEL_FLAG = "_channel"
+NO_FETCH_FLAG = "_nofetch"  # a player page or video file: nothing the crawler can read as an image
+CAPTIONS_FLAG = "_captions_url"  # a video's captions track, replaced by its text ("captions") once fetched
+MAX_RESOURCES_PER_PAGE = 8  # stylesheets, JSON manifests and caption tracks one page may make the crawler read
+MAX_JSON_CHARS = 200_000
+MAX_JSON_ITEMS = 2_000
+MAX_REFS_PER_RESOURCE = 500
 MAX_CARD_CHARS = 600
 MAX_PAGE_TEXT_CHARS = 20_000
 MIN_PHOTO_PIXELS = 100
@@ -84,6 +97,30 @@ _SCRIPT_URL = re.compile(r"""["'`]((?:[\w./~-]|%[0-9A-Fa-f]{2})+\.(?:html?|php|a
 _HASHTAG = re.compile(r"#([^\W\d_][\w]*[A-Z][\w]*)")
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _MEDIA_TAGS = frozenset({"img", "video", "iframe", "picture"})
+# Elements that show a photo: counted so that a card holding one background photo is still that photo's card.
+_MEDIA_SELECTOR = "img, video, iframe, [style*='url('], [data-bg], [data-background], [data-background-image]"
+_IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|heic|tiff?|bmp)$", re.I)
+_PAGE_PATH = re.compile(r"\.(?:html?|php|aspx?)$", re.I)
+_GALLERY_ATTRS = (
+    "data-src", "data-full", "data-large", "data-image", "data-img", "data-original", "data-zoom-image",
+    "data-href", "data-bg", "data-background", "data-background-image", "data-photo", "data-thumb",
+)  # fmt: skip
+_GALLERY_LINK = re.compile(r"lightbox|fancybox|gallery|glightbox|photoswipe|magnific|colorbox", re.I)
+_EMBED = re.compile(
+    r"^https?://(?:www\.)?(?:youtube(?:-nocookie)?\.com/(?:embed|watch|shorts)|youtu\.be/|player\.vimeo\.com/video/"
+    r"|vimeo\.com/\d|drive\.google\.com/(?:file/d/|open)|docs\.google\.com/(?:file|presentation)/d/)",
+    re.I,
+)
+_SCRIPT_JSON = re.compile(r"""["'`]((?:[\w./~-]|%[0-9A-Fa-f]{2})+\.json)(?:\?[^"'`\s]*)?["'`]""")
+_VIDEO_TYPES = frozenset({"VideoObject", "Clip", "Movie"})
+_IMAGE_TYPES = frozenset({"ImageObject", "Photograph"})
+_JSON_URL_KEYS = (
+    "contentUrl", "url", "src", "image", "thumbnailUrl", "thumbnail", "full", "large", "file", "href",
+    "poster", "embedUrl", "path", "photo", "original",
+)  # fmt: skip
+_JSON_TEXT_KEYS = (("caption", "json_caption"), ("alt", "json_alt"), ("title", "json_title"),
+                   ("name", "json_name"), ("description", "json_description"), ("label", "json_label"))  # fmt: skip
+_STORY_KEYS = frozenset({"headline", "articleBody", "articleSection"})
 _CARD_TAGS = frozenset({"figure", "li", "td", "th", "dd"})
 _SKIP_TAGS = frozenset(
     {"script", "style", "template", "noscript", "nav", "header", "footer", "blockquote", "q", "button", "form"}
@@ -137,6 +174,9 @@ class ParsedPage:
     links: list[str]
     images: list[ImageRef]
     text: str = ""  # the page's own text: students named without a photo are name findings
+    # Same-page resources that may show photos or list pages: (kind, url), kind stylesheet | manifest | captions.
+    resources: list[tuple[str, str]] = field(default_factory=list)
+    pdfs: list[str] = field(default_factory=list)  # linked PDF documents (newsletters, flyers)
 
 
 @dataclass
@@ -422,7 +462,7 @@ def source_strength(source: str) -> str:
     base = source.split("#", 1)[0]
     if base.startswith("_"):
         return "flag"
-    if base == PAGE_TEXT_SOURCE:
+    if base == PAGE_TEXT_SOURCE or base.startswith(PDF_PAGE_SOURCE):
         return "page"
     return "weak" if base in WEAK_SOURCES else "strong"
 
@@ -508,7 +548,7 @@ def _visible_text_walk(node: LexborNode, skip: Callable[[LexborNode], bool], lim
 
 def _media_count(node: LexborNode) -> int:
     index = _INDEX.get()
-    return index.media_count(node) if index is not None else len(node.css("img, video, iframe"))
+    return index.media_count(node) if index is not None else len(node.css(_MEDIA_SELECTOR))
 
 
 def _deep_text(node: LexborNode, limit: int) -> str:
@@ -715,8 +755,252 @@ def _page_text(tree: LexborHTMLParser) -> str:
     return _visible_text(body, lambda n: n.tag in _PAGE_SKIP_TAGS, MAX_PAGE_TEXT_CHARS)
 
 
+def _link_urls(tree: LexborHTMLParser, base: str) -> tuple[list[str], list[str]]:
+    """Links of a page (anchors, areas, page URLs quoted in inline scripts) and the JSON files its scripts
+    or data attributes name (manifests a script would load: read without running it)."""
+    links: list[str] = []
+    manifests: list[str] = []
+    seen: set[str] = set()
+
+    def add(into: list[str], url: str) -> None:
+        absolute = urldefrag(urljoin(base, url[:8_000]))[0]
+        if absolute not in seen:
+            seen.add(absolute)
+            into.append(absolute)
+
+    for anchor in tree.css("a[href], area[href]"):
+        href = (anchor.attributes.get("href") or "").strip()
+        if not href or href.startswith("#") or href.lower().startswith(_SKIP_LINK_SCHEMES):
+            continue
+        add(links, href)
+    # Navigation a script inserts (fetch('header.html'), a menu array) is reachable without running it: page
+    # URLs quoted in inline scripts are links too, and JSON files they name are manifests to read.
+    for script in tree.css("script"):
+        if script.attributes.get("src") or (script.attributes.get("type") or "").endswith("json"):
+            continue
+        code = (script.text() or "")[:100_000]
+        for quoted in _SCRIPT_URL.findall(code):
+            add(links, quoted)
+        for quoted in _SCRIPT_JSON.findall(code):
+            add(manifests, quoted)
+    for node in tree.css("[data-src], [data-url], [data-json], [data-manifest], [data-gallery]"):
+        for name in ("data-src", "data-url", "data-json", "data-manifest", "data-gallery"):
+            value = (node.attributes.get(name) or "").strip()
+            if value.lower().split("?", 1)[0].endswith(".json"):
+                add(manifests, value)
+    return links, manifests
+
+
+def css_urls(declarations: str) -> list[str]:
+    """Image URLs of the background declarations in a CSS declaration list (an inline ``style``)."""
+    found: list[str] = []
+    for decl in tinycss2.parse_declaration_list(declarations[:MAX_ATTRIBUTE_CHARS * 4], skip_comments=True,
+                                                skip_whitespace=True):  # fmt: skip
+        if getattr(decl, "type", "") != "declaration" or decl.lower_name not in ("background", "background-image"):
+            continue
+        for token in decl.value:
+            if token.type == "url":
+                found.append(token.value)
+            elif token.type == "function" and token.lower_name == "url":
+                found += [arg.value for arg in token.arguments if arg.type == "string"]
+    return [u.strip() for u in found if u.strip() and not u.strip().startswith("data:")]
+
+
+def stylesheet_rules(css: str) -> list[tuple[str, str]]:
+    """(selector, image URL) of every rule of a stylesheet with a background image, inside @media too."""
+    rules: list[tuple[str, str]] = []
+
+    def walk(items: list[Any]) -> None:
+        for rule in items:
+            if rule.type == "qualified-rule":
+                selector = tinycss2.serialize(rule.prelude).strip()
+                for url in css_urls(tinycss2.serialize(rule.content)):
+                    rules.append((selector, url))
+            elif rule.type == "at-rule" and rule.lower_at_keyword in ("media", "supports") and rule.content:
+                walk(tinycss2.parse_blocks_contents(rule.content, skip_comments=True, skip_whitespace=True))
+
+    walk(tinycss2.parse_stylesheet(css[: MAX_JSON_CHARS * 5], skip_comments=True, skip_whitespace=True))
+    return rules[:MAX_REFS_PER_RESOURCE]
+
+
+def _element_ref(node: LexborNode, url: str, channel: str) -> ImageRef:
+    """An image shown by an element that is not an ``<img>`` (background, gallery link, video, embed): the
+    texts an ``<img>`` there would get, plus the element's own short text (a caption laid over the photo)."""
+    texts = _image_texts(node, url)
+    if node.tag not in ("video", "iframe"):
+        overlay = _context_text(node, {node.mem_id}, MAX_CARD_CHARS + 1)
+        if overlay and len(overlay) <= MAX_CARD_CHARS:
+            texts.setdefault("overlay", overlay)
+    texts[CHANNEL_FLAG] = channel
+    return ImageRef(image_url=urldefrag(url)[0], texts=texts)
+
+
+def _looks_like_image(value: str) -> bool:
+    return bool(_IMAGE_PATH.search(urlsplit(value.strip()).path)) and not value.strip().startswith("data:")
+
+
+def _element_images(tree: LexborHTMLParser, base: str) -> list[ImageRef]:
+    """Photos a page shows without an ``<img>``: CSS backgrounds in ``style``, gallery items whose photo is
+    in a data attribute or a lightbox link (and no thumbnail ``<img>`` already shows it)."""
+    refs: list[ImageRef] = []
+    body = tree.body
+    if body is None:
+        return refs
+    for node in body.css("[style*='url(']"):
+        if node.tag == "img":
+            continue
+        for url in css_urls(node.attributes.get("style") or "")[:1]:
+            refs.append(_element_ref(node, urljoin(base, url), "background"))
+    selector = ", ".join(f"[{name}]" for name in _GALLERY_ATTRS) + ", a[href]"
+    for node in body.css(selector):
+        if node.tag in ("img", "source", "video", "iframe", "script") or node.css_first("img") is not None:
+            continue
+        value = next((v for name in _GALLERY_ATTRS if (v := _attr(node, name)) and _looks_like_image(v)), None)
+        if value is None and node.tag == "a":
+            href = _attr(node, "href") or ""
+            marks = " ".join([_classes(node), *(k for k in node.attributes if k.startswith("data-")),
+                              _attr(node, "rel") or ""])  # fmt: skip
+            if _looks_like_image(href) and _GALLERY_LINK.search(marks):
+                value = href
+        if value is not None and not (node.attributes.get("style") and css_urls(node.attributes["style"] or "")):
+            refs.append(_element_ref(node, urljoin(base, value.strip()), "data_gallery"))
+    return refs
+
+
+def _video_refs(tree: LexborHTMLParser, base: str) -> tuple[list[ImageRef], list[str]]:
+    """``<video>`` (poster, title, captions track) and YouTube/Vimeo/Drive embeds: findings of kind video.
+
+    A video stands for itself by its poster (fetched like a photo: its metadata is read) or, without one, its
+    file or player URL, which is never fetched. Returns the refs and the captions tracks to read.
+    """
+    refs: list[ImageRef] = []
+    tracks: list[str] = []
+    for video in tree.css("video"):
+        poster = _attr(video, "poster")
+        source = _attr(video, "src") or next(
+            (s for n in video.css("source") if (s := _attr(n, "src"))), None
+        )
+        if not poster and not source:
+            continue
+        ref = _element_ref(video, urljoin(base, (poster or source or "").strip()), "video")
+        ref.texts[KIND_FLAG] = "video"
+        if source:
+            words = filename_words(urljoin(base, source))
+            if words:
+                ref.texts.setdefault("video_file", words)
+        if not poster:
+            ref.texts[NO_FETCH_FLAG] = "video file"
+        for track in video.css("track"):
+            label = clean_text(_attr(track, "label"))
+            if label and label.casefold() not in ("english", "captions", "subtitles", "en"):
+                ref.texts.setdefault("track_label", label)
+            src = _attr(track, "src")
+            if src and (_attr(track, "kind") or "subtitles") in ("captions", "subtitles"):
+                url = urldefrag(urljoin(base, src.strip()))[0]
+                ref.texts.setdefault(CAPTIONS_FLAG, url)
+                tracks.append(url)
+        refs.append(ref)
+    for frame in tree.css("iframe[src], iframe[data-src]"):
+        src = urljoin(base, (_attr(frame, "src") or _attr(frame, "data-src") or "").strip())
+        if not _EMBED.match(src):
+            continue
+        ref = _element_ref(frame, src, "embed")
+        ref.texts.pop("filename", None)  # a player id, not words
+        ref.texts[KIND_FLAG] = "video"
+        ref.texts[NO_FETCH_FLAG] = "video player"
+        refs.append(ref)
+    return refs, tracks
+
+
+def _json_texts(item: dict[str, Any], story: bool) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for key, source in _JSON_TEXT_KEYS:
+        value = item.get(key)
+        if isinstance(value, str) and (text := clean_text(value)):
+            texts[source] = text
+    if story:
+        # An article's picture: its headline and description are the story's, not a caption of the photo.
+        joined = " ".join([*texts.values(), *(clean_text(str(item.get(k) or "")) for k in ("headline",))])
+        return {"json_context": clean_text(joined, MAX_CONTEXT_CHARS)} if joined.strip() else {}
+    return texts
+
+
+def json_refs(data: Any, base: str, channel: str) -> tuple[list[ImageRef], list[str]]:
+    """Images (with the texts of their own JSON object) and page URLs in a JSON document: an inline gallery,
+    JSON-LD (ImageObject, VideoObject, an article's image) or a manifest the site serves. Bounded by
+    ``MAX_JSON_ITEMS`` nodes and ``MAX_REFS_PER_RESOURCE`` images."""
+    refs: list[ImageRef] = []
+    links: list[str] = []
+    budget = [MAX_JSON_ITEMS]
+
+    def walk(node: Any, depth: int) -> None:
+        budget[0] -= 1
+        if budget[0] < 0 or depth > 12 or len(refs) >= MAX_REFS_PER_RESOURCE:
+            return
+        if isinstance(node, list):
+            for item in node:
+                walk(item, depth + 1)
+            return
+        if isinstance(node, str):
+            if _PAGE_PATH.search(urlsplit(node.strip()).path) and " " not in node.strip():
+                links.append(urldefrag(urljoin(base, node.strip()))[0])
+            return
+        if not isinstance(node, dict):
+            return
+        kinds = node.get("@type")
+        kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+        video = bool(kinds & _VIDEO_TYPES)
+        story = bool(_STORY_KEYS & node.keys()) and not kinds & (_IMAGE_TYPES | _VIDEO_TYPES)
+        for key in _JSON_URL_KEYS:
+            value = node.get(key)
+            if isinstance(value, list) and value and isinstance(value[0], str):
+                value = value[0]
+            if not isinstance(value, str):
+                continue
+            absolute = urldefrag(urljoin(base, value.strip()))[0]
+            if _looks_like_image(value) or (video and key in ("contentUrl", "embedUrl") and not refs_for(absolute)):
+                texts = _json_texts(node, story)
+                texts["filename"] = filename_words(absolute)
+                texts[CHANNEL_FLAG] = channel
+                if video:
+                    texts[KIND_FLAG] = "video"
+                    if not _looks_like_image(value):
+                        texts[NO_FETCH_FLAG] = "video file"
+                refs.append(ImageRef(image_url=absolute, texts={k: v for k, v in texts.items() if v}))
+                if video or key in ("contentUrl", "url", "src", "full", "large", "original"):
+                    break  # one photo per object: its thumbnail is the same photo
+        for value in node.values():
+            if isinstance(value, dict | list | str):
+                walk(value, depth + 1)
+
+    def refs_for(url: str) -> bool:
+        return any(r.image_url == url for r in refs)
+
+    walk(data, 0)
+    return refs, list(dict.fromkeys(links))
+
+
+def _inline_json(tree: LexborHTMLParser, base: str) -> tuple[list[ImageRef], list[str]]:
+    refs: list[ImageRef] = []
+    links: list[str] = []
+    for script in tree.css('script[type="application/ld+json"], script[type="application/json"]'):
+        try:
+            data = json.loads((script.text() or "")[:MAX_JSON_CHARS])
+        except ValueError:
+            continue
+        kind = "json_ld" if "ld+json" in (script.attributes.get("type") or "") else "json"
+        found, more = json_refs(data, base, kind)
+        refs += found
+        links += more
+    return refs, links
+
+
 def parse_page(html: str, page_url: str, *, max_seconds: float | None = None) -> ParsedPage:
     """Links (absolute, without fragment), images (with their page texts) and the page text of one page.
+
+    Images are every channel a page publishes a photo through: ``<img>``/``<picture>``, CSS backgrounds,
+    data-attribute and JSON galleries, JSON-LD, videos and embeds. Resources (same-page stylesheets, JSON
+    manifests, caption tracks) and linked PDFs are listed for the crawler to read.
 
     Linear in the page's size; ``max_seconds`` is a hard budget checked as it goes (and a page nested deeper
     than ``MAX_NESTING`` is refused before parsing): :class:`ParseBudgetExceeded` when either is passed.
@@ -740,26 +1024,7 @@ def _parse_tree(tree: LexborHTMLParser, page_url: str, index: _TreeIndex | None)
     base_node = tree.css_first("base[href]")
     if base_node is not None and base_node.attributes.get("href"):
         base = urljoin(page_url, base_node.attributes["href"] or "")
-    links: list[str] = []
-    seen: set[str] = set()
-    for anchor in tree.css("a[href], area[href]"):
-        href = (anchor.attributes.get("href") or "").strip()
-        if not href or href.startswith("#") or href.lower().startswith(_SKIP_LINK_SCHEMES):
-            continue
-        absolute = urldefrag(urljoin(base, href[:8_000]))[0]
-        if absolute not in seen:
-            seen.add(absolute)
-            links.append(absolute)
-    # Navigation a script inserts (fetch('header.html'), a menu array) is reachable without running it: page
-    # URLs quoted in inline scripts are links too.
-    for script in tree.css("script"):
-        if script.attributes.get("src"):
-            continue
-        for quoted in _SCRIPT_URL.findall((script.text() or "")[:100_000]):
-            absolute = urldefrag(urljoin(base, quoted))[0]
-            if absolute not in seen:
-                seen.add(absolute)
-                links.append(absolute)
+    links, manifests = _link_urls(tree, base)
     images: list[ImageRef] = []
     for img in tree.css("img"):
         if index is not None:
@@ -768,7 +1033,120 @@ def _parse_tree(tree: LexborHTMLParser, page_url: str, index: _TreeIndex | None)
         if url is None:
             continue
         images.append(ImageRef(image_url=urldefrag(url)[0], texts=_image_texts(img, url)))
-    return ParsedPage(links=links, images=images, text=_page_text(tree))
+    images += _element_images(tree, base)
+    videos, tracks = _video_refs(tree, base)
+    images += videos
+    found, json_links = _inline_json(tree, base)
+    images += found
+    links += [u for u in json_links if u not in links]
+    sheets = [
+        urldefrag(urljoin(base, (n.attributes.get("href") or "").strip()))[0]
+        for n in tree.css("link[rel~=stylesheet][href]")
+    ]
+    resources = [("stylesheet", u) for u in sheets] + [("manifest", u) for u in manifests]
+    resources += [("captions", u) for u in tracks]
+    pdfs = [u for u in links if urlsplit(u).path.lower().endswith(".pdf")]
+    return ParsedPage(
+        links=links,
+        images=images,
+        text=_page_text(tree),
+        resources=list(dict.fromkeys(resources))[:MAX_RESOURCES_PER_PAGE],
+        pdfs=pdfs,
+    )
+
+
+def resource_images(
+    html: str, page_url: str, images: list[ImageRef], fetched: dict[tuple[str, str], bytes | None]
+) -> tuple[list[ImageRef], list[str]]:
+    """A page's images and extra links once its resources are read: stylesheet backgrounds of the page's
+    elements (selectors matched against this page), images and pages a JSON manifest lists, and caption
+    tracks' text on their videos. ``fetched`` maps (kind, url) to the body, None when not read."""
+    out = list(images)
+    links: list[str] = []
+    tree: LexborHTMLParser | None = None
+    for (kind, url), body in fetched.items():
+        if body is None:
+            continue
+        text = body.decode("utf-8", errors="replace")
+        if kind == "stylesheet":
+            rules = stylesheet_rules(text)
+            if rules and tree is None:
+                tree = LexborHTMLParser(html)
+            for selector, image in rules:
+                try:
+                    nodes = tree.css(_plain_selector(selector)) if tree is not None else []
+                except Exception:  # noqa: BLE001 - a selector Lexbor cannot read shows nothing we can place
+                    continue
+                for node in nodes[:50]:
+                    if node.tag not in ("html", "body"):
+                        out.append(_element_ref(node, urljoin(url, image), "stylesheet"))
+        elif kind == "manifest":
+            try:
+                data = json.loads(text[: MAX_JSON_CHARS * 5])
+            except ValueError:
+                continue
+            # A script puts the manifest's URLs into this page: they resolve against the page, not the file.
+            found, more = json_refs(data, page_url, "manifest")
+            out += found
+            links += more
+        elif kind == "captions":
+            words = captions_text(text)
+            for ref in out:
+                if ref.texts.get(CAPTIONS_FLAG) == url and words:
+                    ref.texts["captions"] = words
+    for ref in out:
+        ref.texts.pop(CAPTIONS_FLAG, None)
+    return out, links
+
+
+def _plain_selector(selector: str) -> str:
+    """A selector without pseudo-classes and pseudo-elements (``.hero:hover``, ``.card::before`` style the
+    element itself)."""
+    return re.sub(r"::?[\w-]+(?:\([^)]*\))?", "", selector).strip() or "*:not(*)"
+
+
+def captions_text(vtt: str) -> str:
+    """The spoken text of a WebVTT/SRT captions file: cue settings, timings and tags left out."""
+    lines: list[str] = []
+    for line in vtt[: MAX_CONTEXT_CHARS * 10].splitlines():
+        line = line.strip()
+        if not line or "-->" in line or line.isdigit() or line.startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
+            continue
+        lines.append(re.sub(r"<[^>]*>", "", line))
+    return clean_text(" ".join(lines), MAX_CONTEXT_CHARS)
+
+
+def pdf_text(data: bytes, max_pages: int = 50) -> tuple[str, str | None]:
+    """The text of a PDF, pages kept apart by ``PDF_PAGE_BREAK``, read with pypdf; (text, error)."""
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed-but-readable files warn on every page
+    try:
+        reader = PdfReader(BytesIO(data))
+        if reader.is_encrypted:
+            return "", "PDF is encrypted"
+        pages: list[str] = []
+        size = 0
+        for page in reader.pages[:max_pages]:
+            text = clean_text(page.extract_text() or "", MAX_PAGE_TEXT_CHARS)
+            pages.append(text)
+            size += len(text)
+            if size > MAX_PAGE_TEXT_CHARS * 2:
+                break
+        return PDF_PAGE_BREAK.join(pages), None
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
+        return "", f"PDF not readable: {type(exc).__name__}"
+
+
+def page_text_sources(url: str, text: str) -> dict[str, str]:
+    """The texts a page's own text is searched under: ``page_text`` for a web page, ``pdf_page_N`` per page
+    of a PDF (the finding's channel then says which page named the student)."""
+    if PDF_PAGE_BREAK in text or urlsplit(url).path.lower().endswith(".pdf"):
+        return {f"{PDF_PAGE_SOURCE}_{i}": t for i, t in enumerate(text.split(PDF_PAGE_BREAK), 1) if t.strip()}
+    return {PAGE_TEXT_SOURCE: text}
 
 
 # --- image bytes --------------------------------------------------------------------------------------------

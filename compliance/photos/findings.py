@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 from compliance.consent import ConsentLike, consent_status
 from compliance.models import Finding, Page, PhotoAppearance
 from compliance.photos.evidence import (
+    CHANNEL_FLAG,
     DECORATIVE_FLAG,
     KIND_FLAG,
-    PAGE_TEXT_SOURCE,
     PAGE_TEXT_URL,
     fold_words,
     hashtag_words,
+    page_text_sources,
     source_strength,
 )
 from compliance.photos.matching import IDENTIFIED, Match, NameIndex
@@ -94,7 +95,7 @@ def judge_matches(
         else:
             verdict, reason = Verdict.VIOLATION, decision.reason
         evidence = f"{m.source}: {m.snippet}"[:MAX_EVIDENCE_CHARS]
-        channel = m.source.split("#", 1)[0]
+        channel = m.source.split("#", 1)[0][:40]
         out.append(
             Judgement(
                 site_id, page_url, image_url, student_id, verdict, reason, round(m.confidence, 3), evidence,
@@ -194,6 +195,10 @@ def match_appearances(appearances: Iterable[Appearance], index: NameIndex) -> tu
             pages.append((site_id, page_url, texts))
             continue
         matches = identify(index, texts, site_id)
+        media = texts.get(CHANNEL_FLAG)
+        if media:
+            # The channel says how the page published it too: "background:overlay", "embed:title".
+            matches = [replace(m, source=f"{media}:{m.source}") for m in matches]
         if matches:
             matched.append((site_id, page_url, image_url, matches, kind_of(image_url, texts)))
             pictured.setdefault(page_url, set()).update(m.student_id for m in matches)
@@ -246,7 +251,7 @@ def live_appearances(session: Session, site_id: str) -> list[Appearance]:
         .where(Page.site_id == site_id, Page.status == "live", Page.text.is_not(None))
         .order_by(Page.url)
     )
-    found += [(site_id, url, PAGE_TEXT_URL, {PAGE_TEXT_SOURCE: text}) for url, text in texts if text]
+    found += [(site_id, url, PAGE_TEXT_URL, page_text_sources(url, text)) for url, text in texts if text]
     return found
 
 

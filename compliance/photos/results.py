@@ -10,6 +10,7 @@ from typing import Any, Literal
 from compliance.photos.evidence import (
     DECORATIVE_FLAG,
     METADATA_KEYS,
+    NO_FETCH_FLAG,
     PAGE_TEXT_URL,
     ImageEvidence,
     ImageFacts,
@@ -37,6 +38,12 @@ class CrawlStats:
     image_bodies: int = 0
     fresh_skips: int = 0  # images not asked for: still fresh, on an unchanged page
     bytes: int = 0
+    pages_found: int = 0  # page and PDF URLs met (linked, in a sitemap, script or manifest), in scope or not
+    images_found: int = 0  # image URLs met on pages (fetched, fresh, refused or failed)
+    pdfs_found: int = 0
+    pdfs_read: int = 0
+    videos: int = 0  # videos and embeds on live pages (their uses)
+    resources: int = 0  # stylesheets, JSON manifests and caption tracks read
     errors: list[CrawlError] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,6 +59,12 @@ class CrawlStats:
             "image_bodies": self.image_bodies,
             "fresh_skips": self.fresh_skips,
             "bytes": self.bytes,
+            "pages_found": self.pages_found,
+            "images_found": self.images_found,
+            "pdfs_found": self.pdfs_found,
+            "pdfs_read": self.pdfs_read,
+            "videos": self.videos,
+            "resources": self.resources,
             "errors": kinds,
         }
 
@@ -166,8 +179,8 @@ def build_evidence(result: CrawlResult, max_pixels: int) -> list[ImageEvidence]:
             if facts.width is not None and facts.height is not None and max(facts.width, facts.height) < 100:
                 texts.setdefault(DECORATIVE_FLAG, "under 100 px")
             texts.update({k: _normalize_key(v) for k, v in facts.texts.items()})
-            if url == PAGE_TEXT_URL:
-                facts = ImageFacts()
+            if url == PAGE_TEXT_URL or texts.get(NO_FETCH_FLAG):
+                facts = ImageFacts()  # a video file or player: nothing to fetch is not a failure
             evidence.append(
                 ImageEvidence(
                     page_url=page.url,
@@ -181,6 +194,52 @@ def build_evidence(result: CrawlResult, max_pixels: int) -> list[ImageEvidence]:
                 )
             )
     return evidence
+
+
+def _refusal(err: CrawlError) -> str:
+    """The coverage report's reason class of one crawl error."""
+    reason = err.reason.lower()
+    if err.kind == "robots":
+        return "robots"
+    if err.kind == "limit":
+        return "limit"
+    if "outside" in reason or "another host" in reason:
+        return "off_site"
+    if "exceeds the limit" in reason or "pixels exceeds" in reason:
+        return "size"
+    if reason.startswith("content-type"):
+        return "type"
+    if err.kind == "refused":
+        return "address"
+    return "error"
+
+
+REFUSAL_CLASSES = ("robots", "off_site", "size", "type", "address", "limit", "error")
+COVERAGE_KEYS = (
+    "pages_found", "pages_crawled", "images_found", "images_fetched", "videos", "pdfs_found", "pdfs_read",
+    *(f"refused_{name}" for name in REFUSAL_CLASSES),
+)  # fmt: skip
+
+
+def coverage(result: CrawlResult) -> dict[str, Any]:
+    """What a site's crawl saw and what it could not read, as flat counts (no URLs: they can carry names):
+    pages found vs crawled, images found vs fetched, videos, PDFs found vs read, and ``refused_<why>`` for
+    each of ``REFUSAL_CLASSES`` (robots, off_site, size, type, address, limit, error)."""
+    stats = result.stats
+    refused = dict.fromkeys(REFUSAL_CLASSES, 0)
+    for err in stats.errors:
+        refused[_refusal(err)] += 1
+    fetched = sum(1 for i in result.images.values() if i.error is None)
+    return {
+        "pages_found": max(stats.pages_found, len(result.pages)),
+        "pages_crawled": sum(1 for u in result.pages if not u.lower().split("?", 1)[0].endswith(".pdf")),
+        "images_found": max(stats.images_found, len(result.images)),
+        "images_fetched": fetched,
+        "videos": stats.videos,
+        "pdfs_found": stats.pdfs_found,
+        "pdfs_read": stats.pdfs_read,
+        **{f"refused_{name}": count for name, count in refused.items()},
+    }
 
 
 def page_texts(result: CrawlResult) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from compliance.models import Page, Photo, PhotoAppearance, Site, SyncState
 from compliance.photos.evidence import ImageEvidence, photo_record
 from compliance.photos.fetch import MAX_URL_LENGTH
 from compliance.photos.freshness import CacheEntry, CrawlCache
-from compliance.photos.results import CrawlResult, build_evidence
+from compliance.photos.results import CrawlResult, build_evidence, coverage
 from compliance.photos.traversal import crawl_sites, site_targets
 
 if TYPE_CHECKING:
@@ -340,15 +340,20 @@ async def crawl_and_store_async(
     with store.session() as session:
         caches = {site_id: StoreCache(session, site_id) for site_id, _ in targets}
     # Freshness is reckoned at the run's own time, so a replayed or tested night is consistent with itself.
-    results = await crawl_sites(targets, settings.crawl, caches.__getitem__, now=lambda: now)
+    hosts = {site.id: site.asset_hosts for site in settings.sites if site.asset_hosts}
+    results = await crawl_sites(targets, settings.crawl, caches.__getitem__, now=lambda: now, asset_hosts=hosts)
     summary: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
     for site_id, result in results.items():
         evidence = build_evidence(result, settings.crawl.max_image_pixels)
+        seen = coverage(result)
         try:
             with store.session() as session:
                 counts = store_crawl(session, site_id, result, evidence, now)
                 since = held_sites(session).get(site_id, (None, ""))[0]
+                row = session.get(Site, site_id)
+                if row is not None:
+                    row.crawl_coverage, row.crawled_at = seen, now
         except Exception as exc:
             failures.append(f"{site_id}: {type(exc).__name__}: {exc}"[:300])
             continue
@@ -356,6 +361,7 @@ async def crawl_and_store_async(
             "held": result.held,
             "held_since": since.isoformat() if since else None,
             **result.stats.as_dict(),
+            **seen,
             **counts,
             "pages": len(result.pages),
             "images": len(result.images),

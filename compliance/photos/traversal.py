@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +25,15 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
-from compliance.photos.evidence import METADATA_KEYS, ImageRef, ParseBudgetExceeded, parse_page
+from compliance.photos.evidence import (
+    METADATA_KEYS,
+    NO_FETCH_FLAG,
+    ImageRef,
+    ParseBudgetExceeded,
+    parse_page,
+    pdf_text,
+    resource_images,
+)
 from compliance.photos.fetch import (
     HTML_TYPES,
     MAX_REDIRECTS,
@@ -51,6 +59,20 @@ _NOT_PAGES = frozenset(
         "xls", "xlsx", "ppt", "pptx", "zip", "mp3", "mp4", "mov", "avi", "webm", "css", "js", "xml", "txt",
     }
 )  # fmt: skip
+# What each kind of request must answer with; anything else is refused before its body is read.
+_WANTED_TYPES: dict[str, tuple[str, ...]] = {
+    "page": HTML_TYPES,
+    "image": ("image/",),
+    "pdf": ("application/pdf", "application/x-pdf", "application/octet-stream"),
+    "stylesheet": ("text/css",),
+    "manifest": ("application/json", "text/json", "application/ld+json", "text/plain", "application/manifest+json"),
+    "captions": ("text/vtt", "text/plain", "application/x-subrip", "text/srt"),
+}
+MAX_RESOURCES_PER_SITE = 60  # stylesheets, JSON manifests and caption tracks read per site
+
+
+def is_pdf(url: str) -> bool:
+    return urlsplit(url).path.lower().endswith(".pdf")
 
 
 def _normal_or_none(url: str) -> str | None:
@@ -94,6 +116,7 @@ class _SiteCrawl:
         limiter: HostLimiter,
         clock: Callable[[], float],
         now: Callable[[], datetime],
+        asset_hosts: Iterable[str] = (),
     ) -> None:
         self.crawl = crawl
         self.cache = cache
@@ -116,6 +139,14 @@ class _SiteCrawl:
         self._deferred: list[tuple[str, Callable[[str], Awaitable[None]]]] | None = None
         self._roots_reached: set[str] = set()
         self._root_failures: list[str] = []
+        # Image hosts the site's profile allows (a CDN, Google Drive): its photos are fetched from there, under
+        # the same limits and that host's own robots.txt; nothing else is fetched from them.
+        self.asset_hosts = frozenset(h.strip().lower() for h in asset_hosts if h.strip())
+        self._resources: dict[tuple[str, str], asyncio.Future[bytes | None]] = {}
+
+    def on_asset_host(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and (parts.hostname or "") in self.asset_hosts
 
     # -- bookkeeping
     def error(self, url: str, reason: str, kind: ErrorKind = "error") -> None:
@@ -139,7 +170,7 @@ class _SiteCrawl:
     async def fetch(
         self,
         url: str,
-        kind: Literal["page", "image", "robots", "sitemap"],
+        kind: Literal["page", "image", "robots", "sitemap", "pdf", "stylesheet", "manifest", "captions"],
         use_cache: bool = True,
         quiet_statuses: frozenset[int] = frozenset(),
     ) -> Response:
@@ -152,7 +183,7 @@ class _SiteCrawl:
                 parts = urlsplit(current)
                 inside = (parts.scheme, parts.netloc) == (origin.scheme, origin.netloc)
             else:
-                inside = self.scope.contains(current)
+                inside = self.scope.contains(current) or (kind == "image" and self.on_asset_host(current))
             if not inside:
                 why = "redirect to another host or outside the site refused" if chain else "outside the site"
                 self.error(current if not chain else url, why, "refused")
@@ -161,7 +192,7 @@ class _SiteCrawl:
             if problem:
                 self.error(current, problem, "refused")
                 return Response(current, 0, httpx.Headers(), None, error=problem)
-            if kind in ("page", "image") and not self.allowed_by_robots(current):
+            if kind not in ("robots", "sitemap") and not await self.robots_allow(current):
                 self.error(current, "disallowed by robots.txt", "robots")
                 return Response(current, 0, httpx.Headers(), None, error="disallowed by robots.txt")
             if self.clock() > self.deadline:
@@ -225,10 +256,7 @@ class _SiteCrawl:
                         return Response(url, status, resp_headers, None)
                     stats.ok += 1
                     result = Response(url, status, resp_headers, None)
-                    wanted = {
-                        "page": HTML_TYPES,
-                        "image": ("image/",),
-                    }.get(kind)
+                    wanted = _WANTED_TYPES.get(kind)
                     if wanted and not result.content_type.startswith(wanted):
                         result.error = f"content-type {result.content_type or 'missing'} is not {wanted[0]}"
                         return result
@@ -248,11 +276,37 @@ class _SiteCrawl:
                     result.body = b"".join(chunks)
                     if kind == "image":
                         stats.image_bodies += 1
-                    elif kind == "page":
+                    elif kind in ("page", "pdf"):
                         stats.page_bodies += 1
                     return result
             except httpx.HTTPError as exc:
                 return Response(url, 0, httpx.Headers(), None, error=f"{type(exc).__name__}: {exc}"[:300])
+
+    async def robots_allow(self, url: str) -> bool:
+        """The site's robots.txt rules for its own URLs; an asset host's URL answers to that host's robots.txt."""
+        if self.scope.contains(url) or not self.on_asset_host(url):
+            return self.allowed_by_robots(url)
+        parts = urlsplit(url)
+        location = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
+        if location not in self.limiter.robots:
+            self.limiter.robots[location] = asyncio.ensure_future(self._read_robots(location, True))
+        parser = await self.limiter.robots[location]
+        return parser is None or parser.can_fetch(self.crawl.user_agent, url)
+
+    async def resource(self, kind: str, url: str) -> bytes | None:
+        """A same-site stylesheet, JSON manifest or captions track, read once per site (bounded)."""
+        key = (kind, normalize_url(url))
+        if key not in self._resources:
+            if not self.scope.contains(key[1]) or len(self._resources) >= MAX_RESOURCES_PER_SITE:
+                return None  # a CDN's stylesheet or a third party's JSON shows no photo of this site
+
+            async def read() -> bytes | None:
+                response = await self.fetch(key[1], kind)  # type: ignore[arg-type]
+                self.result.stats.resources += response.body is not None
+                return response.body if response.error is None and response.status == 200 else None
+
+            self._resources[key] = asyncio.ensure_future(read())
+        return await self._resources[key]
 
     # -- robots and sitemaps
     async def load_robots(self) -> None:
@@ -367,10 +421,14 @@ class _SiteCrawl:
             return
         if urlsplit(url).scheme not in ("http", "https"):
             return
-        if urlsplit(url).path.rsplit(".", 1)[-1].lower() in _NOT_PAGES and "." in urlsplit(url).path:
+        pdf = is_pdf(url)
+        if pdf:
+            self.result.stats.pdfs_found += 1
+        elif urlsplit(url).path.rsplit(".", 1)[-1].lower() in _NOT_PAGES and "." in urlsplit(url).path:
             return
+        self.result.stats.pages_found += 1
         if not self.scope.contains(url):
-            self.error(url, "link outside the site not followed", "refused")
+            self.error(url, "PDF outside the site not read" if pdf else "link outside the site not followed", "refused")
             return
         if not self.allowed_by_robots(url):
             self.error(url, "disallowed by robots.txt", "robots")
@@ -413,12 +471,13 @@ class _SiteCrawl:
                 self._start(url, self.image)
             return
         self._seen_images.add(url)
+        self.result.stats.images_found += 1
         if len(url) > MAX_URL_LENGTH:
             reason = f"image URL longer than {MAX_URL_LENGTH} characters not fetched"
             self.result.refused[url] = reason
             self.error(url[:MAX_URL_LENGTH], reason, "refused")
             return
-        if not self.scope.contains(url):
+        if not self.scope.contains(url) and not self.on_asset_host(url):
             reason = "image outside the site not fetched"
             self.result.refused[url] = reason
             self.error(url, reason, "refused")
@@ -457,7 +516,7 @@ class _SiteCrawl:
             self.result.failed.add(url)
 
     async def page(self, url: str) -> None:
-        response = await self.fetch(url, "page")
+        response = await self.fetch(url, "pdf" if is_pdf(url) else "page")
         if url in self.roots and (response.error is None or response.status in (404, 410)):
             self._roots_reached.add(url)
         elif url in self.roots:
@@ -496,6 +555,24 @@ class _SiteCrawl:
                 images=refs,
                 text=entry.text,
             )
+        elif response.body is not None and is_pdf(url):
+            # A newsletter or flyer: its text per page is where students are named (name findings).
+            text, problem = await asyncio.to_thread(pdf_text, response.body)
+            if problem:
+                self.error(final, problem)
+            self.result.stats.pdfs_read += problem is None
+            fetched = PageFetch(
+                url=final,
+                status=200,
+                unchanged=False,
+                html=None,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                content_sha256=hashlib.sha256(response.body).hexdigest(),
+                links=[],
+                images=[],
+                text=text,
+            )
         elif response.body is not None:
             html = decode_html(response.body, response.charset)
             # Off the event loop (the other sites' crawls go on) and within a budget the parser checks, capped
@@ -507,6 +584,11 @@ class _SiteCrawl:
                 self.error(final, f"page not read: {exc}")
                 self.result.failed.add(url)
                 return
+            images, links = parsed.images, parsed.links
+            if parsed.resources:
+                bodies = await asyncio.gather(*(self.resource(kind, u) for kind, u in parsed.resources))
+                images, more = resource_images(html, final, images, dict(zip(parsed.resources, bodies, strict=True)))
+                links = links + [u for u in more if u not in links]
             fetched = PageFetch(
                 url=final,
                 status=200,
@@ -515,8 +597,8 @@ class _SiteCrawl:
                 etag=response.headers.get("etag"),
                 last_modified=response.headers.get("last-modified"),
                 content_sha256=hashlib.sha256(response.body).hexdigest(),
-                links=parsed.links,
-                images=parsed.images,
+                links=links,
+                images=images,
                 text=parsed.text,
             )
         else:
@@ -525,6 +607,8 @@ class _SiteCrawl:
             return
         self.result.pages[final] = fetched
         for ref in fetched.images:
+            if ref.texts.get(NO_FETCH_FLAG):
+                continue  # a video file or a player page: its title and poster are the evidence
             self.schedule_image(ref.image_url, fetched.unchanged)
         for link in fetched.links:
             self.schedule_page(link, final)
@@ -593,6 +677,9 @@ class _SiteCrawl:
         except TimeoutError:
             self.error(self.roots[0] if self.roots else "", "time limit for the site reached", "limit")
         self.result.stats.fresh_skips = sum(1 for image in self.result.images.values() if image.fresh)
+        self.result.stats.videos = sum(
+            1 for page in self.result.pages.values() for ref in page.images if ref.texts.get("_kind") == "video"
+        )
         self._resolve_aliases()
         self.result.seconds = self.clock() - started
         return self.result
@@ -621,8 +708,11 @@ async def crawl_site(
     limiter: HostLimiter | None = None,
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = utcnow,
+    asset_hosts: Iterable[str] = (),
 ) -> CrawlResult:
     """Crawl one site from its roots (``settings.site_roots(site)``); never raises for what the web does.
+
+    ``asset_hosts`` are the image hosts the site's profile allows photos to be fetched from.
 
     ``clock`` (monotonic seconds) drives limits and delays; ``now`` (aware UTC) is the wall clock image
     freshness is computed and checked against.
@@ -632,9 +722,9 @@ async def crawl_site(
     if not roots:
         return CrawlResult(site_id=site_id, roots=[])
     if client is not None:
-        return await _SiteCrawl(site_id, roots, crawl, cache, client, limiter, clock, now).run()
+        return await _SiteCrawl(site_id, roots, crawl, cache, client, limiter, clock, now, asset_hosts).run()
     async with make_client(crawl, limiter.addresses) as own:
-        return await _SiteCrawl(site_id, roots, crawl, cache, own, limiter, clock, now).run()
+        return await _SiteCrawl(site_id, roots, crawl, cache, own, limiter, clock, now, asset_hosts).run()
 
 
 async def crawl_sites(
@@ -644,14 +734,17 @@ async def crawl_sites(
     *,
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = utcnow,
+    asset_hosts: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, CrawlResult]:
-    """Crawl several sites at once sharing one client and per-host limits (sites on a host share it)."""
+    """Crawl several sites at once sharing one client and per-host limits (sites on a host share it);
+    ``asset_hosts`` maps a site id to the image hosts its profile allows."""
     limiter = HostLimiter(crawl, clock)
 
     async def one(client: httpx.AsyncClient, site_id: str, roots: Sequence[str]) -> CrawlResult:
         try:
             return await crawl_site(
-                site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock, now=now
+                site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock, now=now,
+                asset_hosts=(asset_hosts or {}).get(site_id, ()),
             )
         except Exception as exc:  # one site's failure must not lose the other sites' crawls
             failed = CrawlResult(site_id=site_id, roots=list(roots), complete=False)

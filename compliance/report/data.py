@@ -117,6 +117,8 @@ class FindingRow(NamedTuple):
     state: str
     days_online: int | None  # None once resolved
     resolved: date | None
+    kind: str = "photo"  # photo | video | name (a student named in the page's text)
+    channel: str = ""  # where the evidence was read: alt, figcaption, background:overlay, pdf_page_2...
 
 
 class AgingRow(NamedTuple):
@@ -148,6 +150,14 @@ class StaleSource(NamedTuple):
     reason: str
 
 
+class CoverageRow(NamedTuple):
+    """One site's last crawl as the Data Quality sheet shows it: what was found, read, and refused and why."""
+
+    site_name: str
+    crawled: date
+    counts: Mapping[str, int]  # compliance.photos.results.COVERAGE_KEYS
+
+
 class TrendPoint(NamedTuple):
     generated_at: datetime
     summary: Mapping[str, Any]
@@ -169,6 +179,7 @@ class ReportData:
     aging: list[AgingRow]
     quarantine: list[QuarantineRow]
     trends: list[TrendPoint]  # previous runs then this one, oldest first
+    coverage: list[CoverageRow] = field(default_factory=list)  # the websites' last crawls
     site_admin_digest_days: int = 21
     superintendent_days: int = 28
     notes: list[str] = field(default_factory=list)  # plain sentences shown under the summary (e.g. no policy yet)
@@ -383,6 +394,8 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         state,
         first_seen,
         resolved_at,
+        kind,
+        channel,
     ) in session.execute(
         select(
             Finding.id,
@@ -395,6 +408,8 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
             Finding.state,
             Finding.first_seen_at,
             Finding.resolved_at,
+            Finding.kind,
+            Finding.channel,
         ).where(Finding.verdict.in_((Verdict.VIOLATION, Verdict.NEEDS_REVIEW)))
     ):
         unresolved = state in UNRESOLVED_STATES
@@ -435,6 +450,8 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
                 state,
                 days_online,
                 local_date(resolved_at, tz) if resolved_at else None,
+                kind or "photo",
+                channel or "",
             )
         )
     # Still-online violations first, longest online first: the rows someone must act on.
@@ -511,6 +528,16 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
             )
         )
 
+    coverage_rows = sorted(
+        (
+            CoverageRow(site_label(sid), local_date(_aware(at) or now, tz), dict(counts))
+            for sid, counts, at in session.execute(
+                select(Site.id, Site.crawl_coverage, Site.crawled_at).where(Site.crawl_coverage.is_not(None))
+            )
+        ),
+        key=lambda c: c.site_name,
+    )
+
     # --- summary: flat plain numbers, stored for the next report's trends
     active_total = sum(a for a, _ in per_site.values())
     ack_total = sum(k for _, k in per_site.values())
@@ -567,6 +594,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         aging=aging,
         quarantine=quarantine_rows + held_rows,
         stale_sources=stale,
+        coverage=coverage_rows,
         trends=[*previous_runs, TrendPoint(now, summary)],
         site_admin_digest_days=digest_days,
         superintendent_days=super_days,

@@ -383,6 +383,8 @@ class _Writer:
             ("Site", 30),
             ("Page", 50),
             ("Image link", 50),
+            ("Kind", 10),
+            ("Found in", 22),
             ("Student id", 12),
             ("Verdict", 13),
             ("Reason", 30),
@@ -409,6 +411,8 @@ class _Writer:
                     text(ws, f.site_name),
                     text(ws, f.page_url),
                     image,
+                    text(ws, f.kind),
+                    text(ws, f.channel),
                     text(ws, f.student_id),
                     verdicts.get(f.verdict) or text(ws, f.verdict),
                     reasons.get(f.reason) or text(ws, f.reason),
@@ -514,15 +518,24 @@ class _Writer:
             ws.add_chart(bar, "L34")
 
     def data_quality(self) -> None:
+        """Rows the inputs could not use (quarantine), then one row per website crawl: what was found and
+        read, and what was refused and why. One table, so one filter serves both (column Job)."""
+        coverage = [
+            ("Pages found", 10), ("Pages crawled", 10), ("Images found", 10), ("Images fetched", 10),
+            ("Videos", 9), ("PDFs found", 9), ("PDFs read", 9), ("Refused: robots.txt", 11),
+            ("Refused: off-site", 11), ("Refused: size", 10), ("Refused: type", 10), ("Refused: other", 10),
+        ]  # fmt: skip
         columns = [
             ("Job", 16),
             ("Source file", 60),
             ("Rows quarantined", 14),
             ("New since last report", 14),
             ("Latest", 12),
+            *coverage,
         ]
         rows = self.data.quarantine
-        ws = self._table("Data Quality", columns, len(rows))
+        crawls = self.data.coverage
+        ws = self._table("Data Quality", columns, len(rows) + len(crawls))
         for q in rows:
             ws.append(
                 [
@@ -532,6 +545,21 @@ class _Writer:
                     q.new_since_previous if self.data.previous else None,
                     q.latest,
                 ]
+            )
+        for c in crawls:
+            n = c.counts.get
+            other = sum(n(k, 0) for k in ("refused_address", "refused_limit", "refused_error"))
+            ws.append(
+                [
+                    "crawl",
+                    safe_text(ws, c.site_name),
+                    None,
+                    None,
+                    c.crawled,
+                    n("pages_found", 0), n("pages_crawled", 0), n("images_found", 0), n("images_fetched", 0),
+                    n("videos", 0), n("pdfs_found", 0), n("pdfs_read", 0), n("refused_robots", 0),
+                    n("refused_off_site", 0), n("refused_size", 0), n("refused_type", 0), other,
+                ]  # fmt: skip
             )
         if self.data.stale_sources:
             # Held sources below the quarantine table: inputs the figures do not reflect, and since when.
@@ -783,6 +811,26 @@ def definitions(data: ReportData) -> list[tuple[str, str, str]]:
             "Whether the person was reported to their site admin or to the superintendent.",
             f"A digest or superintendent notice names the person, or a site admin digest was sent at least "
             f"{d} days (superintendent notice: {sup} days) after the person's announcement.",
+        ),
+        (
+            "Kind",
+            "What identifies the student: a photo, a video, or a name in the page's text (or a linked PDF's).",
+            "photo: an image (including CSS backgrounds and galleries); video: a video or an embedded player, "
+            "by its poster and title; name: the student is named with no photo or video of them on the page.",
+        ),
+        (
+            "Found in",
+            "Where on the page the identifying text was read.",
+            "The evidence channel: alt, figcaption, card, table_cell, filename, exif/iptc/xmp, page_text, "
+            "pdf_page_N (page N of a PDF); a prefix says how the image was published (background, stylesheet, "
+            "data_gallery, json_ld, manifest, video, embed).",
+        ),
+        (
+            "Crawl coverage",
+            "What the last crawl of each website found and read, and what it refused and why (Data Quality).",
+            "Pages and PDFs found (linked, in sitemaps, scripts or JSON) vs crawled; images found vs fetched; "
+            "videos; refusals by robots.txt, off-site host, size limit, content type, and other (blocked "
+            "address, time or page limit, errors).",
         ),
         (
             "Consent violation",

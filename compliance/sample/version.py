@@ -2,4 +2,4 @@
 generator (``build``) both read it without importing each other."""
 
 # Bump whenever the output changes shape or content: cached samples under var/sample are then rebuilt.
-GENERATOR_VERSION = "2026.12.02-consent-rules-1-sharing"  # sheets carry their Drive owner and sharing
+GENERATOR_VERSION = "2026.12.01-consent-rules-sharing-spotlight-1"  # sheets carry Drive owners; spotlight pages

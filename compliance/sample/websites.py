@@ -229,6 +229,8 @@ class Img:
     file: str
     site_id: str
     ids: set[str] = field(default_factory=set)
+    kind: str = "photo"  # photo | video (a video's poster file, or an embed)
+    url: str | None = None  # an embed's player URL (not a file of the site; never fetched)
     exif: str | None = None
     iptc_caption: str | None = None
     iptc_keywords: list[str] = field(default_factory=list)
@@ -252,6 +254,9 @@ class Page:
     blocks: list[str] = field(default_factory=list)
     placements: list[Placement] = field(default_factory=list)
     crawlable: bool = True
+    mentions: set[str] = field(default_factory=set)  # students named in the text with no photo of them
+    head: str = ""  # extra <head> markup (JSON-LD)
+    pdf: tuple[str, list[list[str]]] | None = None  # (file under docs/, lines per page): a linked newsletter
 
 
 class SiteBuilder:
@@ -438,7 +443,9 @@ class SiteBuilder:
         again = rng.choice([p.img for p in photo_pages[0].placements])
         self.place(index, again, [], [], "fall-festival", "figure")
         staff_page = self._staff_page()
-        self.pages = [index, staff_page, *photo_pages, private]
+        # Built last from its own random stream: the pages above stay as they were before it existed.
+        spotlight = self._spotlight_page()
+        self.pages = [index, staff_page, *photo_pages, spotlight, private]
 
     def _photo(self, page: Page, event: str, style: str, force_named: bool = False) -> None:
         """One new photo on ``page``: a group shot (no names) or 1-3 named students."""
@@ -456,6 +463,144 @@ class SiteBuilder:
             self.place(page, img, [], [], event, style)
         else:
             self.place(page, img, names, ids, event, style)
+
+    def _named(self, rng: random.Random, k: int) -> tuple[list[str], list[str]]:
+        """k students and a form naming each alone, from ``rng`` (the spotlight's own stream)."""
+        saved, self.rng, priority, self.priority = self.rng, rng, self.priority, []
+        try:
+            picked = self.pick_names(k)
+        finally:
+            self.rng, self.priority = saved, priority
+        return picked if picked else ([], [])
+
+    def _plain_image(self, file: str) -> Img:
+        img = Img(file=file, site_id=self.site.id)
+        self.images[file] = img
+        return img
+
+    def _spotlight_page(self) -> Page:
+        """The patterns real school pages publish students through (issue 10), each in its own headed section:
+        a story with a stock illustration, its text naming a student and a student byline (name findings); a
+        roster table (portraits above, names below); one placeholder silhouette for several students; photos
+        as CSS backgrounds in sibling cards; a JSON-LD gallery; a video with a poster and title; a video embed;
+        a linked PDF newsletter naming a student; and a group photo among sibling photos that names nobody."""
+        rng = self.ctx.rng(f"spotlight:{self.site.id}")
+        site = self.site.id
+        page = Page("news/spotlight.html", "Student spotlight")
+        esc = html.escape
+        sections: list[str] = []
+
+        def checked(text: str, ids: list[str], fallback: str) -> tuple[str, list[str]]:
+            return (text, ids) if ids and self.checked(text, set(ids)) else (fallback, [])
+
+        def put(img: Img, ids: list[str], texts: list[tuple[str, set[str]]], block: str) -> None:
+            page.placements.append(Placement(img, set(ids), texts, block))
+            self.captions.extend(t for t in texts if t[0] and t[1])
+
+        # A story: stock illustration, text naming a student, a student byline. Nobody is in the picture.
+        names, ids = self._named(rng, 2)
+        story, story_ids = checked(
+            f"This fall {names[0]} led the reading buddies program at our school, pairing older readers with "
+            "younger ones every Tuesday afternoon in the library." if names else "",
+            ids[:1],
+            "This fall the reading buddies program paired older readers with younger ones every Tuesday.",
+        )
+        byline, byline_ids = checked(f"Author(s): {names[1]}" if len(names) > 1 else "", ids[1:2], "Author(s): Staff")
+        stock = self._plain_image(f"stock-illustration-books-{site}.jpg")
+        put(stock, [], [], "")
+        page.mentions |= set(story_ids) | set(byline_ids)
+        sections.append(
+            f'<article><h2>Reading buddies</h2><div class="byline"><p>{esc(byline)}</p></div>'
+            f'<img src="../images/{stock.file}" alt="Books on a shelf" width="600" height="400">'
+            f"<p>{esc(story)}</p></article>"
+        )
+        # A roster table: portraits in one row, the names in the row below, column by column.
+        names, ids = self._named(rng, 3)
+        cells, labels = [], []
+        for i, (name, sid) in enumerate(zip(names, ids, strict=True)):
+            img = self._plain_image(f"roster-{site}-{i + 1}.jpg")
+            cells.append(f'<td><img src="../images/{img.file}" alt="" width="150" height="200"></td>')
+            labels.append(f"<td>{esc(name)}</td>")
+            put(img, [sid], [(name, {sid})], "")
+        sections.append(
+            "<section><h2>Student council</h2><table class=\"roster\"><tr>" + "".join(cells) + "</tr><tr>"
+            + "".join(labels) + "</tr></table></section>"
+        )
+        # One placeholder silhouette for several students: each use keeps its own alt text.
+        names, ids = self._named(rng, 3)
+        silhouette = self._plain_image(f"silhouette-{site}.jpg")
+        items = "".join(
+            f'<li class="member"><img src="../images/{silhouette.file}" alt="{esc(n)}" width="120" height="120">'
+            f"<p>{esc(n)}</p></li>"
+            for n in names
+        )
+        put(silhouette, ids, [(n, {i}) for n, i in zip(names, ids, strict=True)], "")
+        sections.append(f"<section><h2>Chess club</h2><ul>{items}</ul></section>")
+        # Photos as CSS backgrounds in sibling cards, each card naming its own student (and one naming nobody).
+        names, ids = self._named(rng, 2)
+        tiles = []
+        for i, (name, sid) in enumerate([*zip(names, ids, strict=True), ("Field day relay", "")]):
+            img = self._plain_image(f"tile-{site}-{i + 1}.jpg")
+            tiles.append(
+                f'<div class="tile" style="background-image: url(\'/{site}/images/{img.file}\')">'
+                f"<p>{esc(name)}</p></div>"
+            )
+            put(img, [sid] if sid else [], [(name, {sid} if sid else set())], "")
+        sections.append(f'<section><h2>Field day</h2><div class="tiles">{"".join(tiles)}</div></section>')
+        # A gallery listed in JSON-LD only (a script draws it): ImageObjects with captions.
+        names, ids = self._named(rng, 2)
+        media = []
+        for i, (name, sid) in enumerate([*zip(names, ids, strict=True), ("", "")]):
+            img = self._plain_image(f"ld-{site}-{i + 1}.jpg")
+            caption = f"{name} at the art show" if name else "Art show tables"
+            media.append({"@type": "ImageObject", "contentUrl": f"/{site}/images/{img.file}", "caption": caption})
+            put(img, [sid] if sid else [], [(caption, {sid} if sid else set())], "")
+        gallery = {"@context": "https://schema.org", "@type": "ImageGallery", "associatedMedia": media}
+        page.head = f'<script type="application/ld+json">{json.dumps(gallery)}</script>'
+        sections.append('<section><h2>Art show</h2><div id="art-gallery" data-gallery="ld"></div></section>')
+        # A video (poster and title) and an embed whose title names a student.
+        names, ids = self._named(rng, 2)
+        poster = self._plain_image(f"poster-{site}.jpg")
+        poster.kind = "video"
+        shown = f"{names[0]} presents the science project" if names else ""
+        title, title_ids = checked(shown, ids[:1], "Science night")
+        put(poster, title_ids, [(title, set(title_ids))], "")
+        player = f"https://www.youtube-nocookie.com/embed/{site}-talk"
+        embed = Img(file=f"embed/{site}-talk", site_id=site, kind="video", url=player)
+        said, said_ids = checked(f"Robotics demo by {names[1]}" if len(names) > 1 else "", ids[1:2], "Robotics demo")
+        put(embed, said_ids, [(said, set(said_ids))], "")
+        sections.append(
+            f'<section><h2>Videos</h2><figure><video controls poster="../images/{poster.file}" title="{esc(title)}">'
+            f'<source src="../media/science-{site}.mp4" type="video/mp4"></video><figcaption>Science night</figcaption>'
+            f'</figure><iframe src="{embed.url}" title="{esc(said)}" width="560" height="315"></iframe></section>'
+        )
+        # A linked PDF newsletter: its second page names a student (a name finding of the PDF).
+        names, ids = self._named(rng, 1)
+        honor, honor_ids = checked(f"Honor roll: {names[0]}" if names else "", ids, "Honor roll: see the office")
+        page.pdf = (f"newsletter-{site}.pdf", [[f"{self.site.name} newsletter", "Welcome back, families."], [honor]])
+        self.captions.extend([(honor, set(honor_ids))] if honor_ids else [])
+        sections.append(f'<section><h2>Newsletter</h2><p>Read the <a href="../docs/{page.pdf[0]}">newsletter</a>.</p>'
+                        "</section>")  # fmt: skip
+        # Sibling photos in one container: a group shot names nobody, its neighbour names one student.
+        names, ids = self._named(rng, 1)
+        group = self._plain_image(f"group-{site}.jpg")
+        solo = self._plain_image(f"solo-{site}.jpg")
+        caption, solo_ids = checked(f"{names[0]} wins the spelling bee" if names else "", ids, "Spelling bee")
+        put(group, [], [("Spelling bee contestants", set())], "")
+        put(solo, solo_ids, [(caption, set(solo_ids))], "")
+        sections.append(
+            '<section><h2>Spelling bee</h2><div class="row">'
+            f'<figure><img src="../images/{group.file}" alt="Spelling bee contestants"></figure>'
+            f'<figure><img src="../images/{solo.file}" alt=""><figcaption>{esc(caption)}</figcaption></figure>'
+            "</div></section>"
+        )
+        page.mentions -= {sid for pl in page.placements for sid in pl.ids}
+        for pl in page.placements:
+            for text, named in pl.texts:
+                if self.index.identifies(text) != named:
+                    raise RuntimeError(f"{site}/{page.path}: {pl.img.file} text does not name exactly its students")
+        page.blocks = sections
+        return page
 
     def _staff_page(self) -> Page:
         page = Page("staff.html", "Our staff")
@@ -476,7 +621,7 @@ class SiteBuilder:
         """Write pages, robots.txt, sitemap.xml and JPEGs under ``root/<site_id>``; return the appearances."""
         site = self.site
         base = root / site.id
-        for sub in ("news", "gallery", "clubs", "private", "images"):
+        for sub in ("news", "gallery", "clubs", "private", "images", "docs"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         links = [p for p in self.pages if p.path != "index.html"]
         for page in self.pages:
@@ -491,28 +636,49 @@ class SiteBuilder:
         for img in self.images.values():
             write_jpeg(base / "images" / img.file, img, random.Random(f"{self.ctx.seed}:{site.id}:{img.file}"))
         appearances = []
-        for page in self.pages:
-            merged: dict[str, set[str]] = {}
-            for pl in page.placements:
-                merged.setdefault(pl.img.file, set()).update(pl.ids | pl.img.ids)
-            for file, ids in merged.items():
-                sids = sorted(ids)
-                violations = [
+
+        def appearance(page_path: str, image: str, ids: set[str], kind: str, crawlable: bool) -> dict[str, Any]:
+            sids = sorted(ids)
+            return {
+                "page": f"{site.id}/{page_path}",
+                "image": image,
+                "site_id": site.id,
+                "student_ids": sids,
+                "identified": bool(sids),
+                "crawlable": crawlable,
+                "violations": [
                     {"student_id": s, "reason": self.ctx.consent_truth[s]["reason"]}
                     for s in sids
                     if not self.ctx.consent_truth[s]["allowed"]
-                ]
-                appearances.append(
-                    {
-                        "page": f"{site.id}/{page.path}",
-                        "image": f"{site.id}/images/{file}",
-                        "site_id": site.id,
-                        "student_ids": sids,
-                        "identified": bool(sids),
-                        "crawlable": page.crawlable,
-                        "violations": violations,
-                    }
-                )
+                ],
+                "kind": kind,
+            }
+
+        for page in self.pages:
+            merged: dict[str, set[str]] = {}
+            imgs: dict[str, Img] = {}
+            for pl in page.placements:
+                merged.setdefault(pl.img.file, set()).update(pl.ids | pl.img.ids)
+                imgs[pl.img.file] = pl.img
+            for file, ids in merged.items():
+                img = imgs[file]
+                # An embed is its player URL (the truth keeps its path, as for the site's own files).
+                image = file if img.url else f"{site.id}/images/{file}"
+                appearances.append(appearance(page.path, image, ids, img.kind, page.crawlable))
+            if page.mentions:
+                appearances.append(appearance(page.path, "", page.mentions, "name", page.crawlable))
+            if page.pdf is not None:
+                from compliance.sample.pdfs import text_pdf
+
+                name, lines = page.pdf
+                (base / "docs" / name).write_bytes(text_pdf(lines, f"{self.site.name} newsletter"))
+                named: set[str] = set()
+                for line in (x for p in lines for x in p):
+                    found = self.index.identifies(line)
+                    if found is None:
+                        raise RuntimeError(f"{site.id}/docs/{name}: ambiguous name in the newsletter")
+                    named |= found
+                appearances.append(appearance(f"docs/{name}", "", named, "name", page.crawlable))
         return appearances
 
     def _write_page(self, base: Path, page: Page, links: list[Page]) -> None:
@@ -546,7 +712,7 @@ class SiteBuilder:
             )
         doc = (
             f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(page.title)} - '
-            f"{esc(self.site.name)}</title></head>\n<body><header><h1>{esc(page.title)}</h1>"
+            f"{esc(self.site.name)}</title>{page.head}</head>\n<body><header><h1>{esc(page.title)}</h1>"
             f'<nav><ul><li><a href="{up}index.html">Home</a></li>{nav}</ul></nav></header>\n'
             f'<main><p class="intro">{esc(intro)}</p>\n<{wrapper} '
             f'class="photos">\n{body}\n</{wrapper}>\n{extra}'

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 consent_app = typer.Typer(no_args_is_help=True, help="Photo consent: one-off audits.")
 console = Console(stderr=True)
@@ -17,6 +18,33 @@ def _as_date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise typer.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from exc
+
+
+def coverage_table(per_site: dict[str, dict[str, int]]) -> Table:
+    """What each site's crawl found and read, and what it refused and why (counts only)."""
+    table = Table(title="Crawl coverage", title_justify="left")
+    columns = [
+        ("pages", "pages_found", "pages_crawled"), ("images", "images_found", "images_fetched"),
+        ("PDFs", "pdfs_found", "pdfs_read"),
+    ]  # fmt: skip
+    table.add_column("site")
+    for label, _, _ in columns:
+        table.add_column(f"{label} read/found", justify="right")
+    table.add_column("videos", justify="right")
+    table.add_column("refused (why)")
+    for site_id, counts in sorted(per_site.items()):
+        refused = ", ".join(
+            f"{key.removeprefix('refused_').replace('_', '-')} {n}"
+            for key, n in counts.items()
+            if key.startswith("refused_") and n
+        )
+        table.add_row(
+            site_id,
+            *(f"{counts.get(read, 0)}/{counts.get(found, 0)}" for _, found, read in columns),
+            str(counts.get("videos", 0)),
+            refused or "none",
+        )
+    return table
 
 
 @consent_app.command("audit")
@@ -68,6 +96,7 @@ def audit(
         f"{result.pages} pages, {result.images} images ({result.unidentified_images} with no identification); "
         f"{statuses['violation']} violations, {statuses['needs_review']} to review, {statuses['ok']} ok -> {out}"
     )
+    console.print(coverage_table(result.coverage))
     if result.rejected:
         console.print(f"{len(result.rejected)} input rows rejected, first: {result.rejected[0]}", soft_wrap=True)
     if result.notes:
