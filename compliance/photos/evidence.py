@@ -271,6 +271,16 @@ def nesting_depth(html: str) -> int:
     return deepest
 
 
+def _shows_media(node: LexborNode) -> bool:
+    """An element that shows a photo without an ``<img>`` (what ``_MEDIA_SELECTOR`` matches beyond the tags)."""
+    attrs = node.attributes
+    if not attrs:
+        return False
+    return "url(" in (attrs.get("style") or "") or any(
+        k in attrs for k in ("data-bg", "data-background", "data-background-image")
+    )
+
+
 class _TreeIndex:
     """One pass over the parsed tree, so every per-image question is answered without walking the tree again:
     pre-order position and subtree end of each node, positions of media and of text, site-chrome membership.
@@ -302,7 +312,7 @@ class _TreeIndex:
             if tag == "-text":
                 if (node.text_content or "").strip():
                     self.texts.append(i)
-            elif tag in ("img", "video", "iframe"):
+            elif tag in ("img", "video", "iframe") or _shows_media(node):
                 self.media.append(i)
             if tag in ("nav", "header", "footer"):
                 chrome_open.append(i)

@@ -290,7 +290,9 @@ class _SiteCrawl:
         location = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
         if location not in self.limiter.robots:
             self.limiter.robots[location] = asyncio.ensure_future(self._read_robots(location, True))
-        parser = await self.limiter.robots[location]
+        parser, unavailable = await self.limiter.robots[location]
+        if unavailable is not None:
+            return False  # the asset host's robots.txt could not be read: its photos wait for a later night
         return parser is None or parser.can_fetch(self.crawl.user_agent, url)
 
     async def resource(self, kind: str, url: str) -> bytes | None:
