@@ -11,11 +11,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 from sqlalchemy import select
 
-from compliance.campaign import delivery_key
+from compliance.deliveries import queue_deliveries
 from compliance.google.workspace import share_file_with_each, upload_file
 from compliance.mail import Attachment
-from compliance.models import Delivery, ReportRun
+from compliance.models import ReportRun
 from compliance.report import collect_report_data, record_report_run, report_filename, write_workbook
+from compliance.report.emails import plan_report_emails, record_emailed
 from tasks import resources
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -89,48 +90,14 @@ def email_report(path: str, summary: dict[str, object], drive_file_id: str, now:
 
     One ledger row per recipient and report, so a re-run of the same report never sends it twice.
     """
-    settings = resources.settings()
-    store = resources.store()
-    keys: list[str] = []
-    ack_rate = summary.get("ack_rate") or 0.0
-    variables = {
-        "generated_at": now.isoformat(),
-        "percent_acknowledged": round(100 * float(ack_rate), 1),
-        "acknowledged": summary.get("acknowledged", 0),
-        "required": summary.get("active_people", 0),
-        "outstanding": summary.get("outstanding", 0),
-        "open_violations": summary.get("violations_online", 0),
-        "resolved_violations": summary.get("violations_resolved_since_previous") or 0,
-        "report_url": f"https://drive.google.com/file/d/{drive_file_id}/view" if drive_file_id else "",
-    }
-    with store.session() as session:
-        existing = set(session.scalars(select(Delivery.idempotency_key).where(Delivery.kind == "compliance_report")))
-        for recipient in settings.superintendent_recipients:
-            key = delivery_key("report", f"{now.isoformat()}:{recipient}", "compliance_report")
-            keys.append(key)
-            if key not in existing:
-                session.add(
-                    Delivery(
-                        idempotency_key=key,
-                        kind="compliance_report",
-                        recipient=str(recipient),
-                        context={
-                            "template": "compliance_report",
-                            "language": "en",
-                            "vars": {"recipient_name": str(recipient).split("@")[0], **variables},
-                        },
-                    )
-                )
+    planned = plan_report_emails([str(r) for r in resources.settings().superintendent_recipients], summary,
+                                 drive_file_id, now)
+    keys = [p.idempotency_key for p in planned]
+    with resources.store().session() as session:
+        queue_deliveries(session, planned)
     workbook = Attachment(Path(path).name, Path(path).read_bytes(), XLSX)
     # Campaign rows another process is sending right now are left to it (see compliance.outbox).
     counts = resources.outbox().send(keys=keys, attachments={key: [workbook] for key in keys})
-    with store.session() as session:
-        run = session.scalars(select(ReportRun).where(ReportRun.generated_at == now)).first()
-        sent_to = list(
-            session.scalars(
-                select(Delivery.recipient).where(Delivery.idempotency_key.in_(keys), Delivery.status == "sent")
-            )
-        )
-        if run is not None:
-            run.emailed_to = sorted(set(run.emailed_to or []) | set(sent_to))
+    with resources.store().session() as session:
+        sent_to = record_emailed(session, now, keys)
     return {"report emails sent": counts.sent, "recipients": len(sent_to)}
