@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
@@ -53,7 +53,8 @@ from compliance.columns import fit
 from compliance.models import ConsentRecord, Student
 from compliance.photos.matching import FUZZY_MIN_LEN, SURNAME_PARTICLES, fold, nickname_map
 from compliance.quarantine import Rejected
-from compliance.settings import CONSENT_PURPOSES, DEFAULT_SCHOOL_YEAR_START
+from compliance.settings import CONSENT_PURPOSES, DEFAULT_SCHOOL_YEAR_START, Settings
+from compliance.store import Store
 from compliance.tabular import (
     CellValue,
     FieldSpec,
@@ -1490,3 +1491,68 @@ def load_consents(session: Session, student_ids: Iterable[str] | None = None) ->
     for row in session.scalars(stmt):
         out.setdefault(row.student_id, []).append(row)
     return out
+
+
+def load_roster(session: Session) -> Roster:
+    """The SIS roster consent rows are checked against, as plain rows (400,000+ students read once a chunk)."""
+    return Roster(
+        session.execute(
+            select(
+                Student.id.label("student_id"),
+                Student.legal_first,
+                Student.legal_last,
+                Student.preferred_first,
+                Student.preferred_last,
+                Student.grade,
+                Student.site_id,
+            )
+        ).all()
+    )
+
+
+def ingest_site_consents(
+    store: Store,
+    settings: Settings,
+    site_id: str,
+    roster: Roster,
+    load: Callable[[str], Source],
+    on_changed: Callable[[Session, set[str]], object] | None = None,
+) -> Iterator[tuple[dict[str, int], list[Rejected]]]:
+    """Read and store one site's consent spreadsheets and opt-out lists, a source at a time.
+
+    Yields each source's counts and its rejected rows (the caller logs where they are). Unknown students,
+    id/name mismatches and bad values are quarantined; unusual principal marks become data-quality notes in
+    the quarantine too, where people look for bad input. ``on_changed(session, source files)`` runs in the
+    same transaction when a source added or changed records (the evidence ledger chains them).
+    """
+    from compliance.quarantine import quarantine
+
+    site = settings.site(site_id)
+    sources = [(s, None) for s in site.consent_sources] + [(s, "opt_out") for s in site.opt_out_sources]
+    for source, kind in sources:
+        result = read_consents(
+            load(source),
+            site_id,
+            roster,
+            label=source,
+            school_year_start=settings.district.school_year_start,
+            default_purposes=site.default_purposes_for(source),
+            kind=kind,  # type: ignore[arg-type]
+        )
+        with store.session() as session:
+            stored = store_consents(session, result.records)
+            if on_changed is not None and (stored["added"] or stored["updated"]):
+                # Only a source that changed tonight can hold a record not chained yet.
+                on_changed(session, {r.source_file for r in result.records})
+            newly = quarantine(session, result.rejected + result.notes)
+        yield (
+            {
+                "sheets read": 1,
+                "consent rows": len(result.records),
+                "rows rejected": len(result.rejected),
+                "data quality notes": len(result.notes),
+                "newly quarantined": newly,
+                "added": stored["added"],
+            },
+            list(result.rejected),
+        )
