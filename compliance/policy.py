@@ -8,9 +8,10 @@ history.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 FormKind = Literal["staff", "community"]
@@ -33,6 +34,66 @@ def local_school_year(moment: datetime, zone: str, start_mmdd: str = "08-01") ->
 def policy_sha256(exported_text: bytes) -> str:
     """Hash of what people were asked to read; line endings normalised first."""
     return hashlib.sha256(exported_text.replace(b"\r\n", b"\n").strip()).hexdigest()
+
+
+class KnownVersion(Protocol):
+    id: int
+    drive_file_id: str
+    revision_id: str
+    sha256: str
+    school_year: str
+
+
+def matching_version(
+    versions: Iterable[KnownVersion], drive_file_id: str, revision_id: str, sha256: str | None, school_year: str
+) -> KnownVersion | None:
+    """The stored version a document state belongs to, or None when it would open a new one.
+
+    Same file and school year, and the same text (by hash) or the same Drive revision: a new revision whose
+    text is unchanged (a comment, a title edit, a sharing change) is still the same version, so nobody is
+    asked to sign again for nothing. The newest match wins.
+    """
+    found = [
+        v for v in versions
+        if v.drive_file_id == drive_file_id and v.school_year == school_year
+        and ((sha256 is not None and v.sha256 == sha256) or v.revision_id == revision_id)
+    ]
+    return max(found, key=lambda v: v.id) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionProbe:
+    """Which policy version a run would use, found without changing anything (what a dry run plans against).
+
+    ``existing_id`` is None when a real run would open a new version (new text, new school year, or a policy
+    document not uploaded yet); the dry run then plans as if nobody had signed it, which is what would happen.
+    """
+
+    drive_file_id: str | None
+    revision_id: str
+    school_year: str
+    sha256: str | None
+    existing_id: int | None
+    title: str
+
+    @property
+    def would_create(self) -> bool:
+        return self.existing_id is None
+
+    def describe(self) -> str:
+        """One line for the plan: which version, and whether the real run would create it."""
+        if self.existing_id is not None:
+            return f"policy version {self.existing_id} ({self.title}, revision {self.revision_id})"
+        where = f"revision {self.revision_id}" if self.drive_file_id else "the policy document, not uploaded yet"
+        return (f"a new policy version for {self.school_year} ({where}); the real run creates it and its forms, "
+                "this dry run created nothing")
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VersionProbe:
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
     websites (e.g. a re-run after fixing a roster file).
     """
     now = now or datetime.now(UTC)
-    settings = resources.settings()
+    settings = resources.checked_settings()
     site_ids = [s.id for s in settings.sites]
     results: dict[str, dict[str, int]] = {}
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from compliance.campaign import CampaignParameters, open_campaign, plan_stored_campaign, sample_announcement
 from compliance.deliveries import PlannedDelivery, delivery_key, queue_deliveries
 from compliance.mailings import MASKED_LINK, MASKED_NAME, MessageFactory, policy_url
-from compliance.models import Delivery, Person, PolicyVersion
+from compliance.models import Campaign, Delivery, Person, PolicyVersion
 from compliance.policy import FormQuestions
 from compliance.roster import sync_sites
 from compliance.settings import load_settings
@@ -64,12 +64,17 @@ def test_dry_run_sample_is_the_message_the_factory_sends_with_name_and_link_mask
     with store.session() as session:
         version = _district(session, settings)
         campaign = open_campaign(session, params, version, settings, NOW)
+        # A dry run's campaign is a draft: never added to the session, so it leaves no row behind.
         assert campaign.status == CampaignStatus.DRY_RUN and campaign.name.startswith("dry run ")
+        assert campaign.id is None and campaign not in session
         plan = plan_stored_campaign(session, campaign, params, version, settings, NOW)
-        sample = sample_announcement(session, settings, campaign, plan, NOW)
-        [planned] = plan.deliveries
+        sample = sample_announcement(session, settings, campaign, plan, NOW, version)
+        assert campaign not in session and session.scalar(select(func.count(Campaign.id))) == 0
+        real_params = CampaignParameters(name="real", dry_run=False, language="en")
+        real_campaign = open_campaign(session, real_params, version, settings, NOW)
+        [planned] = plan_stored_campaign(session, real_campaign, real_params, version, settings, NOW).deliveries
         real = Delivery(idempotency_key=planned.idempotency_key, kind=DeliveryKind.ANNOUNCEMENT,
-                        recipient=planned.recipient, campaign_id=campaign.id, person_id=planned.person_id,
+                        recipient=planned.recipient, campaign_id=real_campaign.id, person_id=planned.person_id,
                         context={"language": planned.language})
         raw, _ = MessageFactory(session, settings, NOW)(real, str(settings.senders[0]))
     message = BytesParser(policy=policy.default).parsebytes(raw)
