@@ -141,7 +141,7 @@ class MessageFactory:
             "site_name": site.name if site else self.settings.district.name,
             "policy_title": version.title,
             "policy_url": policy_url(version),
-            "form_url": MASKED_LINK if masked else form_url(person, version, self.settings.token_keys),
+            "form_url": MASKED_LINK if masked else form_url(person, version, TokenKeys.of(self.settings)),
             "deadline": date.fromisoformat(campaign.plan["deadline"]),
         }
         if (number := reminder_number(delivery.kind)) is not None:

@@ -13,7 +13,7 @@ from datetime import date
 
 from rapidfuzz import fuzz, process
 
-from compliance.acknowledgements import RosterEntry, name_matches
+from compliance.acknowledgements import RosterEntry, name_matches, proxy_phrase
 from compliance.consent import parse_date
 from compliance.quarantine import Rejected
 from compliance.roster import map_category, normalize_name
@@ -83,6 +83,11 @@ def read_paper_acknowledgements(
             signed_on = parse_date(row.values.get("date_signed"))
             if signed_on is None:
                 rejected.append(_reject(row, "date_signed", "not a date", row.text("date_signed")))
+                continue
+            phrase = proxy_phrase(name)
+            if phrase:  # a proxy signature acknowledges nobody: central office reviews it
+                rejected.append(_reject(row, "name", f"needs review: signed on behalf of someone else ('{phrase}')",
+                                        name))
                 continue
             site_text = row.text("site")
             site_id = site_of(site_text, sites)

@@ -9,6 +9,7 @@ in environment names (``DC_GOOGLE__EMULATOR_URL``).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from datetime import date
@@ -19,8 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, BaseModel, EmailStr, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-
-from compliance.tokens import TokenKeys
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = PROJECT_ROOT / "data" / "district.toml"
@@ -252,11 +251,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DC_PROFILE", "profile_path"),
     )
 
-    @property
-    def token_keys(self) -> TokenKeys:
-        """The current token key and the retired ones (see :class:`compliance.tokens.TokenKeys`)."""
-        return TokenKeys(self.token_secret, self.token_key_id, dict(self.token_retired_keys))
-
     def secret_problems(self) -> list[str]:
         """Why these settings must not run for real: the public demo token secret outside demo and test."""
         if self.environment in ("demo", "test"):
@@ -301,7 +295,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _token_keys(self) -> Settings:
-        self.token_keys  # noqa: B018 - validates key ids (and that the current one is not also retired)
+        # Key ids go into tokens, which split on "."; the current key must not also be a retired one.
+        bad = [k for k in self.token_retired_keys if not re.match(r"^[a-z0-9]{0,8}$", k)]
+        if bad:
+            raise ValueError(f"token_retired_keys: key ids are up to 8 lowercase letters and digits, not {bad[0]!r}")
+        if self.token_key_id in self.token_retired_keys:
+            raise ValueError(f"token_key_id {self.token_key_id!r} is also in token_retired_keys")
         return self
 
     @model_validator(mode="after")

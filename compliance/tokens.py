@@ -20,6 +20,7 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 TOKEN_ID_BYTES = 6  # 48 bits: only names the token; secrecy comes from the MAC
 MAC_BYTES = 16  # 128 bits, the floor for an unguessable credential
@@ -100,6 +101,11 @@ class TokenKeys:
             _check_key_id(key_id)
         if self.key_id in self.retired:
             raise ValueError(f"token key id {self.key_id!r} is both current and retired")
+
+    @classmethod
+    def of(cls, settings: Any) -> TokenKeys:
+        """The keys a :class:`compliance.settings.Settings` holds (token_secret, token_key_id, retired keys)."""
+        return cls(settings.token_secret, settings.token_key_id, dict(settings.token_retired_keys))
 
     def issue(self, person_key: str, policy_version_id: int | str) -> str:
         return issue_token(self.secret, person_key, policy_version_id, self.key_id)

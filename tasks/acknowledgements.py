@@ -17,7 +17,7 @@ from compliance.paper import PaperPerson, read_paper_acknowledgements
 from compliance.policy import FormKind, FormQuestions
 from compliance.quarantine import Rejected, quarantine
 from compliance.roster import normalize_email
-from compliance.tokens import token_index
+from compliance.tokens import TokenKeys, token_index
 from compliance.vocabulary import AckMethod
 from tasks import resources
 
@@ -76,7 +76,7 @@ def sync_acknowledgements(now: datetime) -> dict[str, int]:
         by_email = {normalize_email(e.email): e for _, e in people.values() if e.email}
         versions = session.scalars(select(PolicyVersion).where(PolicyVersion.staff_form_id.is_not(None))).all()
         for version in versions:
-            tokens = token_index(settings.token_keys, [p.person_key for p, _ in people.values()], version.id)
+            tokens = token_index(TokenKeys.of(settings), [p.person_key for p, _ in people.values()], version.id)
             by_key = {e.person_key: e for _, e in people.values()}
             by_token = {token: (by_key[key], token_id) for token, (key, token_id) in tokens.items()}
             forms: list[tuple[FormKind, FormQuestions]] = [

@@ -43,7 +43,7 @@ def check_profile() -> None:
     problems = settings.secret_problems()
     if problems:
         console.print(f"[red]{escape(settings.profile_path.name)}: refusing environment {settings.environment!r}: "
-                      f"{escape('; '.join(problems))}[/red]")
+                      f"{escape('; '.join(problems))}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     console.print(f"{settings.district.name}: {len(settings.sites)} sites, zone {settings.district.time_zone}")
 
