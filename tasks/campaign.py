@@ -40,6 +40,8 @@ def plan_and_queue(
     the store holds after it exactly what it held before.
     """
     settings = resources.settings()
+    if policy_version_id is None and probe is not None:
+        policy_version_id = VersionProbe.from_json(probe).existing_id
     with resources.store().session() as session:
         if policy_version_id is not None:
             version = session.get(PolicyVersion, policy_version_id)
