@@ -61,6 +61,25 @@ def matching_version(
     return max(found, key=lambda v: v.id) if found else None
 
 
+class DatedVersion(Protocol):
+    id: int
+    school_year: str
+    created_at: datetime
+
+
+def version_in_force(versions: Iterable[DatedVersion], signed_on: date, zone: str,
+                     start_mmdd: str = "08-01") -> DatedVersion | None:
+    """The policy version a paper form signed on ``signed_on`` acknowledged: the newest one opened by then in
+    that day's school year (a form signed last May is last year's version, not the one opened in August).
+
+    None when no version of that school year had been opened by then (the row is refused, not guessed).
+    """
+    year = school_year_of(signed_on, start_mmdd)
+    tz = ZoneInfo(zone)
+    opened = [v for v in versions if v.school_year == year and v.created_at.astimezone(tz).date() <= signed_on]
+    return max(opened, key=lambda v: (v.created_at, v.id)) if opened else None
+
+
 @dataclass(frozen=True, slots=True)
 class VersionProbe:
     """Which policy version a run would use, found without changing anything (what a dry run plans against).
