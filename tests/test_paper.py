@@ -33,7 +33,8 @@ def _binder(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
 
 
 def test_a_line_is_known_by_content_not_by_file_and_row(tmp_path: Path) -> None:
-    fall = [("Roberto Garcia", "Lincoln", "volunteer", "2026-09-10"), ("Ann Baker", "Lincoln", "volunteer", "2026-09-11")]
+    fall = [("Roberto Garcia", "Lincoln", "volunteer", "2026-09-10"),
+            ("Ann Baker", "Lincoln", "volunteer", "2026-09-11")]
     first, _ = read_paper_acknowledgements(_binder(tmp_path / "binder.xlsx", fall), PEOPLE, SITES)
     # The office re-sorts the binder and saves it under another name: the same two lines, the same references.
     moved, _ = read_paper_acknowledgements(_binder(tmp_path / "binder-copy.xlsx", fall[::-1]), PEOPLE, SITES)
