@@ -110,6 +110,12 @@ class CampaignParameters(BaseModel):
     language: Language = Field("en", description="Default message language (a person's own preference wins)")
     deadline_days: int = Field(21, ge=1, le=120, description="Days people have to acknowledge")
     dry_run: bool = Field(True, description="Plan and report only; send nothing (untick to send)")
+    policy_revision: Literal["material", "editorial"] | None = Field(
+        None,
+        description="When the policy text changed since the last version: material (everyone acknowledges "
+        "again) or editorial (nobody does); recorded with decided_by",
+    )
+    decided_by: str | None = Field(None, description="Who decided policy_revision (name or email)")
     resend_announced: bool = Field(
         False,
         description="Announce again to people another campaign already announced this policy version to "

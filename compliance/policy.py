@@ -45,17 +45,19 @@ class KnownVersion(Protocol):
 
 
 def matching_version(
-    versions: Iterable[KnownVersion], drive_file_id: str, revision_id: str, sha256: str | None, school_year: str
+    versions: Iterable[KnownVersion], drive_file_id: str, revision_id: str, sha256: str | None,
+    school_year: str | None,
 ) -> KnownVersion | None:
     """The stored version a document state belongs to, or None when it would open a new one.
 
     Same file and school year, and the same text (by hash) or the same Drive revision: a new revision whose
     text is unchanged (a comment, a title edit, a sharing change) is still the same version, so nobody is
-    asked to sign again for nothing. The newest match wins.
+    asked to sign again for nothing. The newest match wins. ``school_year`` None: any school year (a district
+    that does not renew acknowledgements each year, ``renew_each_school_year = false``).
     """
     found = [
         v for v in versions
-        if v.drive_file_id == drive_file_id and v.school_year == school_year
+        if v.drive_file_id == drive_file_id and (school_year is None or v.school_year == school_year)
         and ((sha256 is not None and v.sha256 == sha256) or v.revision_id == revision_id)
     ]
     return max(found, key=lambda v: v.id) if found else None
@@ -80,6 +82,21 @@ def version_in_force(versions: Iterable[DatedVersion], signed_on: date, zone: st
     return max(opened, key=lambda v: (v.created_at, v.id)) if opened else None
 
 
+RevisionDecision = Literal["material", "editorial"]
+# Why a document state opens a new version: the first one, a new school year (renewal), or changed text.
+VersionChange = Literal["", "first", "new_school_year", "changed_text"]
+
+
+def change_kind(versions: Iterable[KnownVersion], school_year: str, renew_each_school_year: bool) -> VersionChange:
+    """Why a document state no stored version matches would open a new one."""
+    known = list(versions)
+    if not known:
+        return "first"
+    if renew_each_school_year and not any(v.school_year == school_year for v in known):
+        return "new_school_year"
+    return "changed_text"
+
+
 @dataclass(frozen=True, slots=True)
 class VersionProbe:
     """Which policy version a run would use, found without changing anything (what a dry run plans against).
@@ -94,6 +111,15 @@ class VersionProbe:
     sha256: str | None
     existing_id: int | None
     title: str
+    change: VersionChange = ""
+    # For changed text: the version whose text changed, and central office's decision if one was given.
+    previous_id: int | None = None
+    decision: RevisionDecision | None = None
+
+    @property
+    def needs_decision(self) -> bool:
+        """Changed text nobody has classified yet: material (everyone signs again) or editorial (nobody does)."""
+        return self.change == "changed_text" and self.decision is None
 
     @property
     def would_create(self) -> bool:
@@ -104,8 +130,12 @@ class VersionProbe:
         if self.existing_id is not None:
             return f"policy version {self.existing_id} ({self.title}, revision {self.revision_id})"
         where = f"revision {self.revision_id}" if self.drive_file_id else "the policy document, not uploaded yet"
-        return (f"a new policy version for {self.school_year} ({where}); the real run creates it and its forms, "
-                "this dry run created nothing")
+        why = {"first": "", "new_school_year": ", a new school year: everyone acknowledges again",
+               "changed_text": f", the text of version {self.previous_id} changed", "": ""}[self.change]
+        pending = "; central office must first say whether the change is material or editorial" \
+            if self.needs_decision else ""
+        return (f"a new policy version for {self.school_year} ({where}{why}); the real run creates it and its "
+                f"forms, this dry run created nothing{pending}")
 
     def as_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}

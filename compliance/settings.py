@@ -213,6 +213,9 @@ class Settings(BaseSettings):
     paper_acknowledgements: str | None = None
     policy_document: str | None = Field(None, description="Policy text uploaded to Drive on first run (demo)")
     policy_drive_file_id: str | None = Field(None, description="Drive file holding the policy, once it exists")
+    renew_each_school_year: bool = Field(
+        True, description="Everyone acknowledges again each school year (a new version opens on school_year_start)"
+    )
     sites_base_url: str = Field(
         "https://www.example.org", description="Replaces {sites_base_url} in site web roots (demo and tests)"
     )

@@ -58,7 +58,8 @@ def distribute_policy(params: CampaignParameters | None = None, now: datetime | 
         probe = None if params.policy_version_id else probe_policy_version(now)
         result = plan_and_queue(params, params.policy_version_id, now, probe)
     else:
-        result = plan_and_queue(params, params.policy_version_id or ensure_policy_version(now), now)
+        version_id = params.policy_version_id or ensure_policy_version(now, params.policy_revision, params.decided_by)
+        result = plan_and_queue(params, version_id, now)
     summary = result["summary"]
     # Plan artifacts hold counts and, for a dry run, the first planned person's announcement as the message
     # factory renders it, with name and personal link masked (compliance.campaign.sample_announcement).

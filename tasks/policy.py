@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from prefect import task
@@ -22,7 +23,9 @@ from compliance.models import PolicyVersion, SyncState
 from compliance.policy import (
     FormKind,
     FormQuestions,
+    RevisionDecision,
     VersionProbe,
+    change_kind,
     form_items,
     local_school_year,
     matching_version,
@@ -65,6 +68,18 @@ def _policy_file_id(session: Session) -> str:
     return str(created["id"])
 
 
+def _decision_key(sha256: str) -> str:
+    return f"policy.revision_decision.{sha256}"
+
+
+def _decision(session: Session, sha256: str | None) -> dict | None:
+    """Central office's recorded answer for a changed text (material or editorial, who, when), if any."""
+    if sha256 is None:
+        return None
+    row = session.get(SyncState, _decision_key(sha256))
+    return json.loads(row.value) if row is not None else None
+
+
 def _probe(session: Session, file_id: str | None, now: datetime) -> VersionProbe:
     """Which version the document's current state belongs to: Drive reads only, nothing written."""
     settings = resources.settings()
@@ -73,16 +88,28 @@ def _probe(session: Session, file_id: str | None, now: datetime) -> VersionProbe
     if file_id is None:
         if not settings.policy_document:
             raise ValueError("no policy_drive_file_id and no policy_document in the district profile")
-        return VersionProbe(None, "1", school_year, None, None, title)
+        return VersionProbe(None, "1", school_year, None, None, title, change="first")
     clients = resources.google()
     revisions = list_revisions(clients, file_id)
     revision_id = str(revisions[-1]["id"]) if revisions else "1"
     digest = policy_sha256(export_file(clients, file_id, "text/plain"))
-    versions = session.scalars(select(PolicyVersion).where(PolicyVersion.drive_file_id == file_id)).all()
-    existing = matching_version(versions, file_id, revision_id, digest, school_year)
-    ready = existing is not None and bool(existing.staff_form_id and existing.community_form_id)
-    return VersionProbe(file_id, revision_id, school_year, digest, existing.id if ready and existing else None,
-                        existing.title if ready and existing else title)
+    versions = [v for v in session.scalars(select(PolicyVersion).where(PolicyVersion.drive_file_id == file_id))
+                if v.staff_form_id and v.community_form_id]
+    year_key = school_year if settings.renew_each_school_year else None
+    existing = matching_version(versions, file_id, revision_id, digest, year_key)
+    if existing is not None:
+        return VersionProbe(file_id, revision_id, school_year, digest, existing.id, existing.title)
+    change = change_kind(versions, school_year, settings.renew_each_school_year)
+    if change != "changed_text":
+        return VersionProbe(file_id, revision_id, school_year, digest, None, title, change=change)
+    same_year = [v for v in versions if year_key is None or v.school_year == year_key]
+    previous = max(same_year, key=lambda v: v.id)
+    decided = _decision(session, digest)
+    if decided and decided["decision"] == "editorial":  # the same version: nobody signs again
+        return VersionProbe(file_id, revision_id, school_year, digest, int(decided["version_id"]), previous.title,
+                            previous_id=previous.id, decision="editorial")
+    return VersionProbe(file_id, revision_id, school_year, digest, None, title, change="changed_text",
+                        previous_id=previous.id, decision=decided["decision"] if decided else None)
 
 
 @task(name="probe-policy-version", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
@@ -108,15 +135,69 @@ def _provision_form(kind: FormKind, title: str) -> FormQuestions:
     return questions_from_replies(kind, form["formId"], form["responderUri"], replies)
 
 
+class RevisionDecisionNeeded(RuntimeError):
+    """The policy text changed and nobody has said yet whether people must acknowledge it again."""
+
+
+def record_decision(session: Session, probe: VersionProbe, decision: RevisionDecision, decided_by: str,
+                    now: datetime) -> None:
+    """Keep central office's answer for this text (the evidence of why people were, or were not, asked again)."""
+    if not decided_by.strip():
+        raise ValueError("a revision decision needs the name or email of who gave it")
+    key = _decision_key(probe.sha256 or "")
+    value = json.dumps({"decision": decision, "decided_by": decided_by.strip(), "decided_at": now.isoformat(),
+                        "revision_id": probe.revision_id, "version_id": probe.previous_id})
+    row = session.get(SyncState, key)
+    if row is None:
+        session.add(SyncState(key=key, value=value))
+    else:
+        row.value = value
+    session.flush()
+
+
+def _close_superseded_forms(session: Session, newest: PolicyVersion) -> int:
+    """Older versions' forms stop accepting responses; what they received before stays theirs (the sync keeps
+    reading them, so a late response is recorded against the version it acknowledged)."""
+    clients = resources.google()
+    closed = 0
+    older = session.scalars(select(PolicyVersion).where(PolicyVersion.id != newest.id)).all()
+    for version in older:
+        for form_id in (version.staff_form_id, version.community_form_id):
+            key = f"forms.{form_id}.closed"
+            if not form_id or session.get(SyncState, key) is not None:
+                continue
+            publish_form(clients, form_id, accepting_responses=False)
+            session.add(SyncState(key=key, value=f"superseded by policy version {newest.id}"))
+            closed += 1
+    session.flush()
+    return closed
+
+
 @task(name="ensure-policy-version", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
-def ensure_policy_version(now: datetime) -> int:
-    """Current policy version id: changed text or a new school year opens a new one (an unchanged text under
-    a new Drive revision does not)."""
+def ensure_policy_version(
+    now: datetime, decision: RevisionDecision | None = None, decided_by: str | None = None
+) -> int:
+    """Current policy version id. The first document, a new school year (``renew_each_school_year``) or a
+    material change opens a new one with its forms and closes the older forms; an editorial change keeps the
+    version (nobody signs again); a new Drive revision with unchanged text is the same version.
+
+    Changed text without ``decision`` raises :class:`RevisionDecisionNeeded`: central office answers
+    (material or editorial, and who) as a flow parameter; the answer is recorded.
+    """
     with resources.store().session() as session:
         file_id = _policy_file_id(session)
         probe = _probe(session, file_id, now)
+        if probe.change == "changed_text" and decision is not None and probe.decision is None:
+            record_decision(session, probe, decision, decided_by or "", now)
+            probe = _probe(session, file_id, now)
         if probe.existing_id is not None:
             return probe.existing_id
+        if probe.needs_decision:
+            raise RevisionDecisionNeeded(
+                f"the policy text changed since version {probe.previous_id} (Drive revision {probe.revision_id}): "
+                "say whether the change is material (everyone acknowledges again) or editorial (nobody does) "
+                "with the parameters policy_revision and decided_by"
+            )
         existing = session.scalar(
             select(PolicyVersion).where(
                 PolicyVersion.drive_file_id == file_id,
@@ -140,4 +221,23 @@ def ensure_policy_version(now: datetime) -> int:
         version.form_questions = {"staff": staff.as_json(), "community": community.as_json()}
         session.add(version)
         session.flush()
+        _close_superseded_forms(session, version)
         return version.id
+
+
+@task(name="follow-policy-document", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
+def follow_policy_document(
+    now: datetime, decision: RevisionDecision | None = None, decided_by: str | None = None
+) -> dict[str, int]:
+    """The nightly's look at the policy document: a new school year or a material change opens the new
+    version; changed text nobody has classified yet is reported as pending (nothing opens, nothing is sent)."""
+    with resources.store().session() as session:
+        if not session.scalars(select(PolicyVersion.id)).first():
+            return {"policy versions opened": 0, "policy revision pending decision": 0, "policy version": 0}
+        before = session.scalars(select(PolicyVersion.id).order_by(PolicyVersion.id.desc())).first()
+    try:
+        current = ensure_policy_version.fn(now, decision, decided_by)
+    except RevisionDecisionNeeded:
+        return {"policy versions opened": 0, "policy revision pending decision": 1, "policy version": before or 0}
+    return {"policy versions opened": int(current > (before or 0)), "policy revision pending decision": 0,
+            "policy version": current}
