@@ -563,18 +563,7 @@ class _SiteCrawl:
             if problem:
                 self.error(final, problem)
             self.result.stats.pdfs_read += problem is None
-            fetched = PageFetch(
-                url=final,
-                status=200,
-                unchanged=False,
-                html=None,
-                etag=response.headers.get("etag"),
-                last_modified=response.headers.get("last-modified"),
-                content_sha256=hashlib.sha256(response.body).hexdigest(),
-                links=[],
-                images=[],
-                text=text,
-            )
+            fetched = _fresh_fetch(final, response, html=None, links=[], images=[], text=text)
         elif response.body is not None:
             html = decode_html(response.body, response.charset)
             # Off the event loop (the other sites' crawls go on) and within a budget the parser checks, capped
@@ -591,18 +580,7 @@ class _SiteCrawl:
                 bodies = await asyncio.gather(*(self.resource(kind, u) for kind, u in parsed.resources))
                 images, more = resource_images(html, final, images, dict(zip(parsed.resources, bodies, strict=True)))
                 links = links + [u for u in more if u not in links]
-            fetched = PageFetch(
-                url=final,
-                status=200,
-                unchanged=False,
-                html=html,
-                etag=response.headers.get("etag"),
-                last_modified=response.headers.get("last-modified"),
-                content_sha256=hashlib.sha256(response.body).hexdigest(),
-                links=links,
-                images=images,
-                text=parsed.text,
-            )
+            fetched = _fresh_fetch(final, response, html=html, links=links, images=images, text=parsed.text)
         else:
             self.error(url, f"unexpected HTTP {response.status}")
             self.result.failed.add(url)
@@ -698,6 +676,25 @@ class _SiteCrawl:
         if self.roots and not self._roots_reached:
             self.hold(f"root page {self._root_failures[0] if self._root_failures else 'not reached'}")
             self._deferred = None
+
+
+def _fresh_fetch(
+    url: str, response: Response, *, html: str | None, links: list[str], images: list[ImageRef], text: str
+) -> PageFetch:
+    """A page (or PDF) fetched with a body tonight, with the validators a later crawl revalidates it by."""
+    assert response.body is not None
+    return PageFetch(
+        url=url,
+        status=200,
+        unchanged=False,
+        html=html,
+        etag=response.headers.get("etag"),
+        last_modified=response.headers.get("last-modified"),
+        content_sha256=hashlib.sha256(response.body).hexdigest(),
+        links=links,
+        images=images,
+        text=text,
+    )
 
 
 async def crawl_site(
