@@ -28,6 +28,8 @@ from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from compliance.errors import ConfigurationError
+
 FormKind = Literal["staff", "community"]
 AGREE = "I have read the policy and will follow it"
 AGREE_ES = "He leído la política y la cumpliré"
@@ -74,7 +76,7 @@ class FormQuestions:
         return cls(**data)
 
 
-class PolicyConfigError(ValueError):
+class PolicyConfigError(ConfigurationError, ValueError):
     """The profile does not say where the policy is, or names a file the pipeline cannot use; says the fix."""
 
 

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, BaseModel, EmailStr, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from compliance.errors import ConfigurationError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = PROJECT_ROOT / "data" / "district.toml"
 
@@ -41,7 +43,7 @@ def check_month_day(value: str) -> str:
     return value
 
 
-class ProfileError(Exception):
+class ProfileError(ConfigurationError):
     """The district profile or environment is invalid; the message names the key and is meant for people."""
 
 

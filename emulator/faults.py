@@ -18,12 +18,24 @@ _FAULT_ERRORS: dict[int, tuple[str, str, str]] = {
     413: ("Request payload size exceeds the limit: 36700160 bytes.", "uploadTooLarge", "INVALID_ARGUMENT"),
 }
 # A 403 that is no rate limit: the classic first-deployment error, as Google words it.
-_ACCESS_NOT_CONFIGURED = (
-    "Gmail API has not been used in project 0 before or it is disabled. Enable it by visiting "
-    "https://console.developers.google.com/apis/api/gmail.googleapis.com/overview?project=0 then retry.",
-    "accessNotConfigured",
-    "PERMISSION_DENIED",
-)
+# Google names the API that is off (the method's service), so the fix can be read from the message.
+_API_OF_SERVICE = {
+    "gmail": ("Gmail API", "gmail.googleapis.com"),
+    "directory": ("Admin SDK API", "admin.googleapis.com"),
+    "drive": ("Google Drive API", "drive.googleapis.com"),
+    "sheets": ("Google Sheets API", "sheets.googleapis.com"),
+    "forms": ("Google Forms API", "forms.googleapis.com"),
+    "docs": ("Google Docs API", "docs.googleapis.com"),
+}
+
+
+def _access_not_configured(method_id: str) -> tuple[str, str, str]:
+    title, host = _API_OF_SERVICE.get(method_id.split(".", 1)[0], _API_OF_SERVICE["gmail"])
+    message = (
+        f"{title} has not been used in project 0 before or it is disabled. Enable it by visiting "
+        f"https://console.developers.google.com/apis/api/{host}/overview?project=0 then retry."
+    )
+    return message, "accessNotConfigured", "PERMISSION_DENIED"
 
 
 @dataclass
@@ -99,7 +111,7 @@ class Faults:
                 status = rule.statuses[self._rng.randrange(len(rule.statuses))]
                 message, reason, state = _FAULT_ERRORS[status]
                 if status == 403 and rule.reason == "accessNotConfigured":
-                    message, reason, state = _ACCESS_NOT_CONFIGURED
+                    message, reason, state = _access_not_configured(method_id)
                 rate_limit = status == 429 or reason == "userRateLimitExceeded"
                 domain = "usageLimits" if rate_limit else "global"
                 decision.error = ApiError(status, message, reason, status=state, domain=domain)

@@ -12,6 +12,7 @@ from prefect import flow  # noqa: E402
 
 from tasks import resources  # noqa: E402
 from tasks.artifacts import publish_summary  # noqa: E402
+from tasks.guard import stops_on_configuration_error  # noqa: E402
 from tasks.report import build_workbook, email_report, store_in_drive  # noqa: E402
 
 HEADLINES = (
@@ -27,6 +28,7 @@ HEADLINES = (
 
 
 @flow(name="compliance-report", log_prints=False)
+@stops_on_configuration_error
 def compliance_report(now: datetime | None = None) -> dict[str, object]:
     """Build the workbook from the store, keep it in Drive for named people, email it to the superintendent."""
     now = now or datetime.now(UTC)

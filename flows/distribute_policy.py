@@ -19,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from compliance.campaign import CampaignParameters  # noqa: E402
 from tasks.artifacts import publish_summary, publish_table  # noqa: E402
 from tasks.campaign import plan_and_queue, send_queued_mail  # noqa: E402
+from tasks.guard import stops_on_configuration_error  # noqa: E402
 from tasks.policy import ensure_policy_version  # noqa: E402
 
 
@@ -44,6 +45,7 @@ def _plan_markdown(result: dict) -> str:
 
 
 @flow(name="distribute-policy", log_prints=False)
+@stops_on_configuration_error
 def distribute_policy(params: CampaignParameters | None = None, now: datetime | None = None) -> dict:
     """Plan (dry run) or run a policy distribution campaign; returns the plan summary and what was sent."""
     params = params or CampaignParameters()

@@ -20,6 +20,7 @@ from tasks.artifacts import publish_summary, publish_table  # noqa: E402
 from tasks.campaign import check_bounces, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
 from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
+from tasks.guard import stops_on_configuration_error  # noqa: E402
 from tasks.ledger import anchor_ledger  # noqa: E402
 from tasks.photos import coverage_rows, crawl_site, reconcile_site  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
@@ -37,6 +38,7 @@ def _total(per_site: list[dict[str, object]]) -> dict[str, int]:
 
 
 @flow(name="nightly", log_prints=False)
+@stops_on_configuration_error
 def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[str, int]]:
     """Roster sync, acknowledgement sync, reminders and escalation, crawl and consent reconciliation.
 

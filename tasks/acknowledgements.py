@@ -20,6 +20,7 @@ from compliance.roster import normalize_email
 from compliance.tokens import token_index
 from compliance.vocabulary import AckMethod
 from tasks import resources
+from tasks.guard import retry_unless_configuration
 
 # Forms' timestamp filter is strict and responses can land with the same timestamp as the watermark: read a
 # little overlap again; the ledger ignores a response id it already holds.
@@ -65,7 +66,13 @@ def _record(session: Session, version: PolicyVersion, people: dict, verified: Ve
     return "recorded" if result.created else (result.existing_reason or "already recorded")
 
 
-@task(name="sync-acknowledgements", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
+@task(
+    name="sync-acknowledgements",
+    retries=2,
+    retry_delay_seconds=[60, 300],
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def sync_acknowledgements(now: datetime) -> dict[str, int]:
     """Verify and record new Forms responses for every policy version with forms; refused ones to quarantine."""
     settings = resources.settings()

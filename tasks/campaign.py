@@ -24,6 +24,7 @@ from compliance.models import Delivery, PolicyVersion
 from compliance.outbox import OutboxCounts
 from compliance.quarantine import quarantine
 from tasks import resources
+from tasks.guard import retry_unless_configuration
 
 
 @task(name="plan-campaign", cache_policy=NO_CACHE)
@@ -55,7 +56,13 @@ def send_queued(
     return resources.outbox(clock).send(campaign_id=campaign_id, progress=progress)
 
 
-@task(name="send-queued-mail", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
+@task(
+    name="send-queued-mail",
+    retries=2,
+    retry_delay_seconds=[60, 300],
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def send_queued_mail(campaign_id: int | None = None) -> dict[str, int]:
     """Send pending deliveries (one campaign's, or all) through the sender pool until the windows close."""
     from tasks.artifacts import RunProgress
@@ -70,7 +77,13 @@ def send_queued_mail(campaign_id: int | None = None) -> dict[str, int]:
     return counts.as_dict()
 
 
-@task(name="check-bounces", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
+@task(
+    name="check-bounces",
+    retries=2,
+    retry_delay_seconds=[60, 300],
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def check_bounces(now: datetime) -> dict[str, int]:
     """A 200 from Gmail is not delivery: bounces in the sender mailboxes mark their deliveries failed."""
     return resources.outbox().check_bounces(now - timedelta(days=30)).as_dict()

@@ -14,9 +14,16 @@ from compliance.quarantine import quarantine
 from compliance.sources import check_source, content_hash, unreadable_reason
 from tasks import resources
 from tasks.artifacts import log_rejected, log_source_checks
+from tasks.guard import retry_unless_configuration
 
 
-@task(name="sync-students", retries=1, retry_delay_seconds=60, cache_policy=NO_CACHE)
+@task(
+    name="sync-students",
+    retries=1,
+    retry_delay_seconds=60,
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def sync_students(now: datetime | None = None) -> dict[str, int]:
     """Load the SIS export (legal and preferred names); bad rows go to quarantine, the rest load.
 
@@ -52,7 +59,13 @@ def sync_students(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-@task(name="sync-consents", retries=1, retry_delay_seconds=60, cache_policy=NO_CACHE)
+@task(
+    name="sync-consents",
+    retries=1,
+    retry_delay_seconds=60,
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def sync_consents(site_ids: Sequence[str]) -> dict[str, int]:
     """Read the consent spreadsheets and opt-out lists of a chunk of sites against the SIS roster (ids and
     names); unknown students, id/name mismatches and bad values are quarantined, unusual principal marks noted."""

@@ -23,9 +23,16 @@ from compliance.photos.matching import IndexCache, NameIndex
 from compliance.photos.results import COVERAGE_KEYS
 from compliance.photos.store import crawl_and_store
 from tasks import resources
+from tasks.guard import retry_unless_configuration
 
 
-@task(name="crawl-site", retries=1, retry_delay_seconds=120, cache_policy=NO_CACHE)
+@task(
+    name="crawl-site",
+    retries=1,
+    retry_delay_seconds=120,
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def crawl_site(site_id: str, now: datetime) -> dict[str, object]:
     """Crawl one site politely (robots, allowlist, conditional GET) and store pages, photos and evidence."""
     summary = crawl_and_store(resources.store(), resources.settings(), now, [site_id])

@@ -40,6 +40,7 @@ from compliance.policy import (
     questions_from_replies,
 )
 from tasks import resources
+from tasks.guard import retry_unless_configuration
 
 POLICY_FILE_KEY = "policy.drive_file_id"
 GOOGLE_DOC = "application/vnd.google-apps.document"
@@ -99,22 +100,12 @@ def _provision_form(kind: FormKind, title: str, description: str, digest: str) -
     return questions_from_replies(kind, form["formId"], form["responderUri"], replies)
 
 
-def _retry_unless_configuration(task: object, task_run: object, state: object) -> bool:
-    # A configuration error says what to fix; retrying for minutes would only delay that message.
-    try:
-        state.result()  # type: ignore[attr-defined]
-    except PolicyConfigError:
-        return False
-    except Exception:  # noqa: BLE001 - any other failure may be transient
-        return True
-    return True
-
 
 @task(
     name="ensure-policy-version",
     retries=2,
     retry_delay_seconds=[30, 120],
-    retry_condition_fn=_retry_unless_configuration,
+    retry_condition_fn=retry_unless_configuration,
     cache_policy=NO_CACHE,
 )
 def ensure_policy_version(now: datetime) -> int:

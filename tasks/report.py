@@ -18,6 +18,7 @@ from compliance.models import ReportRun
 from compliance.report import collect_report_data, record_report_run, report_filename, write_workbook
 from compliance.report.emails import plan_report_emails, record_emailed
 from tasks import resources
+from tasks.guard import retry_unless_configuration
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -42,7 +43,13 @@ class ReportShareIncomplete(RuntimeError):
     """Some recipients could not be given access for a reason that may clear; a retry shares with the rest."""
 
 
-@task(name="store-report-in-drive", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
+@task(
+    name="store-report-in-drive",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def store_in_drive(path: str, now: datetime) -> str:
     """Upload once per report run and share with the named recipients only (no link sharing, no emails).
 
@@ -84,7 +91,13 @@ def store_in_drive(path: str, now: datetime) -> str:
     return file_id
 
 
-@task(name="email-report", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
+@task(
+    name="email-report",
+    retries=2,
+    retry_delay_seconds=[60, 300],
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def email_report(path: str, summary: dict[str, object], drive_file_id: str, now: datetime) -> dict[str, int]:
     """The workbook as an attachment, headline numbers in the body, to the named superintendent recipients only.
 

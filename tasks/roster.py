@@ -13,9 +13,16 @@ from compliance.roster import JOB, assemble_roster, read_roster_parts, sync_peop
 from compliance.sources import check_source, unreadable_reason
 from tasks import resources
 from tasks.artifacts import log_rejected, log_source_checks
+from tasks.guard import retry_unless_configuration
 
 
-@task(name="sync-roster", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
+@task(
+    name="sync-roster",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def sync_roster(now: datetime) -> dict[str, int]:
     """One task for the whole district: deduplication needs every list at once (people appear on several).
 

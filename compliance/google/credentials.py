@@ -18,6 +18,7 @@ import google_auth_httplib2
 import httplib2
 from google.oauth2 import service_account
 
+from compliance.errors import ConfigurationError
 from compliance.settings import Settings
 
 _AUTH = "https://www.googleapis.com/auth/"
@@ -41,7 +42,7 @@ SCOPES_BY_API: dict[str, tuple[str, ...]] = {
 }
 
 
-class CredentialsError(Exception):
+class CredentialsError(ConfigurationError):
     """No usable service-account key; the message says which setting to fix."""
 
 

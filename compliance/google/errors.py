@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlparse
 
 from googleapiclient.errors import HttpError
 
+from compliance.errors import ConfigurationError
+
 # Reasons Google uses for "slow down": retrying after a wait succeeds.
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 # Reasons for "this identity is done for a long while" (Gmail's rolling 24 h sending limit, Drive's daily
@@ -66,7 +68,7 @@ class GoogleApiError(Exception):
         return self.reason in INSUFFICIENT_SCOPE_REASONS
 
 
-class PermissionDenied(GoogleApiError):
+class PermissionDenied(GoogleApiError, ConfigurationError):
     """403 that is not a rate limit: missing scope, no delegation, no access to the file, sharing refused."""
 
 

@@ -7,6 +7,7 @@ otherwise. Used to prove that the policy really opens for an outside recipient.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,7 +44,9 @@ def public_url(settings: Settings, file_id: str, kind: Literal["doc_text", "doc_
 
 def fetch_anonymously(settings: Settings, url: str) -> PublicFetch:
     """GET ``url`` as nobody: no credentials, redirects not followed (a redirect is the sign-in page)."""
-    verify: str | bool = str(settings.google.ca_bundle) if settings.google.ca_bundle else True
+    # An SSLContext, not a path: httpx deprecates verify=<str>.
+    ca = settings.google.ca_bundle
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
     with httpx.Client(verify=verify, timeout=settings.google.timeout_seconds, follow_redirects=False) as client:
         response = client.get(url)
     return PublicFetch(url, response.status_code, response.headers.get("content-type", ""), response.content)

@@ -8,8 +8,9 @@ import sys
 import typer
 from rich.console import Console
 
+from compliance.errors import ConfigurationError
 from compliance.runtime import configure_prefect_env
-from compliance.settings import ProfileError, get_settings
+from compliance.settings import get_settings
 from compliance.shell.audit import consent_app
 from compliance.shell.campaign import campaign_app
 from compliance.shell.ledger import evidence_app, verify_ledger_command
@@ -84,7 +85,7 @@ def main() -> None:
     """Entry point: configuration errors are one readable message, never a traceback."""
     try:
         app()
-    except ProfileError as exc:
+    except ConfigurationError as exc:  # a bad profile, key, policy file, scope or sharing grant
         console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
         sys.exit(2)
 
