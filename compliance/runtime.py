@@ -43,6 +43,8 @@ def configure_prefect_env() -> None:
     # google-api-python-client warns about file_cache on every build; the cache is off on purpose.
     logging.getLogger("googleapiclient.discovery_cache").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="googleapiclient.discovery_cache")
+    # It also warns on every 403/429 it sees; compliance.google decides what each one means and logs that.
+    logging.getLogger("googleapiclient.http").setLevel(logging.ERROR)
     guard_child_servers()
 
 

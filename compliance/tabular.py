@@ -43,8 +43,18 @@ from compliance.quarantine import Rejected
 CellValue = str | int | float | bool | date | datetime | None
 # Google Sheets values as the API returns them: one sheet (list of rows) or several, by sheet title.
 SheetValues = Sequence[Sequence[Any]] | Mapping[str, Sequence[Sequence[Any]]]
-# What a reader accepts: a path to an xlsx/csv file, or ("sheets:<spreadsheetId>", values).
-Source = str | os.PathLike[str] | tuple[str, SheetValues]
+
+
+@dataclass(frozen=True, slots=True)
+class SheetRefused:
+    """A Google Sheet the pipeline may not read (not shared with the admin subject, deleted): read as unreadable,
+    so the source is held and its people keep their state, instead of one school's sharing stopping the night."""
+
+    reason: str
+
+
+# What a reader accepts: a path to an xlsx/csv file, or ("sheets:<spreadsheetId>", values or why none).
+Source = str | os.PathLike[str] | tuple[str, SheetValues | SheetRefused]
 # Canonical field name -> the words people use for it in a header.
 FieldSpec = Mapping[str, Sequence[str]]
 
@@ -257,6 +267,15 @@ class _Grid:
     rows: list[tuple[int, list[CellValue]]]
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_row, min_col, max_row, max_col
     formula_cells: set[tuple[int, int]] = field(default_factory=set)  # (excel row, 0-based col)
+
+
+def sheet_refused_reason(admin_subject: str | None, status: int) -> str:
+    """What to do when Google refuses the admin subject a school's sheet (403) or hides it (404)."""
+    who = admin_subject or "the admin subject (google.admin_subject)"
+    return (
+        f"Google refused to read this sheet ({status}): share it with {who} as Viewer "
+        "(Drive: Share > add the address > Viewer); `district-compliance preflight` checks every configured sheet"
+    )
 
 
 def source_label(source: Source) -> str:
@@ -636,6 +655,8 @@ def _read_grids(source: Source, limits: Limits | None = None) -> list[_Grid]:
         label, values = source
         if not str(label).startswith(SHEETS_PREFIX):
             raise TabularError(f"{label}: values must come with a 'sheets:<id>' label")
+        if isinstance(values, SheetRefused):
+            raise TabularError(f"{label}: {values.reason}")
         try:
             return _read_values(values, limits)
         except TabularError:

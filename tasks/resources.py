@@ -11,11 +11,12 @@ from datetime import datetime
 from functools import lru_cache
 
 from compliance.google.clients import GoogleClients
+from compliance.google.errors import NotFound, PermissionDenied
 from compliance.google.workspace import get_sheet_values
 from compliance.outbox import Outbox
 from compliance.settings import Settings, get_settings, on_settings_reset, reset_settings
 from compliance.store import Store
-from compliance.tabular import SHEETS_PREFIX, Source
+from compliance.tabular import SHEETS_PREFIX, SheetRefused, Source, sheet_refused_reason
 
 
 def settings() -> Settings:
@@ -54,7 +55,10 @@ def load_source(source: str) -> Source:
     """A profile input: a file path relative to the profile folder, or a Google Sheet fetched now."""
     if source.startswith(SHEETS_PREFIX):
         spreadsheet_id = source.removeprefix(SHEETS_PREFIX)
-        return (source, dict(get_sheet_values(google(), spreadsheet_id)))
+        try:
+            return (source, dict(get_sheet_values(google(), spreadsheet_id)))
+        except (PermissionDenied, NotFound) as exc:
+            return (source, SheetRefused(sheet_refused_reason(settings().google.admin_subject, exc.status)))
     return settings().input_path(source)
 
 

@@ -78,3 +78,35 @@ def test_admin_sdk_not_enabled_fails_the_nightly_at_once_without_traceback(
         )
         state = nightly(NOW, crawl=False, return_state=True)
     _assert_clean_failure(state, state.state_details.flow_run_id, "Admin SDK API", "sync-roster")
+
+
+def test_a_school_sheet_not_shared_holds_that_list_and_the_night_goes_on(sample_dir: Path, tmp_path: Path) -> None:
+    """One school's sharing is not the district's configuration: its list is held (people keep their state),
+    the run names the sheet and the fix, and every other list still syncs. Before, the 403 ended the roster sync."""
+    import json
+
+    from sqlalchemy import func, select
+
+    from compliance.models import Person, SourceRead
+    from compliance.preflight import configured_sheets
+    from emulator.district import ADMIN_SUBJECT
+    from tasks import resources
+    from tasks.roster import sync_roster
+
+    with LocalDistrict(sample_dir, f"sqlite:///{tmp_path / 'store.db'}", work_dir=tmp_path) as district:
+        first = sync_roster.fn(NOW)
+        with resources.store().session() as session:
+            active_before = session.scalar(select(func.count()).select_from(Person).where(Person.active))
+        sheets = configured_sheets(resources.settings())
+        sheet_id = next(sheet for _site, kind, sheet in sheets if kind == "associated persons")
+        book = json.loads((sample_dir / "sheets" / f"{sheet_id}.json").read_text(encoding="utf-8"))
+        book.pop("permissions")  # the school took its sharing away
+        district.emulator.admin.seed(spreadsheets=[book])
+        second = sync_roster.fn(NOW)
+        with resources.store().session() as session:
+            active = session.scalar(select(func.count()).select_from(Person).where(Person.active))
+            held = session.scalars(select(SourceRead).where(SourceRead.held_reason.is_not(None))).all()
+    assert second["sources held"] == 1 and first["sources held"] == 0
+    assert second["left"] == 0 and active == active_before > 0
+    assert [r.source for r in held] == [f"sheets:{sheet_id}"]
+    assert ADMIN_SUBJECT in held[0].held_reason and "Viewer" in held[0].held_reason
