@@ -412,3 +412,70 @@ class SourceRead(Base):
     held_reason: Mapped[str | None] = mapped_column(String(500), default=None)
     last_rows: Mapped[int] = mapped_column(Integer, default=0)  # records in the latest read, good or not
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IncidentCase(Base):
+    """A reported incident or complaint (compliance.incidents): one per form response, never a copy of an image.
+
+    Confidential: names live only in the free-text answers here, never in logs, artifacts or the workbook,
+    which show ``case_ref`` and counts. Any address in an answer is kept as text and never fetched.
+    """
+
+    __tablename__ = "incident_cases"
+    __table_args__ = (UniqueConstraint("form_id", "response_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(40), unique=True)
+    form_id: Mapped[str] = mapped_column(String(120))
+    response_id: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(40), index=True)  # CaseCategory
+    site_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # CaseState
+    owner: Mapped[str] = mapped_column(String(320))
+    # Why this owner: "site administrator", "supervisor of <administrator>", "designee (site unknown)"
+    owner_reason: Mapped[str] = mapped_column(String(400))
+    against_administrator: Mapped[bool] = mapped_column(Boolean, default=False)
+    administrator: Mapped[str | None] = mapped_column(String(320))
+    agency: Mapped[str | None] = mapped_column(String(200))  # the profile's agency name, when the category has one
+    reporter_role: Mapped[str] = mapped_column(String(60))
+    reporter_contact: Mapped[str | None] = mapped_column(String(400))  # None: the reporter stays anonymous
+    description: Mapped[str] = mapped_column(Text)
+    posting_url: Mapped[str | None] = mapped_column(Text)  # text only: never fetched, never linked
+    platform: Mapped[str | None] = mapped_column(Text)
+    happened: Mapped[str | None] = mapped_column(Text)
+    involved: Mapped[str | None] = mapped_column(Text)
+    involved_person_ids: Mapped[list[Any]] = mapped_column(default=list)  # roster ids named and found
+    # Answers that were cut, embedded images removed, unknown choices: what a person should know about the input
+    input_notes: Mapped[list[Any]] = mapped_column(default=list)
+    reported_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column()
+    last_action_at: Mapped[datetime] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IncidentStep(Base):
+    """One checklist step of a case (compliance.vocabulary.CaseStep) with its due date and who did it when."""
+
+    __tablename__ = "incident_steps"
+    __table_args__ = (UniqueConstraint("case_id", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("incident_cases.id"), index=True)
+    step: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column()
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+    done_by: Mapped[str | None] = mapped_column(String(320))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class IncidentAction(Base):
+    """The case's timeline: what happened, who did it and when (reported, routed, steps, escalations)."""
+
+    __tablename__ = "incident_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("incident_cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -22,6 +22,7 @@ from pydantic import AliasChoices, BaseModel, EmailStr, Field, ValidationError, 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from compliance.errors import ConfigurationError
+from compliance.vocabulary import CaseCategory
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = PROJECT_ROOT / "data" / "district.toml"
@@ -225,6 +226,52 @@ class LedgerSettings(BaseModel):
     public_keys: dict[str, str] = Field(default_factory=dict)
 
 
+class AgencyRoute(BaseModel):
+    """Where an urgent category of case is reported outside the district (AR 1114 III.A.3), and how soon."""
+
+    agency: str
+    contact: str = ""
+    phone: str = ""
+    send: str = Field("", description="What to give the agency, in the district's words")
+    deadline_hours: int = Field(24, ge=1, le=24 * 14)
+
+
+class IncidentSettings(BaseModel):
+    """Incident and complaint cases (compliance.incidents): routing, reporting lines and the follow-up cadence.
+
+    ``reporting_lines`` maps an administrator's address to their supervisor's: a complaint against the
+    administrator goes to the supervisor (AR 1114 IV), or to ``default_supervisor`` when the line is unknown.
+    ``agencies`` maps a case category (compliance.vocabulary.CaseCategory) to its outside agency.
+    ``page`` are the district office contacts paged at once for an urgent category; ``designee`` is the
+    superintendent's designee who hears of a case with no action for ``stale_days``. Overdue steps are
+    reminded to the owner every ``reminder_every_days``.
+    """
+
+    designee: EmailStr | None = None
+    default_supervisor: EmailStr | None = None
+    page: list[EmailStr] = Field(default_factory=list)
+    reporting_lines: dict[str, EmailStr] = Field(default_factory=dict)
+    agencies: dict[str, AgencyRoute] = Field(default_factory=dict)
+    stale_days: int = Field(10, ge=1)
+    reminder_every_days: int = Field(3, ge=1)
+    # Longest answer kept from the form; the rest is cut with a note (a hostile 1 MB answer stays bounded).
+    max_answer_chars: int = Field(10_000, ge=100, le=100_000)
+
+    @field_validator("reporting_lines")
+    @classmethod
+    def _lower_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k.strip().lower(): v for k, v in value.items()}
+
+    @field_validator("agencies")
+    @classmethod
+    def _known_categories(cls, value: dict[str, AgencyRoute]) -> dict[str, AgencyRoute]:
+        unknown = sorted(k for k in value if k not in set(CaseCategory))
+        if unknown:
+            known = ", ".join(CaseCategory)
+            raise ValueError(f"agencies names unknown case categories {', '.join(unknown)} (known: {known})")
+        return value
+
+
 class Crawl(BaseModel):
     allow_loopback: bool = False
     allow_private: bool = False
@@ -266,6 +313,7 @@ class Settings(BaseSettings):
     crawl: Crawl = Field(default_factory=Crawl)
     inputs: Inputs = Field(default_factory=Inputs)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     sis_export: str | None = Field(None, description="SIS student export CSV, relative to the profile folder")
     paper_acknowledgements: str | None = None
     policy_document: str | None = Field(None, description="Policy text uploaded to Drive on first run (demo)")

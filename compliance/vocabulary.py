@@ -346,3 +346,109 @@ class AckMethod(StrEnum):
 
     FORM = "form"
     PAPER = "paper"
+
+
+# -- incidents and complaints (AR 1114 III.A.2-7, IV) ---------------------------------------------------------
+
+
+class CaseCategory(StrEnum):
+    """What a reported incident is; the category decides the agency a case goes to (compliance.incidents)."""
+
+    THREAT = "threat"
+    IMAGES_OF_MINORS = "images_of_minors"
+    SUSPECTED_ABUSE = "suspected_abuse"
+    HARASSMENT = "harassment"
+    MISCONDUCT = "misconduct"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return _CASE_CATEGORY_LABELS[self]
+
+    @property
+    def urgent(self) -> bool:
+        """Urgent categories go to an outside agency and page the district office at once."""
+        return self in URGENT_CATEGORIES
+
+
+_CASE_CATEGORY_LABELS = {
+    CaseCategory.THREAT: "Threat of violence or harm",
+    CaseCategory.IMAGES_OF_MINORS: "Inappropriate or sexualized images of minors",
+    CaseCategory.SUSPECTED_ABUSE: "Suspected child abuse or neglect",
+    CaseCategory.HARASSMENT: "Online harassment or bullying",
+    CaseCategory.MISCONDUCT: "Inappropriate posting or conduct by staff or an associated person",
+    CaseCategory.OTHER: "Something else",
+}
+URGENT_CATEGORIES: frozenset[CaseCategory] = frozenset(
+    {CaseCategory.THREAT, CaseCategory.IMAGES_OF_MINORS, CaseCategory.SUSPECTED_ABUSE}
+)
+
+
+class CaseState(StrEnum):
+    """``open`` until a step is done, ``in_progress`` while steps remain, ``closed`` when every step is done."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return {"open": "Open", "in_progress": "In progress", "closed": "Closed"}[self.value]
+
+
+class CaseStep(StrEnum):
+    """The protocol as a checklist: IV a-k, the agency report of III.A.3, evidence (III.A.4) and removal (III.A.6).
+
+    Which steps a case gets, and when each is due, is ``compliance.incidents.checklist``.
+    """
+
+    AGENCY_REPORTED = "agency_reported"
+    EVIDENCE_RECORDED = "evidence_recorded"
+    SAFETY_SECURED = "safety_secured"  # IV a
+    PARTIES_ASSURED = "parties_assured"  # IV b
+    INVESTIGATED = "investigated"  # IV c
+    BEHAVIOUR_STOPPED = "behaviour_stopped"  # IV d
+    STATEMENTS_REQUESTED = "statements_requested"  # IV e
+    CONSULTED = "consulted"  # IV f
+    ACTIONS_DOCUMENTED = "actions_documented"  # IV g
+    DISCIPLINE_SUPPORT = "discipline_support"  # IV h
+    CRIMINAL_COMPLAINT_TOLD = "criminal_complaint_told"  # IV i
+    REMOVAL_REQUESTED = "removal_requested"  # III.A.6
+    MONITORING = "monitoring"  # IV j, III.A.7
+    RETALIATION_CHECK_30 = "retaliation_check_30"  # IV k
+    RETALIATION_CHECK_90 = "retaliation_check_90"  # IV k
+
+    @property
+    def label(self) -> str:
+        return _CASE_STEP_LABELS[self]
+
+
+_CASE_STEP_LABELS = {
+    CaseStep.AGENCY_REPORTED: "Report to the outside agency",
+    CaseStep.EVIDENCE_RECORDED: "Record the address and time seen (never download, print, screenshot or email it)",
+    CaseStep.SAFETY_SECURED: "Campus or office safety secured",
+    CaseStep.PARTIES_ASSURED: "Involved parties told the complaint is taken seriously",
+    CaseStep.INVESTIGATED: "Investigation done",
+    CaseStep.BEHAVIOUR_STOPPED: "Action taken to stop the behaviour",
+    CaseStep.STATEMENTS_REQUESTED: "Written factual statements requested (parties and witnesses)",
+    CaseStep.CONSULTED: "District office and other offices consulted",
+    CaseStep.ACTIONS_DOCUMENTED: "Actions documented",
+    CaseStep.DISCIPLINE_SUPPORT: "Discipline, counseling or support services decided",
+    CaseStep.CRIMINAL_COMPLAINT_TOLD: "Victim told of the option of a criminal complaint or civil action",
+    CaseStep.REMOVAL_REQUESTED: "Removal of the posting requested (report-abuse or takedown) and outcome recorded",
+    CaseStep.MONITORING: "Follow-up monitoring done",
+    CaseStep.RETALIATION_CHECK_30: "No-retaliation check-in at 30 days",
+    CaseStep.RETALIATION_CHECK_90: "No-retaliation check-in at 90 days",
+}
+
+
+class IncidentDeliveryKind(StrEnum):
+    """Mail a case sends; each kind is also the name of its template (``templates/email/<kind>.en.*``)."""
+
+    CASE_OPENED = "incident_case"  # the case file and checklist, to the owner only
+    AGENCY_PAGE = "incident_page"  # urgent categories: the district office contacts (no case details)
+    STEP_REMINDER = "incident_reminder"  # overdue steps, to the owner
+    STALE_ESCALATION = "incident_escalation"  # no action for too long, to the superintendent's designee
+
+
+INCIDENT_KINDS: tuple[str, ...] = tuple(k.value for k in IncidentDeliveryKind)

@@ -21,6 +21,7 @@ from tasks.campaign import check_bounces, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
 from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
 from tasks.guard import stops_on_configuration_error  # noqa: E402
+from tasks.incidents import queue_incident_follow_up, sync_incident_reports  # noqa: E402
 from tasks.ledger import anchor_ledger  # noqa: E402
 from tasks.photos import coverage_rows, crawl_site, reconcile_site  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
@@ -40,7 +41,8 @@ def _total(per_site: list[dict[str, object]]) -> dict[str, int]:
 @flow(name="nightly", log_prints=False)
 @stops_on_configuration_error
 def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[str, int]]:
-    """Roster sync, acknowledgement sync, reminders and escalation, crawl and consent reconciliation.
+    """Roster sync, acknowledgement sync, reminders and escalation, incident reports and their follow-up, crawl
+    and consent reconciliation.
 
     ``now`` exists for tests and replays; a scheduled run uses the current time. ``crawl=False`` skips the
     websites (e.g. a re-run after fixing a roster file).
@@ -55,6 +57,7 @@ def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[s
     results["acknowledgements"] = {**sync_acknowledgements(now), **import_paper_acknowledgements(now)}
     results["bounces"] = check_bounces(now)
     results["follow-up"] = {**announce_to_joiners(now), **queue_follow_up(now)}
+    results["incidents"] = {**sync_incident_reports(now), **queue_incident_follow_up(now)}
 
     results["students"] = sync_students(now)
     chunks = [site_ids[i : i + SITES_PER_CONSENT_TASK] for i in range(0, len(site_ids), SITES_PER_CONSENT_TASK)]

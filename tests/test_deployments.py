@@ -49,6 +49,11 @@ EXPECTED = {
         "entrypoint": "flows/compliance_report.py:compliance_report",
         "cron": "0 6 * * 1",
     },
+    "incident-intake": {
+        "flow": "incident-intake",
+        "entrypoint": "flows/incidents.py:incident_intake",
+        "cron": "*/15 7-17 * * 1-5",
+    },
     "campaign": {"flow": None, "entrypoint": "flows/distribute_policy.py:distribute_policy", "cron": None},
 }
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}

@@ -13,6 +13,7 @@ from compliance.runtime import configure_prefect_env
 from compliance.settings import get_settings
 from compliance.shell.audit import consent_app
 from compliance.shell.campaign import campaign_app
+from compliance.shell.incidents import case_step_command
 from compliance.shell.ledger import evidence_app, verify_ledger_command
 from compliance.shell.preflight import preflight_command
 from compliance.shell.sample import sample_app
@@ -79,6 +80,7 @@ app.add_typer(campaign_app, name="campaign")
 app.command("verify-ledger")(verify_ledger_command)
 app.command("preflight")(preflight_command)
 app.add_typer(evidence_app, name="evidence")
+app.command("case-step")(case_step_command)
 
 
 def main() -> None:

@@ -57,6 +57,13 @@ JOBS: tuple[Job, ...] = (
         cron="0 6 * * 1",  # Monday 06:00, before the superintendent's week starts
     ),
     Job(
+        name="incident-intake",
+        entrypoint="flows/incidents.py:incident_intake",
+        description="Incident reports from the form into routed cases; case reminders and stale-case escalation.",
+        tags=("ar1114", "incidents"),
+        cron="*/15 7-17 * * 1-5",  # every 15 minutes, 07:00-17:45 on school days (the nightly run covers the rest)
+    ),
+    Job(
         name="campaign",
         entrypoint="flows/distribute_policy.py:distribute_policy",
         description="Policy distribution campaign started by central office (dry run first).",
