@@ -214,6 +214,13 @@ class Forms:
                         f"requests[{index}].create_item.item.question_item.question: exactly one "
                         "question kind must be set"
                     )
+                if kinds[0] == "fileUploadQuestion":
+                    # FileUploadQuestion reference: "The API currently does not support creating file upload
+                    # questions." A form made through the API can never take an uploaded file.
+                    raise bad_request(
+                        f"requests[{index}].create_item.item.question_item.question.file_upload_question: "
+                        "creating file upload questions is not supported"
+                    )
                 if kinds[0] == "choiceQuestion":
                     choice = question["choiceQuestion"]
                     if not choice.get("type") or not choice.get("options"):
@@ -431,6 +438,9 @@ class Forms:
                 bad = [v for v in values if v not in options]
                 if bad and not other:
                     raise bad_request(f"Answer {bad[0]!r} is not an option of question {qid}")
+                if choice.get("type") in ("RADIO", "DROP_DOWN") and len(values) > 1:
+                    # radio buttons and drop-downs hold one choice; only checkboxes take several
+                    raise bad_request(f"Question {qid} takes one answer, got {len(values)}")
             if values:
                 answers[qid] = {"questionId": qid, "textAnswers": {"answers": [{"value": v} for v in values]}}
         missing = [qid for qid, q in questions.items() if q.get("required") and qid not in answers]

@@ -261,3 +261,27 @@ def test_create_with_unpublished_false_accepts_responses_at_once(emulator: Works
     assert form["publishSettings"]["publishState"] == {"isPublished": True, "isAcceptingResponses": True}
     closed = forms.forms().create(body={"info": {"title": "Closed"}}, unpublished=True).execute()
     assert closed["publishSettings"]["publishState"]["isAcceptingResponses"] is False
+
+
+def test_file_upload_questions_cannot_be_created_through_the_api(emulator: WorkspaceEmulator) -> None:
+    # Forms API FileUploadQuestion: "The API currently does not support creating file upload questions."
+    forms = google_service(emulator, "forms", subject=OWNER)
+    form_id = forms.forms().create(body={"info": {"title": "uploads"}}).execute()["formId"]
+    item = {"title": "Photo", "questionItem": {"question": {"fileUploadQuestion": {"folderId": "f", "maxFiles": 1}}}}
+    with pytest.raises(HttpError) as caught:
+        forms.forms().batchUpdate(
+            formId=form_id, body={"requests": [{"createItem": {"item": item, "location": {"index": 0}}}]}
+        ).execute()
+    assert caught.value.resp.status == 400
+    assert "file upload" in json.loads(caught.value.content)["error"]["message"]
+    assert not forms.forms().get(formId=form_id).execute().get("items")
+
+
+def test_radio_questions_take_one_answer(emulator: WorkspaceEmulator) -> None:
+    forms = google_service(emulator, "forms", subject=OWNER)
+    form_id, name_q, agree_q = _acknowledgement_form(forms, "DO_NOT_COLLECT")
+    _publish(forms, form_id, emulator)
+    with pytest.raises(EmulatorAdminError) as caught:
+        emulator.admin.submit_form_response(form_id, {name_q: "A", agree_q: ["I agree", "I agree"]})
+    assert caught.value.status == 400
+    assert emulator.admin.submit_form_response(form_id, {name_q: "A", agree_q: "I agree"})["answers"]
