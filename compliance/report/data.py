@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from compliance.incidents.figures import IncidentFigures, collect_incident_figures
 from compliance.models import (
     Acknowledgement,
     Campaign,
@@ -184,6 +185,8 @@ class ReportData:
     superintendent_days: int = 28
     notes: list[str] = field(default_factory=list)  # plain sentences shown under the summary (e.g. no policy yet)
     stale_sources: list[StaleSource] = field(default_factory=list)  # held inputs, oldest hold first
+    incidents: IncidentFigures | None = None  # the Incidents sheet (case references and counts only)
+    site_names: dict[str, str] = field(default_factory=dict)  # site id -> name, for sheets keyed by site id
 
     @property
     def tz(self) -> ZoneInfo:
@@ -580,7 +583,11 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         since = st.held_since.isoformat()
         notes.append(f"Stale input: {st.source} ({st.job}) is held since {since} ({st.reason}); {basis}.")
     notes += notes_held
+    incidents = collect_incident_figures(session, now, tz)
+    summary.update(incidents.headline())
     return ReportData(
+        incidents=incidents,
+        site_names={s.id: s.name for s in settings.sites},
         notes=notes,
         generated_at=now,
         time_zone=settings.district.time_zone,

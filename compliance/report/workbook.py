@@ -37,6 +37,7 @@ SHEETS = (
     "Outstanding Acknowledgements",
     "Photo Consent Findings",
     "Takedown Aging",
+    "Incidents",
     "Trends",
     "Data Quality",
     "Definitions",
@@ -196,6 +197,7 @@ class _Writer:
         self.outstanding()
         self.findings()
         self.aging()
+        self.incidents()
         self.trends()
         self.data_quality()
         self.definitions()
@@ -439,6 +441,12 @@ class _Writer:
             fill = PatternFill("solid", start_color=RED, end_color=RED)
             ws.conditional_formatting.add(f"E2:E{len(rows) + 1}", FormulaRule(formula=["E2>0"], fill=fill))
 
+    def incidents(self) -> None:
+        from compliance.incidents.figures import IncidentFigures
+        from compliance.report.incidents_sheet import write_incidents_sheet
+
+        write_incidents_sheet(self, self.data.incidents or IncidentFigures(), self.data.site_names)
+
     def trends(self) -> None:
         st = self.styles
         columns = [
@@ -678,6 +686,15 @@ def headline_metrics(data: ReportData) -> list[tuple[str, str, str, bool | None,
             "#,##0",
             False,
             "Bad input rows kept for correction.",
+        ),
+        ("cases_open", "Incident cases not closed", "#,##0", False, "Reported incidents and complaints still open."),
+        ("cases_overdue", "Cases with overdue steps", "#,##0", False, "Open cases past a checklist step's date."),
+        (
+            "cases_routed_to_agency",
+            "Cases routed to an agency",
+            "#,##0",
+            None,
+            "Threats, images of minors, suspected abuse.",
         ),
     ]
 
