@@ -150,7 +150,9 @@ def plan_incident_follow_up(session: Session, settings: Settings, now: datetime)
         out.overdue_steps += len(overdue)
         if overdue:
             first_due = min(s.due_at for s in steps_of[case.id] if s.done_at is None and s.due_at < now)
-            period = (today - first_due.astimezone(settings.tz).date()).days // inc.reminder_every_days
+            # The first reminder is the day after the due date, then one every reminder_every_days.
+            late = (today - first_due.astimezone(settings.tz).date()).days
+            period = max(0, late - 1) // inc.reminder_every_days
             out.reminders.append(
                 _planned(case, case.owner, IncidentDeliveryKind.STEP_REMINDER, f"{first_due.isoformat()}:{period}",
                          {**_common(case, settings), "steps": overdue}, "Case owner")
