@@ -34,7 +34,7 @@ def _label(value: str, kind: type[CaseCategory] | type[CaseState] | type[CaseSte
 
 def write_incidents_sheet(writer: Any, figures: IncidentFigures, site_names: Mapping[str, str]) -> None:
     """Add the sheet to ``writer`` (the workbook's ``_Writer``: its table setup, styles and safe text)."""
-    from compliance.report.workbook import safe_text
+    safe_text = writer.text  # every text cell through the workbook's formula-safe writer
 
     st = writer.styles
     cases = figures.cases

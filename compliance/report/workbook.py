@@ -28,7 +28,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 
 from compliance.consent import CONSENT_RULES
+from compliance.incidents.figures import IncidentFigures
 from compliance.report.data import AGING_BUCKETS, ReportData, local_date
+from compliance.report.incidents_sheet import write_incidents_sheet
 from compliance.vocabulary import FindingState, PersonCategory, PersonKind, Verdict, category_label
 
 SHEETS = (
@@ -442,9 +444,6 @@ class _Writer:
             ws.conditional_formatting.add(f"E2:E{len(rows) + 1}", FormulaRule(formula=["E2>0"], fill=fill))
 
     def incidents(self) -> None:
-        from compliance.incidents.figures import IncidentFigures
-        from compliance.report.incidents_sheet import write_incidents_sheet
-
         write_incidents_sheet(self, self.data.incidents or IncidentFigures(), self.data.site_names)
 
     def trends(self) -> None:
