@@ -205,3 +205,39 @@ def test_reports_through_the_form_routed_reminded_escalated_and_never_an_image(
             data = path.read_bytes()
             assert not any(n in data for n in needles), path  # the store (db, WAL), out/, work/: no image bytes
     assert db_path.exists()
+
+
+def test_the_intake_flow_runs_the_sync_follow_up_and_mail_and_its_artifact_holds_counts(
+    sample_dir: Path, tmp_path: Path, prefect_harness: None
+) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    from flows.incidents import incident_intake
+    from tasks import resources
+
+    env = {"DC_PROFILE": str(_profile(sample_dir, tmp_path))}
+    with LocalDistrict(sample_dir, f"sqlite:///{tmp_path / 'store.db'}", work_dir=tmp_path / "work",
+                       extra_env=env) as district:
+        incident_intake(now=NOW)  # first run: the form is made
+        with resources.store().session() as s:
+            form = json.loads(s.get(SyncState, "incidents.form").value)
+        q = form["questions"]
+        district.emulator.admin.submit_form_response(form["form_id"], {
+            q["role"]: "Parent or guardian", q["category"]: CaseCategory.THREAT.label,
+            q["site"]: "Sierra Vista K-8 Academy", q["what"]: "Jordan Example threatened a teacher",
+            q["against_admin"]: NO, q["contact"]: "reporter@example.org",
+        })
+        result = incident_intake(now=datetime.now(UTC))
+        assert result["reports"]["cases opened"] == 1
+        assert result["mail"]["sent"] == 3  # the owner's case file and two pages
+        assert incident_intake(now=datetime.now(UTC))["reports"]["cases opened"] == 0
+
+    async def artifacts() -> list[str]:
+        async with get_client() as client:
+            return [str(a.data) for a in await client.read_artifacts() if a.key == "incident-intake"]
+
+    texts = "\n".join(asyncio.run(artifacts()))
+    assert "cases opened" in texts
+    assert "Jordan" not in texts and "reporter@example.org" not in texts
