@@ -1,5 +1,5 @@
 """The district's words, once: person kinds and categories, delivery kinds and statuses, campaign statuses,
-finding verdicts and states, page statuses, acknowledgement methods.
+finding verdicts and states, page statuses, acknowledgement methods, incident case categories, states and steps.
 
 Every value is a :class:`~enum.StrEnum` whose value is the string the store has always held, so rows written
 before this module existed read back as members (``PersonCategory("volunteer")``) and no migration is needed.

@@ -70,3 +70,17 @@ def test_reminder_kinds_are_numbered() -> None:
         reminder_kind(0)
     assert is_personal("announcement") and is_personal("reminder_1")
     assert not is_personal("announcement_group") and not is_personal("site_digest")
+
+
+def test_incident_values_are_the_stored_strings_and_urgency_follows_the_agencies() -> None:
+    from compliance.vocabulary import INCIDENT_KINDS, CaseCategory, CaseState, CaseStep
+
+    assert [str(c) for c in CaseCategory] == [
+        "threat", "images_of_minors", "suspected_abuse", "harassment", "misconduct", "other",
+    ]
+    assert [str(s) for s in CaseState] == ["open", "in_progress", "closed"]
+    assert len({s.label for s in CaseStep}) == len(CaseStep) == 15
+    assert {c for c in CaseCategory if c.urgent} == {
+        CaseCategory.THREAT, CaseCategory.IMAGES_OF_MINORS, CaseCategory.SUSPECTED_ABUSE,
+    }
+    assert all(len(k) <= 30 for k in INCIDENT_KINDS)  # deliveries.kind is VARCHAR(30)
