@@ -17,10 +17,12 @@ from prefect import flow  # noqa: E402
 
 from tasks import resources  # noqa: E402
 from tasks.artifacts import publish_summary  # noqa: E402
+from tasks.guard import stops_on_configuration_error  # noqa: E402
 from tasks.incidents import queue_incident_follow_up, send_incident_mail, sync_incident_reports  # noqa: E402
 
 
 @flow(name="incident-intake", log_prints=False)
+@stops_on_configuration_error
 def incident_intake(now: datetime | None = None) -> dict[str, dict[str, int]]:
     """Sync the incident form, queue the cases' follow-up and send their mail (counts only, never names).
 

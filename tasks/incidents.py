@@ -26,6 +26,7 @@ from compliance.incidents.intake import ingest_reports
 from compliance.models import SyncState
 from compliance.vocabulary import INCIDENT_KINDS
 from tasks import resources
+from tasks.guard import retry_unless_configuration
 
 FORM_KEY = "incidents.form"
 # Forms' timestamp filter is strict and responses can share the watermark's timestamp: read a little overlap
@@ -65,7 +66,13 @@ def _set_watermark(session: Session, form_id: str, moment: datetime) -> None:
         row.value = moment.isoformat()
 
 
-@task(name="sync-incident-reports", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
+@task(
+    name="sync-incident-reports",
+    retries=2,
+    retry_delay_seconds=[60, 300],
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def sync_incident_reports(now: datetime) -> dict[str, int]:
     """New form responses into cases, routed, with the owner's case file and any pages queued."""
     with resources.store().session() as session:
@@ -92,7 +99,13 @@ def queue_incident_follow_up(now: datetime) -> dict[str, int]:
         }
 
 
-@task(name="send-incident-mail", retries=2, retry_delay_seconds=[60, 300], cache_policy=NO_CACHE)
+@task(
+    name="send-incident-mail",
+    retries=2,
+    retry_delay_seconds=[60, 300],
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def send_incident_mail() -> dict[str, int]:
     """Send the cases' pending mail only (the 15-minute run must not send a campaign's backlog)."""
     return resources.outbox().send(kinds=INCIDENT_KINDS).as_dict()
