@@ -154,3 +154,28 @@ def test_real_sites_labels() -> None:
     assert found - expected == set()  # nothing unlabelled either
     allowed = consented()
     assert violations == {k for k in expected if k[3] not in allowed}
+
+
+def name_findings(html: str) -> set[str]:
+    """Students given a name finding on the page: its photos' appearances and its own text, matched together."""
+    parsed = parse_page(html, PAGE)
+    appearances = [("a", PAGE, ref.image_url, ref.texts) for ref in parsed.images]
+    appearances.append(("a", PAGE, "", {"page_text": parsed.text}))
+    matched, _ = match_appearances(appearances, INDEX)
+    return {m.student_id for _, _, _, ms, kind in matched for m in ms if kind == "name"}
+
+
+def test_a_weak_photo_match_does_not_hide_the_name_on_the_page() -> None:
+    # The story's text around the photo is weak (needs review for the photo); the same text names Ana outright.
+    html = """<article><img src="event.jpg"><p>At the fair this spring, Ana Ruiz presented her volcano to the
+      judges while families toured the gym and the robotics club showed its arm to visitors all afternoon.</p>
+      </article>"""
+    assert reviewed(html, "event.jpg") == {"s1"}
+    assert name_findings(html) == {"s1"}
+
+
+def test_an_identified_photo_stands_in_for_the_name_finding() -> None:
+    html = """<article><figure><img src="ana.jpg"><figcaption>Ana Ruiz at the fair</figcaption></figure>
+      <p>Ana Ruiz presented her volcano to the judges this spring.</p></article>"""
+    assert identified(html) == {"ana.jpg": {"s1"}}
+    assert name_findings(html) == set()

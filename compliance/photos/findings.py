@@ -201,7 +201,9 @@ def match_appearances(appearances: Iterable[Appearance], index: NameIndex) -> tu
             matches = [replace(m, source=f"{media}:{m.source}") for m in matches]
         if matches:
             matched.append((site_id, page_url, image_url, matches, kind_of(image_url, texts)))
-            pictured.setdefault(page_url, set()).update(m.student_id for m in matches)
+            # Only an identification that is itself reported stands in for the name; a needs-review match
+            # (shared text, a first name) would otherwise hide a student the page's text names outright.
+            pictured.setdefault(page_url, set()).update(m.student_id for m in matches if m.identified)
         else:
             unidentified += 1
     for site_id, page_url, texts in pages:
