@@ -179,3 +179,36 @@ def test_an_identified_photo_stands_in_for_the_name_finding() -> None:
       <p>Ana Ruiz presented her volcano to the judges this spring.</p></article>"""
     assert identified(html) == {"ana.jpg": {"s1"}}
     assert name_findings(html) == set()
+
+
+def test_footer_credit_names_the_student_on_the_page_but_nav_does_not() -> None:
+    html = """<nav><a href="/">Chloe Tran fan page</a></nav><main><p>Robotics team news.</p></main>
+      <footer><p>Credits</p><p>Developer:<br><a href="https://example.org">Diego Alvarez</a></p></footer>"""
+    assert name_findings(html) == {"s4"}
+
+
+def test_first_name_card_resolved_by_the_one_full_name_on_the_page() -> None:
+    # Two Jeremys on the roster: the card alone identifies nobody; the page's credit names one of them.
+    card = """<div class="member-card"><img src="jeremy.jpg"><p>Jeremy</p><p>Lead programmer. I build the robot's
+      code with Ben and test it every week.</p></div>"""
+    credit = "<footer><p>Developer: Jeremy Stone</p></footer>"
+    assert name_matches(card + credit) == {"jeremy.jpg": {"s7"}}
+    assert name_findings(card + credit) == set()  # the identified photo stands in for the credit's name
+    assert name_matches(card) == {"jeremy.jpg": set()}
+    both = credit + "<footer><p>Coach thanks Jeremy Quinn</p></footer>"
+    assert name_matches(card + both) == {"jeremy.jpg": set()}  # two full Jeremys on the page: still nobody
+    # A first name inside the bio (Ben) is not the card's subject, even though the page names Ben Okafor.
+    assert name_matches(card + "<p>Sponsor: Ben Okafor</p>") == {"jeremy.jpg": set()}
+
+
+def name_matches(html: str) -> dict[str, set[str]]:
+    """Image file -> students identified in it, the page's own text taking part (as in the audit)."""
+    parsed = parse_page(html, PAGE)
+    appearances = [("a", PAGE, ref.image_url, ref.texts) for ref in parsed.images]
+    appearances.append(("a", PAGE, "", {"page_text": parsed.text}))
+    matched, _ = match_appearances(appearances, INDEX)
+    out: dict[str, set[str]] = {ref.image_url.rsplit("/", 1)[-1]: set() for ref in parsed.images}
+    for _, _, image, ms, kind in matched:
+        if kind != "name":
+            out[image.rsplit("/", 1)[-1]] |= {m.student_id for m in ms if m.identified}
+    return out

@@ -125,7 +125,8 @@ _CARD_TAGS = frozenset({"figure", "li", "td", "th", "dd"})
 _SKIP_TAGS = frozenset(
     {"script", "style", "template", "noscript", "nav", "header", "footer", "blockquote", "q", "button", "form"}
 )
-_PAGE_SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "nav", "header", "footer", "button"})
+# A footer stays in the page text: site credits ("Developer: <student>") publish a student's name on every page.
+_PAGE_SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "nav", "header", "button"})
 _LABEL_TAGS = frozenset({"p", "li", "dd", "dt", "span", "small", "div", "em", "i", "figcaption"})
 _CARD_CLASS = re.compile(r"card|profile|member|photo|thumb|caption|gallery|tile|person|portrait|headshot|bio", re.I)
 _BYLINE_CLASS = re.compile(r"author|byline|credit|story-info|post-meta|entry-meta|signature|\bquote", re.I)
@@ -757,8 +758,8 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
 
 
 def _page_text(tree: LexborHTMLParser) -> str:
-    """The page's own text (no navigation, header, footer, scripts), bylines included: a student named
-    anywhere on a page is identifying information, photo or not."""
+    """The page's own text (no navigation, header or scripts), bylines and footer credits included: a student
+    named anywhere on a page is identifying information, photo or not."""
     body = tree.body
     if body is None:
         return ""

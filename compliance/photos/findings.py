@@ -39,6 +39,7 @@ MAX_EVIDENCE_CHARS = 500
 WEAK_CAP = 0.5
 # A first name in the image's own text ("Jeremy holding his award") that the story's full name resolves.
 CONF_FIRST_RESOLVED = 0.85
+SHORT_TEXT_WORDS = 8  # up to this many words a text is a caption of the picture, past it a card with a body
 
 
 def finding_key(page_url: str, image_url: str, student_id: str) -> str:
@@ -131,12 +132,16 @@ Appearance = tuple[str | None, str, str, Mapping[str, str]]  # (site_id, page_ur
 Matched = tuple[str | None, str, str, list[Match], str]  # (site_id, page_url, image_url, matches, kind)
 
 
-def identify(index: NameIndex, texts: Mapping[str, str], site_id: str | None) -> list[Match]:
+def identify(
+    index: NameIndex, texts: Mapping[str, str], site_id: str | None, page_named: Sequence[Match] = ()
+) -> list[Match]:
     """Students in one image, each channel given only the weight it can carry.
 
     The image's own texts and the texts bound to it alone (``source_strength`` strong) identify. A first name
     there is resolved by a full name in the text around the image (a story's "Jeremy" is its "Jeremy Ortiz")
-    when exactly one such student fits. Otherwise the surrounding text speaks only for an image nobody is
+    when exactly one such student fits. Failing that, a card or alt headed by a first name is resolved by the
+    full names the same page publishes elsewhere (``page_named``: a site credit, a roster line) when exactly
+    one of them carries that first name. Otherwise the surrounding text speaks only for an image nobody is
     identified in, capped below identification, and not at all for logos, icons, stock or tiny images.
     """
     strong = {k: v for k, v in texts.items() if source_strength(k) == "strong"}
@@ -148,8 +153,7 @@ def identify(index: NameIndex, texts: Mapping[str, str], site_id: str | None) ->
     found = index.find(strong, site_id) if strong else []
     around = index.find(weak, site_id) if weak else []
     if around:
-        # Only capitalised words: "amazing grace" in an alt text does not name Grace.
-        own_words = fold_words(" ".join(w for v in strong.values() for w in v.split() if w[:1].isupper()))
+        own_words = _subject_words(strong)
         named = {m.student_id for m in found if m.identified}
         resolved = [
             m
@@ -157,12 +161,12 @@ def identify(index: NameIndex, texts: Mapping[str, str], site_id: str | None) ->
             if m.identified and m.student_id not in named and own_words & index.first_names(m.student_id)
         ]
         if len(resolved) == 1:
-            m = resolved[0]
-            found = [x for x in found if x.student_id != m.student_id]
-            found.append(
-                Match(m.student_id, min(m.confidence, CONF_FIRST_RESOLVED), m.matched_text, m.source, m.snippet,
-                      "first_resolved")
-            )
+            found = _resolve_first(found, resolved[0])
+    if page_named and not any(m.identified for m in found) and not texts.get(DECORATIVE_FLAG):
+        heads = _subject_words(strong)
+        candidates = {m.student_id: m for m in page_named if m.identified and heads & index.first_names(m.student_id)}
+        if len(candidates) == 1:
+            found = _resolve_first(found, next(iter(candidates.values())))
     if any(m.identified for m in found) or texts.get(DECORATIVE_FLAG):
         return sorted(found, key=lambda m: (-m.confidence, m.student_id))
     known = {m.student_id for m in found}
@@ -172,6 +176,30 @@ def identify(index: NameIndex, texts: Mapping[str, str], site_id: str | None) ->
                 Match(m.student_id, min(m.confidence, WEAK_CAP), m.matched_text, m.source, m.snippet, m.form)
             )
     return sorted(found, key=lambda m: (-m.confidence, m.student_id))
+
+
+def _subject_words(strong: Mapping[str, str]) -> frozenset[str]:
+    """The words of an image's own texts that can name its subject by a first name.
+
+    Only capitalised words ("amazing grace" in an alt does not name Grace). A short text (an alt, a caption)
+    is about the picture, all of it; a long one (a card with a bio) only by the word it starts with, since a
+    first name inside a bio ("I build the code with Ben") is somebody else.
+    """
+    words: list[str] = []
+    for value in strong.values():
+        tokens = value.split()
+        if len(tokens) > SHORT_TEXT_WORDS:
+            tokens = tokens[:1]
+        words += [w for w in tokens if w[:1].isupper()]
+    return fold_words(" ".join(words))
+
+
+def _resolve_first(found: list[Match], m: Match) -> list[Match]:
+    """``found`` with student ``m`` identified through a first name that a full name elsewhere resolves."""
+    return [x for x in found if x.student_id != m.student_id] + [
+        Match(m.student_id, min(m.confidence, CONF_FIRST_RESOLVED), m.matched_text, m.source, m.snippet,
+              "first_resolved")
+    ]
 
 
 def kind_of(image_url: str, texts: Mapping[str, str]) -> FindingKind:
@@ -188,13 +216,21 @@ def match_appearances(appearances: Iterable[Appearance], index: NameIndex) -> tu
     """
     matched: list[Matched] = []
     unidentified = 0
-    pages: list[tuple[str | None, str, Mapping[str, str]]] = []
+    appearances = list(appearances)
+    # The full names each page's own text publishes: they resolve a first-name card on the same page.
+    page_named: dict[str, list[Match]] = {}
+    for site_id, page_url, image_url, texts in appearances:
+        if image_url == PAGE_TEXT_URL:
+            page_named.setdefault(page_url, []).extend(
+                m
+                for m in index.find({k: v for k, v in texts.items() if source_strength(k) == "page"}, site_id)
+                if m.confidence >= IDENTIFIED
+            )
     pictured: dict[str, set[str]] = {}
     for site_id, page_url, image_url, texts in appearances:
         if image_url == PAGE_TEXT_URL:
-            pages.append((site_id, page_url, texts))
             continue
-        matches = identify(index, texts, site_id)
+        matches = identify(index, texts, site_id, page_named.get(page_url, ()))
         media = texts.get(CHANNEL_FLAG)
         if media:
             # The channel says how the page published it too: "background:overlay", "embed:title".
@@ -206,12 +242,10 @@ def match_appearances(appearances: Iterable[Appearance], index: NameIndex) -> tu
             pictured.setdefault(page_url, set()).update(m.student_id for m in matches if m.identified)
         else:
             unidentified += 1
-    for site_id, page_url, texts in pages:
-        named = [
-            m
-            for m in index.find({k: v for k, v in texts.items() if source_strength(k) == "page"}, site_id)
-            if m.confidence >= IDENTIFIED and m.student_id not in pictured.get(page_url, set())
-        ]
+    for site_id, page_url, image_url, _texts in appearances:
+        if image_url != PAGE_TEXT_URL:
+            continue
+        named = [m for m in page_named.pop(page_url, ()) if m.student_id not in pictured.get(page_url, set())]
         if named:
             matched.append((site_id, page_url, PAGE_TEXT_URL, named, FindingKind.NAME))
     return matched, unidentified
