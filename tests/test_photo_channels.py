@@ -235,3 +235,41 @@ def test_channel_parsing_directions() -> None:
     assert "map" not in by_file  # an iframe that is not a video player is no video
     assert by_file["e.jpg"]["json_alt"] == "Naomi Davies" and by_file["e.jpg"]["_channel"] == "json"
     assert "https://s.org/x/f.html" in parsed.links
+
+
+def test_pages_listed_only_in_a_manifest_a_site_script_loads_are_read_for_names(tmp_path: Path) -> None:
+    """A story index built by the site's own script from its JSON (file names with spaces, as static sites
+    publish them): the stories are crawled and their text-only mentions are name findings. The other
+    direction: prose in the JSON is no link, a CDN's script is never fetched, and a story naming nobody
+    gives no finding."""
+    site = tmp_path / "www" / "school"
+    (site / "stories").mkdir(parents=True)
+    files = {
+        "index.html": page(
+            '<div id="stories"></div><script src="js/stories.js"></script>'
+            '<script src="https://cdn.example.com/lib.js"></script>'
+        ),
+        "js/stories.js": "fetch('data/stories.json').then(r => r.json()).then(list => list.forEach(show));",
+        "data/stories.json": json.dumps(
+            [
+                {"name": "Spring Concert", "link": "./stories/Spring Concert!.html",
+                 "note": "see the gallery at photos.html for more"},
+                {"name": "Club fair", "link": "./stories/club-fair.html"},
+            ]
+        ),
+        "stories/Spring Concert!.html": page("<p>Mia Chen played the cello solo on Friday.</p>"),
+        "stories/club-fair.html": page("<p>Twenty clubs set up tables in the quad.</p>"),
+    }
+    for name, text in files.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text, encoding="utf-8")
+    with SampleWebsites(tmp_path / "www") as www:
+        result = crawl(www)
+        assert www.hits(path_prefix="/school/js/stories.js") == 1
+        assert www.hits(path_prefix="/school/data/stories.json") == 1
+        assert www.hits(path_prefix="/school/photos.html") == 0  # a sentence in the JSON is not a link
+    pages = {u.removeprefix(www.base_url) for u in result.pages}
+    assert pages == {"/school/", "/school/stories/Spring%20Concert!.html", "/school/stories/club-fair.html"}, pages
+    got = findings(result)
+    assert {k for k, v in got.items() if v[0] == "name"} == {("Spring%20Concert!.html", "s9")}, got
+    assert not any("cdn.example.com" in u for u in result.pages)

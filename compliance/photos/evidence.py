@@ -86,6 +86,7 @@ DECORATIVE_FLAG = "_decorative"  # why an image cannot show a student (logo, sto
 CHANNEL_FLAG = "_channel"
 NO_FETCH_FLAG = "_nofetch"  # a player page or video file: nothing the crawler can read as an image
 CAPTIONS_FLAG = "_captions_url"  # a video's captions track, replaced by its text ("captions") once fetched
+MAX_SCRIPT_CHARS = 100_000
 MAX_RESOURCES_PER_PAGE = 8  # stylesheets, JSON manifests and caption tracks one page may make the crawler read
 MAX_JSON_CHARS = 200_000
 MAX_JSON_ITEMS = 2_000
@@ -93,7 +94,12 @@ MAX_REFS_PER_RESOURCE = 500
 MAX_CARD_CHARS = 600
 MAX_PAGE_TEXT_CHARS = 20_000
 MIN_PHOTO_PIXELS = 100
-_SCRIPT_URL = re.compile(r"""["'`]((?:[\w./~-]|%[0-9A-Fa-f]{2})+\.(?:html?|php|aspx?))(?:[?#][^"'`\s]*)?["'`]""")
+# A quoted page path in a script; a file name may hold spaces and punctuation ("pages/Spring Concert!.html"),
+# kept only when it is written as a path (see ``_script_link``).
+_SCRIPT_URL = re.compile(
+    r"""["'`]((?:[\w./~-]|%[0-9A-Fa-f]{2})(?:[\w./~!&()+, -]|%[0-9A-Fa-f]{2})*\.(?:html?|php|aspx?))"""
+    r"""(?:[?#][^"'`\s]*)?["'`]"""
+)
 _HASHTAG = re.compile(r"#([^\W\d_][\w]*[A-Z][\w]*)")
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _MEDIA_TAGS = frozenset({"img", "video", "iframe", "picture"})
@@ -789,10 +795,10 @@ def _link_urls(tree: LexborHTMLParser, base: str) -> tuple[list[str], list[str]]
     for script in tree.css("script"):
         if script.attributes.get("src") or (script.attributes.get("type") or "").endswith("json"):
             continue
-        code = (script.text() or "")[:100_000]
-        for quoted in _SCRIPT_URL.findall(code):
+        pages, jsons = script_urls(script.text() or "")
+        for quoted in pages:
             add(links, quoted)
-        for quoted in _SCRIPT_JSON.findall(code):
+        for quoted in jsons:
             add(manifests, quoted)
     for node in tree.css("[data-src], [data-url], [data-json], [data-manifest], [data-gallery]"):
         for name in ("data-src", "data-url", "data-json", "data-manifest", "data-gallery"):
@@ -800,6 +806,14 @@ def _link_urls(tree: LexborHTMLParser, base: str) -> tuple[list[str], list[str]]
             if value.lower().split("?", 1)[0].endswith(".json"):
                 add(manifests, value)
     return links, manifests
+
+
+def script_urls(code: str) -> tuple[list[str], list[str]]:
+    """(page paths, JSON files) quoted in a script, as written (the caller resolves them against the page
+    the script runs in). A quoted path with spaces counts only when written as a path, never a sentence."""
+    code = code[:MAX_SCRIPT_CHARS]
+    pages = [q for q in _SCRIPT_URL.findall(code) if _json_link(q) or ("/" in q and "\n" not in q)]
+    return pages, _SCRIPT_JSON.findall(code)
 
 
 def css_urls(declarations: str) -> list[str]:
@@ -936,6 +950,15 @@ def _json_texts(item: dict[str, Any], story: bool) -> dict[str, str]:
     return texts
 
 
+def _json_link(value: str) -> bool:
+    """Whether a JSON string ending in a page extension is a link, not a sentence: a file name with spaces
+    ("./pages/Spring Concert!.html", as static-site generators publish them) counts when it is written as a
+    path (relative, rooted or absolute), never prose that happens to end in ".html"."""
+    if " " not in value:
+        return True
+    return "\n" not in value and len(value) <= 500 and value.startswith(("./", "../", "/", "http://", "https://"))
+
+
 def json_refs(data: Any, base: str, channel: str) -> tuple[list[ImageRef], list[str]]:
     """Images (with the texts of their own JSON object) and page URLs in a JSON document: an inline gallery,
     JSON-LD (ImageObject, VideoObject, an article's image) or a manifest the site serves. Bounded by
@@ -953,8 +976,9 @@ def json_refs(data: Any, base: str, channel: str) -> tuple[list[ImageRef], list[
                 walk(item, depth + 1)
             return
         if isinstance(node, str):
-            if _PAGE_PATH.search(urlsplit(node.strip()).path) and " " not in node.strip():
-                links.append(urldefrag(urljoin(base, node.strip()))[0])
+            value = node.strip()
+            if _PAGE_PATH.search(urlsplit(value).path) and _json_link(value):
+                links.append(urldefrag(urljoin(base, value))[0])
             return
         if not isinstance(node, dict):
             return
@@ -1056,6 +1080,13 @@ def _parse_tree(tree: LexborHTMLParser, page_url: str, index: _TreeIndex | None)
     ]
     resources = [("stylesheet", u) for u in sheets] + [("manifest", u) for u in manifests]
     resources += [("captions", u) for u in tracks]
+    # The page's own scripts (not a CDN's library): the pages and manifests they load are read from their text.
+    host = urlsplit(page_url).netloc
+    resources += [
+        ("script", u)
+        for n in tree.css("script[src]")
+        if urlsplit(u := urldefrag(urljoin(base, (n.attributes.get("src") or "").strip()))[0]).netloc == host
+    ]
     pdfs = [u for u in links if urlsplit(u).path.lower().endswith(".pdf")]
     return ParsedPage(
         links=links,
@@ -1068,12 +1099,14 @@ def _parse_tree(tree: LexborHTMLParser, page_url: str, index: _TreeIndex | None)
 
 def resource_images(
     html: str, page_url: str, images: list[ImageRef], fetched: dict[tuple[str, str], bytes | None]
-) -> tuple[list[ImageRef], list[str]]:
+) -> tuple[list[ImageRef], list[str], list[tuple[str, str]]]:
     """A page's images and extra links once its resources are read: stylesheet backgrounds of the page's
     elements (selectors matched against this page), images and pages a JSON manifest lists, and caption
-    tracks' text on their videos. ``fetched`` maps (kind, url) to the body, None when not read."""
+    tracks' text on their videos. ``fetched`` maps (kind, url) to the body, None when not read. Also the
+    manifests the page's scripts load (still to read: the third value)."""
     out = list(images)
     links: list[str] = []
+    to_read: list[tuple[str, str]] = []
     tree: LexborHTMLParser | None = None
     for (kind, url), body in fetched.items():
         if body is None:
@@ -1100,6 +1133,11 @@ def resource_images(
             found, more = json_refs(data, page_url, "manifest")
             out += found
             links += more
+        elif kind == "script":
+            # A script's fetch('menu.html') and fetch('info.json') resolve against the page it runs in.
+            pages, jsons = script_urls(text)
+            links += [urldefrag(urljoin(page_url, q))[0] for q in pages]
+            to_read += [("manifest", urldefrag(urljoin(page_url, q))[0]) for q in jsons]
         elif kind == "captions":
             words = captions_text(text)
             for ref in out:
@@ -1107,7 +1145,7 @@ def resource_images(
                     ref.texts["captions"] = words
     for ref in out:
         ref.texts.pop(CAPTIONS_FLAG, None)
-    return out, links
+    return out, links, [r for r in dict.fromkeys(to_read) if r not in fetched]
 
 
 def _plain_selector(selector: str) -> str:

@@ -26,6 +26,7 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from compliance.photos.evidence import (
+    MAX_RESOURCES_PER_PAGE,
     METADATA_KEYS,
     NO_FETCH_FLAG,
     ImageRef,
@@ -67,8 +68,10 @@ _WANTED_TYPES: dict[str, tuple[str, ...]] = {
     "stylesheet": ("text/css",),
     "manifest": ("application/json", "text/json", "application/ld+json", "text/plain", "application/manifest+json"),
     "captions": ("text/vtt", "text/plain", "application/x-subrip", "text/srt"),
+    "script": ("application/javascript", "text/javascript", "application/x-javascript", "application/ecmascript",
+               "text/plain"),
 }
-MAX_RESOURCES_PER_SITE = 60  # stylesheets, JSON manifests and caption tracks read per site
+MAX_RESOURCES_PER_SITE = 60  # stylesheets, JSON manifests, caption tracks and scripts read per site
 
 
 def is_pdf(url: str) -> bool:
@@ -170,7 +173,7 @@ class _SiteCrawl:
     async def fetch(
         self,
         url: str,
-        kind: Literal["page", "image", "robots", "sitemap", "pdf", "stylesheet", "manifest", "captions"],
+        kind: Literal["page", "image", "robots", "sitemap", "pdf", "stylesheet", "manifest", "captions", "script"],
         use_cache: bool = True,
         quiet_statuses: frozenset[int] = frozenset(),
     ) -> Response:
@@ -296,7 +299,7 @@ class _SiteCrawl:
         return parser is None or parser.can_fetch(self.crawl.user_agent, url)
 
     async def resource(self, kind: str, url: str) -> bytes | None:
-        """A same-site stylesheet, JSON manifest or captions track, read once per site (bounded)."""
+        """A same-site stylesheet, JSON manifest, captions track or script, read once per site (bounded)."""
         key = (kind, normalize_url(url))
         if key not in self._resources:
             if not self.scope.contains(key[1]) or len(self._resources) >= MAX_RESOURCES_PER_SITE:
@@ -576,10 +579,17 @@ class _SiteCrawl:
                 self.result.failed.add(url)
                 return
             images, links = parsed.images, parsed.links
-            if parsed.resources:
-                bodies = await asyncio.gather(*(self.resource(kind, u) for kind, u in parsed.resources))
-                images, more = resource_images(html, final, images, dict(zip(parsed.resources, bodies, strict=True)))
+            resources = parsed.resources
+            # Two rounds at most: the page's own resources, then the manifests its scripts load.
+            for _round in range(2):
+                if not resources:
+                    break
+                bodies = await asyncio.gather(*(self.resource(kind, u) for kind, u in resources))
+                images, more, resources = resource_images(
+                    html, final, images, dict(zip(resources, bodies, strict=True))
+                )
                 links = links + [u for u in more if u not in links]
+                resources = resources[:MAX_RESOURCES_PER_PAGE]
             fetched = _fresh_fetch(final, response, html=html, links=links, images=images, text=parsed.text)
         else:
             self.error(url, f"unexpected HTTP {response.status}")
