@@ -212,3 +212,28 @@ def name_matches(html: str) -> dict[str, set[str]]:
         if kind != "name":
             out[image.rsplit("/", 1)[-1]] |= {m.student_id for m in ms if m.identified}
     return out
+
+
+@pytest.mark.parametrize(
+    "caption",
+    [
+        "Ana Ruiz at the fair. Photo: Ben Okafor",
+        "Ana Ruiz at the fair (Photo by Ben Okafor)",
+        "Ana Ruiz at the fair. Photo courtesy of Ben Okafor",
+        "Ana Ruiz at the fair | Photo/Ben Okafor",
+        "Ana Ruiz at the fair. Photographer: Ben Okafor",
+        "Ana Ruiz at the fair. \N{COPYRIGHT SIGN} Ben Okafor",
+    ],
+)
+def test_a_photo_credit_names_the_photographer_not_a_subject(caption: str) -> None:
+    assert identified(f'<figure><img src="a.jpg"><figcaption>{caption}</figcaption></figure>') == {"a.jpg": {"s1"}}
+    assert identified(f'<img src="a.jpg" alt="{caption}">') == {"a.jpg": {"s1"}}
+    # The credit is still the photographer's name published on the page: a name finding.
+    assert name_findings(f"<p>{caption}</p>") >= {"s2"}
+
+
+def test_a_credit_line_in_a_card_is_not_the_subject_but_names_in_the_caption_are() -> None:
+    card = '<div class="card"><img src="a.jpg"><p>Ana Ruiz at the fair</p><p class="small">Photo: Ben Okafor</p></div>'
+    assert identified(card) == {"a.jpg": {"s1"}}
+    assert identified('<img src="a.jpg" alt="Photos of Ana Ruiz and Ben Okafor">') == {"a.jpg": {"s1", "s2"}}
+    assert identified('<img src="a.jpg" alt="Ana Ruiz and Ben Okafor, photo day">') == {"a.jpg": {"s1", "s2"}}

@@ -137,8 +137,16 @@ _LABEL_TAGS = frozenset({"p", "li", "dd", "dt", "span", "small", "div", "em", "i
 _CARD_CLASS = re.compile(r"card|profile|member|photo|thumb|caption|gallery|tile|person|portrait|headshot|bio", re.I)
 _BYLINE_CLASS = re.compile(r"author|byline|credit|story-info|post-meta|entry-meta|signature|\bquote", re.I)
 _BYLINE_LABEL = re.compile(
-    r"(?:photos?|pictures?|images?)\s*(?:by|credits?|courtesy)\b|by\s+[A-Z]|written\s+by|posted\s+by|"
+    r"(?:photos?|pictures?|images?)\s*(?:by|credits?|courtesy)\b|(?:photos?|pictures?)\s*[:/]|"
+    r"by\s+[A-Z]|written\s+by|posted\s+by|"
     r"reported\s+by|submitted\s+by|authors?\b|author\(s\)|editors?\b|editor\(s\)|credits?\s*:|photographer",
+    re.I,
+)
+# A photo credit inside an image's own text ("... at the fair. Photo: <name>", "(Photo by <name>)",
+# "Photo/<name>", "© <name>"): it names who took the picture, to its clause's end.
+_PHOTO_CREDIT = re.compile(
+    r"[(\[]?\s*(?:\b(?:photos?|pictures?)\s*(?::|/)|\b(?:photos?|pictures?|images?)\s*(?:by|credits?|courtesy)\b"
+    r"(?:\s+of\b)?|\bphotograph(?:er|ed\s+by)\b|\U0001F4F7|\U0001F4F8|\u00a9)\s*[:/-]?[^.()\[\]|;\n]*[)\]]?",
     re.I,
 )
 _CUE = re.compile(
@@ -471,6 +479,11 @@ def fold_words(text: str) -> frozenset[str]:
 def hashtag_words(text: str) -> str:
     """The words of a text's CamelCase hashtags: '#MiaChen #Go' -> 'Mia Chen Go' (names written as tags)."""
     return " ".join(split_camel(tag) for tag in _HASHTAG.findall(text))
+
+
+def without_credits(text: str) -> str:
+    """``text`` without its photo credits: the photographer a caption credits is not in the picture."""
+    return _PHOTO_CREDIT.sub(" ", text).strip() if text else text
 
 
 def source_strength(source: str) -> str:

@@ -27,6 +27,7 @@ from compliance.photos.evidence import (
     hashtag_words,
     page_text_sources,
     source_strength,
+    without_credits,
 )
 from compliance.photos.matching import IDENTIFIED, Match, NameIndex
 from compliance.settings import DEFAULT_SCHOOL_YEAR_START
@@ -144,8 +145,8 @@ def identify(
     one of them carries that first name. Otherwise the surrounding text speaks only for an image nobody is
     identified in, capped below identification, and not at all for logos, icons, stock or tiny images.
     """
-    strong = {k: v for k, v in texts.items() if source_strength(k) == "strong"}
-    weak = {k: v for k, v in texts.items() if source_strength(k) == "weak"}
+    strong = {k: without_credits(v) for k, v in texts.items() if source_strength(k) == "strong"}
+    weak = {k: without_credits(v) for k, v in texts.items() if source_strength(k) == "weak"}
     for group in (strong, weak):
         tags = hashtag_words(" ".join(group.values()))
         if tags:
