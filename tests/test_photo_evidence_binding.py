@@ -237,3 +237,10 @@ def test_a_credit_line_in_a_card_is_not_the_subject_but_names_in_the_caption_are
     assert identified(card) == {"a.jpg": {"s1"}}
     assert identified('<img src="a.jpg" alt="Photos of Ana Ruiz and Ben Okafor">') == {"a.jpg": {"s1", "s2"}}
     assert identified('<img src="a.jpg" alt="Ana Ruiz and Ben Okafor, photo day">') == {"a.jpg": {"s1", "s2"}}
+
+
+def test_a_story_header_names_its_student_but_the_site_header_does_not() -> None:
+    html = """<header class="site"><p>Chloe Tran Memorial Library</p></header>
+      <main><article><header class="entry-header"><h1>Mia Chen wins the state spelling bee</h1></header>
+      <p>The final word took three tries.</p></article></main>"""
+    assert name_findings(html) == {"s9"}

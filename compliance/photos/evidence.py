@@ -782,7 +782,22 @@ def _page_text(tree: LexborHTMLParser) -> str:
     body = tree.body
     if body is None:
         return ""
-    return _visible_text(body, lambda n: n.tag in _PAGE_SKIP_TAGS, MAX_PAGE_TEXT_CHARS)
+    return _visible_text(body, _page_chrome, MAX_PAGE_TEXT_CHARS)
+
+
+def _page_chrome(node: LexborNode) -> bool:
+    """Left out of the page's text: scripts, navigation, and the site's header, but not a story's own header
+    (``<article><header><h1>`` holds a post's title, which may name its student)."""
+    if node.tag not in _PAGE_SKIP_TAGS:
+        return False
+    if node.tag != "header":
+        return True
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in ("article", "main"):
+            return False
+        parent = parent.parent
+    return True
 
 
 def _link_urls(tree: LexborHTMLParser, base: str) -> tuple[list[str], list[str]]:
