@@ -244,3 +244,11 @@ def test_a_story_header_names_its_student_but_the_site_header_does_not() -> None
       <main><article><header class="entry-header"><h1>Mia Chen wins the state spelling bee</h1></header>
       <p>The final word took three tries.</p></article></main>"""
     assert name_findings(html) == {"s9"}
+
+
+def test_the_page_title_and_preview_description_name_the_student() -> None:
+    html = """<html><head><title>Honor roll | Ana Ruiz</title><meta property="og:description"
+      content="Congratulations to Ben Okafor"></head><body><p>Our honor roll this term.</p></body></html>"""
+    assert name_findings(html) == {"s1", "s2"}
+    plain = "<html><head><title>Honor roll</title></head><body><p>Our honor roll this term.</p></body></html>"
+    assert name_findings(plain) == set()

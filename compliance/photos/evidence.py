@@ -778,11 +778,18 @@ def _image_texts(img: LexborNode, image_url: str) -> dict[str, str]:
 
 def _page_text(tree: LexborHTMLParser) -> str:
     """The page's own text (no navigation, header or scripts), bylines and footer credits included: a student
-    named anywhere on a page is identifying information, photo or not."""
+    named anywhere on a page is identifying information, photo or not. The title and the description the page
+    gives search engines and link previews come first: they publish a name the body may not repeat."""
+    head = [clean_text(n.text() or "", MAX_ATTRIBUTE_CHARS) for n in tree.css("head > title")[:1]]
+    for selector in ('meta[name="description"]', 'meta[property="og:title"]', 'meta[property="og:description"]'):
+        node = tree.css_first(selector)
+        if node is not None:
+            head.append(clean_text(node.attributes.get("content"), MAX_ATTRIBUTE_CHARS))
+    head = [t for t in dict.fromkeys(head) if t]
     body = tree.body
-    if body is None:
-        return ""
-    return _visible_text(body, _page_chrome, MAX_PAGE_TEXT_CHARS)
+    text = _visible_text(body, _page_chrome, MAX_PAGE_TEXT_CHARS) if body is not None else ""
+    # A full stop between them: a title's last word and the body's first are not one name.
+    return clean_text(". ".join([*head, text]) if head else text, MAX_PAGE_TEXT_CHARS)
 
 
 def _page_chrome(node: LexborNode) -> bool:
