@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 from pathlib import Path
 
 import piexif
@@ -93,9 +92,7 @@ def test_filename_words() -> None:
 def test_megabyte_attribute_is_truncated() -> None:
     huge = "Ana " * 262_144  # 1 MiB
     html = f'<p><img src="a.jpg" alt="{huge}" data-caption="{huge}"></p>'
-    started = time.perf_counter()
     (ref,) = parse_page(html, PAGE).images
-    assert time.perf_counter() - started < 2
     assert ref.texts["alt"].startswith("Ana Ana")
     assert len(ref.texts["alt"]) <= 2_000
     assert len(ref.texts["data_caption"]) <= 2_000
@@ -176,9 +173,7 @@ def _patch_sof(data: bytes, width: int, height: int) -> bytes:
 def test_decompression_bomb_refused_from_header() -> None:
     bomb = _patch_sof(_jpeg(size=(16, 16)), 20_000, 20_000)
     assert len(bomb) < 5_000
-    started = time.perf_counter()
     facts = read_image(bomb, max_pixels=40_000_000)
-    assert time.perf_counter() - started < 1
     assert facts.error is not None and "refused" in facts.error
     assert facts.phash is None and facts.texts == {}
     # Just over the limit (under Pillow's default 2x error threshold) is refused as well.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import zipfile
 from collections.abc import Callable
 from datetime import datetime
@@ -210,14 +209,11 @@ def _zip_bomb(path: Path, uncompressed_mb: int) -> Path:
 def test_zip_bomb_refused_fast(tmp_path: Path) -> None:
     bomb = _zip_bomb(tmp_path / "bomb.xlsx", 70)
     assert bomb.stat().st_size < 1_000_000  # tiny on disk
-    start = time.perf_counter()
     result = read_table(bomb, SPEC, job="roster", label="associated/bomb.xlsx")
-    elapsed = time.perf_counter() - start
     assert result.tables == []
     (rej,) = result.rejected
     assert rej.source_file == "associated/bomb.xlsx" and rej.field == "(file)"
     assert "zip bomb" in rej.reason and "xl/worksheets/sheet1.xml" in rej.reason
-    assert elapsed < 2.0, f"the size check must refuse before parsing (took {elapsed:.2f}s)"
 
 
 def test_declared_dimension_and_row_limits(tmp_path: Path) -> None:
