@@ -150,8 +150,17 @@ def check_anchor(anchor: Mapping[str, Any], hashes_by_seq: Mapping[int, str], so
     if seq not in hashes_by_seq:
         return [ChainProblem("anchor", seq, f"{source} anchors event {seq}, which the chain does not have "
                                             "(events removed from the end)")]
-    if hashes_by_seq[seq] == head:
+    # A head quoted for people (the report email) is a PREFIX-digit short hash; anchors written for machines
+    # hold the full one.
+    if hashes_by_seq[seq] == head or (PREFIX <= len(head) < 64 and hashes_by_seq[seq].startswith(head)):
         return []
+    if "hashes" not in anchor:
+        # A head alone (a workbook row, an email) says the chain up to it changed, not where: the event it
+        # names disagrees, and the change lies after the last head before it that still matches.
+        since = anchor.get("since_seq")
+        where = (f"an event from {int(since) + 1} to {seq} was changed" if since is not None
+                 else f"an event up to {seq} was changed")
+        return [ChainProblem("anchor", seq, f"event {seq} differs from the head {source} recorded ({where})")]
     since = int(anchor.get("since_seq", seq - 1))
     prefixes = str(anchor.get("hashes", ""))
     for i in range(0, len(prefixes) // PREFIX):
