@@ -39,8 +39,8 @@ from compliance.google.workspace import (
 )
 from compliance.ledger import chain_end
 from compliance.models import Delivery, LedgerAnchor, LedgerEvent, ReportRun, SyncState
-from compliance.vocabulary import DeliveryKind
 from compliance.settings import Settings
+from compliance.vocabulary import DeliveryKind
 
 ANCHOR_FORMAT = "district-compliance ledger anchor v1"
 ANCHOR_PREFIX = "ledger-anchors-"
@@ -201,13 +201,15 @@ def workbook_heads(content: bytes, source: str) -> Anchors:
     if "Ledger" not in wb.sheetnames:
         return []
     out: Anchors = []
-    since: int | None = None
-    for row in wb["Ledger"].iter_rows(min_row=3, max_col=2, values_only=True):
+    seen: set[tuple[int, str]] = set()
+    below: int | None = None  # the last head listed below this one (a nightly anchor and the report's own
+    for row in wb["Ledger"].iter_rows(min_row=3, max_col=2, values_only=True):  # head may be the same event)
         seq, head = row[0], str(row[1] or "")
-        if not isinstance(seq, int) or not _HEX64.fullmatch(head):
+        if not isinstance(seq, int) or not _HEX64.fullmatch(head) or (seq, head) in seen:
             continue
+        seen.add((seq, head))
+        since = max((s for s, _ in seen if s < seq), default=below)
         out.append((f"{source} Ledger sheet, event {seq}", {"seq": seq, "hash": head, "since_seq": since}))
-        since = seq
     wb.close()
     return out
 

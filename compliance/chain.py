@@ -158,8 +158,12 @@ def check_anchor(anchor: Mapping[str, Any], hashes_by_seq: Mapping[int, str], so
         # A head alone (a workbook row, an email) says the chain up to it changed, not where: the event it
         # names disagrees, and the change lies after the last head before it that still matches.
         since = anchor.get("since_seq")
-        where = (f"an event from {int(since) + 1} to {seq} was changed" if since is not None
-                 else f"an event up to {seq} was changed")
+        if since is None:
+            where = f"an event up to {seq} was changed"
+        elif int(since) + 1 >= seq:
+            where = f"event {seq} itself was changed"
+        else:
+            where = f"an event from {int(since) + 1} to {seq} was changed"
         return [ChainProblem("anchor", seq, f"event {seq} differs from the head {source} recorded ({where})")]
     since = int(anchor.get("since_seq", seq - 1))
     prefixes = str(anchor.get("hashes", ""))
