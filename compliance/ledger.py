@@ -34,7 +34,7 @@ from compliance.models import (
     PolicyVersion,
     SyncState,
 )
-from compliance.vocabulary import TAKEDOWN_KINDS, AckMethod, FindingState
+from compliance.vocabulary import TAKEDOWN_KINDS, AckMethod, FindingState, LedgerEventKind
 
 HEAD_KEY = "acknowledgement_ledger_head"
 # pg_advisory_xact_lock key: any fixed 64-bit number unique to this ledger in the database.
@@ -369,7 +369,7 @@ def verify_events(session: Session) -> tuple[list[ChainProblem], int, str]:
 def acknowledgement_draft(ack: Acknowledgement, policy: PolicyVersion, person_key: str) -> EventDraft:
     """The event for one acknowledgement: linked to its row in the acknowledgement chain by that row's hash,
     and to its evidence (signed name, verified email) by the evidence's hash, so the payload names no one."""
-    kind = "paper_acknowledgement" if ack.method == AckMethod.PAPER else "acknowledgement"
+    kind = LedgerEventKind.PAPER_ACKNOWLEDGEMENT if ack.method == AckMethod.PAPER else LedgerEventKind.ACKNOWLEDGEMENT
     return EventDraft(
         kind=kind,
         event_key=f"ack:{ack.id}",
@@ -405,7 +405,7 @@ def record_acknowledgements(session: Session, *, now: datetime | None = None) ->
 
 
 def _sent_drafts(row: Delivery) -> list[EventDraft]:
-    kind = "takedown_sent" if row.kind in TAKEDOWN_KINDS else "mail_sent"
+    kind = LedgerEventKind.TAKEDOWN_SENT if row.kind in TAKEDOWN_KINDS else LedgerEventKind.MAIL_SENT
     base: dict[str, Any] = {
         "delivery_key": row.idempotency_key,
         "delivery_kind": row.kind,
@@ -489,11 +489,12 @@ def finding_drafts(session: Session, row: Finding) -> list[EventDraft]:
         "basis_sha256": sha256_hex((row.basis or "").encode()),
         "first_seen_at": _iso(row.first_seen_at),
     }
-    opened = EventDraft("finding_opened", f"finding:{row.finding_key}:opened:{_iso(row.first_seen_at)}", payload,
-                        finding_id=row.id)
+    opened = EventDraft(LedgerEventKind.FINDING_OPENED, f"finding:{row.finding_key}:opened:{_iso(row.first_seen_at)}",
+                        payload, finding_id=row.id)
     if row.state != FindingState.RESOLVED or row.resolved_at is None:
         return [opened]
-    resolved = EventDraft("finding_resolved", f"finding:{row.finding_key}:resolved:{_iso(row.resolved_at)}",
+    resolved = EventDraft(LedgerEventKind.FINDING_RESOLVED,
+                          f"finding:{row.finding_key}:resolved:{_iso(row.resolved_at)}",
                           {**payload, "resolved_at": _iso(row.resolved_at)}, finding_id=row.id)
     return [opened, resolved]
 
@@ -513,14 +514,19 @@ _CONSENT_FIELDS = ("student_id", "site_id", "purposes", "parent_consent", "paren
                    "matched_by")
 
 
-def consent_draft(row: ConsentRecord) -> EventDraft:
-    """The event for one consent record as applied: its source (file, sheet, row) and a hash of its values,
-    so a later change to the row is a new event and an edit of the stored row shows against the hash."""
+def _consent_identity(row: ConsentRecord) -> tuple[dict[str, Any], str, str]:
     values = {f: (v.isoformat() if isinstance(v, date) else v) for f in _CONSENT_FIELDS
               for v in [getattr(row, f)]}
     record_sha = sha256_hex(canonical(values).encode())
     source = sha256_hex(f"{row.source_file}\n{row.source_sheet}\n{row.source_row}".encode())
-    kind = "consent_revoked" if row.revoked_on is not None else "consent_applied"
+    return values, record_sha, source
+
+
+def consent_draft(row: ConsentRecord) -> EventDraft:
+    """The event for one consent record as applied: its source (file, sheet, row) and a hash of its values,
+    so a later change to the row is a new event and an edit of the stored row shows against the hash."""
+    values, record_sha, source = _consent_identity(row)
+    kind = LedgerEventKind.CONSENT_REVOKED if row.revoked_on is not None else LedgerEventKind.CONSENT_APPLIED
     return EventDraft(kind, f"consent:{source}:{record_sha}", {
         "consent_record_id": row.id,
         "student_id": row.student_id,
@@ -540,4 +546,24 @@ def record_consents(session: Session, source_files: Iterable[str], *, now: datet
         stmt = (select(ConsentRecord).where(ConsentRecord.source_file.in_(files[i:i + _IN_CHUNK]))
                 .order_by(ConsentRecord.source_file, ConsentRecord.source_sheet, ConsentRecord.source_row))
         drafts.extend(consent_draft(row) for row in session.scalars(stmt.execution_options(yield_per=5000)))
+    return append_events(session, drafts, now)
+
+
+def record_withdrawn_consents(session: Session, rows: Iterable[ConsentRecord], *,
+                              now: datetime | None = None) -> int:
+    """Chain consent records about to be deleted because their line left the school's sheet (a withdrawal):
+    ``compliance.consent.store_consents`` calls it, in the same transaction, before it deletes them."""
+    now = now or datetime.now(UTC)
+    drafts = []
+    for row in rows:
+        _, record_sha, source = _consent_identity(row)
+        key = f"consent:{source}:{record_sha}:withdrawn:{_iso(now)}"
+        drafts.append(EventDraft(LedgerEventKind.CONSENT_WITHDRAWN, key, {
+            "consent_record_id": row.id,
+            "student_id": row.student_id,
+            "source_file": row.source_file,
+            "source_sheet": row.source_sheet,
+            "source_row": row.source_row,
+            "record_sha256": record_sha,
+        }))
     return append_events(session, drafts, now)
