@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _json_str  # type: ignore[attr-defined]  # the C encoder
 from typing import Any
 
 GENESIS = "0" * 64
@@ -93,6 +94,21 @@ class Entry:
             prev_hash=str(d["prev_hash"]),
             hash=str(d["hash"]),
         )
+
+
+def _json_value(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def header_bytes(seq: int, kind: str, event_key: str, person_id: int | None, finding_id: int | None,
+                 delivery_id: int | None, recorded_at: str, payload: str) -> bytes:
+    """``Entry.header()`` without building the dict and re-encoding it: the same bytes, the keys in sorted
+    order written out (appending a night of sends spends most of its CPU here)."""
+    return (
+        f'{{"at":{_json_str(recorded_at)},"delivery_id":{_json_value(delivery_id)},'
+        f'"finding_id":{_json_value(finding_id)},"key":{_json_str(event_key)},"kind":{_json_str(str(kind))},'
+        f'"payload":{_json_str(payload)},"person_id":{_json_value(person_id)},"seq":{int(seq)}}}'
+    ).encode()
 
 
 def event_hash(prev_hash: str, header: bytes) -> str:

@@ -137,3 +137,28 @@ def test_an_insertion_before_each_kind_is_named(every_kind: Store, kind: str) ->
         ), {"seq": seq, "kind": kind, "at": at, "prev": prev, "h": forged.computed_hash()})
     problems = found(every_kind)
     assert problems and problems[0][1] == seq + 1  # the genuine event, now after the forged one, is named
+
+
+def test_the_fast_header_is_byte_for_byte_the_canonical_one() -> None:
+    """append_events hashes ``header_bytes``; the offline check (``Entry.header``) must get the same bytes for
+    any text: quotes, backslashes, control characters, U+2028, non-ASCII, astral characters, None ids."""
+    import random
+    import string
+
+    from compliance.chain import header_bytes
+
+    rnd = random.Random(1114)
+    alphabet = string.printable + '"\\\x00\x1f\x7fñé\u2028\u2029😀'
+
+    def txt() -> str:
+        return "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 24)))
+
+    def some_id() -> int | None:
+        return rnd.choice([None, 0, rnd.randint(1, 2**40)])
+
+    for _ in range(5000):
+        e = Entry(rnd.randint(1, 2**40), txt(), txt(), some_id(), some_id(), some_id(), txt(), txt(), "0" * 64, "")
+        assert header_bytes(e.seq, e.kind, e.event_key, e.person_id, e.finding_id, e.delivery_id, e.recorded_at,
+                            e.payload) == e.header()
+    assert header_bytes(1, LedgerEventKind.MAIL_SENT, "k", None, None, None, "t", "{}") == \
+        Entry(1, "mail_sent", "k", None, None, None, "t", "{}", "", "").header()
