@@ -5,13 +5,17 @@ chain then checks out against itself. After each nightly the head (sequence numb
 hashes of the events since the previous anchor go into a Drive file as a revision kept forever (one file per
 month: Drive keeps at most 200 revisions forever per file), optionally signed with the district's Ed25519
 key. ``verify-ledger`` reads every revision back and names the first event that differs from what was
-anchored. The same head goes into the superintendent's workbook (Ledger sheet) and the report email.
+anchored. The same head goes into the superintendent's workbook (Ledger sheet) and the report email; both
+are read back too (the workbooks kept in Drive, the report emails in the senders' Sent mail, and the copies
+the database keeps of what each email quoted), each a head without the short hashes between.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,10 +28,19 @@ from sqlalchemy.orm import Session
 
 from compliance.chain import PREFIX, ChainProblem, anchor_body, canonical, check_anchor, verify_signature
 from compliance.google.clients import GoogleClients
-from compliance.google.workspace import download_revision, find_files, keep_revision, list_revisions
+from compliance.google.workspace import (
+    download_file,
+    download_revision,
+    find_files,
+    get_message,
+    keep_revision,
+    list_message_ids,
+    list_revisions,
+)
 from compliance.ledger import chain_end
-from compliance.models import LedgerAnchor, LedgerEvent, SyncState
+from compliance.models import Delivery, LedgerAnchor, LedgerEvent, ReportRun, SyncState
 from compliance.settings import Settings
+from compliance.vocabulary import DeliveryKind
 
 ANCHOR_FORMAT = "district-compliance ledger anchor v1"
 ANCHOR_PREFIX = "ledger-anchors-"
@@ -164,6 +177,103 @@ def stored_anchors(session: Session) -> list[tuple[str, dict[str, Any]]]:
          {"seq": a.seq, "hash": a.hash, "since_seq": a.seq})
         for a in session.scalars(select(LedgerAnchor).order_by(LedgerAnchor.id))
     ]
+
+
+# -- heads in the superintendent's workbook and the report email ---------------------------------------------
+
+REPORT_PREFIX = "compliance-report-"  # compliance.report.workbook.report_filename
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+Anchors = list[tuple[str, dict[str, Any]]]
+
+
+def workbook_heads(content: bytes, source: str) -> Anchors:
+    """The heads a report workbook's Ledger sheet lists (row 1 the explanation, row 2 the header).
+
+    Each head's ``since_seq`` is the head on the row above, so a mismatch says between which events the
+    change lies. A workbook without a Ledger sheet (older reports) or that cannot be read gives nothing.
+    """
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception:  # not a workbook at all (a damaged upload): nothing to compare with
+        return []
+    if "Ledger" not in wb.sheetnames:
+        return []
+    out: Anchors = []
+    seen: set[tuple[int, str]] = set()
+    below: int | None = None  # the last head listed below this one (a nightly anchor and the report's own
+    for row in wb["Ledger"].iter_rows(min_row=3, max_col=2, values_only=True):  # head may be the same event)
+        seq, head = row[0], str(row[1] or "")
+        if not isinstance(seq, int) or not _HEX64.fullmatch(head) or (seq, head) in seen:
+            continue
+        seen.add((seq, head))
+        since = max((s for s, _ in seen if s < seq), default=below)
+        out.append((f"{source} Ledger sheet, event {seq}", {"seq": seq, "hash": head, "since_seq": since}))
+    wb.close()
+    return out
+
+
+def read_report_workbooks(clients: GoogleClients, settings: Settings) -> Anchors:
+    """The Ledger sheet heads of every report workbook kept in Drive (the report folder when configured)."""
+    clauses = [f"name contains '{REPORT_PREFIX}'", "trashed = false"]
+    if settings.report_drive_folder_id:
+        clauses.append(f"'{settings.report_drive_folder_id}' in parents")
+    out: Anchors = []
+    for f in find_files(clients, " and ".join(clauses)):
+        name = str(f.get("name", ""))
+        if name.startswith(REPORT_PREFIX) and name.endswith(".xlsx"):
+            out += workbook_heads(download_file(clients, f["id"]), f"Drive workbook {name} ({f['id']})")
+    return out
+
+
+def _plain_text(raw: bytes) -> str:
+    from email import message_from_bytes, policy
+
+    message = message_from_bytes(raw, policy=policy.default)
+    body = message.get_body(("plain",))  # type: ignore[attr-defined]
+    return str(body.get_content()) if body is not None else ""
+
+
+def email_heads(text: str, source: str) -> Anchors:
+    """The heads a report email's text quotes, as head-only anchors with a short hash."""
+    from compliance.report.emails import heads_in_text
+
+    return [(f"{source}, event {seq}", {"seq": seq, "hash": short, "since_seq": None})
+            for seq, short in heads_in_text(text)]
+
+
+def read_report_emails(clients: GoogleClients, settings: Settings) -> Anchors:
+    """The heads quoted by the report emails in each sender's Sent mail (Gmail keeps them; the database
+    administrator cannot edit a sent message)."""
+    out: Anchors = []
+    for index, sender in enumerate(settings.senders):
+        for gmail_id in list_message_ids(clients, str(sender), 'in:sent subject:"AR 1114"'):
+            message = get_message(clients, str(sender), gmail_id, format="raw")
+            raw = base64.urlsafe_b64decode(str(message.get("raw", "")) + "==")
+            # Senders by position in the profile: logs and output carry no addresses.
+            out += email_heads(_plain_text(raw), f"report email {gmail_id} in senders[{index}] Sent mail")
+    return out
+
+
+def stored_report_heads(session: Session) -> Anchors:
+    """The heads the database recorded for each report: what each report email quoted (its delivery row)
+    and the report run's summary. As weak as the database, but they show a chain rewritten since."""
+    out: Anchors = []
+    for d in session.scalars(select(Delivery).where(Delivery.kind == DeliveryKind.COMPLIANCE_REPORT)
+                             .order_by(Delivery.id)):
+        variables = (d.context or {}).get("vars") or {}
+        if variables.get("ledger_hash") and variables.get("ledger_seq"):
+            out.append((f"report email delivery {d.id}, event {variables['ledger_seq']}",
+                        {"seq": int(variables["ledger_seq"]), "hash": str(variables["ledger_hash"]),
+                         "since_seq": None}))
+    for run in session.scalars(select(ReportRun).order_by(ReportRun.generated_at, ReportRun.id)):
+        summary = run.summary or {}
+        if summary.get("ledger_head_hash") and summary.get("ledger_events"):
+            out.append((f"report run {run.id} summary, event {summary['ledger_events']}",
+                        {"seq": int(summary["ledger_events"]), "hash": str(summary["ledger_head_hash"]),
+                         "since_seq": None}))
+    return out
 
 
 def check_against_anchors(

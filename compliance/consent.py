@@ -1436,11 +1436,18 @@ _STORED = (
 )
 
 
-def store_consents(session: Session, records: Sequence[ConsentEntry], *, prune: bool = True) -> dict[str, int]:
+def store_consents(
+    session: Session,
+    records: Sequence[ConsentEntry],
+    *,
+    prune: bool = True,
+    on_removed: Callable[[Session, list[ConsentRecord]], object] | None = None,
+) -> dict[str, int]:
     """Upsert consent rows keyed by (source_file, source_sheet, source_row); re-running changes nothing.
 
     With ``prune`` (default), rows stored earlier from a source that is in ``records`` but whose row is no
     longer there are deleted: a school that deletes a line from its sheet has withdrawn that record.
+    ``on_removed(session, rows)`` sees those rows just before they go (the evidence ledger chains them).
     """
     counts = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0}
     files = {r.source_file for r in records}
@@ -1472,10 +1479,12 @@ def store_consents(session: Session, records: Sequence[ConsentEntry], *, prune: 
         else:
             counts["unchanged"] += 1
     if prune:
-        for key, row in existing.items():
-            if key not in seen:
-                session.delete(row)
-                counts["removed"] += 1
+        gone = [row for key, row in existing.items() if key not in seen]
+        if gone and on_removed is not None:
+            on_removed(session, gone)
+        for row in gone:
+            session.delete(row)
+            counts["removed"] += 1
     session.flush()
     return counts
 
@@ -1517,13 +1526,15 @@ def ingest_site_consents(
     roster: Roster,
     load: Callable[[str], Source],
     on_changed: Callable[[Session, set[str]], object] | None = None,
+    on_removed: Callable[[Session, list[ConsentRecord]], object] | None = None,
 ) -> Iterator[tuple[dict[str, int], list[Rejected]]]:
     """Read and store one site's consent spreadsheets and opt-out lists, a source at a time.
 
     Yields each source's counts and its rejected rows (the caller logs where they are). Unknown students,
     id/name mismatches and bad values are quarantined; unusual principal marks become data-quality notes in
     the quarantine too, where people look for bad input. ``on_changed(session, source files)`` runs in the
-    same transaction when a source added or changed records (the evidence ledger chains them).
+    same transaction when a source added or changed records, ``on_removed(session, rows)`` before records
+    whose line left the sheet are deleted (the evidence ledger chains both).
     """
     from compliance.quarantine import quarantine
 
@@ -1540,7 +1551,7 @@ def ingest_site_consents(
             kind=kind,  # type: ignore[arg-type]
         )
         with store.session() as session:
-            stored = store_consents(session, result.records)
+            stored = store_consents(session, result.records, on_removed=on_removed)
             if on_changed is not None and (stored["added"] or stored["updated"]):
                 # Only a source that changed tonight can hold a record not chained yet.
                 on_changed(session, {r.source_file for r in result.records})

@@ -60,7 +60,7 @@ def finding_bundle(session: Session, finding_id: int, anchors: Anchors, settings
         select(LedgerEvent).where(or_(
             LedgerEvent.finding_id == finding_id,
             (LedgerEvent.kind == "takedown_sent") & LedgerEvent.payload.contains(finding.finding_key),
-            LedgerEvent.kind.in_(("consent_applied", "consent_revoked"))
+            LedgerEvent.kind.in_(("consent_applied", "consent_revoked", "consent_withdrawn"))
             & LedgerEvent.payload.contains(f'"student_id":{student}'),
         )).order_by(LedgerEvent.seq)
     )

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from compliance.chain import GENESIS, ChainProblem, Entry, canonical, sha256_hex, walk
+from compliance.chain import GENESIS, ChainProblem, Entry, canonical, header_bytes, sha256_hex, walk
 from compliance.models import (
     Acknowledgement,
     ConsentRecord,
@@ -34,7 +34,7 @@ from compliance.models import (
     PolicyVersion,
     SyncState,
 )
-from compliance.vocabulary import TAKEDOWN_KINDS, AckMethod, FindingState
+from compliance.vocabulary import TAKEDOWN_KINDS, AckMethod, FindingState, LedgerEventKind
 
 HEAD_KEY = "acknowledgement_ledger_head"
 # pg_advisory_xact_lock key: any fixed 64-bit number unique to this ledger in the database.
@@ -308,34 +308,34 @@ def append_events(session: Session, drafts: Sequence[EventDraft], now: datetime 
         return 0
     now = now or datetime.now(UTC)
     _lock_events(session)
-    keys = list(dict.fromkeys(d.event_key for d in drafts))
-    known: set[str] = set()
-    for i in range(0, len(keys), _IN_CHUNK):
-        chunk = keys[i:i + _IN_CHUNK]
-        known.update(session.scalars(select(LedgerEvent.event_key).where(LedgerEvent.event_key.in_(chunk))))
+    known = _known_keys(session, list(dict.fromkeys(d.event_key for d in drafts)))
     seq, prev = chain_end(session)
-    at = _iso(now)
+    at, recorded_at = _iso(now), now.astimezone(UTC)
     rows: list[dict[str, Any]] = []
+    sha256 = hashlib.sha256
     for d in drafts:
         if d.event_key in known:
             continue
         known.add(d.event_key)
         seq += 1
-        entry = Entry(seq, d.kind, d.event_key, d.person_id, d.finding_id, d.delivery_id, at, canonical(d.payload),
-                      prev, "")
-        prev = entry.computed_hash()
-        rows.append({**entry.as_dict(), "hash": prev, "recorded_at": now.astimezone(UTC)})
+        payload = canonical(d.payload)
+        digest = sha256(prev.encode("ascii") + b"\n" + header_bytes(
+            seq, d.kind, d.event_key, d.person_id, d.finding_id, d.delivery_id, at, payload)).hexdigest()
+        rows.append({"seq": seq, "kind": str(d.kind), "event_key": d.event_key, "person_id": d.person_id,
+                     "finding_id": d.finding_id, "delivery_id": d.delivery_id, "recorded_at": recorded_at,
+                     "payload": payload, "prev_hash": prev, "hash": digest})
+        prev = digest
     if not rows:
         return 0
-    # Core insert of plain dicts: the ORM's bulk path costs more than the hashing.
+    # One executemany of plain dicts per call (the ORM's bulk path costs more than the hashing), and the head
+    # moved by one UPDATE statement: no ORM object to load, no flush of its own (the caller's commit writes
+    # it all). The ORM-enabled UPDATE still refreshes a head object the session may hold (verify_events).
     session.connection().execute(insert(LedgerEvent.__table__), rows)
     value = json.dumps({"seq": seq, "hash": prev})
-    head = session.get(SyncState, EVENTS_HEAD_KEY)
-    if head is None:
-        session.add(SyncState(key=EVENTS_HEAD_KEY, value=value, updated_at=now))
-    else:
-        head.value, head.updated_at = value, now
-    session.flush()
+    moved = session.execute(update(SyncState).where(SyncState.key == EVENTS_HEAD_KEY)
+                            .values(value=value, updated_at=now))
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        session.execute(insert(SyncState).values(key=EVENTS_HEAD_KEY, value=value, updated_at=now))
     return len(rows)
 
 
@@ -369,7 +369,7 @@ def verify_events(session: Session) -> tuple[list[ChainProblem], int, str]:
 def acknowledgement_draft(ack: Acknowledgement, policy: PolicyVersion, person_key: str) -> EventDraft:
     """The event for one acknowledgement: linked to its row in the acknowledgement chain by that row's hash,
     and to its evidence (signed name, verified email) by the evidence's hash, so the payload names no one."""
-    kind = "paper_acknowledgement" if ack.method == AckMethod.PAPER else "acknowledgement"
+    kind = LedgerEventKind.PAPER_ACKNOWLEDGEMENT if ack.method == AckMethod.PAPER else LedgerEventKind.ACKNOWLEDGEMENT
     return EventDraft(
         kind=kind,
         event_key=f"ack:{ack.id}",
@@ -405,7 +405,7 @@ def record_acknowledgements(session: Session, *, now: datetime | None = None) ->
 
 
 def _sent_drafts(row: Delivery) -> list[EventDraft]:
-    kind = "takedown_sent" if row.kind in TAKEDOWN_KINDS else "mail_sent"
+    kind = LedgerEventKind.TAKEDOWN_SENT if row.kind in TAKEDOWN_KINDS else LedgerEventKind.MAIL_SENT
     base: dict[str, Any] = {
         "delivery_key": row.idempotency_key,
         "delivery_kind": row.kind,
@@ -489,11 +489,12 @@ def finding_drafts(session: Session, row: Finding) -> list[EventDraft]:
         "basis_sha256": sha256_hex((row.basis or "").encode()),
         "first_seen_at": _iso(row.first_seen_at),
     }
-    opened = EventDraft("finding_opened", f"finding:{row.finding_key}:opened:{_iso(row.first_seen_at)}", payload,
-                        finding_id=row.id)
+    opened = EventDraft(LedgerEventKind.FINDING_OPENED, f"finding:{row.finding_key}:opened:{_iso(row.first_seen_at)}",
+                        payload, finding_id=row.id)
     if row.state != FindingState.RESOLVED or row.resolved_at is None:
         return [opened]
-    resolved = EventDraft("finding_resolved", f"finding:{row.finding_key}:resolved:{_iso(row.resolved_at)}",
+    resolved = EventDraft(LedgerEventKind.FINDING_RESOLVED,
+                          f"finding:{row.finding_key}:resolved:{_iso(row.resolved_at)}",
                           {**payload, "resolved_at": _iso(row.resolved_at)}, finding_id=row.id)
     return [opened, resolved]
 
@@ -513,15 +514,24 @@ _CONSENT_FIELDS = ("student_id", "site_id", "purposes", "parent_consent", "paren
                    "matched_by")
 
 
-def consent_draft(row: ConsentRecord) -> EventDraft:
-    """The event for one consent record as applied: its source (file, sheet, row) and a hash of its values,
-    so a later change to the row is a new event and an edit of the stored row shows against the hash."""
+def _consent_identity(row: ConsentRecord) -> tuple[dict[str, Any], str, str]:
     values = {f: (v.isoformat() if isinstance(v, date) else v) for f in _CONSENT_FIELDS
               for v in [getattr(row, f)]}
     record_sha = sha256_hex(canonical(values).encode())
     source = sha256_hex(f"{row.source_file}\n{row.source_sheet}\n{row.source_row}".encode())
-    kind = "consent_revoked" if row.revoked_on is not None else "consent_applied"
-    return EventDraft(kind, f"consent:{source}:{record_sha}", {
+    return values, record_sha, source
+
+
+def _consent_key(record_sha: str, source: str) -> str:
+    return f"consent:{source}:{record_sha}"
+
+
+def consent_draft(row: ConsentRecord) -> EventDraft:
+    """The event for one consent record as applied: its source (file, sheet, row) and a hash of its values,
+    so a later change to the row is a new event and an edit of the stored row shows against the hash."""
+    values, record_sha, source = _consent_identity(row)
+    kind = LedgerEventKind.CONSENT_REVOKED if row.revoked_on is not None else LedgerEventKind.CONSENT_APPLIED
+    return EventDraft(kind, _consent_key(record_sha, source), {
         "consent_record_id": row.id,
         "student_id": row.student_id,
         "source_file": row.source_file,
@@ -532,12 +542,50 @@ def consent_draft(row: ConsentRecord) -> EventDraft:
     })
 
 
+def _known_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    for i in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[i:i + _IN_CHUNK]
+        known.update(session.scalars(select(LedgerEvent.event_key).where(LedgerEvent.event_key.in_(chunk))))
+    return known
+
+
 def record_consents(session: Session, source_files: Iterable[str], *, now: datetime | None = None) -> int:
-    """Chain the consent records of these sources whose current values have no event yet (new or changed)."""
+    """Chain the consent records of these sources whose current values have no event yet (new or changed).
+
+    Every row of a changed source is hashed again to find which: read as plain rows (no ORM objects), and an
+    event is built only for the rows whose key the chain does not hold yet.
+    """
     files = sorted(set(source_files))
+    columns = [ConsentRecord.id, ConsentRecord.source_file, ConsentRecord.source_sheet, ConsentRecord.source_row,
+               *(getattr(ConsentRecord, f) for f in _CONSENT_FIELDS if f not in ("student_id",)),
+               ConsentRecord.student_id]
     drafts: list[EventDraft] = []
     for i in range(0, len(files), _IN_CHUNK):
-        stmt = (select(ConsentRecord).where(ConsentRecord.source_file.in_(files[i:i + _IN_CHUNK]))
+        stmt = (select(*columns).where(ConsentRecord.source_file.in_(files[i:i + _IN_CHUNK]))
                 .order_by(ConsentRecord.source_file, ConsentRecord.source_sheet, ConsentRecord.source_row))
-        drafts.extend(consent_draft(row) for row in session.scalars(stmt.execution_options(yield_per=5000)))
+        for part in session.execute(stmt.execution_options(yield_per=5000)).partitions():
+            keyed = [(_consent_key(*_consent_identity(row)[1:]), row) for row in part]
+            known = _known_keys(session, [k for k, _ in keyed])
+            drafts.extend(consent_draft(row) for k, row in keyed if k not in known)  # type: ignore[arg-type]
+    return append_events(session, drafts, now)
+
+
+def record_withdrawn_consents(session: Session, rows: Iterable[ConsentRecord], *,
+                              now: datetime | None = None) -> int:
+    """Chain consent records about to be deleted because their line left the school's sheet (a withdrawal):
+    ``compliance.consent.store_consents`` calls it, in the same transaction, before it deletes them."""
+    now = now or datetime.now(UTC)
+    drafts = []
+    for row in rows:
+        _, record_sha, source = _consent_identity(row)
+        key = f"consent:{source}:{record_sha}:withdrawn:{_iso(now)}"
+        drafts.append(EventDraft(LedgerEventKind.CONSENT_WITHDRAWN, key, {
+            "consent_record_id": row.id,
+            "student_id": row.student_id,
+            "source_file": row.source_file,
+            "source_sheet": row.source_sheet,
+            "source_row": row.source_row,
+            "record_sha256": record_sha,
+        }))
     return append_events(session, drafts, now)

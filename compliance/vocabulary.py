@@ -338,6 +338,36 @@ class PageStatus(StrEnum):
     ALIAS = "alias"
 
 
+# -- the evidence ledger -------------------------------------------------------------------------------------
+
+
+class LedgerEventKind(StrEnum):
+    """What an event in the ledger's chain records (``ledger_events.kind``; compliance.ledger builds them).
+
+    Announcements, reminders, digests and report emails are all ``mail_sent`` (the payload's ``delivery_kind``
+    says which); takedown requests to a site are ``takedown_sent``. A consent record is ``consent_applied``
+    or ``consent_revoked`` as read, ``consent_withdrawn`` when its line disappears from the school's sheet.
+    """
+
+    ACKNOWLEDGEMENT = "acknowledgement"
+    PAPER_ACKNOWLEDGEMENT = "paper_acknowledgement"
+    MAIL_SENT = "mail_sent"
+    TAKEDOWN_SENT = "takedown_sent"
+    CONSENT_APPLIED = "consent_applied"
+    CONSENT_REVOKED = "consent_revoked"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    FINDING_OPENED = "finding_opened"
+    FINDING_RESOLVED = "finding_resolved"
+    # Whether a person must acknowledge a policy revision again. The deciding flow appends it with
+    # ``compliance.ledger.append_events`` (an ``EventDraft`` of this kind, ids and hashes only); nothing in
+    # the pipeline writes it yet.
+    REACKNOWLEDGEMENT_DECISION = "reacknowledgement_decision"
+
+
+# Kinds the pipeline itself records today (the others are hooks for flows still to come).
+PIPELINE_EVENT_KINDS: frozenset[str] = frozenset(LedgerEventKind) - {LedgerEventKind.REACKNOWLEDGEMENT_DECISION}
+
+
 # -- acknowledgements ----------------------------------------------------------------------------------------
 
 

@@ -103,8 +103,9 @@ def email_report(path: str, summary: dict[str, object], drive_file_id: str, now:
 
     One ledger row per recipient and report, so a re-run of the same report never sends it twice.
     """
-    planned = plan_report_emails([str(r) for r in resources.settings().superintendent_recipients], summary,
-                                 drive_file_id, now)
+    settings = resources.settings()
+    planned = plan_report_emails([str(r) for r in settings.superintendent_recipients], summary,
+                                 drive_file_id, now, settings.district.time_zone)
     keys = [p.idempotency_key for p in planned]
     with resources.store().session() as session:
         queue_deliveries(session, planned)

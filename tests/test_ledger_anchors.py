@@ -171,3 +171,115 @@ def test_finding_bundle(anchored: tuple[Store, GoogleClients, Settings]) -> None
     assert verify_bundle(data) == []
     document = json.loads(__import__("zipfile").ZipFile(__import__("io").BytesIO(data)).read("evidence.json"))
     assert [f["kind"] for f in document["findings"]] == ["finding_opened", "finding_resolved"]
+
+
+# -- the heads in the superintendent's workbook and the report email ----------------------------------------
+
+REPORT_AT = T0 + timedelta(days=2)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def report_everywhere(store: Store, clients: GoogleClients, settings: Settings, tmp_path: Path) -> Path:
+    """What the weekly report does with the head: the workbook (Ledger sheet) into Drive, and the email quoting
+    the head sent from a sender's mailbox (through the same renderer and Gmail API as the outbox), its delivery
+    row kept with the variables it quoted."""
+    from compliance.google.workspace import send_message, upload_file
+    from compliance.mailings import MessageFactory
+    from compliance.models import Delivery
+    from compliance.report import collect_report_data, record_report_run, report_filename, write_workbook
+    from compliance.report.emails import plan_report_emails
+
+    with store.session() as s:
+        data = collect_report_data(s, REPORT_AT, settings)
+        path = write_workbook(data, tmp_path / report_filename(REPORT_AT), district_name="Standard",
+                              generated_at=REPORT_AT)
+        record_report_run(s, data, str(path))
+    upload_file(clients, path.name, XLSX, path.read_bytes())
+    sender = str(settings.senders[0])
+    [planned] = plan_report_emails(["superintendent@standard-sd.org"], data.summary, "", REPORT_AT)
+    with store.session() as s:
+        row = Delivery(idempotency_key=planned.idempotency_key, kind=planned.kind, recipient=planned.recipient,
+                       context=planned.context, status="sending")
+        s.add(row)
+        s.flush()
+        raw, _ = MessageFactory(s, settings, REPORT_AT)(row, sender)  # the outbox's own message builder
+        row.gmail_message_id, row.status, row.sent_at = send_message(clients, sender, raw), "sent", REPORT_AT
+    return path
+
+
+def report_problems(store: Store, clients: GoogleClients, settings: Settings) -> dict[str, list[int | None]]:
+    from compliance.anchors import read_report_emails, read_report_workbooks, stored_report_heads
+
+    out = {}
+    with store.session() as s:
+        hashes = chain_hashes(s)
+        for name, anchors in (("workbook", read_report_workbooks(clients, settings)),
+                              ("email", read_report_emails(clients, settings)),
+                              ("stored", stored_report_heads(s))):
+            assert anchors, name  # each source was read: an empty one would pass vacuously
+            out[name] = [p.seq for p in check_against_anchors(hashes, anchors, {})]
+    return out
+
+
+def test_workbook_and_email_heads_match_an_intact_chain(anchored: tuple[Store, GoogleClients, Settings],
+                                                        tmp_path: Path) -> None:
+    from compliance.anchors import read_report_emails, read_report_workbooks
+
+    store, clients, settings = anchored
+    report_everywhere(store, clients, settings, tmp_path)
+    # The Ledger sheet: both nightly anchors (events 10 and 11); the head as the report read it is event 11
+    # again, listed for the reader and read once.
+    assert [(a["since_seq"], a["seq"]) for _, a in read_report_workbooks(clients, settings)] == [(None, 10), (10, 11)]
+    [(source, head)] = read_report_emails(clients, settings)
+    assert head["seq"] == 11 and len(head["hash"]) == 16 and "senders[0]" in source
+    assert report_problems(store, clients, settings) == {"workbook": [], "email": [], "stored": []}
+
+
+def test_a_recomputed_chain_is_caught_by_the_workbook_and_the_email(
+    anchored: tuple[Store, GoogleClients, Settings], tmp_path: Path,
+) -> None:
+    store, clients, settings = anchored
+    report_everywhere(store, clients, settings, tmp_path)
+    with store.engine.begin() as conn:
+        conn.execute(text("update ledger_events set person_id = 4 where seq = 11"))
+    recompute_chain(store)
+    found = report_problems(store, clients, settings)
+    # Event 10 still matches; the heads at 11 (sheet, email, delivery row and report run) do not.
+    assert found == {"workbook": [11], "email": [11], "stored": [11, 11]}
+
+
+def test_verify_ledger_reads_every_anchor_and_names_the_first_event(
+    anchored: tuple[Store, GoogleClients, Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command end to end against the emulator: Drive anchor files, the workbook in Drive and the one
+    given on the command line, the email in Sent mail, the database's copies."""
+    from typer.testing import CliRunner
+
+    from compliance.settings import get_settings
+    from compliance.shell.cli import app
+
+    store, clients, settings = anchored
+    path = report_everywhere(store, clients, settings, tmp_path)
+    for name, value in (("DC_GOOGLE__EMULATOR_URL", settings.google.emulator_url),
+                        ("DC_GOOGLE__CA_BUNDLE", str(settings.google.ca_bundle)),
+                        ("DC_GOOGLE__SERVICE_ACCOUNT_JSON", str(settings.google.service_account_json)),
+                        ("DC_GOOGLE__ADMIN_SUBJECT", ADMIN)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COLUMNS", "400")  # one problem per line in the table, whatever the terminal
+    get_settings.cache_clear()
+    url = str(store.engine.url)
+    runner = CliRunner()
+    try:
+        ok = runner.invoke(app, ["verify-ledger", "--database-url", url, "--workbook", str(path)])
+        assert ok.exit_code == 0, ok.output
+        assert "checked against 9 anchors (2 ledger anchors, 4 report workbooks, 1 report emails, " \
+               "2 database copies of report heads)" in " ".join(ok.output.split())
+        with store.engine.begin() as conn:
+            conn.execute(text("update ledger_events set person_id = 4 where seq = 11"))
+        recompute_chain(store)
+        bad = runner.invoke(app, ["verify-ledger", "--database-url", url, "--workbook", str(path)])
+    finally:
+        get_settings.cache_clear()
+    assert bad.exit_code == 1
+    assert "first event that disagrees: 11" in bad.output
+    assert "report email" in bad.output and "Ledger sheet" in bad.output

@@ -57,6 +57,24 @@ CONTEXTS = {
 }
 
 
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_report_email_quotes_the_ledger_head_and_how_to_check_it(language: str) -> None:
+    """Issue 18: the head (event, short fingerprint, Los Angeles time) in text and HTML, read back by the same
+    pattern verify-ledger uses; a report queued before the ledger (no head variables) still renders."""
+    from compliance.report.emails import heads_in_text, ledger_head_vars
+
+    head = ledger_head_vars({"ledger_events": 1234, "ledger_head_hash": "0123456789abcdef" * 4}, NOW,
+                            "America/Los_Angeles")
+    assert head["ledger_hash"] == "0123456789abcdef"
+    _, text, html = render_email("compliance_report", {**CONTEXTS["compliance_report"], **head}, language)
+    assert heads_in_text(text) == [(1234, "0123456789abcdef")]
+    assert "district-compliance verify-ledger" in text and "district-compliance verify-ledger" in html
+    assert str(head["ledger_at"]) in text and str(head["ledger_at"]).endswith(("PST", "PDT"))
+    assert "0123456789abcdef" in html
+    _, old_text, _ = render_email("compliance_report", CONTEXTS["compliance_report"], language)
+    assert heads_in_text(old_text) == [] and "verify-ledger" not in old_text
+
+
 def parse(raw: bytes):  # type: ignore[no-untyped-def]
     return BytesParser(policy=policy.default).parsebytes(raw)
 

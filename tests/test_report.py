@@ -26,6 +26,8 @@ from compliance.models import (
     Campaign,
     Delivery,
     Finding,
+    LedgerAnchor,
+    LedgerEvent,
     Person,
     PolicyVersion,
     Quarantine,
@@ -350,6 +352,17 @@ def build_district(session: Any) -> dict[str, Any]:
         ]
     )
     session.flush()
+    # The event chain and its Drive anchors: one anchor before the previous report (2026-11-17), two since,
+    # one after NOW; the last event is recorded after NOW too (a re-run of this report must not see it).
+    from compliance.ledger import EventDraft, append_events
+
+    for n, day in enumerate(("2026-11-14", "2026-11-18", "2026-11-18", "2026-11-23", "2026-11-30")):
+        append_events(session, [EventDraft("mail_sent", f"sent:{n}", {"n": n})], at(day))
+    for seq, day, file_id in ((1, "2026-11-15", "f1"), (3, "2026-11-18", HOSTILE[0]), (4, "2026-11-23", "f3"),
+                              (5, "2026-11-30", "f4")):
+        session.add(LedgerAnchor(seq=seq, hash=session.get(LedgerEvent, seq).hash, anchored_at=at(day, 10),
+                                 drive_file_id=file_id))
+    session.flush()
     return {"people": {k: p.id for k, p in people.items()}, "current_version": cur.id}
 
 
@@ -610,7 +623,7 @@ def test_workbook_structure(built: dict[str, Any]) -> None:
     assert wb.properties.title == "AR 1114 compliance report 2026-11-24"
     assert wb.properties.creator == "district-compliance"
     assert wb.properties.created == datetime(2026, 11, 24, 16, 0)
-    for name in SHEETS[1:]:
+    for name in (n for n in SHEETS[1:] if n != "Ledger"):  # the Ledger sheet opens with a sentence
         ws = wb[name]
         assert ws.freeze_panes == "A2", name
         last = openpyxl.utils.get_column_letter(ws.max_column)
@@ -663,6 +676,34 @@ def test_workbook_structure(built: dict[str, Any]) -> None:
     assert {"Acknowledgement rate", "Days outstanding", "Median days to take down"} <= {
         t["Term"] for t in terms
     }
+
+
+def test_ledger_sheet_lists_the_heads_since_the_last_report(built: dict[str, Any]) -> None:
+    from compliance.report.workbook import LEDGER_EXPLANATION
+
+    store, path = built["store"], built["path"]
+    ws = openpyxl.load_workbook(path)["Ledger"]
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0][0] == LEDGER_EXPLANATION and ws["A1"].font.b
+    assert rows[1] == ("Event number", "Fingerprint (SHA-256)", "Time (America/Los_Angeles)", "Written to")
+    assert ws.freeze_panes == "A3" and ws.auto_filter.ref == f"A2:D{ws.max_row}"
+    heads = rows[2:]
+    # Independent SQL: the anchors after the previous report run before NOW, and the newest event by NOW.
+    anchored = sql(store, "select a.seq, a.hash, a.anchored_at from ledger_anchors a where a.anchored_at > "
+                          "(select max(generated_at) from report_runs where generated_at < :now) "
+                          "and a.anchored_at <= :now order by a.anchored_at", now=NOW)
+    [(head_seq, head_hash)] = sql(store, "select seq, hash from ledger_events where seq = "
+                                         "(select max(seq) from ledger_events where recorded_at <= :now)", now=NOW)
+    assert len(anchored) == 2 and len(heads) == len(anchored) + 1
+    assert [(r[0], r[1]) for r in heads] == [*((s, h) for s, h, _ in anchored), (head_seq, head_hash)]
+    assert heads[-1][0] == built["data"].summary["ledger_events"] == 4
+    assert built["data"].summary["ledger_head_hash"] == head_hash
+    # Times in Los Angeles: anchored 10:00 UTC on 2026-11-18 is 02:00 PST; the report's own head is NOW.
+    assert heads[0][2] == datetime(2026, 11, 18, 2, 0) and heads[-1][2] == datetime(2026, 11, 24, 8, 0)
+    assert ws.cell(row=3, column=3).number_format == "yyyy-mm-dd hh:mm"
+    # Outside text (a Drive file id) stays text.
+    assert heads[0][3] == f"Drive anchor {HOSTILE[0]}"
+    assert heads[-1][3] == "This report"
 
 
 def test_summary_sentences_are_few_and_plain(built: dict[str, Any]) -> None:

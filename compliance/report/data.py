@@ -23,6 +23,8 @@ from compliance.models import (
     Campaign,
     Delivery,
     Finding,
+    LedgerAnchor,
+    LedgerEvent,
     Person,
     PolicyVersion,
     Quarantine,
@@ -159,6 +161,15 @@ class CoverageRow(NamedTuple):
     counts: Mapping[str, int]  # compliance.photos.results.COVERAGE_KEYS
 
 
+class LedgerHead(NamedTuple):
+    """One chain head the Ledger sheet lists: the event chain as it stood at ``at`` (aware, UTC)."""
+
+    seq: int
+    hash: str
+    at: datetime
+    where: str  # "Drive anchor" (a kept revision, with its file) or "This report"
+
+
 class TrendPoint(NamedTuple):
     generated_at: datetime
     summary: Mapping[str, Any]
@@ -187,6 +198,8 @@ class ReportData:
     stale_sources: list[StaleSource] = field(default_factory=list)  # held inputs, oldest hold first
     incidents: IncidentFigures | None = None  # the Incidents sheet (case references and counts only)
     site_names: dict[str, str] = field(default_factory=dict)  # site id -> name, for sheets keyed by site id
+    # Chain heads anchored since the previous report, then the head as this report read it (Ledger sheet).
+    ledger: list[LedgerHead] = field(default_factory=list)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -239,6 +252,28 @@ def _aware(value: datetime | str | None) -> datetime | None:
     if isinstance(value, str):  # SQLite returns aggregates of datetime columns as text
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def ledger_heads(session: Session, since: datetime | None, now: datetime) -> list[LedgerHead]:
+    """The chain heads anchored in Drive after ``since`` (None: all) up to ``now``, then the head as it stands
+    at ``now`` (the one the report email quotes). Nothing when no event has been chained yet."""
+    stmt = select(LedgerAnchor).where(LedgerAnchor.anchored_at <= now).order_by(LedgerAnchor.anchored_at,
+                                                                                LedgerAnchor.id)
+    if since is not None:
+        stmt = stmt.where(LedgerAnchor.anchored_at > since)
+    heads = [
+        LedgerHead(a.seq, a.hash, _aware(a.anchored_at), f"Drive anchor {a.drive_file_id or ''}".strip())  # type: ignore[arg-type]
+        for a in session.scalars(stmt)
+        if a.seq > 0
+    ]
+    # Events recorded after ``now`` are left out, so a re-run of a past report reads the same head.
+    last = session.execute(
+        select(LedgerEvent.seq, LedgerEvent.hash).where(LedgerEvent.recorded_at <= now)
+        .order_by(LedgerEvent.seq.desc()).limit(1)
+    ).first()
+    if last is not None:
+        heads.append(LedgerHead(int(last[0]), str(last[1]), now, "This report"))
+    return heads
 
 
 def collect_report_data(session: Session, now: datetime, settings: Any) -> ReportData:
@@ -541,6 +576,8 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         key=lambda c: c.site_name,
     )
 
+    ledger = ledger_heads(session, since_previous, now)
+
     # --- summary: flat plain numbers, stored for the next report's trends
     active_total = sum(a for a, _ in per_site.values())
     ack_total = sum(k for _, k in per_site.values())
@@ -572,6 +609,9 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         "quarantine_new_since_previous": sum(q.new_since_previous for q in quarantine_rows) if previous else None,
         "quarantine_sources": len(quarantine_rows),
         "sources_held": len(stale),
+        # The event chain's head as this report read it (the email quotes it; verify-ledger checks it).
+        "ledger_events": ledger[-1].seq if ledger else 0,
+        "ledger_head_hash": ledger[-1].hash if ledger else None,
     }
     notes = [] if policy else ["No policy version is recorded yet, so no acknowledgement can be counted."]
     for st in stale:
@@ -605,6 +645,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         trends=[*previous_runs, TrendPoint(now, summary)],
         site_admin_digest_days=digest_days,
         superintendent_days=super_days,
+        ledger=ledger,
     )
 
 

@@ -1,9 +1,15 @@
-"""The superintendent's report email: one ledger row per named recipient and report, so a re-run never resends."""
+"""The superintendent's report email: one ledger row per named recipient and report, so a re-run never resends.
+
+The email also quotes the event chain's head as the report read it (event number, short fingerprint, time):
+a sent message the database administrator cannot rewrite, which ``verify-ledger`` reads back from Gmail.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,12 +19,40 @@ from compliance.models import Delivery, ReportRun
 from compliance.vocabulary import DeliveryKind, DeliveryStatus
 
 REPORT_KIND = DeliveryKind.COMPLIANCE_REPORT
+# Hex digits of the head's hash the email shows: short enough to read aloud, 64 bits to check against.
+SHORT_HASH = 16
+VERIFY_COMMAND = "district-compliance verify-ledger"
+# The head line as both languages' templates write it ("event 12, fingerprint 0123...", "evento 12, huella ...").
+HEAD_LINE = re.compile(r"\b(?:event|evento) (\d+), (?:fingerprint|huella) ([0-9a-f]{16})\b")
+
+
+def ledger_head_vars(summary: Mapping[str, object], now: datetime, time_zone: str) -> dict[str, object]:
+    """The chain head the email quotes (empty values before the first event is chained)."""
+    head = summary.get("ledger_head_hash")
+    if not head:
+        return {"ledger_seq": 0, "ledger_hash": "", "ledger_at": "", "verify_command": VERIFY_COMMAND}
+    return {
+        "ledger_seq": int(summary.get("ledger_events") or 0),  # type: ignore[call-overload]
+        "ledger_hash": str(head)[:SHORT_HASH],
+        "ledger_at": now.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M %Z"),
+        "verify_command": VERIFY_COMMAND,
+    }
+
+
+def heads_in_text(body: str) -> list[tuple[int, str]]:
+    """The (event number, short hash) heads a report email's text quotes: what ``verify-ledger`` checks."""
+    return [(int(seq), short) for seq, short in HEAD_LINE.findall(body)]
 
 
 def plan_report_emails(
-    recipients: Sequence[str], summary: Mapping[str, object], drive_file_id: str, now: datetime
+    recipients: Sequence[str],
+    summary: Mapping[str, object],
+    drive_file_id: str,
+    now: datetime,
+    time_zone: str = "America/Los_Angeles",
 ) -> list[PlannedDelivery]:
-    """The report email for each named recipient: headline numbers in the body, a link to the Drive copy."""
+    """The report email for each named recipient: headline numbers in the body, a link to the Drive copy,
+    and the ledger's head with how to check it."""
     ack_rate = summary.get("ack_rate") or 0.0
     variables = {
         "generated_at": now.isoformat(),
@@ -29,6 +63,7 @@ def plan_report_emails(
         "open_violations": summary.get("violations_online", 0),
         "resolved_violations": summary.get("violations_resolved_since_previous") or 0,
         "report_url": f"https://drive.google.com/file/d/{drive_file_id}/view" if drive_file_id else "",
+        **ledger_head_vars(summary, now, time_zone),
     }
     return [
         PlannedDelivery(

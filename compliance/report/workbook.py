@@ -42,8 +42,15 @@ SHEETS = (
     "Incidents",
     "Trends",
     "Data Quality",
+    "Ledger",
     "Definitions",
 )
+# The Ledger sheet's first line: what the sheet is for, readable in a few seconds (no jargon beyond "fingerprint").
+LEDGER_EXPLANATION = (
+    "Each row is a fingerprint of every compliance record up to that event number; if anyone later changes "
+    "a past record, the check \"district-compliance verify-ledger\" names it. Nothing to do on this sheet."
+)
+LEDGER_COLUMNS = ("Event number", "Fingerprint (SHA-256)", "Time", "Written to")
 # A spreadsheet treats a cell starting with one of these as a formula (Excel, LibreOffice, and CSV importers).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 # Excel drops hyperlinks past 65,530 on one sheet (and asks to repair); later rows keep the URL as plain text.
@@ -118,6 +125,7 @@ class _Styles:
         self.integer = self.make(number_format="#,##0")
         self.days = self.make(number_format="0.0")
         self.date = self.make(number_format="yyyy-mm-dd")
+        self.moment = self.make(number_format="yyyy-mm-dd hh:mm")
         self.link = self.make(font=Font(color="0563C1", underline="single"))
         self.wrap = self.make(alignment=Alignment(wrap_text=True, vertical="top"))
         self.title = self.make(font=Font(bold=True, size=18, color=HEADER_FILL))
@@ -202,6 +210,7 @@ class _Writer:
         self.incidents()
         self.trends()
         self.data_quality()
+        self.ledger()
         self.definitions()
         props = self.wb.properties
         props.title = f"AR 1114 compliance report {local_date(self.generated_at, self.tz).isoformat()}"
@@ -587,6 +596,27 @@ class _Writer:
                     ]
                 )
 
+    def ledger(self) -> None:
+        """The chain heads since the last report: the explanation on row 1, the table from row 2 (the heads
+        are what ``verify-ledger`` compares the database with, read back from this sheet)."""
+        st, heads = self.styles, self.data.ledger
+        ws = self.wb.create_sheet("Ledger")
+        columns = (LEDGER_COLUMNS[0], 14), (LEDGER_COLUMNS[1], 70), (f"Time ({self.data.time_zone})", 24), \
+            (LEDGER_COLUMNS[3], 48)
+        for idx, (_, width) in enumerate(columns, 1):
+            ws.column_dimensions[get_column_letter(idx)].width = width
+        ws.freeze_panes = "A3"
+        ws.auto_filter.ref = f"A2:D{len(heads) + 2}"
+        self._page(ws, title_rows="1:2")
+        ws.append([st.cell(ws, LEDGER_EXPLANATION, st.section)])
+        ws.row_dimensions[2].height = 32
+        ws.append([st.cell(ws, name, st.header) for name, _ in columns])
+        for h in heads:
+            local = h.at.astimezone(self.tz).replace(tzinfo=None)
+            ws.append([h.seq, safe_text(ws, h.hash), st.cell(ws, local, st.moment), safe_text(ws, h.where)])
+        if not heads:
+            ws.append([None, "No event has been chained yet."])
+
     def definitions(self) -> None:
         st = self.styles
         entries = definitions(self.data)
@@ -891,6 +921,14 @@ def definitions(data: ReportData) -> list[tuple[str, str, str]]:
             "Image link",
             "Link to the image found on the page.",
             f"Clickable for the first {MAX_HYPERLINKS:,} rows (Excel's limit per sheet); later rows show the URL.",
+        ),
+        (
+            "Ledger",
+            "Tamper-evident record of every announcement, reminder, acknowledgement, consent record, finding "
+            "and takedown request.",
+            "Each event's SHA-256 fingerprint covers the one before it; the heads are also kept in Drive and in "
+            "the report email. district-compliance verify-ledger compares them and names the first event that "
+            "differs.",
         ),
         (
             "Dates",

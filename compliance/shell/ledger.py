@@ -25,12 +25,36 @@ def _anchors(session, settings, drive: bool, console):  # type: ignore[no-untype
     return stored_anchors(session)
 
 
+def _report_heads(session, settings, drive: bool, workbooks: list[Path], console):  # type: ignore[no-untyped-def]
+    """Every other place a head was written, by source: report workbooks (Drive and the files given), report
+    emails (the senders' Sent mail) and what the database recorded of them."""
+    from compliance.anchors import read_report_emails, read_report_workbooks, stored_report_heads, workbook_heads
+
+    found = {"report workbooks": [], "report emails": [], "database copies of report heads": []}
+    for path in workbooks:
+        found["report workbooks"] += workbook_heads(path.read_bytes(), f"workbook {path.name}")
+    if drive:
+        from compliance.google.clients import GoogleClients
+
+        clients = GoogleClients(settings)
+        for label, read in (("report workbooks", read_report_workbooks), ("report emails", read_report_emails)):
+            try:
+                found[label] += read(clients, settings)
+            except Exception as exc:  # e.g. no Gmail delegation from this machine: say so, go on
+                console.print(f"[yellow]{label} not read ({type(exc).__name__})[/yellow]")
+    found["database copies of report heads"] = stored_report_heads(session)
+    return found
+
+
 def verify_ledger_command(
     database_url: str | None = typer.Option(None, help="Database to check (default: the configured one)"),
     drive: bool = typer.Option(True, help="Read the anchors kept in Drive (off: only the database's copies)"),
+    workbook: list[Path] = typer.Option([], help="A report workbook (.xlsx) to check its Ledger sheet too; "
+                                                 "repeatable", exists=True, dir_okay=False),
 ) -> None:
-    """Check the acknowledgement chain, the event chain and every anchor; exits 1 on any problem and names the
-    first event that disagrees."""
+    """Check the acknowledgement chain, the event chain and every anchor it can read (Drive anchor files, the
+    report workbooks' Ledger sheets, the report emails' heads); exits 1 on any problem and names the first
+    event that disagrees."""
     from rich.console import Console
     from rich.table import Table
     from sqlalchemy import func, select
@@ -55,12 +79,17 @@ def verify_ledger_command(
         rows = session.scalar(select(func.count()).select_from(Acknowledgement)) or 0
         event_problems, last_seq, _ = verify_events(session)
         anchors = _anchors(session, settings, drive, console)
+        by_source = {"ledger anchors": len(anchors)}
+        for label, heads in _report_heads(session, settings, drive, workbook, console).items():
+            by_source[label] = len(heads)
+            anchors = [*anchors, *heads]
         anchor_problems = check_against_anchors(chain_hashes(session), anchors, settings.ledger.public_keys)
     problems = [(p.kind, "ack", p.row_id, p.detail) for p in ack_problems]
     problems += [(p.kind, "event", p.seq, p.detail) for p in [*event_problems, *anchor_problems]]
     if not problems:
+        sources = ", ".join(f"{n} {label}" for label, n in by_source.items())
         console.print(f"[green]ledger intact: {rows} acknowledgements chained, {last_seq} events, "
-                      f"checked against {len(anchors)} anchors[/green]")
+                      f"checked against {len(anchors)} anchors ({sources})[/green]")
         return
     firsts = [p for p in problems if p[1] == "event" and p[2] is not None]
     if firsts:
