@@ -434,10 +434,12 @@ def _parse_date_text(text: str) -> date | None:
 
 def parse_mark(value: CellValue) -> tuple[bool | None, date | None]:
     """A yes/no cell -> (answer, date if the cell was a date). answer None means unreadable."""
-    if isinstance(value, bool):
-        return value, None
+    if value is None:
+        return False, None  # a blank cell, most unmarked purpose columns: what _parse_mark_value says for it
     if isinstance(value, str):
         return _parse_mark_text(value)
+    if isinstance(value, bool):
+        return value, None
     return _parse_mark_value(value)
 
 
@@ -638,6 +640,10 @@ def _grade_key(text: str | None) -> str:
     return norm.lstrip("0") or norm
 
 
+# (first-name heads, later first-name words, surname words, written forms): see Roster._name_parts.
+_NameParts = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]
+
+
 class Roster:
     """Students by id, with their SIS names folded once on first use.
 
@@ -653,9 +659,13 @@ class Roster:
             if sid:
                 self._students[sid] = s
         self._ids = set(ids) | set(self._students)
-        self._parts: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]] = {}
+        self._parts: dict[str, _NameParts] = {}
+        # Parts by the SIS name itself: a district's names repeat (two students named María García fold alike).
+        self._parts_by_name: dict[tuple[str, str, str | None, str | None], _NameParts] = {}
+        self._givens: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[frozenset[str], tuple[str, ...]]] = {}
         self._by_family: dict[str | None, dict[str, list[str]]] | None = None
         self._nicknames: dict[str, frozenset[str]] | None = None
+        self._nicknamed: dict[str, frozenset[str]] | None = None
 
     @classmethod
     def of(cls, known: Roster | Mapping[str, Any] | Iterable[str] | None) -> Roster | None:
@@ -678,47 +688,60 @@ class Roster:
         s = self._students.get(student_id)
         return getattr(s, "site_id", None) if s is not None else None
 
-    def _name_parts(self, sid: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    def _name_parts(self, sid: str) -> _NameParts:
         """(first-name heads, later first-name words, surname words without particles, the written forms
         "first last" / "last first" of the SIS names as folded words joined), folded."""
         parts = self._parts.get(sid)
         if parts is None:
-            # From the folded words of each name part (cached: names repeat across a district); folding
-            # "first last" as one text gives the same words as folding each part.
             s = self._students[sid]
-            legal_first, legal_last = s.legal_first, s.legal_last
-            pref_first, pref_last = getattr(s, "preferred_first", None), getattr(s, "preferred_last", None)
-            if not pref_first and not pref_last:
-                # Most students have no preferred name: the same parts, without the general case's loops.
-                given, first_words, last_words = _name_words(legal_first), _bare_words(legal_first), _bare_words(
-                    legal_last)  # fmt: skip
-                parts = self._parts[sid] = (
-                    given[:1],
-                    tuple(dict.fromkeys(given[1:])),
-                    tuple(dict.fromkeys(last_words)),
-                    frozenset((" ".join(first_words + last_words), " ".join(last_words + first_words))),
-                )
-                return parts
-            givens = [g for g in (_name_words(legal_first), _name_words(pref_first)) if g]
-            heads = tuple(dict.fromkeys(g[0] for g in givens))
-            later = tuple(dict.fromkeys(t for g in givens for t in g[1:]))
-            family = tuple(dict.fromkeys(_bare_words(legal_last) + _bare_words(pref_last)))
-            forms = set()
-            for first in {legal_first, pref_first or legal_first}:
-                first_words = _bare_words(first)
-                for last in {legal_last, pref_last or legal_last}:
-                    last_words = _bare_words(last)
-                    forms.add(" ".join(first_words + last_words))
-                    forms.add(" ".join(last_words + first_words))
-            parts = self._parts[sid] = (heads, later, family, frozenset(forms))
+            key = (s.legal_first, s.legal_last, getattr(s, "preferred_first", None), getattr(s, "preferred_last", None))
+            parts = self._parts_by_name.get(key)
+            if parts is None:
+                parts = self._parts_by_name[key] = _name_parts_of(*key)
+            self._parts[sid] = parts
         return parts
 
     def _nickname_table(self) -> dict[str, frozenset[str]]:
         if self._nicknames is None:
+            # Distinct names only: 420,000 students have a few thousand first names, each folded once.
             self._nicknames = nickname_map(
-                n for s in self._students.values() for n in (s.legal_first, getattr(s, "preferred_first", None)) if n
+                {n for s in self._students.values() for n in (s.legal_first, getattr(s, "preferred_first", None)) if n}
             )
         return self._nicknames
+
+    def _given_words(self, heads: tuple[str, ...], later: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+        """Every word that is exactly a first name of a student with these first-name parts (a head, a later
+        word, a nickname of a head or a name a head is the nickname of), and the heads long enough for one
+        typo: the given-name half of :meth:`fits`, as one set lookup for most words."""
+        held = self._givens.get((heads, later))
+        if held is None:
+            nicks = self._nickname_table()
+            if self._nicknamed is None:
+                # Name -> the nicknames standing for it (the table the other way round), built once.
+                reverse: dict[str, set[str]] = {}
+                for nick, names in nicks.items():
+                    for name in names:
+                        reverse.setdefault(name, set()).add(nick)
+                self._nicknamed = {name: frozenset(v) for name, v in reverse.items()}
+            given = set(heads) | set(later)
+            for head in heads:
+                given |= nicks.get(head, frozenset())
+                given |= self._nicknamed.get(head, frozenset())
+            long_heads = tuple(h for h in heads if len(h) >= FUZZY_MIN_LEN)
+            held = self._givens[(heads, later)] = (frozenset(given), long_heads)
+        return held
+
+    def _fits_words(self, student_id: str, words: Sequence[str]) -> bool:
+        # ``words`` come without surname particles and are not empty (see fits).
+        heads, later, family, forms = self._name_parts(student_id)
+        if " ".join(words) in forms:
+            return True  # the SIS name as written, in either order: most rows
+        given, long_heads = self._given_words(heads, later)
+        given_at = [i for i, w in enumerate(words) if w in given or (long_heads and _one_typo(w, long_heads))]
+        if not given_at:
+            return False
+        family_at = [i for i, w in enumerate(words) if _word_fits(w, family)]
+        return any(i != j for i in given_at for j in family_at)
 
     def fits(self, student_id: str, written: Sequence[str]) -> bool:
         """Whether the folded words of a written name are a form of the student's SIS name.
@@ -730,16 +753,10 @@ class Roster:
         """
         if student_id not in self._students:
             return True  # no SIS name to compare with
-        heads, later, family, forms = self._name_parts(student_id)
         words = [w for w in written if w not in SURNAME_PARTICLES]
         if not words:
             return True
-        if " ".join(words) in forms:
-            return True  # the SIS name as written, in either order: most rows
-        nicks = self._nickname_table()
-        given_at = [i for i, w in enumerate(words) if _given_word_fits(w, heads, later, nicks)]
-        family_at = [i for i, w in enumerate(words) if _word_fits(w, family)]
-        return any(i != j for i in given_at for j in family_at)
+        return self._fits_words(student_id, words)
 
     def find(self, written: Sequence[str], site_id: str | None, grade: str | None = None) -> list[str]:
         """Students of ``site_id`` (every site when None) whose name the written words fit (see :meth:`fits`),
@@ -752,13 +769,15 @@ class Roster:
         by_word = self._by_family.get(site_id)
         if by_word is None:
             # Surname word -> students, built per school on first use: most schools never need it.
+            # Only the surnames are folded here: the other parts wait for the few candidates a row names.
             by_word = self._by_family[site_id] = {}
             for sid in self._site_ids.get(site_id, ()):
-                for word in self._name_parts(sid)[2]:
+                s = self._students[sid]
+                for word in _family_words(s.legal_last, getattr(s, "preferred_last", None)):
                     by_word.setdefault(word, []).append(sid)
         words = [w for w in written if w not in SURNAME_PARTICLES]
         seen = {sid for w in words for sid in by_word.get(w, ())}
-        found = sorted(sid for sid in seen if self.fits(sid, words))
+        found = sorted(sid for sid in seen if self._fits_words(sid, words))
         key = _grade_key(grade)
         if key and len(found) > 1:
             in_grade = [sid for sid in found if _grade_key(getattr(self._students[sid], "grade", None)) == key]
@@ -772,6 +791,32 @@ class Roster:
         return found
 
 
+def _name_parts_of(legal_first: str, legal_last: str, pref_first: str | None, pref_last: str | None) -> _NameParts:
+    # From the folded words of each name part (cached: names repeat across a district); folding
+    # "first last" as one text gives the same words as folding each part.
+    if not pref_first and not pref_last:
+        # Most students have no preferred name: the same parts, without the general case's loops.
+        given, first_words, last_words = _name_words(legal_first), _bare_words(legal_first), _bare_words(legal_last)
+        return (
+            given[:1],
+            tuple(dict.fromkeys(given[1:])),
+            tuple(dict.fromkeys(last_words)),
+            frozenset((" ".join(first_words + last_words), " ".join(last_words + first_words))),
+        )
+    givens = [g for g in (_name_words(legal_first), _name_words(pref_first)) if g]
+    heads = tuple(dict.fromkeys(g[0] for g in givens))
+    later = tuple(dict.fromkeys(t for g in givens for t in g[1:]))
+    family = _family_words(legal_last, pref_last)
+    forms = set()
+    for first in {legal_first, pref_first or legal_first}:
+        first_words = _bare_words(first)
+        for last in {legal_last, pref_last or legal_last}:
+            last_words = _bare_words(last)
+            forms.add(" ".join(first_words + last_words))
+            forms.add(" ".join(last_words + first_words))
+    return heads, later, family, frozenset(forms)
+
+
 @lru_cache(maxsize=65536)
 def _name_words(text: str | None) -> tuple[str, ...]:
     """The folded words of one name part ('' and None: none)."""
@@ -781,6 +826,12 @@ def _name_words(text: str | None) -> tuple[str, ...]:
 def fold_words(text: str) -> list[str]:
     """``fold(text).split()`` from cached pieces: the same words, since folding never joins across whitespace."""
     return [word for piece in text.split() for word in _name_words(piece)]
+
+
+@lru_cache(maxsize=65536)
+def _family_words(legal_last: str, pref_last: str | None) -> tuple[str, ...]:
+    """A student's surname words (legal, then preferred; no particles, no repeats), folded."""
+    return tuple(dict.fromkeys(_bare_words(legal_last) + _bare_words(pref_last)))
 
 
 @lru_cache(maxsize=65536)
@@ -797,16 +848,9 @@ def _word_fits(word: str, forms: Sequence[str]) -> bool:
     return False
 
 
-def _given_word_fits(
-    word: str, heads: Sequence[str], later: Sequence[str], nicknames: Mapping[str, frozenset[str]]
-) -> bool:
-    if word in later or _word_fits(word, heads):
-        return True
-    stands_for = nicknames.get(word)
-    if stands_for and any(h in stands_for for h in heads):
-        return True
-    # The SIS may hold the nickname as the preferred name and the form the legal one, or the other way round.
-    return any(word in nicknames.get(h, ()) for h in heads)
+def _one_typo(word: str, long_forms: Sequence[str]) -> bool:
+    """Whether ``word`` is one edit from a form of 6+ letters (``long_forms`` are those already)."""
+    return len(word) >= FUZZY_MIN_LEN and any(OSA.distance(word, f, score_cutoff=1) <= 1 for f in long_forms)
 
 
 def written_name(row: SourceRow) -> list[str]:
@@ -961,7 +1005,10 @@ def consent_from_row(
     problems: list[Rejected] = []
     notes: list[Rejected] = []
     # Each cell as text once: this function runs for every row of every school.
-    texts = {name: cell_text(value) for name, value in row.values.items()}
+    texts = {
+        name: "" if value is None else value.strip() if type(value) is str else cell_text(value)
+        for name, value in row.values.items()
+    }
 
     def reject(name: str, reason: str, raw: CellValue, into: list[Rejected] = problems) -> None:
         text = cell_text(raw) or None

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +268,8 @@ class _Grid:
     rows: list[tuple[int, list[CellValue]]]
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_row, min_col, max_row, max_col
     formula_cells: set[tuple[int, int]] = field(default_factory=set)  # (excel row, 0-based col)
+    # False only when the reader knows no text cell starts with = + - @ (then rows skip that test per cell).
+    formula_text: bool = True
 
 
 def sheet_refused_reason(admin_subject: str | None, status: int) -> str:
@@ -588,6 +591,12 @@ def _no_nul(text: str, encoding: str) -> str:
     return text
 
 
+# Where a CSV cell could start with a formula prefix: a cell's first character follows the start of the text, a
+# delimiter (, ; tab |), a quote, a line break or stripped whitespace, never a letter, digit or underscore.
+# No match: no cell of the file starts with one ("2026-09-03" and "Smith-Jones" do not match).
+_FORMULA_START = re.compile(r"(?<!\w)[=+\-@]")
+
+
 def _read_csv(path: Path, limits: Limits) -> list[_Grid]:
     size = path.stat().st_size
     if size > limits.max_file_bytes:
@@ -617,7 +626,7 @@ def _read_csv(path: Path, limits: Limits) -> list[_Grid]:
         raise TabularError(
             f"{path} row {number + 1} (line {reader.line_num}): refused: not a readable CSV ({exc})"
         ) from None
-    return [_Grid(sheet="", rows=rows)]
+    return [_Grid(sheet="", rows=rows, formula_text=_FORMULA_START.search(text) is not None)]
 
 
 def _read_values(values: SheetValues, limits: Limits) -> list[_Grid]:
@@ -771,6 +780,12 @@ def _table_from_grid(
         if c not in mapped_cols
     ]
     no_flags: frozenset[str] = frozenset()
+    names = [name for name, _ in mapped]
+    cols = [col for _, col in mapped]
+    # A full-width row takes its mapped cells in one C call; a short row pads the missing ones with None.
+    pick = itemgetter(*cols) if len(cols) > 1 else None
+    needed = max(cols, default=-1) + 1
+    formula_text = grid.formula_text
     for n in sorted(by_row):
         if n <= best_row:
             continue
@@ -778,16 +793,23 @@ def _table_from_grid(
         if cells.count(None) == len(cells):  # an empty row (count runs in C; this is per row)
             continue
         size = len(cells)
-        values: dict[str, CellValue] = {}
+        if pick is not None and size >= needed:
+            values: dict[str, CellValue] = dict(zip(names, pick(cells), strict=True))
+        else:
+            values = {name: cells[col] if col < size else None for name, col in mapped}
         flagged: set[str] | None = None
-        for name, col in mapped:
-            value = cells[col] if col < size else None
-            values[name] = value
+        if formula_text:
             # Cells come stripped (see _clean), so a formula shows in the first character.
-            if (type(value) is str and value[:1] in FORMULA_PREFIXES) or (formula_cells and (n, col) in formula_cells):
-                flagged = flagged or set()
-                flagged.add(name)
-        extra = {head: cells[c] for c, head in unmapped if c < size and cells[c] is not None}
+            for name, value in values.items():
+                if type(value) is str and value[:1] in FORMULA_PREFIXES:
+                    flagged = flagged or set()
+                    flagged.add(name)
+        if formula_cells:
+            for name, col in mapped:
+                if (n, col) in formula_cells:
+                    flagged = flagged or set()
+                    flagged.add(name)
+        extra = {head: cells[c] for c, head in unmapped if c < size and cells[c] is not None} if unmapped else {}
         rows.append(SourceRow(label, grid.sheet, n, values, frozenset(flagged) if flagged else no_flags, extra))
     return Table(label, grid.sheet, best_row, headers, columns, rows)
 
