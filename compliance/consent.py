@@ -1009,6 +1009,7 @@ def consent_from_row(
         name: "" if value is None else value.strip() if type(value) is str else cell_text(value)
         for name, value in row.values.items()
     }
+    values, formulas = row.values, row.formula_fields
 
     def reject(name: str, reason: str, raw: CellValue, into: list[Rejected] = problems) -> None:
         text = cell_text(raw) or None
@@ -1016,8 +1017,8 @@ def consent_from_row(
 
     sid = texts.get("student_id", "")
     matched_by = "id"
-    if "student_id" in row.formula_fields:
-        reject("student_id", "formula in cell (kept as text, not evaluated)", row.values.get("student_id"))
+    if "student_id" in formulas:
+        reject("student_id", "formula in cell (kept as text, not evaluated)", values.get("student_id"))
     elif sid:
         if roster is not None and sid not in roster:
             reject("student_id", "student id not in the SIS roster", sid)
@@ -1048,13 +1049,13 @@ def consent_from_row(
 
     signed_on: date | None = None
     declined_in_date_column = False
-    raw_signed = row.values.get("signed_date")
+    raw_signed = values.get("signed_date")
     if texts.get("signed_date", ""):
-        if "signed_date" in row.formula_fields:
+        if "signed_date" in formulas:
             reject("signed_date", "formula in cell (kept as text, not evaluated)", raw_signed)
         else:
             signed_on = parse_date(raw_signed)
-            if signed_on is None and not row.has("parent_consent") and parse_mark(raw_signed)[0] is False:
+            if signed_on is None and "parent_consent" not in values and parse_mark(raw_signed)[0] is False:
                 # "Parent signed (date)" sheets write NO / declined there when the parent refused.
                 declined_in_date_column = True
             elif signed_on is None:
@@ -1062,9 +1063,9 @@ def consent_from_row(
 
     purposes: set[str] = set()
     for purpose in purpose_columns:
-        answer, _ = parse_mark(row.values.get(purpose))
+        answer, _ = parse_mark(values.get(purpose))
         if answer is None:
-            reject(purpose, "unreadable yes/no", row.values.get(purpose))
+            reject(purpose, "unreadable yes/no", values.get(purpose))
         elif answer:
             purposes.add(purpose)
     raw_list = texts.get("purposes", "")
@@ -1075,9 +1076,9 @@ def consent_from_row(
             reject("purposes", f"unknown purpose(s): {', '.join(unknown)}", raw_list)
 
     parent: bool | None
-    if row.has("parent_consent"):
-        raw_parent = row.values.get("parent_consent")
-        if "parent_consent" in row.formula_fields:
+    if "parent_consent" in values:
+        raw_parent = values.get("parent_consent")
+        if "parent_consent" in formulas:
             reject("parent_consent", "formula in cell (kept as text, not evaluated)", raw_parent)
             parent = None
         else:
@@ -1102,23 +1103,23 @@ def consent_from_row(
                 raw_list or None,
             )
 
-    raw_principal = row.values.get("principal")
+    raw_principal = values.get("principal")
     principal, principal_on, unusual = False, None, False
-    if "principal" in row.formula_fields and texts.get("principal", ""):
+    if "principal" in formulas and texts.get("principal", ""):
         unusual = True
     elif texts.get("principal", ""):
         principal, principal_on, unusual = parse_principal(raw_principal)
     if unusual:
         reject("principal", "not a principal approval mark (rule 4): the row counts without approval",
                raw_principal, notes)  # fmt: skip
-    raw_principal_date = row.values.get("principal_date")
+    raw_principal_date = values.get("principal_date")
     if texts.get("principal_date", ""):
         approved_on = parse_date(raw_principal_date)
         if approved_on is not None:
             principal_on = approved_on
-            if not row.has("principal"):
+            if "principal" not in values:
                 principal = True
-        elif not row.has("principal"):
+        elif "principal" not in values:
             # "TBD" where the approval date goes: the same reading as a principal column (rule 4).
             principal, _, odd = parse_principal(raw_principal_date)
             if odd:
@@ -1127,8 +1128,8 @@ def consent_from_row(
         else:
             reject("principal_date", "unreadable date", raw_principal_date)
 
-    revoked_on = _event_date(row, "revoked_date", reject)
-    opted_out_on = _event_date(row, "opt_out_date", reject)
+    revoked_on = _event_date(values, texts, "revoked_date", reject)
+    opted_out_on = _event_date(values, texts, "opt_out_date", reject)
 
     if problems:
         return RowOutcome(None, problems, notes)
@@ -1136,7 +1137,7 @@ def consent_from_row(
         ConsentEntry(
             student_id=sid,
             site_id=site_id,
-            purposes=frozenset(purposes) if parent else frozenset(),
+            purposes=_shared_purposes(purposes) if parent else frozenset(),
             parent_consent=bool(parent),
             parent_signed_on=signed_on,
             principal_approved=principal,
@@ -1154,11 +1155,21 @@ def consent_from_row(
     )
 
 
-def _event_date(row: SourceRow, name: str, reject: Any) -> date | None:
+_PURPOSE_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _shared_purposes(purposes: set[str]) -> frozenset[str]:
+    """One frozenset object per combination of purposes (at most 32): a nightly keeps 370,000 records in
+    memory, and every set object more is one more for each of the garbage collector's full passes."""
+    key = frozenset(purposes)
+    return _PURPOSE_SETS.setdefault(key, key) if len(_PURPOSE_SETS) < 1024 else key
+
+
+def _event_date(values: Mapping[str, CellValue], texts: Mapping[str, str], name: str, reject: Any) -> date | None:
     """A revocation or opt-out date column: a date, "no"/blank (none), anything else quarantined."""
-    raw = row.values.get(name)
-    if not cell_text(raw):
+    if not texts.get(name, ""):
         return None
+    raw = values.get(name)
     when = parse_date(raw)
     if when is not None:
         return when

@@ -268,8 +268,6 @@ class _Grid:
     rows: list[tuple[int, list[CellValue]]]
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_row, min_col, max_row, max_col
     formula_cells: set[tuple[int, int]] = field(default_factory=set)  # (excel row, 0-based col)
-    # False only when the reader knows no text cell starts with = + - @ (then rows skip that test per cell).
-    formula_text: bool = True
 
 
 def sheet_refused_reason(admin_subject: str | None, status: int) -> str:
@@ -591,12 +589,6 @@ def _no_nul(text: str, encoding: str) -> str:
     return text
 
 
-# Where a CSV cell could start with a formula prefix: a cell's first character follows the start of the text, a
-# delimiter (, ; tab |), a quote, a line break or stripped whitespace, never a letter, digit or underscore.
-# No match: no cell of the file starts with one ("2026-09-03" and "Smith-Jones" do not match).
-_FORMULA_START = re.compile(r"(?<!\w)[=+\-@]")
-
-
 def _read_csv(path: Path, limits: Limits) -> list[_Grid]:
     size = path.stat().st_size
     if size > limits.max_file_bytes:
@@ -626,7 +618,7 @@ def _read_csv(path: Path, limits: Limits) -> list[_Grid]:
         raise TabularError(
             f"{path} row {number + 1} (line {reader.line_num}): refused: not a readable CSV ({exc})"
         ) from None
-    return [_Grid(sheet="", rows=rows, formula_text=_FORMULA_START.search(text) is not None)]
+    return [_Grid(sheet="", rows=rows)]
 
 
 def _read_values(values: SheetValues, limits: Limits) -> list[_Grid]:
@@ -785,7 +777,6 @@ def _table_from_grid(
     # A full-width row takes its mapped cells in one C call; a short row pads the missing ones with None.
     pick = itemgetter(*cols) if len(cols) > 1 else None
     needed = max(cols, default=-1) + 1
-    formula_text = grid.formula_text
     for n in sorted(by_row):
         if n <= best_row:
             continue
@@ -798,12 +789,11 @@ def _table_from_grid(
         else:
             values = {name: cells[col] if col < size else None for name, col in mapped}
         flagged: set[str] | None = None
-        if formula_text:
-            # Cells come stripped (see _clean), so a formula shows in the first character.
-            for name, value in values.items():
-                if type(value) is str and value[:1] in FORMULA_PREFIXES:
-                    flagged = flagged or set()
-                    flagged.add(name)
+        # Cells come stripped (see _clean), so a formula shows in the first character.
+        for name, value in values.items():
+            if type(value) is str and value[:1] in FORMULA_PREFIXES:
+                flagged = flagged or set()
+                flagged.add(name)
         if formula_cells:
             for name, col in mapped:
                 if (n, col) in formula_cells:
