@@ -162,3 +162,67 @@ def test_store_whole_sample_idempotent(
         assert {k: (v.reason, v.basis) for k, v in from_store.items()} == {
             k: (v.reason, v.basis) for k, v in from_memory.items()
         }
+
+
+def _reference_fits(roster: Roster, sid: str, written: list[str]) -> bool:
+    """Roster.fits as the rule reads (word by word, nicknames looked up each time): the fast path must agree."""
+    from rapidfuzz.distance import OSA
+
+    from compliance.photos.matching import FUZZY_MIN_LEN, SURNAME_PARTICLES
+
+    def near(w: str, forms: tuple[str, ...]) -> bool:
+        return w in forms or (
+            len(w) >= FUZZY_MIN_LEN
+            and any(len(f) >= FUZZY_MIN_LEN and OSA.distance(w, f, score_cutoff=1) <= 1 for f in forms)
+        )
+
+    heads, later, family, forms = roster._name_parts(sid)
+    nicks = roster._nickname_table()
+    words = [w for w in written if w not in SURNAME_PARTICLES]
+    if not words or " ".join(words) in forms:
+        return True
+    given_at = [
+        i
+        for i, w in enumerate(words)
+        if w in later
+        or near(w, heads)
+        or any(h in nicks.get(w, ()) for h in heads)
+        or any(w in nicks.get(h, ()) for h in heads)
+    ]
+    family_at = [i for i, w in enumerate(words) if near(w, family)]
+    return any(i != j for i in given_at for j in family_at)
+
+
+def test_name_checks_agree_with_the_rule_word_by_word(
+    sample: tuple[Path, Settings], ingested: tuple[StudentsResult, ConsentResult]
+) -> None:
+    from compliance.consent import CONSENT_FIELDS, written_name
+    from compliance.tabular import read_table
+
+    root, settings = sample
+    students, _ = ingested
+    roster = Roster(students.students)
+    by_site: dict[str | None, list[str]] = {}
+    for s in students.students:
+        by_site.setdefault(s.site_id, []).append(s.student_id)
+    checked = found_some = 0
+    for site in settings.sites:
+        for entry in site.consent_sources:
+            for row in read_table(sample_source(root, settings, entry), CONSENT_FIELDS, job="consent").rows:
+                words = written_name(row)
+                if not words:
+                    continue
+                sid = row.text("student_id")
+                if sid in roster:
+                    assert roster.fits(sid, words) == _reference_fits(roster, sid, words), (entry, row.row)
+                # Every student of the school with a surname word on the row, then the rule: the index may
+                # only skip students the rule would not find.
+                expected = sorted(
+                    s
+                    for s in by_site.get(site.id, [])
+                    if set(roster._name_parts(s)[2]) & set(words) and _reference_fits(roster, s, words)
+                )
+                assert roster.find(words, site.id) == expected, (entry, row.row)
+                checked += 1
+                found_some += bool(expected)
+    assert checked > 100 and found_some > 50
