@@ -14,7 +14,7 @@ Measured, in this order:
    then the same sync again on the unchanged roster (what every nightly run does), once;
 4. the policy version (Drive revision, two Forms provisioned), once;
 5. ``plan_and_queue.fn(CampaignParameters(dry_run=True))`` (the task body without Prefect), median of N;
-6. ``distribute_policy(CampaignParameters(dry_run=True))`` through Prefect: the first call, then median of N.
+6. ``run_campaign(CampaignParameters(dry_run=True))`` through Prefect: the first call, then median of N.
 
 Baseline, same run: ``compliance.campaign.plan_campaign`` alone on the people already loaded in memory (the
 pure planning cost with no database and no Prefect). The ratios say what the store and Prefect add.
@@ -190,10 +190,10 @@ def main(argv: list[str] | None = None) -> None:
                 baseline_times.append(t)
             assert reached == summary["people_reached"], (reached, summary["people_reached"])
 
-            from flows.distribute_policy import distribute_policy
+            from flows.distribute_policy import run_campaign
 
-            first_seconds, _ = _timed(lambda: distribute_policy(params))
-            flow_times = [_timed(lambda: distribute_policy(params))[0] for _ in range(args.repeat)]
+            first_seconds, _ = _timed(lambda: run_campaign(params))
+            flow_times = [_timed(lambda: run_campaign(params))[0] for _ in range(args.repeat)]
         finally:
             if harness is not None:
                 harness.__exit__(None, None, None)

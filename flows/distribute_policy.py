@@ -8,6 +8,7 @@ sender pool's windows allow; the nightly job keeps sending what is left, and rem
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from compliance.runtime import configure_prefect_env
 
@@ -15,8 +16,18 @@ configure_prefect_env()
 
 from prefect import flow  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from pydantic import Field  # noqa: E402
 
 from compliance.campaign import CampaignParameters  # noqa: E402
+from compliance.campaign_form import (  # noqa: E402
+    TITLES,
+    category_choices,
+    language_choices,
+    parameters_from_form,
+    run_name,
+    site_choices,
+)
+from compliance.settings import get_settings  # noqa: E402
 from tasks.artifacts import publish_summary, publish_table  # noqa: E402
 from tasks.campaign import plan_and_queue, send_queued_mail  # noqa: E402
 from tasks.guard import stops_on_configuration_error  # noqa: E402
@@ -44,12 +55,7 @@ def _plan_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-@flow(name="distribute-policy", log_prints=False)
-@stops_on_configuration_error
-def distribute_policy(params: CampaignParameters | None = None, now: datetime | None = None) -> dict:
-    """Plan (dry run) or run a policy distribution campaign; returns the plan summary and what was sent."""
-    params = params or CampaignParameters()
-    now = now or datetime.now(UTC)
+def _campaign(params: CampaignParameters, now: datetime) -> dict:
     version_id = params.policy_version_id or ensure_policy_version(now)
     result = plan_and_queue(params, version_id, now)
     summary = result["summary"]
@@ -70,3 +76,69 @@ def distribute_policy(params: CampaignParameters | None = None, now: datetime | 
         {"queued": result["queued"], **sent, "quota days": summary["quota"]["days"]},
     )
     return {**result, "sent": sent}
+
+
+def _run_name() -> str:
+    """The run's name in run lists ("DRY RUN — AR 1114 2026-27, 3 sites"), from the parameters it got."""
+    from prefect.runtime import flow_run
+
+    parameters = dict(flow_run.parameters)
+    try:
+        if "params" in parameters:
+            params = CampaignParameters.model_validate(parameters["params"] or {})
+        else:
+            params = parameters_from_form(_SETTINGS, **parameters)
+    except Exception:  # noqa: BLE001 - a bad form is reported by the run itself; the name must not fail it
+        return "campaign (parameters to check)"
+    return run_name(params, _SETTINGS, datetime.now(UTC))
+
+
+# The form's choice lists come from the district profile when the flow is loaded, i.e. when it is deployed
+# (and again when a worker runs it, from the same profile).
+_SETTINGS = get_settings()
+Site = site_choices(_SETTINGS)
+Category = category_choices()
+MessageLanguage = language_choices()
+
+
+def _field(name: str, **constraints: object) -> Any:
+    return Field(json_schema_extra={"title": TITLES[name]}, **constraints)  # type: ignore[arg-type]
+
+
+@flow(name="distribute-policy", log_prints=False, flow_run_name=_run_name)
+@stops_on_configuration_error
+def distribute_policy(
+    dry_run: Annotated[bool, _field("dry_run")] = True,
+    campaign_name: Annotated[str, _field("campaign_name", max_length=200)] = "",
+    sites: Annotated[tuple[Site, ...], _field("sites")] = (),  # type: ignore[valid-type]
+    categories: Annotated[tuple[Category, ...], _field("categories")] = (),  # type: ignore[valid-type]
+    include_already_acknowledged: Annotated[bool, _field("include_already_acknowledged")] = False,
+    language: Annotated[MessageLanguage, _field("language")] = MessageLanguage("English"),  # type: ignore[valid-type]
+    deadline_days: Annotated[int, _field("deadline_days", ge=1, le=120)] = 21,
+    policy_version: Annotated[int, _field("policy_version", ge=0)] = 0,
+) -> dict:
+    """Plan (dry run) or send a policy distribution campaign: the form central office fills in.
+
+    Args:
+        dry_run: Plan and report only; nothing is sent. Untick to send for real.
+        campaign_name: Re-using a real campaign's name continues it (nothing is sent twice).
+        sites: Leave empty for every site; or choose sites (then leave the categories empty).
+        categories: Leave empty for everyone; or choose person categories (then leave the sites empty).
+        include_already_acknowledged: Ticked, people who already signed this policy version get it again.
+        language: Used when a person has no language preference on the roster.
+        deadline_days: Reminders and escalation count from this deadline (1 to 120 days).
+        policy_version: 0 announces the newest policy version; another number announces that version.
+    """
+    params = parameters_from_form(
+        _SETTINGS, dry_run=dry_run, campaign_name=campaign_name, sites=sites, categories=categories,
+        include_already_acknowledged=include_already_acknowledged, language=language,
+        deadline_days=deadline_days, policy_version=policy_version,
+    )  # fmt: skip
+    return _campaign(params, datetime.now(UTC))
+
+
+@flow(name="distribute-policy", log_prints=False, flow_run_name=_run_name)
+@stops_on_configuration_error
+def run_campaign(params: CampaignParameters | None = None, now: datetime | None = None) -> dict:
+    """The same campaign from a :class:`CampaignParameters` object (CLI, demo, tests: ``now`` is their clock)."""
+    return _campaign(params or CampaignParameters(), now or datetime.now(UTC))

@@ -8,7 +8,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from compliance.campaign import (
     CampaignParameters,
@@ -19,8 +19,9 @@ from compliance.campaign import (
     start_sending,
     unsafe_name_rejections,
 )
+from compliance.campaign_form import CampaignSetupError, check_plan, check_roster
 from compliance.deliveries import queue_deliveries
-from compliance.models import Delivery, PolicyVersion
+from compliance.models import Delivery, Person, PolicyVersion
 from compliance.outbox import OutboxCounts
 from compliance.quarantine import quarantine
 from tasks import resources
@@ -36,8 +37,14 @@ def plan_and_queue(params: CampaignParameters, policy_version_id: int, now: date
     settings = resources.settings()
     with resources.store().session() as session:
         version = session.get(PolicyVersion, policy_version_id)
+        if version is None:
+            raise CampaignSetupError(
+                f"there is no policy version {policy_version_id}: leave the policy version at 0 for the newest"
+            )
+        check_roster(session.scalar(select(func.count()).select_from(Person).where(Person.active)) or 0)
         campaign = open_campaign(session, params, version, settings, now)
         plan = plan_stored_campaign(session, campaign, params, version, settings, now)
+        check_plan(campaign.plan)
         queued, sample = 0, {}
         if params.dry_run:
             sample = sample_announcement(session, settings, campaign, plan, now)

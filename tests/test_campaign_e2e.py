@@ -30,7 +30,7 @@ def _recipients(mail: list[dict]) -> Counter:
 
 @pytest.fixture(scope="module")
 def campaign_world(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, prefect_harness: None):
-    from flows.distribute_policy import distribute_policy
+    from flows.distribute_policy import run_campaign
     from flows.nightly import nightly
 
     work = tmp_path_factory.mktemp("campaign")
@@ -38,10 +38,10 @@ def campaign_world(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, p
     with LocalDistrict(sample_dir, db_url, work_dir=work, sends_per_minute=6000) as district:
         admin = district.emulator.admin
         nightly(now=START, crawl=False)
-        dry = distribute_policy(CampaignParameters(dry_run=True), now=START)
+        dry = run_campaign(CampaignParameters(dry_run=True), now=START)
         mail_after_dry_run = len(admin.mail())
-        real = distribute_policy(CampaignParameters(name="AR 1114 fall", dry_run=False), now=START)
-        again = distribute_policy(CampaignParameters(name="AR 1114 fall", dry_run=False), now=START)
+        real = run_campaign(CampaignParameters(name="AR 1114 fall", dry_run=False), now=START)
+        again = run_campaign(CampaignParameters(name="AR 1114 fall", dry_run=False), now=START)
         announcements = admin.mail()
         with Store(db_url).session() as s:
             forms = s.scalars(select(PolicyVersion)).one().form_questions

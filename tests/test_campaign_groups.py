@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_site_group_announcements_reach_staff_by_bcc(sample_dir: Path, tmp_path: Path, prefect_harness: None) -> None:
-    from flows.distribute_policy import distribute_policy
+    from flows.distribute_policy import run_campaign
     from flows.nightly import nightly
 
     db_url = f"sqlite:///{tmp_path / 'store.db'}"
@@ -29,7 +29,7 @@ def test_site_group_announcements_reach_staff_by_bcc(sample_dir: Path, tmp_path:
     with LocalDistrict(sample_dir, db_url, work_dir=tmp_path, limits=limits, extra_env=env,
                        sends_per_minute=6000) as district:
         nightly(now=now, crawl=False)
-        result = distribute_policy(CampaignParameters(name="groups", dry_run=False), now=now)
+        result = run_campaign(CampaignParameters(name="groups", dry_run=False), now=now)
         assert result["summary"]["staff_channel"] == "site_group"
         mail = district.emulator.admin.mail()
     groups = [m for m in mail if m["bcc"]]

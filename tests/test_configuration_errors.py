@@ -50,7 +50,7 @@ def test_missing_policy_document_fails_the_campaign_at_once_without_traceback(
     sample_dir: Path, tmp_path: Path, prefect_harness: None
 ) -> None:
     from compliance.campaign import CampaignParameters
-    from flows.distribute_policy import distribute_policy
+    from flows.distribute_policy import run_campaign
 
     with LocalDistrict(
         sample_dir,
@@ -58,7 +58,7 @@ def test_missing_policy_document_fails_the_campaign_at_once_without_traceback(
         work_dir=tmp_path,
         extra_env={"DC_POLICY_DOCUMENT": "no-such-policy.html"},
     ):
-        state = distribute_policy(CampaignParameters(dry_run=True), NOW, return_state=True)
+        state = run_campaign(CampaignParameters(dry_run=True), NOW, return_state=True)
     _assert_clean_failure(state, state.state_details.flow_run_id, "no-such-policy.html", "ensure-policy-version")
     with pytest.raises(Exception) as raised:  # a caller asking for the result gets the error itself (CLI: exit 2)
         state.result()

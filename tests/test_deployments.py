@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from compliance.settings import DEFAULT_PROFILE, PROJECT_ROOT
-from compliance.shell.deployments import prefect_yaml, write_prefect_yaml
+from compliance.shell.deployments import prefect_yaml, seal_parameter_forms, write_prefect_yaml
 
 PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 SERVE_FILE = PROJECT_ROOT / "deployments" / "serve.py"
@@ -221,6 +221,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Iterato
         stack.cli(
             "deploy", *selection, "--prefect-file", str(PREFECT_FILE.relative_to(PROJECT_ROOT)), "--no-prompt"
         )
+        seal_parameter_forms(stack.api_url)  # the README's step after `prefect deploy`
         yield stack
 
 
@@ -310,21 +311,23 @@ def _artifact_keys(stack: Stack, run_id: str) -> set[str]:
 def test_campaign_parameters_are_a_checked_form(stack: Stack) -> None:
     name = f"{_flow_name('campaign')}/campaign"
     schema = stack.api("GET", f"/deployments/name/{name}")["parameter_openapi_schema"]
-    # The typed (pydantic) parameters arrive as a nested model: that is what the UI renders as a form.
-    assert schema.get("definitions"), schema
+    # Flat fields, the site and category choices as lists (definitions), unknown fields refused.
+    assert schema.get("definitions") and schema["additionalProperties"] is False, schema
+    assert "params" not in schema["properties"] and "now" not in schema["properties"]
     # The README's dry-run command is accepted as written...
-    run_id = _run_deployment(stack, name, {"params": {"dry_run": True}})
+    run_id = _run_deployment(stack, name, {"dry_run": True})
     try:
         run = stack.api("GET", f"/flow_runs/{run_id}")
-        assert run["parameters"]["params"]["dry_run"] is True
+        assert run["parameters"]["dry_run"] is True
     finally:
         # ...but nobody executes it here (the worker in the next test must only see the report runs).
         httpx.delete(f"{stack.api_url}/flow_runs/{run_id}", timeout=30.0).raise_for_status()
     # A parameter outside the model is refused before any run exists.
-    refused = stack.cli(
-        "deployment", "run", name, "--params", json.dumps({"params": {"deadline_days": 0}}), ok=False
-    )
+    refused = stack.cli("deployment", "run", name, "--params", json.dumps({"deadline_days": 0}), ok=False)
     assert "deadline_days" in refused or "validation" in refused.lower(), refused
+    # ...and so is a misspelt one (it used to run as a dry run in silence).
+    refused = stack.cli("deployment", "run", name, "--params", json.dumps({"dryrun": False}), ok=False)
+    assert "dryrun" in refused or "validation" in refused.lower(), refused
 
 
 @pytest.mark.slow
@@ -369,12 +372,13 @@ def test_weekly_report_runs_on_a_process_worker_one_at_a_time(stack: Stack) -> N
 def test_nightly_and_campaign_dry_run_run_on_a_process_worker(stack: Stack) -> None:
     # The README's hand-started commands: a nightly without the websites, and a campaign dry run. Different
     # deployments have separate limits, so these two may run side by side.
+    # The campaign plans from the roster the nightly synced (an empty roster is an error), so it runs second.
     run_ids = [_run_deployment(stack, "nightly/nightly", {"crawl": False})]
-    if CAMPAIGN_FILE.exists():
-        run_ids.append(
-            _run_deployment(stack, f"{_flow_name('campaign')}/campaign", {"params": {"dry_run": True}})
-        )
     _execute_on_worker(stack, run_ids)
+    if CAMPAIGN_FILE.exists():
+        run_ids.append(_run_deployment(stack, f"{_flow_name('campaign')}/campaign", {"dry_run": True}))
+        runs = _execute_on_worker(stack, run_ids[1:])
+        assert runs[run_ids[1]]["name"].startswith("DRY RUN — AR 1114 "), runs[run_ids[1]]["name"]
     assert "nightly" in _artifact_keys(stack, run_ids[0])
     if CAMPAIGN_FILE.exists():
         assert "campaign-plan" in _artifact_keys(stack, run_ids[1])

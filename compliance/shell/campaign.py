@@ -60,7 +60,12 @@ def build_parameters(
     from pydantic import ValidationError
 
     from compliance.campaign import Audience, CampaignParameters
+    from compliance.settings import get_settings
 
+    known = [s.id for s in get_settings().sites]
+    unknown = [s for s in sites or [] if s not in known]
+    if unknown:
+        raise typer.BadParameter(f"unknown site {', '.join(unknown)}: choose from {', '.join(known)}")
     try:
         return CampaignParameters(
             name=name,
@@ -110,9 +115,9 @@ def print_plan(result: dict[str, Any]) -> None:
 
 
 def _run_flow(params: CampaignParameters) -> dict[str, Any]:
-    from flows.distribute_policy import distribute_policy  # Prefect import: only for plan and run
+    from flows.distribute_policy import run_campaign  # Prefect import: only for plan and run
 
-    return distribute_policy(params)
+    return run_campaign(params)
 
 
 @campaign_app.command("plan")

@@ -161,3 +161,34 @@ def write_prefect_yaml(path: Path = PREFECT_FILE, time_zone: str | None = None) 
         return False
     path.write_text(text, encoding="utf-8")
     return True
+
+
+def parameter_form(job: Job) -> dict[str, Any]:
+    """The run form the API keeps for ``job``: the flow's parameters with unknown fields refused.
+
+    Prefect builds the schema from the flow's signature but drops ``additionalProperties``; without it a
+    misspelt field (``dryrun``) would be accepted and the default used in silence.
+    """
+    from prefect.utilities.callables import parameter_schema
+
+    schema = parameter_schema(load_flow(job)).model_dump_for_openapi()
+    schema["additionalProperties"] = False
+    return schema
+
+
+def seal_parameter_forms(api_url: str, timeout: float = 30.0) -> list[str]:
+    """After ``prefect deploy``: store each deployment's form with unknown fields refused; the names done."""
+    import httpx
+
+    done = []
+    for job in JOBS:
+        flow_name = load_flow(job).name
+        found = httpx.get(f"{api_url}/deployments/name/{flow_name}/{job.name}", timeout=timeout)
+        found.raise_for_status()
+        httpx.patch(
+            f"{api_url}/deployments/{found.json()['id']}",
+            json={"parameter_openapi_schema": parameter_form(job)},
+            timeout=timeout,
+        ).raise_for_status()
+        done.append(f"{flow_name}/{job.name}")
+    return done
