@@ -20,6 +20,7 @@ import email.policy
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -28,7 +29,7 @@ from google.auth.exceptions import RefreshError
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from compliance.google.clients import GoogleClients
+from compliance.google.clients import GMAIL_SEND_UNITS, GoogleClients
 from compliance.google.errors import DailyLimitExceeded, GoogleApiError, OutcomeUnknown, RateLimited
 from compliance.google.workspace import (
     get_message,
@@ -429,60 +430,64 @@ class Outbox:
         with self.store.session() as session:
             budgets = sender_budgets(session, self.senders, self.settings.quotas, self.clock())
         while True:
-            now = self.clock()
-            usable = {s: b for s, b in budgets.items() if s not in counts.refused_senders and s not in full}
-            with self.store.session() as session:
-                choice = choose_sender(session, usable, now)
-                if choice is None:
-                    counts.deferred = len(self._pending(session, criteria, 10**9, now))
-                    break
-                sender, budget = choice
-                rows = self._pending(session, criteria, min(budget.messages, CHUNK, self.clients.send_batch_size),
-                                     now)
-                if not rows:
-                    break
-                batch = self._claim(session, rows, build, sender, now, token, counts, budget)
-                if not batch and not any(
-                    budget.fits(delivery_addresses(r.kind, r.recipient, r.recipients or [], sender))
-                    for r in rows if r.status == "pending"
-                ):
-                    full.add(sender)
-            if self.checkpoint is not None:
-                self.checkpoint("claimed")
-            if not batch:
-                continue
-            try:
-                results = send_messages(self.clients, sender, batch)
-            except RefreshError as exc:
-                # The service account may not act as this mailbox (delegation, suspended user): nothing was
-                # sent; give the rows back and use the other senders.
-                counts.refused_senders[sender] = f"cannot act as {sender}: {_short(exc)}"
+            # Held from before the claim to after the request: a pacing wait happens while the rows are still
+            # pending, so a row is `sending` only for the one request that carries it.
+            with ExitStack() as pacing:
+                now = self.clock()
+                usable = {s: b for s, b in budgets.items() if s not in counts.refused_senders and s not in full}
                 with self.store.session() as session:
-                    _unclaim(session, [row_id for row_id, _ in batch], counts.refused_senders[sender])
-                continue
-            if self.checkpoint is not None:
-                self.checkpoint("sent")
-            with self.store.session() as session:
-                outcome = _record(session, results, now, self.settings.outbox)
-                # Chained in the same transaction as the rows become ``sent``: no send without its event.
-                record_sends(session, [k for k, v in results.items() if isinstance(v, str)], now=self.clock())
-            if self.checkpoint is not None:
-                self.checkpoint("recorded")
-            self._remember_stored_ids(sender, {k: v for k, v in results.items() if isinstance(v, str)})
-            counts.sent += outcome.sent
-            counts.failed += outcome.failed
-            counts.retry_later += outcome.retry_later
-            if outcome.refused is not None:
-                counts.refused_senders[sender] = outcome.refused
-            if outcome.paused_until is not None:
+                    choice = choose_sender(session, usable, now)
+                    if choice is None:
+                        counts.deferred = len(self._pending(session, criteria, 10**9, now))
+                        break
+                    sender, budget = choice
+                    rows = self._pending(session, criteria, min(budget.messages, CHUNK, self.clients.send_batch_size),
+                                         now)
+                    if not rows:
+                        break
+                    pacing.enter_context(self.clients.send_pacer.reserve(sender, len(rows), GMAIL_SEND_UNITS))
+                    batch = self._claim(session, rows, build, sender, now, token, counts, budget)
+                    if not batch and not any(
+                        budget.fits(delivery_addresses(r.kind, r.recipient, r.recipients or [], sender))
+                        for r in rows if r.status == "pending"
+                    ):
+                        full.add(sender)
+                if self.checkpoint is not None:
+                    self.checkpoint("claimed")
+                if not batch:
+                    continue
+                try:
+                    results = send_messages(self.clients, sender, batch, paced=False)
+                except RefreshError as exc:
+                    # The service account may not act as this mailbox (delegation, suspended user): nothing was
+                    # sent; give the rows back and use the other senders.
+                    counts.refused_senders[sender] = f"cannot act as {sender}: {_short(exc)}"
+                    with self.store.session() as session:
+                        _unclaim(session, [row_id for row_id, _ in batch], counts.refused_senders[sender])
+                    continue
+                if self.checkpoint is not None:
+                    self.checkpoint("sent")
                 with self.store.session() as session:
-                    pause_sender(session, sender, outcome.paused_until)
-                counts.paused_senders += 1
-            if outcome.unknown:
-                found, _ = self._reconcile(token)
-                counts.sent += found
-            if progress is not None:
-                progress(outcome.sent + outcome.failed)
+                    outcome = _record(session, results, now, self.settings.outbox)
+                    # Chained in the same transaction as the rows become ``sent``: no send without its event.
+                    record_sends(session, [k for k, v in results.items() if isinstance(v, str)], now=self.clock())
+                if self.checkpoint is not None:
+                    self.checkpoint("recorded")
+                self._remember_stored_ids(sender, {k: v for k, v in results.items() if isinstance(v, str)})
+                counts.sent += outcome.sent
+                counts.failed += outcome.failed
+                counts.retry_later += outcome.retry_later
+                if outcome.refused is not None:
+                    counts.refused_senders[sender] = outcome.refused
+                if outcome.paused_until is not None:
+                    with self.store.session() as session:
+                        pause_sender(session, sender, outcome.paused_until)
+                    counts.paused_senders += 1
+                if outcome.unknown:
+                    found, _ = self._reconcile(token)
+                    counts.sent += found
+                if progress is not None:
+                    progress(outcome.sent + outcome.failed)
 
     @staticmethod
     def _claim(

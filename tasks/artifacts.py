@@ -57,6 +57,33 @@ class RunProgress:
         update_progress_artifact(self.artifact_id, 100.0 * self.done / self.total)
 
 
+def progress_line(done: int, total: int, elapsed_seconds: float) -> str:
+    """"sent 300 of 700 (43%) at 120 a minute measured; about 4 minutes left": the estimate is the pace this
+    run measured (Gmail's per-minute pacing and the server's answers), not the plan's quota arithmetic."""
+    share = 100 * done // max(total, 1)
+    if done <= 0 or elapsed_seconds <= 0:
+        return f"sent {done:,} of {total:,} ({share}%)"
+    per_minute = done * 60.0 / elapsed_seconds
+    minutes = (total - done) / per_minute
+    left = "done" if done >= total else f"about {max(1, round(minutes)):,} minute(s) left"
+    return f"sent {done:,} of {total:,} ({share}%) at {per_minute:,.0f} a minute measured; {left}"
+
+
+class SendProgress(RunProgress):
+    """Progress of a campaign's sending: the artifact, plus one log line per batch with the measured pace."""
+
+    def __init__(self, total: int, description: str, clock=None) -> None:  # type: ignore[no-untyped-def]
+        import time
+
+        super().__init__(total, description)
+        self.clock = clock or time.monotonic
+        self.started = self.clock()
+
+    def advance(self, amount: int = 1) -> None:
+        super().advance(amount)
+        _logger().info("%s", progress_line(self.done, self.total, self.clock() - self.started))
+
+
 def _logger():  # type: ignore[no-untyped-def]
     import logging
 

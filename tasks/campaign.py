@@ -72,14 +72,14 @@ def send_queued(
 )
 def send_queued_mail(campaign_id: int | None = None) -> dict[str, int]:
     """Send pending deliveries (one campaign's, or all) through the sender pool until the windows close."""
-    from tasks.artifacts import RunProgress
+    from tasks.artifacts import SendProgress
 
     with resources.store().session() as session:
         stmt = select(Delivery.id).where(Delivery.status.in_(("pending", "sending")))
         if campaign_id is not None:
             stmt = stmt.where(Delivery.campaign_id == campaign_id)
         total = len(session.scalars(stmt).all())
-    progress = RunProgress(total, "emails sent or settled") if total else None
+    progress = SendProgress(total, "emails sent or settled") if total else None
     counts = send_queued(campaign_id, progress=progress.advance if progress else None)
     return counts.as_dict()
 

@@ -120,3 +120,13 @@ def test_the_flow_itself_refuses_unknown_parameters() -> None:
     assert distribute_policy.validate_parameters({"dry_run": False})["dry_run"] is False
     with pytest.raises(SignatureMismatchError):
         distribute_policy.validate_parameters({"dryrun": False})
+
+
+def test_progress_line_estimates_from_the_measured_pace() -> None:
+    from tasks.artifacts import progress_line
+
+    assert progress_line(0, 700, 0.0) == "sent 0 of 700 (0%)"
+    assert progress_line(300, 700, 150.0) == (
+        "sent 300 of 700 (42%) at 120 a minute measured; about 3 minute(s) left"
+    )
+    assert progress_line(700, 700, 350.0).endswith("; done")

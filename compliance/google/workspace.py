@@ -103,7 +103,7 @@ def list_orgunits(
 
 
 def send_messages(
-    clients: GoogleClients, sender: str, messages: Sequence[tuple[Hashable, bytes]]
+    clients: GoogleClients, sender: str, messages: Sequence[tuple[Hashable, bytes]], *, paced: bool = True
 ) -> dict[Hashable, str | Exception]:
     """Send RFC 2822 messages from mailbox ``sender``; return ``{key: gmail message id | error}``.
 
@@ -112,7 +112,8 @@ def send_messages(
     with ``attempted=False`` were never sent), :class:`OutcomeUnknown` means the connection failed mid-batch
     (check the Sent folder before resending), anything else is a typed :class:`GoogleApiError`. Keys must be
     unique. Sends are paced to ``settings.quotas.gmail_sends_per_minute`` per sender (sleeping through
-    ``clients.policy.sleep``); per-minute refusals that still happen are retried.
+    ``clients.policy.sleep``); per-minute refusals that still happen are retried. ``paced=False``: the caller
+    already holds ``clients.send_pacer`` for these messages (the outbox waits before it claims rows).
     """
     service = clients.gmail(sender)
     requests = []
@@ -133,7 +134,7 @@ def send_messages(
         policy=clients.policy,
         sender=sender,
         idempotent=False,
-        around_chunk=lambda n: clients.send_pacer.reserve(sender, n, GMAIL_SEND_UNITS),
+        around_chunk=(lambda n: clients.send_pacer.reserve(sender, n, GMAIL_SEND_UNITS)) if paced else None,
     )
     return {key: value["id"] if isinstance(value, dict) else value for key, value in results.items()}
 
