@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test test-fast bench lint clean office
+.PHONY: install demo stack stack-down test test-fast bench lint clean office
 
 # Install output goes to a log (shown only if the install fails) so a first run reads as cleanly as later ones.
 $(STAMP): pyproject.toml
@@ -23,6 +23,13 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/district-compliance demo
+
+# The deployed system on this machine (Prefect server + worker, emulator, sample websites), in the background.
+stack: $(STAMP)
+	$(BIN)/district-compliance stack up
+
+stack-down: $(STAMP)
+	$(BIN)/district-compliance stack down
 
 # The workbook-to-PDF test needs LibreOffice; install it when this machine can (root + apt), else that test skips.
 office:

@@ -17,6 +17,7 @@ from compliance.shell.incidents import case_step_command
 from compliance.shell.ledger import evidence_app, verify_ledger_command
 from compliance.shell.preflight import preflight_command
 from compliance.shell.sample import sample_app
+from compliance.shell.stack import stack_app
 from emulator.cli import emulator_app
 
 configure_prefect_env()
@@ -64,11 +65,29 @@ def deployments_write(
     console.print(f"{PREFECT_FILE} {'written' if changed else 'already up to date'}; deploy it again if it changed")
 
 
-@app.command("demo")
-def demo() -> None:
-    """Run the whole pipeline offline on the sample district (what ``make demo`` does)."""
-    from compliance.shell.demo import run_demo
+@deployments_app.command("seal")
+def deployments_seal(
+    api_url: str = typer.Option(None, envvar="PREFECT_API_URL", help="The Prefect API (default: PREFECT_API_URL)."),
+) -> None:
+    """After `prefect deploy`: make the API refuse run parameters the forms do not have (a misspelt field)."""
+    from compliance.shell.deployments import seal_parameter_forms
 
+    if not api_url:
+        raise typer.BadParameter("set PREFECT_API_URL (or --api-url) to the server the deployments are on")
+    for name in seal_parameter_forms(api_url.rstrip("/")):
+        console.print(f"{name}: unknown parameters refused")
+
+
+@app.command("demo")
+def demo(
+    use_api: bool = typer.Option(
+        False, "--use-api", help="Record the demo's runs on the Prefect API in PREFECT_API_URL (default: its own)."
+    ),
+) -> None:
+    """Run the whole pipeline offline on the sample district (what ``make demo`` does)."""
+    from compliance.shell.demo import isolate_prefect, run_demo
+
+    isolate_prefect(use_api=use_api)
     run_demo()
 
 
@@ -81,6 +100,7 @@ app.command("verify-ledger")(verify_ledger_command)
 app.command("preflight")(preflight_command)
 app.add_typer(evidence_app, name="evidence")
 app.command("case-step")(case_step_command)
+app.add_typer(stack_app, name="stack")
 
 
 def main() -> None:

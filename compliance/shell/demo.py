@@ -31,13 +31,35 @@ def _step(title: str, action: Callable[[], Any]) -> Any:
     return result
 
 
+DEMO_DIR = PROJECT_ROOT / "var" / "demo"
+DEMO_OUT = PROJECT_ROOT / "out" / "demo"
+
+
+def isolate_prefect(*, use_api: bool = False) -> None:
+    """The demo's Prefect state is its own (``var/demo/prefect``): no configured or exported API URL, the
+    stack's and production's runs and artifacts never mixed with it. Call before Prefect is imported."""
+    import os
+    import sys
+
+    if "prefect" in sys.modules:  # too late to change what Prefect reads; say so rather than mix runs
+        raise RuntimeError("isolate_prefect must run before prefect is imported")
+    home = DEMO_DIR.parent / "demo-prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_PROFILES_PATH"] = str(home / "profiles.toml")
+    if not use_api:
+        os.environ.pop("PREFECT_API_URL", None)
+    for key in ("DATABASE_URL", "DC_DATABASE_URL", "DC_OUT_DIR", "DC_PROFILE"):
+        os.environ.pop(key, None)  # a sourced stack or production env file must not steer the demo
+
+
 def run_demo(work_dir: Path | None = None, out_dir: Path | None = None) -> Path:
     """Run the demo; returns the workbook path. The store starts empty each time so the story is the same."""
     from compliance.sample import ensure_sample
     from emulator.district import LocalDistrict
 
-    work = work_dir or PROJECT_ROOT / "var" / "demo"
-    out = out_dir or PROJECT_ROOT / "out"
+    work = work_dir or DEMO_DIR
+    out = out_dir or DEMO_OUT
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -58,17 +80,17 @@ def run_demo(work_dir: Path | None = None, out_dir: Path | None = None) -> Path:
         from compliance.models import PolicyVersion
         from emulator.respondents import simulate_signatures
         from flows.compliance_report import compliance_report
-        from flows.distribute_policy import distribute_policy
+        from flows.distribute_policy import run_campaign
         from flows.nightly import nightly
         from tasks import resources
 
         now = datetime.now(UTC)
         _step("first nightly run: roster and consents, websites crawled", lambda: nightly(now=now))
-        plan = _step("campaign dry run: plan recorded, nothing sent", lambda: distribute_policy(now=now))
+        plan = _step("campaign dry run: plan recorded, nothing sent", lambda: run_campaign(now=now))
         _print_plan(plan["summary"])
         real = _step(
             "campaign sent through the sender pool",
-            lambda: distribute_policy(CampaignParameters(name="AR 1114 demo campaign", dry_run=False), now=now),
+            lambda: run_campaign(CampaignParameters(name="AR 1114 demo campaign", dry_run=False), now=now),
         )
         with resources.store().session() as session:
             forms = session.scalars(select(PolicyVersion)).one().form_questions
@@ -118,4 +140,5 @@ def _summary(
         table.add_row(name, "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
     console.print(f"Workbook: [bold]{report['path']}[/bold]   (demo took {seconds:.0f} s)")
-    console.print("Evidence ledger check: district-compliance verify-ledger --database-url sqlite:///var/demo/compliance.db")
+    console.print("Evidence ledger check: district-compliance verify-ledger --database-url sqlite:///var/demo/compliance.db",
+                  soft_wrap=True)
