@@ -39,6 +39,11 @@ def _alter_token(link: str, token_entry: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _first_to(message: Mapping[str, Any]) -> str:
+    to = getaddresses([(message.get("headers") or {}).get("To", "")])
+    return to[0][1].lower() if to else ""
+
+
 def simulate_signatures(
     admin: EmulatorAdmin,
     forms: Mapping[str, Mapping[str, Any]],
@@ -57,7 +62,11 @@ def simulate_signatures(
     by_uri = {q["responder_uri"]: (kind, q) for kind, q in forms.items()}
     truth = SigningTruth()
     seen: set[str] = set()
-    for message in sorted(admin.mail(), key=lambda m: m["id"]):
+    # Gmail ids are random, so ordering by them gave every run its own draw (the demo's counts changed from run
+    # to run): people are taken by address, each one's messages in the order they were sent.
+    mail = admin.mail()
+    order = sorted(range(len(mail)), key=lambda i: (_first_to(mail[i]), i))
+    for message in (mail[i] for i in order):
         links = FORM_LINK.findall(message.get("text") or "")
         to = getaddresses([(message.get("headers") or {}).get("To", "")])
         if not links or not to:

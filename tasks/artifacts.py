@@ -65,7 +65,12 @@ def progress_line(done: int, total: int, elapsed_seconds: float) -> str:
         return f"sent {done:,} of {total:,} ({share}%)"
     per_minute = done * 60.0 / elapsed_seconds
     minutes = (total - done) / per_minute
-    left = "done" if done >= total else f"about {max(1, round(minutes)):,} minute(s) left"
+    if done >= total:
+        left = "done"
+    elif minutes < 1:
+        left = "under a minute left"
+    else:
+        left = f"about {round(minutes):,} minute(s) left"
     return f"sent {done:,} of {total:,} ({share}%) at {per_minute:,.0f} a minute measured; {left}"
 
 

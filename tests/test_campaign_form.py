@@ -130,3 +130,4 @@ def test_progress_line_estimates_from_the_measured_pace() -> None:
         "sent 300 of 700 (42%) at 120 a minute measured; about 3 minute(s) left"
     )
     assert progress_line(700, 700, 350.0).endswith("; done")
+    assert progress_line(690, 700, 60.0).endswith("; under a minute left")
