@@ -140,5 +140,7 @@ def _summary(
         table.add_row(name, "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
     console.print(f"Workbook: [bold]{report['path']}[/bold]   (demo took {seconds:.0f} s)")
-    console.print("Evidence ledger check: district-compliance verify-ledger --database-url sqlite:///var/demo/compliance.db",
-                  soft_wrap=True)
+    console.print(
+        "Evidence ledger check: district-compliance verify-ledger --database-url sqlite:///var/demo/compliance.db",
+        soft_wrap=True,
+    )
