@@ -79,6 +79,7 @@ def _flow_run_count(api: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # four flow runs and two demos, on a loaded 2-core machine
 def test_make_stack_as_the_readme_says_then_demo_with_it_up_and_down(tmp_path: Path) -> None:
     stack_dir = tmp_path / "stack"
     env = _clean_env(stack_dir)
