@@ -21,6 +21,7 @@ from compliance.campaign import (
     DeliveryRecord,
     OutstandingPerson,
     acknowledged_person_ids,
+    announced_person_ids,
     due_reminders,
     individual_delivery,
     latest_policy_version,
@@ -163,8 +164,9 @@ def _escalation_variables(overdue: list[OutstandingPerson], sites: dict[str, Sit
 def plan_joiner_announcements(session: Session, settings: Settings, now: datetime) -> list[PlannedDelivery]:
     """People who joined the roster after a campaign started get its announcement (individually), once.
 
-    Only campaigns that are ``sending`` for the newest policy version count; whoever a campaign's ledger
-    already covers (individually or in a site-group message) is left out.
+    Only campaigns that are ``sending`` for the newest policy version count; whoever the ledger of any of the
+    version's campaigns already covers (individually or in a site-group message) is left out, and a joiner
+    gets one announcement however many campaigns are sending.
     """
     version = latest_policy_version(session)
     if version is None:
@@ -176,15 +178,14 @@ def plan_joiner_announcements(session: Session, settings: Settings, now: datetim
     by_id = {p.id: p for p in people}
     acknowledged = acknowledged_person_ids(session, version.id)
     planned: list[PlannedDelivery] = []
+    # Whoever any campaign of this version announced to is covered: two campaigns never both greet a joiner.
+    covered = announced_person_ids(session, version.id)
     for campaign in campaigns:
-        rows = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
-        covered = {d.person_id for d in rows if d.person_id is not None}
-        for d in rows:
-            covered.update((d.context or {}).get("person_ids", ()))
         audience = Audience(**{**(campaign.audience or {}), "only_outstanding": True})
         plan = plan_campaign([p for p in people if p.id not in covered], acknowledged, audience, version, settings,
                              now, campaign_id=campaign.id, language=campaign.language)  # type: ignore[arg-type]
         planned += [individual_delivery(campaign.id, a) for a in plan.deliveries]
+        covered.update(a.person_id for a in plan.deliveries)
         # Joiners are few: they never wait for a site-group message.
         for group in plan.group_announcements:
             for person_id, address in zip(group.person_ids, group.recipients, strict=True):
@@ -198,6 +199,7 @@ def plan_joiner_announcements(session: Session, settings: Settings, now: datetim
                     site_id=person.site_id,
                     context={"language": group.language},
                 ))
+            covered.update(group.person_ids)
     return planned
 
 
