@@ -2,7 +2,8 @@
 
 Nothing here sends mail or calls Google. :func:`plan_campaign` turns the roster into announcements (and the
 people it cannot email, with the reason), counts and the quota math; :func:`due_reminders` decides which
-reminder, site-administrator digest and superintendent escalation is due, each once. The functions at the end
+reminder, site-administrator digest (weekly while anyone is overdue) and superintendent escalation (each
+person once) is due. The functions at the end
 tie planning to the store: open a campaign, plan it from the roster, turn the plan into
 :class:`~compliance.deliveries.PlannedDelivery` values and render the dry run's sample with the message factory
 that really sends. Sending itself is :mod:`compliance.outbox`.
@@ -237,7 +238,7 @@ def estimate_quota(
                          math.ceil(messages / per_minute))
 
 
-def _email_problem(email: str | None) -> tuple[str | None, str]:
+def email_problem(email: str | None) -> tuple[str | None, str]:
     """The normalised address, or None and why it cannot be used."""
     if not email or not email.strip():
         return None, "no email address"
@@ -299,7 +300,7 @@ def plan_campaign(
         if person.paper_only:
             skip(person, "paper_only")
             continue
-        address, problem = _email_problem(person.email)
+        address, problem = email_problem(person.email)
         if address is None:
             skip(person, "no_valid_email", problem)
             continue
@@ -393,7 +394,9 @@ def plan_campaign(
 class DeliveryRecord:
     """A message already planned or sent: ``person_id`` None for site digests, escalations and group mail.
 
-    A site-group announcement (kind ``announcement_group``) announces to each of its ``person_ids``.
+    A site-group announcement (kind ``announcement_group``) announces to each of its ``person_ids``; an
+    escalation's ``person_ids`` are the people it reported. ``planned_at`` is when a digest or escalation was
+    planned (its cadence counts from then, sent or not).
     """
 
     person_id: int | None
@@ -402,6 +405,7 @@ class DeliveryRecord:
     status: str = DeliveryStatus.SENT
     site_id: str | None = None
     person_ids: tuple[int, ...] = ()
+    planned_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,14 +423,24 @@ class OutstandingPerson:
     site_id: str | None
     category: str
     days_outstanding: int
+    no_email: bool = False  # paper only, or no usable address: only the site administrator can reach them
 
 
 @dataclass
 class FollowUpPlan:
     reminders: list[DueReminder]
     site_digests: dict[str, list[OutstandingPerson]]  # due digests only, by site
-    superintendent: list[OutstandingPerson]  # empty unless the escalation is due
-    outstanding: list[OutstandingPerson]  # everyone announced and not yet acknowledged (for reports)
+    superintendent: list[OutstandingPerson]  # the people newly past the threshold, when an escalation is due
+    outstanding: list[OutstandingPerson]  # everyone announced (or unreachable) and not yet acknowledged
+    overdue: list[OutstandingPerson] = field(default_factory=list)  # everyone past the threshold, escalated or not
+
+
+# A nightly run starts a little earlier or later each day: a cadence of n days is due from n days less this.
+CADENCE_SLACK = timedelta(hours=12)
+
+
+def _cadence_due(last: datetime | None, now: datetime, every_days: int) -> bool:
+    return last is None or now - last >= timedelta(days=every_days) - CADENCE_SLACK
 
 
 def due_reminders(
@@ -436,20 +450,28 @@ def due_reminders(
     now: datetime,
     *,
     people: Mapping[int, PersonLike],
+    unreachable: Mapping[int, datetime] | None = None,
 ) -> FollowUpPlan:
-    """What follow-up is due at ``now``, each at most once.
+    """What follow-up is due at ``now``.
 
     A person gets reminder n when ``cadence.reminder_days[n-1]`` days have passed since their announcement,
     they have not acknowledged, they are still active (in ``people`` and ``active``), their announcement did not
     bounce, and no reminder n or later exists for them (a run missed for a week sends the latest reminder
-    only). A site's digest is due once, when someone there is ``site_admin_digest_days`` outstanding; the
-    superintendent escalation once, at ``superintendent_days``.
+    only). ``unreachable`` maps the people no announcement can reach (paper only, no usable email) to when
+    they became due (campaign start, or joining later): they get no reminder but count as outstanding from then.
+
+    While anyone at a site is ``site_admin_digest_days`` outstanding, its administrator gets a digest of all
+    of them every ``site_digest_every_days``. The superintendent gets everyone who crossed
+    ``superintendent_days`` and was not reported yet (joiners cross all year), at most every
+    ``superintendent_every_days``; each person is reported once.
     """
     announced: dict[int, datetime] = {}
     bounced: set[int] = set()
     reminded: dict[int, int] = defaultdict(int)
-    digested_sites: set[str | None] = set()
-    escalated = False
+    last_digest: dict[str, datetime] = {}
+    last_escalation: datetime | None = None
+    escalated: set[int] = set()
+    unnamed_escalations: list[datetime] = []
     for d in deliveries:
         if d.kind in (DeliveryKind.ANNOUNCEMENT, DeliveryKind.ANNOUNCEMENT_GROUP):
             for person_id in (d.person_id,) if d.kind == DeliveryKind.ANNOUNCEMENT else d.person_ids:
@@ -463,16 +485,27 @@ def due_reminders(
         elif (number := reminder_number(d.kind)) is not None and d.person_id is not None:
             reminded[d.person_id] = max(reminded[d.person_id], number)
         elif d.kind == DeliveryKind.SITE_DIGEST:
-            digested_sites.add(d.site_id)
+            at = d.planned_at or d.sent_at or now  # a row of unknown date counts as just planned
+            last_digest[d.site_id or ""] = max(at, last_digest.get(d.site_id or "", at))
         elif d.kind == DeliveryKind.SUPERINTENDENT_ESCALATION:
-            escalated = True
+            at = d.planned_at or d.sent_at or now
+            last_escalation = at if last_escalation is None else max(at, last_escalation)
+            escalated.update(d.person_ids)
+            if not d.person_ids:  # a row from before escalations named their people: it covered everyone due
+                unnamed_escalations.append(at)
 
     acknowledged = set(acknowledgements)
     reminders: list[DueReminder] = []
     outstanding: list[OutstandingPerson] = []
-    for person_id, sent_at in sorted(announced.items()):
+
+    def still_due(person_id: int) -> PersonLike | None:
         person = people.get(person_id)
         if person_id in acknowledged or person is None or not person.active:
+            return None
+        return person
+
+    for person_id, sent_at in sorted(announced.items()):
+        if (person := still_due(person_id)) is None:
             continue
         days = (now - sent_at).days
         outstanding.append(OutstandingPerson(person_id, f"{person.given_name} {person.family_name}".strip(),
@@ -482,17 +515,36 @@ def due_reminders(
         number = sum(1 for d in cadence.reminder_days if days >= d)
         if number and number > reminded[person_id]:
             reminders.append(DueReminder(person_id, number, reminder_kind(number), days))
+    for person_id, since in sorted((unreachable or {}).items()):
+        if person_id in announced or (person := still_due(person_id)) is None:
+            continue
+        outstanding.append(OutstandingPerson(person_id, f"{person.given_name} {person.family_name}".strip(),
+                                             person.site_id, person.category, max((now - since).days, 0),
+                                             no_email=True))
 
-    digests: dict[str, list[OutstandingPerson]] = defaultdict(list)
+    overdue_at_site: dict[str, list[OutstandingPerson]] = defaultdict(list)
     for o in outstanding:
-        if o.days_outstanding >= cadence.site_admin_digest_days and o.site_id not in digested_sites:
-            digests[o.site_id or ""].append(o)
+        if o.days_outstanding >= cadence.site_admin_digest_days:
+            overdue_at_site[o.site_id or ""].append(o)
+    digests = {
+        site_id: listed
+        for site_id, listed in overdue_at_site.items()
+        if _cadence_due(last_digest.get(site_id), now, cadence.site_digest_every_days)
+    }
     overdue = [o for o in outstanding if o.days_outstanding >= cadence.superintendent_days]
+    threshold = timedelta(days=cadence.superintendent_days)
+    since = {**(unreachable or {}), **announced}
+    newly = [
+        o for o in overdue
+        if o.person_id not in escalated and not any(at >= since[o.person_id] + threshold for at in unnamed_escalations)
+    ]
+    escalate = bool(newly) and _cadence_due(last_escalation, now, cadence.superintendent_every_days)
     return FollowUpPlan(
         reminders=reminders,
-        site_digests=dict(digests),
-        superintendent=[] if escalated else overdue,
+        site_digests=digests,
+        superintendent=newly if escalate else [],
         outstanding=outstanding,
+        overdue=overdue,
     )
 
 

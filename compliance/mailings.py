@@ -79,9 +79,17 @@ class MessageFactory:
             date=self.now.astimezone(UTC),
             sender_name=self.settings.district.name,
             to_name=to_name,
-            attachments=(self.attachments or {}).get(delivery.id, ()),
+            attachments=[*(self.attachments or {}).get(delivery.id, ()), *self._follow_up_attachments(delivery)],
         )
         return raw, message_id_for(delivery.idempotency_key, self.settings.district.domain)
+
+    def _follow_up_attachments(self, delivery: Delivery) -> list[Attachment]:
+        if delivery.kind not in (DeliveryKind.SITE_DIGEST, DeliveryKind.SUPERINTENDENT_ESCALATION):
+            return []
+        from compliance.packs import follow_up_attachments  # openpyxl loads only for messages that carry one
+
+        variables = (delivery.context or {}).get("vars", {})
+        return follow_up_attachments(delivery.kind, variables, self.settings.district.name)
 
     def add_draft(self, draft_id: int, campaign: Campaign, version: PolicyVersion | None) -> None:
         """Let :meth:`preview` render a dry run's draft campaign (and draft version), which have no rows:

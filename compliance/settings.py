@@ -133,6 +133,12 @@ class Reminders(BaseModel):
     site_admin_digest_days: int = 21
     superintendent_days: int = 28
     takedown_reminder_days: int = 3
+    # While anyone at a site is overdue its administrator gets a digest this often; the superintendent gets
+    # the people newly past ``superintendent_days`` at most this often (joiners cross the line all year).
+    site_digest_every_days: int = Field(7, ge=1)
+    superintendent_every_days: int = Field(7, ge=1)
+    # Longer lists go as an attached workbook, with a short summary and one request in the message.
+    inline_list_max: int = Field(25, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Reminders:
