@@ -297,6 +297,12 @@ def person_key(email: str | None, given: str, family: str, phone: str | None, si
     return "p_" + hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
+def shared_email_key(email: str, given: str, family: str) -> str:
+    """Key of a person who shares an email with someone of another name (a family or PTA mailbox)."""
+    identity = f"email:{normalize_email(email)}|name:{normalize_name(family)}|{normalize_name(given)}"
+    return "p_" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Categories
 
@@ -583,18 +589,23 @@ def same_person_groups(records: Sequence[PersonRecord]) -> list[list[int]]:
 
     Same normalised email -> same person. Without a shared email: same normalised family name and phone, with
     nickname-compatible given names. Two different emails never merge through name + phone (a parent may share
-    a phone with a spouse of the same surname).
+    a phone with a spouse of the same surname), and one email never merges two people whose names differ
+    (:func:`names_compatible`): such pairs are for central office to review (:func:`likely_duplicates`).
     """
     uf = _UnionFind(len(records))
-    by_email: dict[str, int] = {}
+    by_email: dict[str, list[int]] = {}
     by_name_phone: dict[tuple[str, str], list[int]] = {}
     for i, rec in enumerate(records):
         email = rec.email_normalized
         if email:
-            if email in by_email:
-                uf.union(by_email[email], i)
-            else:
-                by_email[email] = i
+            # A shared mailbox (a family's, a PTA's) is not one person: the same email merges only people
+            # whose names agree; the others stay apart, each with a code of their own.
+            earlier = by_email.setdefault(email, [])
+            for j in earlier:
+                if names_compatible(records[j], rec):
+                    uf.union(j, i)
+                    break
+            earlier.append(i)
         if rec.phone:
             by_name_phone.setdefault((normalize_name(rec.family_name), rec.phone), []).append(i)
     for block in by_name_phone.values():
@@ -609,6 +620,19 @@ def same_person_groups(records: Sequence[PersonRecord]) -> list[list[int]]:
     for i in range(len(records)):
         groups.setdefault(uf.find(i), []).append(i)
     return [groups[k] for k in sorted(groups)]
+
+
+def _words(text: str) -> list[str]:
+    return normalize_name(text).split()
+
+
+def names_compatible(a: PersonRecord, b: PersonRecord) -> bool:
+    """The same person's name as two lists may write it: one family name's words within the other's ("Garcia"
+    and "Garcia Lopez"), and the same first given name or a nickname of it."""
+    fa, fb = set(_words(a.family_name)), set(_words(b.family_name))
+    if not fa or not fb or not (fa <= fb or fb <= fa):
+        return False
+    return given_names_compatible(a.given_name, b.given_name)
 
 
 def _name_quality(rec: PersonRecord) -> tuple[int, ...]:
@@ -660,6 +684,20 @@ def _merge_group(group: Sequence[PersonRecord]) -> PersonRecord:
 def merge_people(records: Sequence[PersonRecord]) -> list[PersonRecord]:
     """One record per real person (see :func:`same_person_groups`), in order of first appearance."""
     merged = [_merge_group([records[i] for i in group]) for group in same_person_groups(records)]
+    # People sharing an email: the first listed (the directory's, else the first in source order) keeps the
+    # email's key, the others get one bound to their name too, so each code identifies one person.
+    owner: dict[str, int] = {}
+    for pos, rec in enumerate(merged):
+        email = rec.email_normalized
+        if email is None:
+            continue
+        first = owner.setdefault(email, pos)
+        if first != pos and not (rec.directory_id and not merged[first].directory_id):
+            merged[pos] = replace(rec, person_key=shared_email_key(email, rec.given_name, rec.family_name))
+        elif first != pos:  # the directory's record owns the email; the earlier one moves over
+            prev = merged[first]
+            merged[first] = replace(prev, person_key=shared_email_key(email, prev.given_name, prev.family_name))
+            owner[email] = pos
     # Two groups can still land on one key (same name, no email, no phone, same site): keep them apart
     # deterministically rather than silently merging people nobody proved to be the same.
     seen: dict[str, int] = {}
