@@ -4,7 +4,7 @@ Deduplication (:func:`compliance.roster.same_person_groups`) merges only what it
 agreeing names, or agreeing names with one phone and no second email. What it cannot prove goes here, never
 into a silent merge: the same name with two emails, a surname variant ("Garcia Lopez" and "Garcia") at the
 same school, the same phone under two emails, and one email shared by people of different names. Central
-office gets the queue as a CSV (and a workbook sheet, :func:`review_rows`); emails are shown masked
+office gets the queue as a CSV and as a workbook's "Review" sheet; emails are shown masked
 (``j***@example.com``), the roster ids find the people.
 """
 
@@ -17,6 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from openpyxl import Workbook
+
+from compliance.report.workbook import safe_text
 from compliance.roster import PersonRecord, given_names_compatible, names_compatible, normalize_name
 
 REVIEW_HEADER = (
@@ -137,4 +140,19 @@ def review_csv(pairs: Sequence[LikelyDuplicate]) -> str:
     writer.writerow(REVIEW_HEADER)
     for row in review_rows(pairs):
         writer.writerow([_csv_cell(v) for v in row])
+    return out.getvalue()
+
+
+def review_xlsx(pairs: Sequence[LikelyDuplicate]) -> bytes:
+    """The review queue as a workbook with one "Review" sheet (outside text never evaluated)."""
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Review"
+    sheet.append([safe_text(sheet, h) for h in REVIEW_HEADER])
+    for row in review_rows(pairs):
+        sheet.append([safe_text(sheet, v) for v in row])
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
+    out = io.BytesIO()
+    book.save(out)
     return out.getvalue()

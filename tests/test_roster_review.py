@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 
-from compliance.review import likely_duplicates, review_csv
+from compliance.review import likely_duplicates, review_csv, review_xlsx
 from compliance.roster import PersonRecord, merge_people
 from compliance.tokens import issue_token
 
@@ -85,3 +85,7 @@ def test_review_csv_masks_emails_and_defuses_formulas() -> None:
     assert rows[0][:3] == ["Reason", "Roster id A", "Name A"]
     assert rows[1][2] == "'=cmd Chen" and rows[1][3] == "p***@example.org"
     assert "pta@example.org" not in review_csv(likely_duplicates(people))
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(review_xlsx(likely_duplicates(people))))["Review"]
+    assert sheet["C2"].value == "=cmd Chen" and sheet["C2"].data_type == "s"  # text, never a formula
