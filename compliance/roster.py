@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from compliance.models import Person
@@ -853,16 +853,20 @@ def sync_people(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     held = set(held_sources)
-    existing = {p.person_key: p for p in session.scalars(select(Person))}
+    # Plain rows of the compared columns, not Person objects: an unchanged LAUSD roster (175,000 people) is
+    # compared in memory and only the rows that changed are written, in one executemany.
+    columns = (Person.id, Person.person_key, Person.active, *(getattr(Person, name) for name in _SYNCED))
+    existing = {row.person_key: row for row in session.execute(select(*columns))}
     updated = unchanged = left = 0
     seen: set[str] = set()
     joiners: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     # A person a held list shared with another list was stored under the key their merged record had; read
     # from the other list alone they get another key. Matched to the held person by the same rule as
     # deduplication (email, or family name + phone with compatible given names), they are not a joiner.
     held_people = [p for p in existing.values() if p.source in held and p.active]
     held_emails = {p.email_normalized for p in held_people if p.email_normalized}
-    held_phones: dict[tuple[str, str], list[Person]] = {}
+    held_phones: dict[tuple[str, str], list[Any]] = {}
     for p in held_people:
         if p.phone:
             held_phones.setdefault((normalize_name(p.family_name), p.phone), []).append(p)
@@ -877,10 +881,11 @@ def sync_people(
 
     for rec in records:
         seen.add(rec.person_key)
-        if rec.person_key in existing and existing[rec.person_key].source in held:
+        person = existing.get(rec.person_key)
+        if person is not None and person.source in held:
             unchanged += 1
             continue
-        if held_people and rec.person_key not in existing and listed_by_held_source(rec):
+        if held_people and person is None and listed_by_held_source(rec):
             unchanged += 1
             continue
         first_source = rec.sources[0] if rec.sources else ("", "", 0)
@@ -898,7 +903,6 @@ def sync_people(
             "source": first_source[0][:300],
             "source_ref": (rec.directory_id or _source_ref(first_source))[:300],
         }
-        person = existing.get(rec.person_key)
         if person is not None and DIRECTORY_SOURCE in held and person.has_district_account:
             values["has_district_account"] = True
         if person is None:
@@ -907,28 +911,31 @@ def sync_people(
                  "left_at": None if rec.active else now}
             )
             continue
-        changed = False
-        for name in _SYNCED:
-            if getattr(person, name) != values[name]:
-                setattr(person, name, values[name])
-                changed = True
+        change = {name: values[name] for name in _SYNCED if getattr(person, name) != values[name]}
         if rec.active and not person.active:
-            person.active, person.left_at, changed = True, None, True
+            change.update(active=True, left_at=None)
         elif not rec.active and person.active:
-            person.active, person.left_at = False, now
+            changes.append({"id": person.id, **change, "active": False, "left_at": now})
             left += 1
             continue
-        if changed:
+        if change:
+            changes.append({"id": person.id, **change})
             updated += 1
         else:
             unchanged += 1
     for key, person in existing.items():
         if key not in seen and person.active and person.source not in held:
-            person.active, person.left_at = False, now
+            changes.append({"id": person.id, "active": False, "left_at": now})
             left += 1
     if joiners:
         # One executemany instead of an ORM object per joiner: a first sync at LAUSD scale inserts 175,000
         # people, and unit-of-work bookkeeping per object was most of the sync's store time.
         session.execute(insert(Person), joiners)
+    # Rows differ in which columns changed: one executemany per set of columns.
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        by_columns.setdefault(tuple(sorted(change)), []).append(change)
+    for batch in by_columns.values():
+        session.execute(update(Person), batch)
     session.flush()
     return SyncCounts(len(joiners), updated, unchanged, left)
