@@ -16,9 +16,10 @@ from typing import Any
 
 from compliance.columns import misfits
 from compliance.models import Acknowledgement
+from compliance.photos.matching import HONORIFICS, SURNAME_PARTICLES, fold
 from compliance.policy import FormKind, FormQuestions, answer_text
 from compliance.quarantine import Rejected
-from compliance.roster import given_names_compatible, normalize_email, normalize_name
+from compliance.roster import given_names_compatible, normalize_email
 from compliance.vocabulary import AckMethod
 
 JOB = "acknowledgement"
@@ -34,6 +35,11 @@ class RosterEntry:
     family_name: str
     email: str | None
     has_district_account: bool
+    other_names: tuple[tuple[str, str], ...] = ()  # preferred or former (given, family) the person may sign with
+
+    @property
+    def names(self) -> list[tuple[str, str]]:
+        return [(self.given_name, self.family_name), *self.other_names]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +65,98 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-def name_matches(signed: str, given: str, family: str) -> bool:
-    """A typed signature matches a roster name: every surname word present, first given name compatible.
+# Phrases that mean the typed name signs for somebody else: a proxy signature is never an acknowledgement of
+# the person whose code or account was used; central office decides (folded, English and Spanish).
+PROXY_PHRASES = (
+    "signing for", "signed for", "sign for", "signs for", "on behalf of", "in behalf of", "behalf of",
+    "in place of", "instead of", "by proxy", "proxy for", "for my", "en nombre de", "a nombre de",
+    "por parte de", "de parte de", "en representacion de", "firmando por", "firmo por", "firma por",
+    "en lugar de",
+)
+_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"})
+# Spanish given names and their English forms: "Bobby Garcia Lopez" signs for Roberto García López.
+COGNATES: Mapping[str, str] = {
+    "roberto": "robert", "guillermo": "william", "jose": "joseph", "juan": "john", "miguel": "michael",
+    "pedro": "peter", "ricardo": "richard", "antonio": "anthony", "carlos": "charles", "enrique": "henry",
+    "alejandro": "alexander", "alejandra": "alexandra", "francisco": "francis", "eduardo": "edward",
+    "jorge": "george", "luis": "louis", "tomas": "thomas", "mateo": "matthew", "santiago": "james",
+    "diego": "james", "jaime": "james", "andres": "andrew", "esteban": "stephen", "felipe": "philip",
+    "maria": "mary", "juana": "jane", "isabel": "elizabeth", "catalina": "catherine", "margarita": "margaret",
+    "teresa": "theresa", "elena": "helen", "susana": "susan", "patricia": "patricia", "cristina": "christina",
+}  # fmt: skip
 
-    Accents, case, hyphens and nicknames do not matter ("Bobby Garcia Lopez" signs for Roberto García-López);
-    a different surname or given name does.
+
+@dataclass(frozen=True, slots=True)
+class NameCheck:
+    """Whether a typed signature is this person's name; ``reason`` says why not (it goes to review)."""
+
+    accepted: bool
+    reason: str = ""
+
+
+def proxy_phrase(signed: str) -> str | None:
+    """The "signing for" / "on behalf of" phrase in a typed signature, if any."""
+    padded = f" {fold(signed)} "
+    return next((p for p in PROXY_PHRASES if f" {p} " in padded), None)
+
+
+def _given_compatible(typed: str, roster: str) -> bool:
+    if given_names_compatible(typed, roster):
+        return True
+    typed_en, roster_en = COGNATES.get(typed, typed), COGNATES.get(roster, roster)
+    return given_names_compatible(typed_en, roster_en)
+
+
+def _words_of(text: str) -> list[str]:
+    return [w for w in fold(text).split() if w not in HONORIFICS and w not in _SUFFIXES]
+
+
+def _fit(words: list[str], given: str, family: str) -> str:
+    """"" when ``words`` are this (given, family) name; else what is wrong."""
+    given_words = _words_of(given)
+    family_words = [w for w in _words_of(family) if w not in SURNAME_PARTICLES]
+    if not given_words or not family_words:
+        return "the roster holds no full name for this person"
+    # Either of two surnames is enough ("Roberto Garcia" for Roberto García López); people drop one.
+    if not any(w in family_words for w in words):
+        return "typed name does not contain the roster surname"
+    rest = [w for w in words if w not in family_words and w not in SURNAME_PARTICLES]
+    if not rest:
+        return "typed name has no given name"
+    if not any(_given_compatible(rest[0], g) for g in given_words[:2]):
+        return "typed given name is not this person's (another person's name?)"
+    for word in rest[1:]:
+        middle = word in given_words or any(_given_compatible(word, g) for g in given_words[1:])
+        initial = len(word) == 1 and any(g.startswith(word) for g in given_words[1:] + family_words)
+        if not (middle or initial):
+            return "typed name has words that are not this person's name"
+    return ""
+
+
+def check_signed_name(signed: str, names: Iterable[tuple[str, str]]) -> NameCheck:
+    """A typed signature against a person's name variants (legal, preferred): (given, family) pairs.
+
+    Accepted: accents, case, hyphens and honorifics aside, one of two surnames, the first given name or a
+    nickname of it (English or its Spanish form: "Bobby" for Roberto), middle names or their initials. Not
+    accepted, with the reason (the response goes to review, never silently in): a proxy signature ("Ann Baker
+    signing for Tom Chen", "en nombre de"), another given name, a missing surname, words that are nobody's
+    part of this person's name.
     """
-    words = normalize_name(signed).split()
-    surname = normalize_name(family).split()
-    if not words or not surname or not all(w in words for w in surname):
-        return False
-    rest = [w for w in words if w not in surname]
-    return bool(rest) and given_names_compatible(rest[0], given)
+    phrase = proxy_phrase(signed)
+    if phrase:
+        return NameCheck(False, f"needs review: signed on behalf of someone else ('{phrase}')")
+    words = _words_of(signed)
+    if not words:
+        return NameCheck(False, "needs review: typed name is empty after removing titles")
+    problems = [_fit(words, given, family) for given, family in names]
+    if "" in problems:
+        return NameCheck(True)
+    return NameCheck(False, f"needs review: {problems[0] if problems else 'no roster name to compare with'}")
+
+
+def name_matches(signed: str, given: str, family: str) -> bool:
+    """A typed signature matches a roster name (see :func:`check_signed_name`)."""
+    return check_signed_name(signed, [(given, family)]).accepted
 
 
 def verify_response(
@@ -118,8 +204,9 @@ def verify_response(
         person, token_id = found
         if person.email and typed_email != normalize_email(person.email):
             return reject("respondentEmail", "typed email is not the one on the roster for this code", typed_email)
-    if not name_matches(signed, person.given_name, person.family_name):
-        return reject("name", "typed name does not match the roster for this person", signed)
+    named = check_signed_name(signed, person.names)
+    if not named.accepted:
+        return reject("name", named.reason, signed)
     submitted = parse_time(str(response.get("lastSubmittedTime") or response.get("createTime")))
     return VerifiedResponse(
         person_id=person.person_id,

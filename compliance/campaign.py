@@ -2,7 +2,8 @@
 
 Nothing here sends mail or calls Google. :func:`plan_campaign` turns the roster into announcements (and the
 people it cannot email, with the reason), counts and the quota math; :func:`due_reminders` decides which
-reminder, site-administrator digest and superintendent escalation is due, each once. The functions at the end
+reminder, site-administrator digest (weekly while anyone is overdue) and superintendent escalation (each
+person once) is due. The functions at the end
 tie planning to the store: open a campaign, plan it from the roster, turn the plan into
 :class:`~compliance.deliveries.PlannedDelivery` values and render the dry run's sample with the message factory
 that really sends. Sending itself is :mod:`compliance.outbox`.
@@ -25,7 +26,8 @@ from sqlalchemy.orm import Session
 from compliance.deliveries import PlannedDelivery, delivery_key
 from compliance.mail import HeaderInjection, check_address, check_header_value
 from compliance.mailings import MessageFactory
-from compliance.models import Acknowledgement, Campaign, Person, PolicyVersion
+from compliance.models import Acknowledgement, Campaign, Delivery, Person, PolicyVersion
+from compliance.policy import VersionProbe
 from compliance.quarantine import Rejected
 from compliance.settings import Reminders, Settings
 from compliance.vocabulary import (
@@ -39,7 +41,9 @@ from compliance.vocabulary import (
     reminder_number,
 )
 
-SkipReason = Literal["leaver", "already_acknowledged", "paper_only", "no_valid_email", "unsafe_name"]
+SkipReason = Literal[
+    "leaver", "already_acknowledged", "already_announced", "paper_only", "no_valid_email", "unsafe_name"
+]
 # Gmail's other per-sender daily limit: 3,000 unique recipients (2,000 external). Bcc'd site-group messages
 # hit it long before the 2,000-message limit, so group planning must count recipients too.
 UNIQUE_RECIPIENTS_PER_SENDER_DAY = 3000
@@ -63,7 +67,7 @@ class PersonLike(Protocol):
 
 
 class PolicyVersionLike(Protocol):
-    id: int
+    id: int | None  # None: the version a dry run plans against does not exist yet
 
 
 class Audience(BaseModel):
@@ -107,6 +111,17 @@ class CampaignParameters(BaseModel):
     language: Language = Field("en", description="Default message language (a person's own preference wins)")
     deadline_days: int = Field(21, ge=1, le=120, description="Days people have to acknowledge")
     dry_run: bool = Field(True, description="Plan and report only; send nothing (untick to send)")
+    policy_revision: Literal["material", "editorial"] | None = Field(
+        None,
+        description="When the policy text changed since the last version: material (everyone acknowledges "
+        "again) or editorial (nobody does); recorded with decided_by",
+    )
+    decided_by: str | None = Field(None, description="Who decided policy_revision (name or email)")
+    resend_announced: bool = Field(
+        False,
+        description="Announce again to people another campaign already announced this policy version to "
+        "(the plan says how many); off, they are skipped as already announced",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +177,7 @@ class QuotaEstimate:
 @dataclass
 class CampaignPlan:
     campaign_id: int | str
-    policy_version_id: int
+    policy_version_id: int | None
     deliveries: list[PlannedAnnouncement]
     group_announcements: list[GroupAnnouncement]
     skipped: list[Skipped]
@@ -173,6 +188,7 @@ class CampaignPlan:
     counts_by_site: dict[str, int] = field(default_factory=dict)
     counts_by_category: dict[str, int] = field(default_factory=dict)
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    resent: int = 0  # people announced again although another campaign already announced this version
 
     @property
     def print_list(self) -> list[Skipped]:
@@ -193,6 +209,7 @@ class CampaignPlan:
             "group_messages": len(self.group_announcements),
             "people_reached": len(self.deliveries) + sum(len(g.person_ids) for g in self.group_announcements),
             "skipped": self.skipped_by_reason,
+            "resent": self.resent,
             "print_list": len(self.print_list),
             "by_site": self.counts_by_site,
             "by_category": self.counts_by_category,
@@ -221,7 +238,7 @@ def estimate_quota(
                          math.ceil(messages / per_minute))
 
 
-def _email_problem(email: str | None) -> tuple[str | None, str]:
+def email_problem(email: str | None) -> tuple[str | None, str]:
     """The normalised address, or None and why it cannot be used."""
     if not email or not email.strip():
         return None, "no email address"
@@ -245,17 +262,23 @@ def plan_campaign(
     *,
     campaign_id: int | str,
     language: Language = "en",
+    announced_person_ids: Collection[int] = (),
+    resend_announced: bool = False,
 ) -> CampaignPlan:
     """Plan the announcement of ``policy_version`` to ``audience``.
 
     Each selected person becomes a delivery or a :class:`Skipped` with its reason (leaver, already
-    acknowledged, paper only, no valid email, header-unsafe name); nobody is dropped silently. Staff with a
+    acknowledged, already announced this version by another campaign, paper only, no valid email,
+    header-unsafe name); nobody is dropped silently. ``resend_announced`` announces again to the people in
+    ``announced_person_ids`` (central office's explicit choice; the plan counts them in ``resent``). Staff with a
     district account get site-group (Bcc) announcements instead of one message each when that finishes in
     fewer days; the plan says which and why. ``now`` is accepted so plans are reproducible in tests.
     """
     if now.tzinfo is None:
         raise ValueError("aware datetime required")
     acknowledged = set(acknowledged_person_ids)
+    announced = set(announced_person_ids)
+    resent = 0
     selected: list[tuple[PersonLike, str, str]] = []
     skipped: list[Skipped] = []
 
@@ -271,10 +294,13 @@ def plan_campaign(
         if audience.only_outstanding and person.id in acknowledged:
             skip(person, "already_acknowledged")
             continue
+        if person.id in announced and not resend_announced:
+            skip(person, "already_announced")
+            continue
         if person.paper_only:
             skip(person, "paper_only")
             continue
-        address, problem = _email_problem(person.email)
+        address, problem = email_problem(person.email)
         if address is None:
             skip(person, "no_valid_email", problem)
             continue
@@ -285,6 +311,7 @@ def plan_campaign(
             skip(person, "unsafe_name", str(exc))
             continue
         selected.append((person, address, name))
+        resent += person.id in announced
 
     def lang(person: PersonLike) -> str:
         # A person's recorded preference wins over the campaign default; "en" is the store's default value.
@@ -356,6 +383,7 @@ def plan_campaign(
         counts_by_site=dict(sorted(Counter(p.site_id or "(none)" for p in reached).items())),
         counts_by_category=dict(sorted(Counter(p.category for p in reached).items())),
         skipped_by_reason=dict(sorted(Counter(s.reason for s in skipped).items())),
+        resent=resent,
     )
 
 
@@ -366,7 +394,9 @@ def plan_campaign(
 class DeliveryRecord:
     """A message already planned or sent: ``person_id`` None for site digests, escalations and group mail.
 
-    A site-group announcement (kind ``announcement_group``) announces to each of its ``person_ids``.
+    A site-group announcement (kind ``announcement_group``) announces to each of its ``person_ids``; an
+    escalation's ``person_ids`` are the people it reported. ``planned_at`` is when a digest or escalation was
+    planned (its cadence counts from then, sent or not).
     """
 
     person_id: int | None
@@ -375,6 +405,7 @@ class DeliveryRecord:
     status: str = DeliveryStatus.SENT
     site_id: str | None = None
     person_ids: tuple[int, ...] = ()
+    planned_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,14 +423,24 @@ class OutstandingPerson:
     site_id: str | None
     category: str
     days_outstanding: int
+    no_email: bool = False  # paper only, or no usable address: only the site administrator can reach them
 
 
 @dataclass
 class FollowUpPlan:
     reminders: list[DueReminder]
     site_digests: dict[str, list[OutstandingPerson]]  # due digests only, by site
-    superintendent: list[OutstandingPerson]  # empty unless the escalation is due
-    outstanding: list[OutstandingPerson]  # everyone announced and not yet acknowledged (for reports)
+    superintendent: list[OutstandingPerson]  # the people newly past the threshold, when an escalation is due
+    outstanding: list[OutstandingPerson]  # everyone announced (or unreachable) and not yet acknowledged
+    overdue: list[OutstandingPerson] = field(default_factory=list)  # everyone past the threshold, escalated or not
+
+
+# A nightly run starts a little earlier or later each day: a cadence of n days is due from n days less this.
+CADENCE_SLACK = timedelta(hours=12)
+
+
+def _cadence_due(last: datetime | None, now: datetime, every_days: int) -> bool:
+    return last is None or now - last >= timedelta(days=every_days) - CADENCE_SLACK
 
 
 def due_reminders(
@@ -409,20 +450,28 @@ def due_reminders(
     now: datetime,
     *,
     people: Mapping[int, PersonLike],
+    unreachable: Mapping[int, datetime] | None = None,
 ) -> FollowUpPlan:
-    """What follow-up is due at ``now``, each at most once.
+    """What follow-up is due at ``now``.
 
     A person gets reminder n when ``cadence.reminder_days[n-1]`` days have passed since their announcement,
     they have not acknowledged, they are still active (in ``people`` and ``active``), their announcement did not
     bounce, and no reminder n or later exists for them (a run missed for a week sends the latest reminder
-    only). A site's digest is due once, when someone there is ``site_admin_digest_days`` outstanding; the
-    superintendent escalation once, at ``superintendent_days``.
+    only). ``unreachable`` maps the people no announcement can reach (paper only, no usable email) to when
+    they became due (campaign start, or joining later): they get no reminder but count as outstanding from then.
+
+    While anyone at a site is ``site_admin_digest_days`` outstanding, its administrator gets a digest of all
+    of them every ``site_digest_every_days``. The superintendent gets everyone who crossed
+    ``superintendent_days`` and was not reported yet (joiners cross all year), at most every
+    ``superintendent_every_days``; each person is reported once.
     """
     announced: dict[int, datetime] = {}
     bounced: set[int] = set()
     reminded: dict[int, int] = defaultdict(int)
-    digested_sites: set[str | None] = set()
-    escalated = False
+    last_digest: dict[str, datetime] = {}
+    last_escalation: datetime | None = None
+    escalated: set[int] = set()
+    unnamed_escalations: list[datetime] = []
     for d in deliveries:
         if d.kind in (DeliveryKind.ANNOUNCEMENT, DeliveryKind.ANNOUNCEMENT_GROUP):
             for person_id in (d.person_id,) if d.kind == DeliveryKind.ANNOUNCEMENT else d.person_ids:
@@ -436,16 +485,27 @@ def due_reminders(
         elif (number := reminder_number(d.kind)) is not None and d.person_id is not None:
             reminded[d.person_id] = max(reminded[d.person_id], number)
         elif d.kind == DeliveryKind.SITE_DIGEST:
-            digested_sites.add(d.site_id)
+            at = d.planned_at or d.sent_at or now  # a row of unknown date counts as just planned
+            last_digest[d.site_id or ""] = max(at, last_digest.get(d.site_id or "", at))
         elif d.kind == DeliveryKind.SUPERINTENDENT_ESCALATION:
-            escalated = True
+            at = d.planned_at or d.sent_at or now
+            last_escalation = at if last_escalation is None else max(at, last_escalation)
+            escalated.update(d.person_ids)
+            if not d.person_ids:  # a row from before escalations named their people: it covered everyone due
+                unnamed_escalations.append(at)
 
     acknowledged = set(acknowledgements)
     reminders: list[DueReminder] = []
     outstanding: list[OutstandingPerson] = []
-    for person_id, sent_at in sorted(announced.items()):
+
+    def still_due(person_id: int) -> PersonLike | None:
         person = people.get(person_id)
         if person_id in acknowledged or person is None or not person.active:
+            return None
+        return person
+
+    for person_id, sent_at in sorted(announced.items()):
+        if (person := still_due(person_id)) is None:
             continue
         days = (now - sent_at).days
         outstanding.append(OutstandingPerson(person_id, f"{person.given_name} {person.family_name}".strip(),
@@ -455,21 +515,43 @@ def due_reminders(
         number = sum(1 for d in cadence.reminder_days if days >= d)
         if number and number > reminded[person_id]:
             reminders.append(DueReminder(person_id, number, reminder_kind(number), days))
+    for person_id, since in sorted((unreachable or {}).items()):
+        if person_id in announced or (person := still_due(person_id)) is None:
+            continue
+        outstanding.append(OutstandingPerson(person_id, f"{person.given_name} {person.family_name}".strip(),
+                                             person.site_id, person.category, max((now - since).days, 0),
+                                             no_email=True))
 
-    digests: dict[str, list[OutstandingPerson]] = defaultdict(list)
+    overdue_at_site: dict[str, list[OutstandingPerson]] = defaultdict(list)
     for o in outstanding:
-        if o.days_outstanding >= cadence.site_admin_digest_days and o.site_id not in digested_sites:
-            digests[o.site_id or ""].append(o)
+        if o.days_outstanding >= cadence.site_admin_digest_days:
+            overdue_at_site[o.site_id or ""].append(o)
+    digests = {
+        site_id: listed
+        for site_id, listed in overdue_at_site.items()
+        if _cadence_due(last_digest.get(site_id), now, cadence.site_digest_every_days)
+    }
     overdue = [o for o in outstanding if o.days_outstanding >= cadence.superintendent_days]
+    threshold = timedelta(days=cadence.superintendent_days)
+    since = {**(unreachable or {}), **announced}
+    newly = [
+        o for o in overdue
+        if o.person_id not in escalated and not any(at >= since[o.person_id] + threshold for at in unnamed_escalations)
+    ]
+    escalate = bool(newly) and _cadence_due(last_escalation, now, cadence.superintendent_every_days)
     return FollowUpPlan(
         reminders=reminders,
-        site_digests=dict(digests),
-        superintendent=[] if escalated else overdue,
+        site_digests=digests,
+        superintendent=newly if escalate else [],
         outstanding=outstanding,
+        overdue=overdue,
     )
 
 
 # -- campaigns in the store ----------------------------------------------------------------------------------
+
+DRAFT_CAMPAIGN = "dry-run"  # the campaign id in a dry run's idempotency keys (it has no row)
+DRAFT_ID = -1  # what a dry run's sample calls its draft campaign and version (never a row id)
 
 # Plain rows of the columns planning reads, not Person objects: at LAUSD scale (175,000 people) building ORM
 # instances (identity map, JSON columns) took about half of the dry run's database time.
@@ -502,9 +584,34 @@ def acknowledged_person_ids(session: Session, policy_version_id: int) -> set[int
     )
 
 
+def announced_person_ids(
+    session: Session, policy_version_id: int, *, except_campaign_id: int | None = None
+) -> set[int]:
+    """People an announcement of ``policy_version_id`` is queued or went out to (individually or in a
+    site-group message), in any campaign but ``except_campaign_id``. A failed send never reached anyone, so it
+    does not count; a bounce did reach the address the roster holds, and another campaign would bounce too."""
+    stmt = (
+        select(Delivery.person_id, Delivery.kind, Delivery.context)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(
+            Campaign.policy_version_id == policy_version_id,
+            Delivery.kind.in_((DeliveryKind.ANNOUNCEMENT, DeliveryKind.ANNOUNCEMENT_GROUP)),
+            Delivery.status != DeliveryStatus.FAILED,
+        )
+    )
+    if except_campaign_id is not None:
+        stmt = stmt.where(Delivery.campaign_id != except_campaign_id)
+    found: set[int] = set()
+    for person_id, kind, context in session.execute(stmt):
+        if kind == DeliveryKind.ANNOUNCEMENT and person_id is not None:
+            found.add(person_id)
+        elif kind == DeliveryKind.ANNOUNCEMENT_GROUP:
+            found.update((context or {}).get("person_ids", ()))
+    return found
+
+
 def campaign_name(params: CampaignParameters, version: PolicyVersion, now: datetime, settings: Settings) -> str:
-    """The given name, or policy title and local date; a dry run's name is unique to the moment so every dry
-    run is its own record and never collides with the real campaign."""
+    """The given name, or policy title and local date; a dry run's name says it is one (it is never stored)."""
     name = params.name or f"{version.title} ({now.astimezone(settings.tz):%Y-%m-%d})"
     return f"dry run {now:%Y%m%dT%H%M%S.%f} · {name}" if params.dry_run else name
 
@@ -512,11 +619,16 @@ def campaign_name(params: CampaignParameters, version: PolicyVersion, now: datet
 def open_campaign(
     session: Session, params: CampaignParameters, version: PolicyVersion, settings: Settings, now: datetime
 ) -> Campaign:
-    """The campaign of that name, created (``planned``, or ``dry_run``) when it does not exist yet.
+    """The campaign of that name, created (``planned``) when it does not exist yet; for a dry run, a draft.
 
     Re-running a real campaign finds its row, so its deliveries are found by key and nothing is queued twice.
+    A dry run's draft (status ``dry_run``, no id) is never added to the session: a dry run leaves the store as
+    it found it, so the next report's figures are what they were.
     """
     name = campaign_name(params, version, now, settings)
+    if params.dry_run:
+        return Campaign(name=name, policy_version_id=version.id, audience=params.audience.model_dump(mode="json"),
+                        language=params.language, status=CampaignStatus.DRY_RUN, plan={}, created_at=now)
     campaign = session.scalar(select(Campaign).where(Campaign.name == name))
     if campaign is None:
         campaign = Campaign(
@@ -540,16 +652,24 @@ def plan_stored_campaign(
     settings: Settings,
     now: datetime,
 ) -> CampaignPlan:
-    """Plan ``campaign`` from the roster in the store and record the plan (counts only) and deadline on it."""
+    """Plan ``campaign`` from the roster in the store and record the plan (counts only) and deadline on it.
+
+    ``version`` may be a draft (no id: the version a dry run plans against does not exist yet); then nobody
+    has signed or been announced it.
+    """
+    known = version.id is not None
     plan = plan_campaign(
         session.execute(select(*_PLANNING_COLUMNS)).all(),  # type: ignore[arg-type]
-        acknowledged_person_ids(session, version.id),
+        acknowledged_person_ids(session, version.id) if known else set(),
         params.audience,
         version,
         settings,
         now,
-        campaign_id=campaign.id,
+        campaign_id=campaign.id if campaign.id is not None else DRAFT_CAMPAIGN,
         language=params.language,
+        announced_person_ids=announced_person_ids(session, version.id, except_campaign_id=campaign.id)
+        if known else set(),
+        resend_announced=params.resend_announced,
     )
     deadline = (now.astimezone(settings.tz) + timedelta(days=params.deadline_days)).date().isoformat()
     campaign.plan = {**plan.summary(), "deadline": deadline, "campaign_name": campaign.name}
@@ -594,6 +714,13 @@ def start_sending(campaign: Campaign) -> None:
         campaign.status, campaign.started_at = CampaignStatus.SENDING, datetime.now(UTC)
 
 
+def draft_policy_version(probe: VersionProbe, now: datetime) -> PolicyVersion:
+    """The version a real run would create, as a draft a dry run plans against (never added to the store)."""
+    return PolicyVersion(id=None, drive_file_id=probe.drive_file_id or "", revision_id=probe.revision_id,
+                         sha256=probe.sha256 or "", title=probe.title, school_year=probe.school_year,
+                         form_questions={}, created_at=now)
+
+
 def unsafe_name_rejections(plan: CampaignPlan) -> list[Rejected]:
     """Quarantine entries for the people whose name could inject a mail header (they get no email)."""
     return [
@@ -603,12 +730,18 @@ def unsafe_name_rejections(plan: CampaignPlan) -> list[Rejected]:
 
 
 def sample_announcement(session: Session, settings: Settings, campaign: Campaign, plan: CampaignPlan,
-                        now: datetime) -> dict[str, str]:
+                        now: datetime, version: PolicyVersion | None = None) -> dict[str, str]:
     """The dry run's sample: the first planned person's announcement, rendered by the message factory that
     sends, with name and personal link masked (artifacts carry no personal data). Empty when nobody is planned.
     """
     if not plan.deliveries:
         return {}
-    first = individual_delivery(campaign.id, plan.deliveries[0]).to_row()
-    rendered = MessageFactory(session, settings, now).preview(first)
+    factory = MessageFactory(session, settings, now)
+    if campaign.id is None:  # a dry run's draft campaign (and maybe draft version): not in the store
+        factory.add_draft(DRAFT_ID, campaign, version or session.get(PolicyVersion, campaign.policy_version_id))
+        campaign_id = DRAFT_ID
+    else:
+        campaign_id = campaign.id
+    first = individual_delivery(campaign_id, plan.deliveries[0]).to_row()
+    rendered = factory.preview(first)
     return {"subject": rendered.subject, "text": rendered.text}

@@ -31,6 +31,14 @@ TITLES: dict[str, str] = {
     "language": "Message language (a person's own preference wins)",
     "deadline_days": "Days people have to acknowledge",
     "policy_version": "Policy version number (0: the newest)",
+    "policy_revision": "The policy text changed: does everyone acknowledge again?",
+    "decided_by": "Who decided that (name or email)",
+    "resend_announced": "Send again to people already announced this version",
+}
+REVISIONS: dict[str, str] = {
+    "": "No change to decide",
+    "material": "Material: everyone acknowledges again",
+    "editorial": "Editorial: no new acknowledgement",
 }
 LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish (Español)"}
 
@@ -52,6 +60,11 @@ def site_choices(settings: Settings) -> type[StrEnum]:
 def category_choices() -> type[StrEnum]:
     """Person categories by their English label ("Walk-on coach", not ``walk_on_coach``)."""
     return StrEnum("PersonCategoryChoice", {c.value: c.label("en") for c in PersonCategory})  # type: ignore[return-value]
+
+
+def revision_choices() -> type[StrEnum]:
+    """How central office answers a pending policy revision, in words."""
+    return StrEnum("PolicyRevision", {code or "none": label for code, label in REVISIONS.items()})  # type: ignore[return-value]
 
 
 def language_choices() -> type[StrEnum]:
@@ -79,6 +92,9 @@ def parameters_from_form(
     language: Any = "English",
     deadline_days: int = 21,
     policy_version: int = 0,
+    policy_revision: Any = "No change to decide",
+    decided_by: str = "",
+    resend_announced: bool = False,
 ) -> CampaignParameters:
     """The form's flat values (labels or ids) as campaign parameters; an unknown choice is a setup error."""
     site_ids = {site_label(s.id, s.name): s.id for s in settings.sites}
@@ -108,7 +124,11 @@ def parameters_from_form(
         language=_code(language, languages, "language", "choose English or Spanish"),
         deadline_days=deadline_days,
         dry_run=dry_run,
-    )
+        policy_revision=_code(policy_revision, {v: k for k, v in REVISIONS.items()}, "policy revision answer",
+                              "choose material, editorial or no change") or None,
+        decided_by=decided_by.strip() or None,
+        resend_announced=resend_announced,
+    )  # fmt: skip
 
 
 def run_name(params: CampaignParameters, settings: Settings, now: datetime) -> str:
@@ -141,6 +161,8 @@ def check_plan(summary: Mapping[str, Any]) -> None:
     skipped = summary.get("skipped") or {}
     if skipped and set(skipped) == {"already_acknowledged"}:
         fix = "everyone chosen has already acknowledged; tick 'Also send to people who already acknowledged' to resend"
+    elif skipped and "already_announced" in skipped and set(skipped) <= {"already_acknowledged", "already_announced"}:
+        fix = "another campaign already announced this version to everyone chosen; tick 'Send again to people already announced' to resend"
     elif skipped:
         fix = "everyone chosen was skipped (" + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in skipped.items())
         fix += "); check the roster's email addresses and the people chosen"

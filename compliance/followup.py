@@ -9,6 +9,7 @@ each message once. Who is due what is decided by :func:`compliance.campaign.due_
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,9 @@ from compliance.campaign import (
     DeliveryRecord,
     OutstandingPerson,
     acknowledged_person_ids,
+    announced_person_ids,
     due_reminders,
+    email_problem,
     individual_delivery,
     latest_policy_version,
     plan_campaign,
@@ -59,9 +62,13 @@ class AcknowledgementFollowUp:
 
 
 def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: datetime) -> AcknowledgementFollowUp:
-    """Reminders at the cadence's days, each once; a digest per site admin; the superintendent's list after.
+    """Reminders at the cadence's days, each once; weekly digests per site while anyone there is overdue; the
+    superintendent's escalation of everyone newly past the threshold (joiners included).
 
     Reads the newest policy version's campaigns and their ledger; nothing is planned before a campaign exists.
+    Paper-only people and those without a usable address are outstanding from the campaign's start (or from
+    joining): digests name them, mark them as having no email and carry their pre-filled paper forms.
+    Keys hold the planning date, so a night run twice queues each message once.
     """
     planned = AcknowledgementFollowUp()
     version = latest_policy_version(session)
@@ -72,12 +79,10 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
         return planned
     rows = list(session.scalars(select(Delivery).where(Delivery.campaign_id.in_(list(campaigns)))))
     people = {p.id: p for p in session.scalars(select(Person))}
-    records = [
-        DeliveryRecord(d.person_id, d.kind, d.sent_at, d.status, d.site_id,
-                       person_ids=tuple((d.context or {}).get("person_ids", ())))
-        for d in rows
-    ]
-    plan = due_reminders(records, acknowledged_person_ids(session, version.id), settings.reminders, now, people=people)
+    records = [_record(d) for d in rows]
+    acknowledged = acknowledged_person_ids(session, version.id)
+    unreachable = _unreachable_since(people.values(), campaigns.values(), acknowledged)
+    plan = due_reminders(records, acknowledged, settings.reminders, now, people=people, unreachable=unreachable)
     planned.outstanding = len(plan.outstanding)
 
     campaign_of = {d.person_id: d.campaign_id for d in rows if d.kind == DeliveryKind.ANNOUNCEMENT}
@@ -97,42 +102,92 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
             context={"language": person.preferred_language or "en"},
         ))
 
-    # Digests and the escalation belong to the version's first campaign: one of each per version, not per run.
+    # Digests and escalations belong to the version's first campaign, keyed by the day they were planned.
     campaign_id = min(campaigns)
     deadline = campaigns[campaign_id].plan.get("deadline")
+    today = now.astimezone(settings.tz).date().isoformat()
+    inline_max = settings.reminders.inline_list_max
     sites = {s.id: s for s in session.scalars(select(SiteRow))}
     for site_id, outstanding in sorted(plan.site_digests.items()):
         site = sites.get(site_id)
         if site is None:
             continue
-        listed = [{"name": o.name, "category": o.category, "days_outstanding": o.days_outstanding} for o in outstanding]
+        listed = [_listed(o, people) for o in outstanding]
         planned.site_digests.append(PlannedDelivery(
-            idempotency_key=delivery_key(campaign_id, f"site:{site_id}", DeliveryKind.SITE_DIGEST),
+            idempotency_key=delivery_key(campaign_id, f"site:{site_id}:{today}", DeliveryKind.SITE_DIGEST),
             kind=DeliveryKind.SITE_DIGEST,
             recipient=site.site_admin_email,
             campaign_id=campaign_id,
             site_id=site_id,
-            context=message_context(EmailTemplate.SITE_ADMIN_DIGEST, f"{site.name} administrator",
-                                    site_name=site.name, policy_title=version.title, deadline=deadline,
-                                    people=listed),
+            context={**message_context(
+                EmailTemplate.SITE_ADMIN_DIGEST, f"{site.name} administrator",
+                site_name=site.name, policy_title=version.title, deadline=deadline, people=listed,
+                total=len(listed), no_email=sum(1 for p in listed if p["no_email"]),
+                inline=len(listed) <= inline_max, as_of=today,
+            ), "planned_at": now.isoformat(), "person_ids": [o.person_id for o in outstanding]},
         ))
     if plan.superintendent:
-        variables = _escalation_variables(plan.superintendent, sites)
+        variables = _escalation_variables(plan.superintendent, sites, people)
+        variables["still_overdue"] = len(plan.overdue)
+        variables["inline"] = len(plan.superintendent) <= inline_max
         for recipient in settings.superintendent_recipients:
             planned.escalations.append(PlannedDelivery(
-                idempotency_key=delivery_key(campaign_id, f"superintendent:{recipient}",
+                idempotency_key=delivery_key(campaign_id, f"superintendent:{recipient}:{today}",
                                              DeliveryKind.SUPERINTENDENT_ESCALATION),
                 kind=DeliveryKind.SUPERINTENDENT_ESCALATION,
                 recipient=str(recipient),
                 campaign_id=campaign_id,
-                context=message_context(EmailTemplate.SUPERINTENDENT_ESCALATION, "Superintendent",
-                                        policy_title=version.title,
-                                        threshold_days=settings.reminders.superintendent_days, **variables),
+                context={**message_context(
+                    EmailTemplate.SUPERINTENDENT_ESCALATION, "Superintendent", policy_title=version.title,
+                    threshold_days=settings.reminders.superintendent_days, as_of=today, **variables,
+                ), "planned_at": now.isoformat(), "person_ids": [o.person_id for o in plan.superintendent]},
             ))
     return planned
 
 
-def _escalation_variables(overdue: list[OutstandingPerson], sites: dict[str, SiteRow]) -> dict[str, Any]:
+def _record(d: Delivery) -> DeliveryRecord:
+    context = d.context or {}
+    planned_at = context.get("planned_at")
+    return DeliveryRecord(
+        d.person_id, d.kind, d.sent_at, d.status, d.site_id,
+        person_ids=tuple(context.get("person_ids", ())),
+        planned_at=datetime.fromisoformat(planned_at) if isinstance(planned_at, str) else None,
+    )
+
+
+def _unreachable_since(
+    people: Iterable[Person], campaigns: Iterable[Campaign], acknowledged: Collection[int]
+) -> dict[int, datetime]:
+    """People in a sending campaign's audience no announcement can reach (paper only, no usable address), with
+    when they became due: the earliest such campaign's start, or their joining if later."""
+    opened = [
+        (c.started_at or c.created_at, Audience(**(c.audience or {})))
+        for c in campaigns
+        if c.status == CampaignStatus.SENDING
+    ]
+    if not opened:
+        return {}
+    since: dict[int, datetime] = {}
+    for person in people:
+        if not person.active or person.id in acknowledged:
+            continue
+        if not person.paper_only and email_problem(person.email)[0] is not None:
+            continue
+        starts = [start for start, audience in opened if audience.includes(person)]
+        if starts:
+            since[person.id] = max(min(starts), person.first_seen_at or min(starts))
+    return since
+
+
+def _listed(o: OutstandingPerson, people: Mapping[int, Person]) -> dict[str, Any]:
+    person = people[o.person_id]
+    return {"name": o.name, "category": o.category, "days_outstanding": o.days_outstanding,
+            "no_email": o.no_email, "roster_id": person.person_key}
+
+
+def _escalation_variables(
+    overdue: list[OutstandingPerson], sites: dict[str, SiteRow], people: Mapping[int, Person]
+) -> dict[str, Any]:
     """The escalation's site table (most outstanding first) and its list of people."""
     by_site: dict[str, list[OutstandingPerson]] = {}
     for o in overdue:
@@ -146,15 +201,11 @@ def _escalation_variables(overdue: list[OutstandingPerson], sites: dict[str, Sit
         for s, v in sorted(by_site.items(), key=lambda kv: -len(kv[1]))
     ]
     listed = [
-        {
-            "name": o.name,
-            "site_name": sites[o.site_id].name if o.site_id in sites else "",
-            "category": o.category,
-            "days_outstanding": o.days_outstanding,
-        }
+        {**_listed(o, people), "site_name": sites[o.site_id].name if o.site_id in sites else ""}
         for o in overdue
     ]
-    return {"total_outstanding": len(overdue), "sites": site_rows, "people": listed}
+    return {"total_outstanding": len(overdue), "sites": site_rows, "people": listed,
+            "no_email": sum(1 for p in listed if p["no_email"])}
 
 
 # -- joiners -------------------------------------------------------------------------------------------------
@@ -163,8 +214,9 @@ def _escalation_variables(overdue: list[OutstandingPerson], sites: dict[str, Sit
 def plan_joiner_announcements(session: Session, settings: Settings, now: datetime) -> list[PlannedDelivery]:
     """People who joined the roster after a campaign started get its announcement (individually), once.
 
-    Only campaigns that are ``sending`` for the newest policy version count; whoever a campaign's ledger
-    already covers (individually or in a site-group message) is left out.
+    Only campaigns that are ``sending`` for the newest policy version count; whoever the ledger of any of the
+    version's campaigns already covers (individually or in a site-group message) is left out, and a joiner
+    gets one announcement however many campaigns are sending.
     """
     version = latest_policy_version(session)
     if version is None:
@@ -176,15 +228,14 @@ def plan_joiner_announcements(session: Session, settings: Settings, now: datetim
     by_id = {p.id: p for p in people}
     acknowledged = acknowledged_person_ids(session, version.id)
     planned: list[PlannedDelivery] = []
+    # Whoever any campaign of this version announced to is covered: two campaigns never both greet a joiner.
+    covered = announced_person_ids(session, version.id)
     for campaign in campaigns:
-        rows = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
-        covered = {d.person_id for d in rows if d.person_id is not None}
-        for d in rows:
-            covered.update((d.context or {}).get("person_ids", ()))
         audience = Audience(**{**(campaign.audience or {}), "only_outstanding": True})
         plan = plan_campaign([p for p in people if p.id not in covered], acknowledged, audience, version, settings,
                              now, campaign_id=campaign.id, language=campaign.language)  # type: ignore[arg-type]
         planned += [individual_delivery(campaign.id, a) for a in plan.deliveries]
+        covered.update(a.person_id for a in plan.deliveries)
         # Joiners are few: they never wait for a site-group message.
         for group in plan.group_announcements:
             for person_id, address in zip(group.person_ids, group.recipients, strict=True):
@@ -198,6 +249,7 @@ def plan_joiner_announcements(session: Session, settings: Settings, now: datetim
                     site_id=person.site_id,
                     context={"language": group.language},
                 ))
+            covered.update(group.person_ids)
     return planned
 
 

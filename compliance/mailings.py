@@ -22,7 +22,7 @@ from compliance.models import Campaign, Delivery, Person, PolicyVersion
 from compliance.models import Site as SiteRow
 from compliance.policy import FormQuestions
 from compliance.settings import Settings
-from compliance.tokens import issue_token, prefilled_link
+from compliance.tokens import TokenKeys, prefilled_link
 from compliance.vocabulary import DeliveryKind, EmailTemplate, PersonCategory, PersonKind, is_personal, reminder_number
 
 # What a dry run's sample shows instead of the first planned person's name and personal link: the sample goes
@@ -35,13 +35,13 @@ def policy_url(version: PolicyVersion) -> str:
     return f"https://docs.google.com/document/d/{version.drive_file_id}/view"
 
 
-def form_url(person: Person, version: PolicyVersion, secret: str) -> str:
+def form_url(person: Person, version: PolicyVersion, keys: TokenKeys) -> str:
     """Staff sign in to the staff form; everyone else gets the community form with their personal code."""
     questions = version.form_questions or {}
     if person.kind == PersonKind.EMPLOYEE and person.has_district_account:
         return FormQuestions.from_json(questions["staff"]).responder_uri
     community = FormQuestions.from_json(questions["community"])
-    token = issue_token(secret, person.person_key, version.id)
+    token = keys.issue(person.person_key, version.id)
     return prefilled_link(community.responder_uri, {community.token: token})
 
 
@@ -79,9 +79,28 @@ class MessageFactory:
             date=self.now.astimezone(UTC),
             sender_name=self.settings.district.name,
             to_name=to_name,
-            attachments=(self.attachments or {}).get(delivery.id, ()),
+            attachments=[*(self.attachments or {}).get(delivery.id, ()), *self._follow_up_attachments(delivery)],
         )
         return raw, message_id_for(delivery.idempotency_key, self.settings.district.domain)
+
+    def _follow_up_attachments(self, delivery: Delivery) -> list[Attachment]:
+        if delivery.kind not in (DeliveryKind.SITE_DIGEST, DeliveryKind.SUPERINTENDENT_ESCALATION):
+            return []
+        from compliance.packs import follow_up_attachments  # openpyxl loads only for messages that carry one
+
+        variables = (delivery.context or {}).get("vars", {})
+        return follow_up_attachments(delivery.kind, variables, self.settings.district.name)
+
+    def add_draft(self, draft_id: int, campaign: Campaign, version: PolicyVersion | None) -> None:
+        """Let :meth:`preview` render a dry run's draft campaign (and draft version), which have no rows:
+        deliveries naming ``draft_id`` as their campaign read these instead of the store."""
+        if version is None:
+            raise ValueError("a draft campaign needs its policy version")
+        self._campaigns[draft_id] = campaign
+        self._versions[draft_id] = version
+        campaign.policy_version_id = draft_id if version.id is None else version.id
+        if version.id is not None:
+            self._versions[version.id] = version
 
     def preview(self, delivery: Delivery) -> RenderedEmail:
         """What ``delivery`` would say, with the recipient's name and personal link masked (dry-run samples).
@@ -130,7 +149,7 @@ class MessageFactory:
             "site_name": site.name if site else self.settings.district.name,
             "policy_title": version.title,
             "policy_url": policy_url(version),
-            "form_url": MASKED_LINK if masked else form_url(person, version, self.settings.token_secret),
+            "form_url": MASKED_LINK if masked else form_url(person, version, TokenKeys.of(self.settings)),
             "deadline": date.fromisoformat(campaign.plan["deadline"]),
         }
         if (number := reminder_number(delivery.kind)) is not None:

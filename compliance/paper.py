@@ -2,18 +2,21 @@
 
 Each row names a person, their school, their category and the date signed. A row is matched to exactly one
 active person at that school by name (accents, hyphens and nicknames do not matter), using the category when
-two people share a name; anything else is rejected with the file, row and field.
+two people share a name; anything else is rejected with the file, row and field. A row is known by its
+content (person, school, name, date), not by its file and row number, so the same binder re-saved, re-sorted
+or extended next year counts each signed line once.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from rapidfuzz import fuzz, process
 
-from compliance.acknowledgements import RosterEntry, name_matches
+from compliance.acknowledgements import RosterEntry, name_matches, proxy_phrase
 from compliance.columns import misfits
 from compliance.consent import parse_date
 from compliance.models import Acknowledgement
@@ -37,7 +40,10 @@ class PaperAcknowledgement:
     person_id: int
     signed_name: str
     signed_on: date
-    reference: str  # "<file>#<sheet>!<row>": unique per binder line, so re-importing adds nothing
+    # "paper:<hash of the line's person, school, category and date>": the same signed line in a re-saved or
+    # re-sorted binder is the same reference (counted once); a line signed next year is a new one.
+    reference: str
+    where: str = ""  # "<file>#<sheet>!<row>", for messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,11 @@ def read_paper_acknowledgements(
             if signed_on is None:
                 rejected.append(_reject(row, "date_signed", "not a date", row.text("date_signed")))
                 continue
+            phrase = proxy_phrase(name)
+            if phrase:  # a proxy signature acknowledges nobody: central office reviews it
+                rejected.append(_reject(row, "name", f"needs review: signed on behalf of someone else ('{phrase}')",
+                                        name))
+                continue
             site_text = row.text("site")
             site_id = site_of(site_text, sites)
             if site_id is None:
@@ -106,12 +117,15 @@ def read_paper_acknowledgements(
                 why = "no active person of that name at the school" if not candidates else "name matches several people"
                 rejected.append(_reject(row, "name", why, name))
                 continue
+            person = candidates[0].entry
+            line = "\x1f".join((person.person_key, site_id, normalize_name(name), signed_on.isoformat()))
             found.append(
                 PaperAcknowledgement(
-                    person_id=candidates[0].entry.person_id,
+                    person_id=person.person_id,
                     signed_name=name,
                     signed_on=signed_on,
-                    reference=f"paper:{table.source}#{table.sheet}!{row.row}",
+                    reference=f"paper:{hashlib.sha256(line.encode()).hexdigest()[:32]}",
+                    where=f"{table.source}#{table.sheet}!{row.row}",
                 )
             )
     return found, rejected

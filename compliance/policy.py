@@ -23,9 +23,10 @@ the revision they acknowledge, community members (no district account) included.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from compliance.errors import ConfigurationError
@@ -50,6 +51,115 @@ def local_school_year(moment: datetime, zone: str, start_mmdd: str = "08-01") ->
 def policy_sha256(exported_text: bytes) -> str:
     """Hash of what people were asked to read; line endings normalised first."""
     return hashlib.sha256(exported_text.replace(b"\r\n", b"\n").strip()).hexdigest()
+
+
+class KnownVersion(Protocol):
+    id: int
+    drive_file_id: str
+    revision_id: str
+    sha256: str
+    school_year: str
+
+
+def matching_version(
+    versions: Iterable[KnownVersion], drive_file_id: str, revision_id: str, sha256: str | None,
+    school_year: str | None,
+) -> KnownVersion | None:
+    """The stored version a document state belongs to, or None when it would open a new one.
+
+    Same file and school year, and the same text (by hash) or the same Drive revision: a new revision whose
+    text is unchanged (a comment, a title edit, a sharing change) is still the same version, so nobody is
+    asked to sign again for nothing. The newest match wins. ``school_year`` None: any school year (a district
+    that does not renew acknowledgements each year, ``renew_each_school_year = false``).
+    """
+    found = [
+        v for v in versions
+        if v.drive_file_id == drive_file_id and (school_year is None or v.school_year == school_year)
+        and ((sha256 is not None and v.sha256 == sha256) or v.revision_id == revision_id)
+    ]
+    return max(found, key=lambda v: v.id) if found else None
+
+
+class DatedVersion(Protocol):
+    id: int
+    school_year: str
+    created_at: datetime
+
+
+def version_in_force(versions: Iterable[DatedVersion], signed_on: date, zone: str,
+                     start_mmdd: str = "08-01") -> DatedVersion | None:
+    """The policy version a paper form signed on ``signed_on`` acknowledged: the newest one opened by then in
+    that day's school year (a form signed last May is last year's version, not the one opened in August).
+
+    None when no version of that school year had been opened by then (the row is refused, not guessed).
+    """
+    year = school_year_of(signed_on, start_mmdd)
+    tz = ZoneInfo(zone)
+    opened = [v for v in versions if v.school_year == year and v.created_at.astimezone(tz).date() <= signed_on]
+    return max(opened, key=lambda v: (v.created_at, v.id)) if opened else None
+
+
+RevisionDecision = Literal["material", "editorial"]
+# Why a document state opens a new version: the first one, a new school year (renewal), or changed text.
+VersionChange = Literal["", "first", "new_school_year", "changed_text"]
+
+
+def change_kind(versions: Iterable[KnownVersion], school_year: str, renew_each_school_year: bool) -> VersionChange:
+    """Why a document state no stored version matches would open a new one."""
+    known = list(versions)
+    if not known:
+        return "first"
+    if renew_each_school_year and not any(v.school_year == school_year for v in known):
+        return "new_school_year"
+    return "changed_text"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionProbe:
+    """Which policy version a run would use, found without changing anything (what a dry run plans against).
+
+    ``existing_id`` is None when a real run would open a new version (new text, new school year, or a policy
+    document not uploaded yet); the dry run then plans as if nobody had signed it, which is what would happen.
+    """
+
+    drive_file_id: str | None
+    revision_id: str
+    school_year: str
+    sha256: str | None
+    existing_id: int | None
+    title: str
+    change: VersionChange = ""
+    # For changed text: the version whose text changed, and central office's decision if one was given.
+    previous_id: int | None = None
+    decision: RevisionDecision | None = None
+
+    @property
+    def needs_decision(self) -> bool:
+        """Changed text nobody has classified yet: material (everyone signs again) or editorial (nobody does)."""
+        return self.change == "changed_text" and self.decision is None
+
+    @property
+    def would_create(self) -> bool:
+        return self.existing_id is None
+
+    def describe(self) -> str:
+        """One line for the plan: which version, and whether the real run would create it."""
+        if self.existing_id is not None:
+            return f"policy version {self.existing_id} ({self.title}, revision {self.revision_id})"
+        where = f"revision {self.revision_id}" if self.drive_file_id else "the policy document, not uploaded yet"
+        why = {"first": "", "new_school_year": ", a new school year: everyone acknowledges again",
+               "changed_text": f", the text of version {self.previous_id} changed", "": ""}[self.change]
+        pending = "; central office must first say whether the change is material or editorial" \
+            if self.needs_decision else ""
+        return (f"a new policy version for {self.school_year} ({where}{why}); the real run creates it and its "
+                f"forms, this dry run created nothing{pending}")
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VersionProbe:
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)

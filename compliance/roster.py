@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from compliance.models import Person
@@ -294,6 +294,12 @@ def person_key(email: str | None, given: str, family: str, phone: str | None, si
         identity = f"email:{norm_email}"
     else:
         identity = f"name:{normalize_name(family)}|{normalize_name(given)}|{phone or ''}|{site_id or ''}"
+    return "p_" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def shared_email_key(email: str, given: str, family: str) -> str:
+    """Key of a person who shares an email with someone of another name (a family or PTA mailbox)."""
+    identity = f"email:{normalize_email(email)}|name:{normalize_name(family)}|{normalize_name(given)}"
     return "p_" + hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
@@ -583,18 +589,23 @@ def same_person_groups(records: Sequence[PersonRecord]) -> list[list[int]]:
 
     Same normalised email -> same person. Without a shared email: same normalised family name and phone, with
     nickname-compatible given names. Two different emails never merge through name + phone (a parent may share
-    a phone with a spouse of the same surname).
+    a phone with a spouse of the same surname), and one email never merges two people whose names differ
+    (:func:`names_compatible`): such pairs are for central office to review (:func:`likely_duplicates`).
     """
     uf = _UnionFind(len(records))
-    by_email: dict[str, int] = {}
+    by_email: dict[str, list[int]] = {}
     by_name_phone: dict[tuple[str, str], list[int]] = {}
     for i, rec in enumerate(records):
         email = rec.email_normalized
         if email:
-            if email in by_email:
-                uf.union(by_email[email], i)
-            else:
-                by_email[email] = i
+            # A shared mailbox (a family's, a PTA's) is not one person: the same email merges only people
+            # whose names agree; the others stay apart, each with a code of their own.
+            earlier = by_email.setdefault(email, [])
+            for j in earlier:
+                if names_compatible(records[j], rec):
+                    uf.union(j, i)
+                    break
+            earlier.append(i)
         if rec.phone:
             by_name_phone.setdefault((normalize_name(rec.family_name), rec.phone), []).append(i)
     for block in by_name_phone.values():
@@ -609,6 +620,19 @@ def same_person_groups(records: Sequence[PersonRecord]) -> list[list[int]]:
     for i in range(len(records)):
         groups.setdefault(uf.find(i), []).append(i)
     return [groups[k] for k in sorted(groups)]
+
+
+def _words(text: str) -> list[str]:
+    return normalize_name(text).split()
+
+
+def names_compatible(a: PersonRecord, b: PersonRecord) -> bool:
+    """The same person's name as two lists may write it: one family name's words within the other's ("Garcia"
+    and "Garcia Lopez"), and the same first given name or a nickname of it."""
+    fa, fb = set(_words(a.family_name)), set(_words(b.family_name))
+    if not fa or not fb or not (fa <= fb or fb <= fa):
+        return False
+    return given_names_compatible(a.given_name, b.given_name)
 
 
 def _name_quality(rec: PersonRecord) -> tuple[int, ...]:
@@ -660,6 +684,20 @@ def _merge_group(group: Sequence[PersonRecord]) -> PersonRecord:
 def merge_people(records: Sequence[PersonRecord]) -> list[PersonRecord]:
     """One record per real person (see :func:`same_person_groups`), in order of first appearance."""
     merged = [_merge_group([records[i] for i in group]) for group in same_person_groups(records)]
+    # People sharing an email: the first listed (the directory's, else the first in source order) keeps the
+    # email's key, the others get one bound to their name too, so each code identifies one person.
+    owner: dict[str, int] = {}
+    for pos, rec in enumerate(merged):
+        email = rec.email_normalized
+        if email is None:
+            continue
+        first = owner.setdefault(email, pos)
+        if first != pos and not (rec.directory_id and not merged[first].directory_id):
+            merged[pos] = replace(rec, person_key=shared_email_key(email, rec.given_name, rec.family_name))
+        elif first != pos:  # the directory's record owns the email; the earlier one moves over
+            prev = merged[first]
+            merged[first] = replace(prev, person_key=shared_email_key(email, prev.given_name, prev.family_name))
+            owner[email] = pos
     # Two groups can still land on one key (same name, no email, no phone, same site): keep them apart
     # deterministically rather than silently merging people nobody proved to be the same.
     seen: dict[str, int] = {}
@@ -815,16 +853,20 @@ def sync_people(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     held = set(held_sources)
-    existing = {p.person_key: p for p in session.scalars(select(Person))}
+    # Plain rows of the compared columns, not Person objects: an unchanged LAUSD roster (175,000 people) is
+    # compared in memory and only the rows that changed are written, in one executemany.
+    columns = (Person.id, Person.person_key, Person.active, *(getattr(Person, name) for name in _SYNCED))
+    existing = {row.person_key: row for row in session.execute(select(*columns))}
     updated = unchanged = left = 0
     seen: set[str] = set()
     joiners: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     # A person a held list shared with another list was stored under the key their merged record had; read
     # from the other list alone they get another key. Matched to the held person by the same rule as
     # deduplication (email, or family name + phone with compatible given names), they are not a joiner.
     held_people = [p for p in existing.values() if p.source in held and p.active]
     held_emails = {p.email_normalized for p in held_people if p.email_normalized}
-    held_phones: dict[tuple[str, str], list[Person]] = {}
+    held_phones: dict[tuple[str, str], list[Any]] = {}
     for p in held_people:
         if p.phone:
             held_phones.setdefault((normalize_name(p.family_name), p.phone), []).append(p)
@@ -839,10 +881,11 @@ def sync_people(
 
     for rec in records:
         seen.add(rec.person_key)
-        if rec.person_key in existing and existing[rec.person_key].source in held:
+        person = existing.get(rec.person_key)
+        if person is not None and person.source in held:
             unchanged += 1
             continue
-        if held_people and rec.person_key not in existing and listed_by_held_source(rec):
+        if held_people and person is None and listed_by_held_source(rec):
             unchanged += 1
             continue
         first_source = rec.sources[0] if rec.sources else ("", "", 0)
@@ -860,7 +903,6 @@ def sync_people(
             "source": first_source[0][:300],
             "source_ref": (rec.directory_id or _source_ref(first_source))[:300],
         }
-        person = existing.get(rec.person_key)
         if person is not None and DIRECTORY_SOURCE in held and person.has_district_account:
             values["has_district_account"] = True
         if person is None:
@@ -869,28 +911,31 @@ def sync_people(
                  "left_at": None if rec.active else now}
             )
             continue
-        changed = False
-        for name in _SYNCED:
-            if getattr(person, name) != values[name]:
-                setattr(person, name, values[name])
-                changed = True
+        change = {name: values[name] for name in _SYNCED if getattr(person, name) != values[name]}
         if rec.active and not person.active:
-            person.active, person.left_at, changed = True, None, True
+            change.update(active=True, left_at=None)
         elif not rec.active and person.active:
-            person.active, person.left_at = False, now
+            changes.append({"id": person.id, **change, "active": False, "left_at": now})
             left += 1
             continue
-        if changed:
+        if change:
+            changes.append({"id": person.id, **change})
             updated += 1
         else:
             unchanged += 1
     for key, person in existing.items():
         if key not in seen and person.active and person.source not in held:
-            person.active, person.left_at = False, now
+            changes.append({"id": person.id, "active": False, "left_at": now})
             left += 1
     if joiners:
         # One executemany instead of an ORM object per joiner: a first sync at LAUSD scale inserts 175,000
         # people, and unit-of-work bookkeeping per object was most of the sync's store time.
         session.execute(insert(Person), joiners)
+    # Rows differ in which columns changed: one executemany per set of columns.
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        by_columns.setdefault(tuple(sorted(change)), []).append(change)
+    for batch in by_columns.values():
+        session.execute(update(Person), batch)
     session.flush()
     return SyncCounts(len(joiners), updated, unchanged, left)

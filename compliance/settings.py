@@ -27,6 +27,10 @@ from compliance.vocabulary import CaseCategory
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = PROJECT_ROOT / "data" / "district.toml"
 
+# The secret the sample district and the tests run with. It is in this public source, so anyone who knows a
+# person's email could compute their personal code with it: production refuses to run with it.
+DEMO_TOKEN_SECRET = "change-me-in-production-this-is-the-demo-secret"
+
 SiteKind = Literal["elementary", "middle", "high", "k8", "adult", "office", "other"]
 # What a parent's photo consent can cover (AR 1114 rule 1); compliance.consent.PURPOSES is this tuple.
 ConsentPurpose = Literal["website", "social_media", "yearbook", "press", "video"]
@@ -129,6 +133,12 @@ class Reminders(BaseModel):
     site_admin_digest_days: int = 21
     superintendent_days: int = 28
     takedown_reminder_days: int = 3
+    # While anyone at a site is overdue its administrator gets a digest this often; the superintendent gets
+    # the people newly past ``superintendent_days`` at most this often (joiners cross the line all year).
+    site_digest_every_days: int = Field(7, ge=1)
+    superintendent_every_days: int = Field(7, ge=1)
+    # Longer lists go as an attached workbook, with a short summary and one request in the message.
+    inline_list_max: int = Field(25, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Reminders:
@@ -318,6 +328,9 @@ class Settings(BaseSettings):
     paper_acknowledgements: str | None = None
     policy_document: str | None = Field(None, description="Policy text uploaded to Drive on first run (demo)")
     policy_drive_file_id: str | None = Field(None, description="Drive file holding the policy, once it exists")
+    renew_each_school_year: bool = Field(
+        True, description="Everyone acknowledges again each school year (a new version opens on school_year_start)"
+    )
     sites_base_url: str = Field(
         "https://www.example.org", description="Replaces {sites_base_url} in site web roots (demo and tests)"
     )
@@ -328,16 +341,52 @@ class Settings(BaseSettings):
     )
     out_dir: Path = PROJECT_ROOT / "out"
     var_dir: Path = PROJECT_ROOT / "var"
+    environment: Literal["production", "demo", "test"] = Field(
+        "production",
+        description="demo and test (the sample district, the test suite) may run with the public demo token "
+        "secret; production refuses to (DC_ENVIRONMENT)",
+    )
     token_secret: str = Field(
-        "change-me-in-production-this-is-the-demo-secret",
+        DEMO_TOKEN_SECRET,
         min_length=16,
         repr=False,
-        description="HMAC key for community acknowledgement tokens",
+        description="HMAC key for community acknowledgement tokens (DC_TOKEN_SECRET): long and random",
+    )
+    token_key_id: str = Field(
+        "",
+        pattern=r"^[a-z0-9]{0,8}$",
+        description="Id of the current token key, written into new codes (empty: the original key). Give the "
+        "new key a new id when rotating, and move the old secret to token_retired_keys",
+    )
+    token_retired_keys: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description="Retired token secrets by key id ('' for the original key): they only recognise codes "
+        "already sent, never issue new ones (DC_TOKEN_RETIRED_KEYS as JSON)",
     )
     profile_path: Path = Field(
         default_factory=lambda: Path(os.environ.get("DC_PROFILE") or DEFAULT_PROFILE),
         validation_alias=AliasChoices("DC_PROFILE", "profile_path"),
     )
+
+    def secret_problems(self) -> list[str]:
+        """Why these settings must not run for real: the public demo token secret outside demo and test."""
+        if self.environment in ("demo", "test"):
+            return []
+        problems = []
+        if self.token_secret == DEMO_TOKEN_SECRET:
+            problems.append(
+                "DC_TOKEN_SECRET is the public demo secret: anyone who knows a person's email could compute their "
+                "personal acknowledgement code. Set DC_TOKEN_SECRET to a long random value (python -c \"import "
+                "secrets; print(secrets.token_urlsafe(32))\"), or DC_ENVIRONMENT=demo for the sample district"
+            )
+        return problems
+
+    def require_safe_secrets(self) -> None:
+        """Raise :class:`ProfileError` (one clear message) when :meth:`secret_problems` finds any."""
+        problems = self.secret_problems()
+        if problems:
+            raise ProfileError(f"refusing to run in environment {self.environment!r}: " + "; ".join(problems))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -361,6 +410,16 @@ class Settings(BaseSettings):
 
     def site_roots(self, site: Site) -> list[str]:
         return [root.replace("{sites_base_url}", self.sites_base_url.rstrip("/")) for root in site.web_roots]
+
+    @model_validator(mode="after")
+    def _token_keys(self) -> Settings:
+        # Key ids go into tokens, which split on "."; the current key must not also be a retired one.
+        bad = [k for k in self.token_retired_keys if not re.match(r"^[a-z0-9]{0,8}$", k)]
+        if bad:
+            raise ValueError(f"token_retired_keys: key ids are up to 8 lowercase letters and digits, not {bad[0]!r}")
+        if self.token_key_id in self.token_retired_keys:
+            raise ValueError(f"token_key_id {self.token_key_id!r} is also in token_retired_keys")
+        return self
 
     @model_validator(mode="after")
     def _unique_sites(self) -> Settings:

@@ -62,6 +62,8 @@ class LocalDistrict:
             "DC_CRAWL__ALLOW_LOOPBACK": "true",
             "DC_GOOGLE__ADMIN_SUBJECT": ADMIN_SUBJECT,
             "DC_OUT_DIR": str(self.work_dir / "out"),
+            # The sample district runs with the public demo token secret (production refuses it).
+            "DC_ENVIRONMENT": "demo",
             **self.emulator.environment(key_file),
             **self.extra_env,
         }

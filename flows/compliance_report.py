@@ -32,7 +32,7 @@ HEADLINES = (
 def compliance_report(now: datetime | None = None) -> dict[str, object]:
     """Build the workbook from the store, keep it in Drive for named people, email it to the superintendent."""
     now = now or datetime.now(UTC)
-    settings = resources.settings()
+    settings = resources.checked_settings()
     path, summary = build_workbook(now)
     drive_file_id = store_in_drive(path, now)
     emailed = email_report(path, summary, drive_file_id, now)

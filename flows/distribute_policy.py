@@ -1,7 +1,8 @@
 """Policy distribution campaign, started by central office from the Prefect UI form or the CLI.
 
-Dry run first: it records and shows the plan (counts by site and category, a rendered sample, quota days,
-who is skipped and why) and sends nothing. A real run queues one ledger row per message and sends what the
+Dry run first: it shows the plan (counts by site and category, a rendered sample, quota days, who is skipped
+and why, which policy version it is about) and changes nothing: no policy version, form, Drive file, campaign
+or delivery row. A real run queues one ledger row per message and sends what the
 sender pool's windows allow; the nightly job keeps sending what is left, and reminders follow.
 """
 
@@ -24,14 +25,16 @@ from compliance.campaign_form import (  # noqa: E402
     category_choices,
     language_choices,
     parameters_from_form,
+    revision_choices,
     run_name,
     site_choices,
 )
 from compliance.settings import get_settings  # noqa: E402
+from tasks import resources  # noqa: E402
 from tasks.artifacts import publish_summary, publish_table  # noqa: E402
 from tasks.campaign import plan_and_queue, send_queued_mail  # noqa: E402
 from tasks.guard import stops_on_configuration_error  # noqa: E402
-from tasks.policy import ensure_policy_version  # noqa: E402
+from tasks.policy import ensure_policy_version, probe_policy_version  # noqa: E402
 
 
 def _plan_markdown(result: dict) -> str:
@@ -40,9 +43,11 @@ def _plan_markdown(result: dict) -> str:
     lines = [
         f"## Campaign plan: {s['campaign_name']}",
         "",
+        f"- planned against {s['policy_version']}",
         f"- messages: {s['individual_messages']:,} individual, {s['group_messages']:,} site-group",
         f"- people reached: {s['people_reached']:,}; paper copies to print: {s['print_list']:,}",
         f"- skipped: {', '.join(f'{k} {v:,}' for k, v in s['skipped'].items()) or 'nobody'}",
+        f"- announced again on request (resend): {s['resent']:,}",
         f"- staff channel: {s['staff_channel']} ({s['staff_channel_reason']})",
         f"- quota: {quota['days']} day(s) with {quota['senders']} sender(s), "
         f"{quota['messages_per_day']:,} messages a day, about {quota['sending_minutes']:,} minutes of sending",
@@ -56,8 +61,14 @@ def _plan_markdown(result: dict) -> str:
 
 
 def _campaign(params: CampaignParameters, now: datetime) -> dict:
-    version_id = params.policy_version_id or ensure_policy_version(now)
-    result = plan_and_queue(params, version_id, now)
+    resources.checked_settings()  # refuses production with the public demo token secret
+    if params.dry_run:
+        # A dry run finds the version a real run would use and creates nothing (no version, form, Drive file).
+        probe = None if params.policy_version_id else probe_policy_version(now)
+        result = plan_and_queue(params, params.policy_version_id, now, probe)
+    else:
+        version_id = params.policy_version_id or ensure_policy_version(now, params.policy_revision, params.decided_by)
+        result = plan_and_queue(params, version_id, now)
     summary = result["summary"]
     # Plan artifacts hold counts and, for a dry run, the first planned person's announcement as the message
     # factory renders it, with name and personal link masked (compliance.campaign.sample_announcement).
@@ -99,6 +110,7 @@ _SETTINGS = get_settings()
 Site = site_choices(_SETTINGS)
 Category = category_choices()
 MessageLanguage = language_choices()
+PolicyRevision = revision_choices()
 
 
 def _field(name: str, **constraints: object) -> Any:
@@ -116,6 +128,9 @@ def distribute_policy(
     language: Annotated[MessageLanguage, _field("language")] = MessageLanguage("English"),  # type: ignore[valid-type]
     deadline_days: Annotated[int, _field("deadline_days", ge=1, le=120)] = 21,
     policy_version: Annotated[int, _field("policy_version", ge=0)] = 0,
+    policy_revision: Annotated[PolicyRevision, _field("policy_revision")] = PolicyRevision("No change to decide"),  # type: ignore[valid-type]
+    decided_by: Annotated[str, _field("decided_by", max_length=200)] = "",
+    resend_announced: Annotated[bool, _field("resend_announced")] = False,
 ) -> dict:
     """Plan (dry run) or send a policy distribution campaign: the form central office fills in.
 
@@ -128,11 +143,15 @@ def distribute_policy(
         language: Used when a person has no language preference on the roster.
         deadline_days: Reminders and escalation count from this deadline (1 to 120 days).
         policy_version: 0 announces the newest policy version; another number announces that version.
+        policy_revision: When the policy text changed, whether everyone must acknowledge again.
+        decided_by: Who answered policy_revision (kept with the decision).
+        resend_announced: Ticked, people already announced this version get the announcement again.
     """
     params = parameters_from_form(
         _SETTINGS, dry_run=dry_run, campaign_name=campaign_name, sites=sites, categories=categories,
         include_already_acknowledged=include_already_acknowledged, language=language,
-        deadline_days=deadline_days, policy_version=policy_version,
+        deadline_days=deadline_days, policy_version=policy_version, policy_revision=policy_revision,
+        decided_by=decided_by, resend_announced=resend_announced,
     )  # fmt: skip
     return _campaign(params, datetime.now(UTC))
 

@@ -13,17 +13,20 @@ configure_prefect_env()
 
 from prefect import flow, get_run_logger  # noqa: E402
 
+from compliance.campaign import CampaignParameters  # noqa: E402
 from compliance.photos.store import held_line  # noqa: E402
+from compliance.policy import RevisionDecision  # noqa: E402
 from tasks import resources  # noqa: E402
 from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements  # noqa: E402
 from tasks.artifacts import publish_summary, publish_table  # noqa: E402
-from tasks.campaign import check_bounces, send_queued_mail  # noqa: E402
+from tasks.campaign import check_bounces, plan_and_queue, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
 from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
 from tasks.guard import stops_on_configuration_error  # noqa: E402
 from tasks.incidents import queue_incident_follow_up, sync_incident_reports  # noqa: E402
 from tasks.ledger import anchor_ledger  # noqa: E402
 from tasks.photos import coverage_rows, crawl_site, reconcile_site  # noqa: E402
+from tasks.policy import follow_policy_document  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
 
 SITES_PER_CONSENT_TASK = 50
@@ -40,20 +43,33 @@ def _total(per_site: list[dict[str, object]]) -> dict[str, int]:
 
 @flow(name="nightly", log_prints=False)
 @stops_on_configuration_error
-def nightly(now: datetime | None = None, crawl: bool = True) -> dict[str, dict[str, int]]:
+def nightly(
+    now: datetime | None = None,
+    crawl: bool = True,
+    policy_revision: RevisionDecision | None = None,
+    decided_by: str | None = None,
+) -> dict[str, dict[str, int]]:
     """Roster sync, acknowledgement sync, reminders and escalation, incident reports and their follow-up, crawl
     and consent reconciliation.
 
     ``now`` exists for tests and replays; a scheduled run uses the current time. ``crawl=False`` skips the
-    websites (e.g. a re-run after fixing a roster file).
+    websites (e.g. a re-run after fixing a roster file). ``policy_revision`` and ``decided_by`` answer a
+    pending policy change (material: everyone acknowledges again; editorial: nobody does).
     """
     now = now or datetime.now(UTC)
-    settings = resources.settings()
+    settings = resources.checked_settings()
     site_ids = [s.id for s in settings.sites]
     results: dict[str, dict[str, int]] = {}
     notes: list[str] = []  # one line each, shown in the run's summary artifact (e.g. the sites held tonight)
 
     results["roster"] = sync_roster(now)
+    # The policy document first: a new school year or a material change opens a new version and announces it.
+    results["policy"] = follow_policy_document(now, policy_revision, decided_by)
+    if results["policy"]["policy versions opened"]:
+        version_id = results["policy"]["policy version"]
+        name = f"policy version {version_id} ({now.astimezone(settings.tz):%Y-%m-%d})"
+        opened = plan_and_queue(CampaignParameters(name=name, dry_run=False), version_id, now)
+        results["policy"]["announcements queued"] = opened["queued"]
     results["acknowledgements"] = {**sync_acknowledgements(now), **import_paper_acknowledgements(now)}
     results["bounces"] = check_bounces(now)
     results["follow-up"] = {**announce_to_joiners(now), **queue_follow_up(now)}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -14,10 +17,11 @@ from compliance.google.workspace import list_responses
 from compliance.ledger import append_acknowledgement
 from compliance.models import Person, PolicyVersion, SyncState
 from compliance.paper import PaperPerson, read_paper_acknowledgements
-from compliance.policy import FormKind, FormQuestions
+from compliance.policy import FormKind, FormQuestions, version_in_force
 from compliance.quarantine import Rejected, quarantine
 from compliance.roster import normalize_email
-from compliance.tokens import token_index
+from compliance.tabular import Source
+from compliance.tokens import TokenKeys, token_index
 from compliance.vocabulary import AckMethod
 from tasks import resources
 from tasks.guard import retry_unless_configuration
@@ -83,7 +87,7 @@ def sync_acknowledgements(now: datetime) -> dict[str, int]:
         by_email = {normalize_email(e.email): e for _, e in people.values() if e.email}
         versions = session.scalars(select(PolicyVersion).where(PolicyVersion.staff_form_id.is_not(None))).all()
         for version in versions:
-            tokens = token_index(settings.token_secret, [p.person_key for p, _ in people.values()], version.id)
+            tokens = token_index(TokenKeys.of(settings), [p.person_key for p, _ in people.values()], version.id)
             by_key = {e.person_key: e for _, e in people.values()}
             by_token = {token: (by_key[key], token_id) for token, (key, token_id) in tokens.items()}
             forms: list[tuple[FormKind, FormQuestions]] = [
@@ -122,27 +126,62 @@ def sync_acknowledgements(now: datetime) -> dict[str, int]:
 
 @task(name="import-paper-acknowledgements", cache_policy=NO_CACHE)
 def import_paper_acknowledgements(now: datetime) -> dict[str, int]:
-    """The office binder spreadsheet: each signed line matched to one person and recorded once."""
+    """The office binder spreadsheet: each signed line matched to one person and recorded once, against the
+    policy version in force on the day it was signed."""
     settings = resources.settings()
     if not settings.paper_acknowledgements:
         return {"paper rows recorded": 0}
     with resources.store().session() as session:
-        version = session.scalars(select(PolicyVersion).order_by(PolicyVersion.id.desc())).first()
-        if version is None:
+        versions = session.scalars(select(PolicyVersion).order_by(PolicyVersion.id)).all()
+        if not versions:
             return {"paper rows recorded": 0}
+        source = resources.load_source(settings.paper_acknowledgements)
+        changed = _note_binder_content(session, settings.paper_acknowledgements, source)
         people = _roster(session)
         candidates = [PaperPerson(e, p.site_id, p.category) for p, e in people.values()]
         found, rejected = read_paper_acknowledgements(
-            resources.load_source(settings.paper_acknowledgements),
+            source,
             candidates,
             settings.sites,
             label=settings.paper_acknowledgements,
         )
         recorded = 0
         for paper in found:
+            version = version_in_force(versions, paper.signed_on, settings.district.time_zone,
+                                       settings.district.school_year_start)
+            if version is None:
+                file, _, rest = paper.where.partition("#")
+                sheet, _, row = rest.rpartition("!")
+                rejected.append(Rejected("paper", file, int(row or 0), "date_signed",
+                                         "signed before any policy version of that school year was opened",
+                                         paper.signed_on.isoformat(), sheet))
+                continue
             signed_at = datetime.combine(paper.signed_on, time(12), tzinfo=settings.tz)
             verified = VerifiedResponse(paper.person_id, people[paper.person_id][0].person_key, paper.reference,
                                         paper.signed_name, None, None, signed_at, method=AckMethod.PAPER)
             recorded += _record(session, version, people, verified, now) == "recorded"
         quarantined = quarantine(session, rejected)
-    return {"paper rows recorded": recorded, "paper rows refused": len(rejected), "newly quarantined": quarantined}
+    return {"paper rows recorded": recorded, "paper rows refused": len(rejected), "newly quarantined": quarantined,
+            "paper binder changed": int(changed)}
+
+
+def _note_binder_content(session: Session, label: str, source: Source) -> bool:
+    """Remember the binder's content hash; True when it differs from the last read (or is new).
+
+    The binder is read every night whatever its name says (rows are known by their content, so re-reading
+    adds nothing twice); the hash tells the summary whether the office changed it.
+    """
+    if isinstance(source, tuple):
+        raw = json.dumps(source[1], sort_keys=True, default=str).encode()
+    else:
+        raw = Path(source).read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    key = f"paper.{hashlib.sha256(label.encode()).hexdigest()[:16]}.sha256"
+    row = session.get(SyncState, key)
+    if row is None:
+        session.add(SyncState(key=key, value=digest))
+        return True
+    if row.value == digest:
+        return False
+    row.value = digest
+    return True

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from compliance.campaign import (
     CampaignParameters,
     announcement_deliveries,
+    draft_policy_version,
     open_campaign,
     plan_stored_campaign,
     sample_announcement,
@@ -23,35 +24,53 @@ from compliance.campaign_form import CampaignSetupError, check_plan, check_roste
 from compliance.deliveries import queue_deliveries
 from compliance.models import Delivery, Person, PolicyVersion
 from compliance.outbox import OutboxCounts
+from compliance.policy import VersionProbe
 from compliance.quarantine import quarantine
 from tasks import resources
 from tasks.guard import retry_unless_configuration
 
 
 @task(name="plan-campaign", cache_policy=NO_CACHE)
-def plan_and_queue(params: CampaignParameters, policy_version_id: int, now: datetime) -> dict[str, Any]:
-    """Plan the campaign; a dry run records the plan only, a real run also queues one ledger row per message.
+def plan_and_queue(
+    params: CampaignParameters, policy_version_id: int | None, now: datetime, probe: dict | None = None
+) -> dict[str, Any]:
+    """Plan the campaign; a real run also queues one ledger row per message, a dry run changes nothing.
 
-    Re-running the same campaign finds its rows by idempotency key and queues nothing twice.
+    Re-running the same campaign finds its rows by idempotency key and queues nothing twice. A dry run plans
+    against ``policy_version_id`` or, when that is None, the version ``probe`` (a
+    :class:`~compliance.policy.VersionProbe`) says a real run would create; its session is rolled back, so
+    the store holds after it exactly what it held before.
     """
     settings = resources.settings()
+    if policy_version_id is None and probe is not None:
+        policy_version_id = VersionProbe.from_json(probe).existing_id
     with resources.store().session() as session:
-        version = session.get(PolicyVersion, policy_version_id)
-        if version is None:
-            raise CampaignSetupError(
-                f"there is no policy version {policy_version_id}: leave the policy version at 0 for the newest"
-            )
+        if policy_version_id is not None:
+            version = session.get(PolicyVersion, policy_version_id)
+            if version is None:
+                raise CampaignSetupError(
+                    f"there is no policy version {policy_version_id}: leave the policy version at 0 for the newest"
+                )
+            described = VersionProbe(version.drive_file_id, version.revision_id, version.school_year,
+                                     version.sha256, version.id, version.title).describe()
+        elif params.dry_run and probe is not None:
+            found = VersionProbe.from_json(probe)
+            version, described = draft_policy_version(found, now), found.describe()
+        else:
+            raise ValueError("a real run needs the policy version it announces")
         check_roster(session.scalar(select(func.count()).select_from(Person).where(Person.active)) or 0)
         campaign = open_campaign(session, params, version, settings, now)
         plan = plan_stored_campaign(session, campaign, params, version, settings, now)
         check_plan(campaign.plan)
+        campaign.plan["policy_version"] = described
         queued, sample = 0, {}
         if params.dry_run:
-            sample = sample_announcement(session, settings, campaign, plan, now)
-        else:
-            queued = queue_deliveries(session, announcement_deliveries(plan, campaign.id, str(settings.senders[0])))
-            start_sending(campaign)
-            quarantine(session, unsafe_name_rejections(plan))
+            sample = sample_announcement(session, settings, campaign, plan, now, version)
+            session.rollback()  # nothing of a dry run stays, whatever planning loaded or touched
+            return {"campaign_id": None, "summary": campaign.plan, "queued": 0, "sample": sample}
+        queued = queue_deliveries(session, announcement_deliveries(plan, campaign.id, str(settings.senders[0])))
+        start_sending(campaign)
+        quarantine(session, unsafe_name_rejections(plan))
         return {"campaign_id": campaign.id, "summary": campaign.plan, "queued": queued, "sample": sample}
 
 

@@ -23,6 +23,14 @@ def settings() -> Settings:
     return get_settings()
 
 
+def checked_settings() -> Settings:
+    """Settings a flow may run with: every flow calls this first, so none runs in production with the public
+    demo token secret (:meth:`compliance.settings.Settings.require_safe_secrets`)."""
+    current = get_settings()
+    current.require_safe_secrets()
+    return current
+
+
 @lru_cache(maxsize=4)
 def _store(url: str) -> Store:
     return Store(url)

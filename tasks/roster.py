@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from compliance.google.workspace import list_users
 from compliance.quarantine import quarantine
+from compliance.review import likely_duplicates, review_csv, review_xlsx
 from compliance.roster import JOB, assemble_roster, read_roster_parts, sync_people, sync_sites
 from compliance.sources import check_source, unreadable_reason
 from tasks import resources
@@ -29,6 +30,7 @@ def sync_roster(now: datetime) -> dict[str, int]:
     Directory users are read page by page (500 a call); Google Sheets lists are fetched in two reads each.
     Rows that do not validate go to quarantine and the rest still load. A source that is empty, unreadable or
     shrank beyond ``inputs.max_shrink_share`` is held (compliance.sources): its people keep their state.
+    Likely duplicates and shared mailboxes go to ``out/roster-review.csv`` and ``.xlsx`` for central office.
     """
     settings = resources.settings()
     users = list(list_users(resources.google()))
@@ -59,6 +61,10 @@ def sync_roster(now: datetime) -> dict[str, int]:
         quarantined = quarantine(session, result.rejected)
     log_source_checks(checks)
     log_rejected(result.rejected, "roster")
+    review = likely_duplicates(result.people)
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    (settings.out_dir / "roster-review.csv").write_text(review_csv(review), encoding="utf-8")
+    (settings.out_dir / "roster-review.xlsx").write_bytes(review_xlsx(review))
     return {
         "directory users": len(users),
         "lists read": len(associated),
@@ -69,4 +75,5 @@ def sync_roster(now: datetime) -> dict[str, int]:
         "left": counts.left,
         "rows rejected": len(result.rejected),
         "newly quarantined": quarantined,
+        "likely duplicates to review": len(review),
     }

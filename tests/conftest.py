@@ -10,6 +10,8 @@ from pathlib import Path
 from compliance.runtime import configure_prefect_env
 
 configure_prefect_env()
+# The suite runs with the public demo token secret; production settings refuse it (tests of that set it back).
+os.environ.setdefault("DC_ENVIRONMENT", "test")
 
 import pytest  # noqa: E402
 from emulator_fixtures import emulator, workspace_emulator  # noqa: E402,F401

@@ -2,7 +2,14 @@
 
 from datetime import UTC, datetime
 
-from compliance.acknowledgements import RosterEntry, VerifiedResponse, name_matches, parse_time, verify_response
+from compliance.acknowledgements import (
+    RosterEntry,
+    VerifiedResponse,
+    check_signed_name,
+    name_matches,
+    parse_time,
+    verify_response,
+)
 from compliance.policy import FormQuestions
 from compliance.quarantine import Rejected
 
@@ -77,6 +84,48 @@ def test_hostile_names_are_refused_or_kept_as_data() -> None:
 def test_name_matching_rules() -> None:
     assert name_matches("Robert Garcia Lopez", "Bobby", "García-López")
     assert name_matches("bobby garcía lópez", "Robert", "Garcia Lopez")
-    assert not name_matches("Roberto Garcia", "Roberto", "García López")  # second surname missing
+    assert name_matches("Roberto Garcia", "Roberto", "García López")  # one of two surnames (issue 13)
+    assert name_matches("Roberto Lopez", "Roberto", "García López")
     assert not name_matches("García López", "Roberto", "García López")  # no given name
+    assert not name_matches("Roberto Smith", "Roberto", "García López")  # no roster surname
+
+
+def test_signed_name_variants_are_accepted() -> None:
+    accepted = [
+        ("Bobby Garcia Lopez", "Roberto", "García López"),  # English nickname of the Spanish form
+        ("Beto García", "Roberto", "García López"),  # Spanish hypocorism, one surname
+        ("Roberto J. Garcia Lopez", "Roberto José", "García López"),  # middle initial
+        ("Roberto Jose Garcia", "Roberto José", "García López"),  # middle name, accent dropped
+        ("MARÍA DE LA ROSA", "Maria", "de la Rosa"),  # particles, case, accents
+        ("Mr. Thomas O'Brien Jr.", "Tom", "OBrien"),  # honorific, suffix, apostrophe, nickname
+        ("Ana Garcia-Lopez", "Ana", "García López"),  # hyphenated
+    ]
+    for signed, given, family in accepted:
+        assert check_signed_name(signed, [(given, family)]).accepted, signed
+    # A preferred name the person goes by is a variant too.
+    assert check_signed_name("Sam Rivera", [("Samantha", "Rivera Ortiz"), ("Sam", "Rivera")]).accepted
+
+
+def test_proxy_signatures_and_other_names_go_to_review_with_the_reason() -> None:
+    cases = {
+        ("Ann Baker signing for Tom Chen", "Ann", "Baker"): "signing for",
+        ("Ann Baker signing for Tom Chen", "Tom", "Chen"): "signing for",
+        ("Maria Lopez on behalf of Jose Lopez", "Maria", "Lopez"): "on behalf of",
+        ("Rosa Diaz en nombre de Luis Diaz", "Luis", "Diaz"): "en nombre de",
+        ("Tom Chen", "Ann", "Chen"): "given name is not this person's",
+        ("Ann Baker", "Ann", "Chen"): "surname",
+        ("Ann Baker Smith", "Ann", "Baker"): "words that are not this person's name",
+    }
+    for (signed, given, family), why in cases.items():
+        check = check_signed_name(signed, [(given, family)])
+        assert not check.accepted and check.reason.startswith("needs review") and why in check.reason, signed
+
+
+def test_a_proxy_signature_on_the_form_is_quarantined_for_review_not_recorded() -> None:
+    proxy = check(COMMUNITY, response(COMMUNITY, name="Bob O'Brien signing for Eve Smith", token="tok-bob",
+                                      email="bob.obrien@example.com"), "community")
+    assert isinstance(proxy, Rejected) and proxy.field == "name" and "signing for" in proxy.reason
+    own = check(COMMUNITY, response(COMMUNITY, name="Bob O'Brien", token="tok-bob", email="bob.obrien@example.com"),
+                "community")
+    assert isinstance(own, VerifiedResponse)
     assert parse_time("2026-11-20T18:30:01Z") == datetime(2026, 11, 20, 18, 30, 1, tzinfo=UTC)

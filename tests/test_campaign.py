@@ -216,9 +216,9 @@ def test_missed_runs_send_only_the_latest_reminder() -> None:
     assert plan.reminders == [] and plan.outstanding == []
 
 
-def test_site_digest_and_superintendent_escalation_once() -> None:
-    people = people_map(6)
-    records = [DeliveryRecord(pid, "announcement", NOW) for pid in people]
+def test_site_digest_weekly_while_overdue_and_each_person_escalated_once() -> None:
+    people = people_map(8)
+    records = [DeliveryRecord(pid, "announcement", NOW) for pid in people if pid <= 6]
     acked = {1}
     early = due_reminders(records, acked, CADENCE, NOW + timedelta(days=20), people=people)
     assert early.site_digests == {} and early.superintendent == []
@@ -227,13 +227,54 @@ def test_site_digest_and_superintendent_escalation_once() -> None:
     assert {o.person_id for o in at21.site_digests["lincoln-es"]} == {4}  # person 1 acknowledged
     assert all(o.days_outstanding == 21 for rows in at21.site_digests.values() for o in rows)
     assert at21.superintendent == []
-    records += [DeliveryRecord(None, "site_digest", NOW + timedelta(days=21), site_id=s) for s in SITES]
-    at28 = due_reminders(records, acked, CADENCE, NOW + timedelta(days=28, hours=2), people=people)
-    assert at28.site_digests == {}
+    records += [DeliveryRecord(None, "site_digest", None, status="pending", site_id=s,
+                               planned_at=NOW + timedelta(days=21, hours=2)) for s in SITES]
+    # Within the week no site hears again; a week later every site with someone overdue does.
+    at27 = due_reminders(records, acked, CADENCE, NOW + timedelta(days=27, hours=2), people=people)
+    assert at27.site_digests == {}
+    at28 = due_reminders(records, acked, CADENCE, NOW + timedelta(days=28, hours=1), people=people)
+    assert sorted(at28.site_digests) == SITES
     assert sorted(o.person_id for o in at28.superintendent) == [2, 3, 4, 5, 6]
-    records.append(DeliveryRecord(None, "superintendent_escalation", NOW + timedelta(days=28)))
-    later = due_reminders(records, acked, CADENCE, NOW + timedelta(days=35), people=people)
-    assert later.superintendent == [] and len(later.outstanding) == 5
+    records.append(DeliveryRecord(None, "superintendent_escalation", None, status="pending",
+                                  person_ids=(2, 3, 4, 5, 6), planned_at=NOW + timedelta(days=28, hours=1)))
+    # Joiners: 7 announced on day 4 crosses the line on day 32, 8 announced on day 12 on day 40.
+    records += [DeliveryRecord(7, "announcement", NOW + timedelta(days=4)),
+                DeliveryRecord(8, "announcement", NOW + timedelta(days=12))]
+    at32 = due_reminders(records, acked, CADENCE, NOW + timedelta(days=32, hours=1), people=people)
+    assert at32.superintendent == []  # 7 is past the line but the last escalation is 4 days old
+    at35 = due_reminders(records, acked, CADENCE, NOW + timedelta(days=35, hours=1), people=people)
+    assert [o.person_id for o in at35.superintendent] == [7]  # the earlier five are never reported twice
+    assert len(at35.overdue) == 6 and len(at35.outstanding) == 7
+    records.append(DeliveryRecord(None, "superintendent_escalation", None, status="pending", person_ids=(7,),
+                                  planned_at=NOW + timedelta(days=35, hours=1)))
+    at42 = due_reminders(records, acked, CADENCE, NOW + timedelta(days=42, hours=1), people=people)
+    assert [o.person_id for o in at42.superintendent] == [8]
+    # Everyone signs: no digest and no escalation however long the ledger says they were outstanding.
+    done = due_reminders(records, set(people), CADENCE, NOW + timedelta(days=60), people=people)
+    assert done.site_digests == {} and done.superintendent == [] and done.outstanding == []
+
+
+def test_escalation_rows_from_before_named_people_cover_who_was_due_then() -> None:
+    people = people_map(3)
+    records = [DeliveryRecord(1, "announcement", NOW), DeliveryRecord(2, "announcement", NOW),
+               DeliveryRecord(3, "announcement", NOW + timedelta(days=5)),
+               DeliveryRecord(None, "superintendent_escalation", NOW + timedelta(days=28))]
+    plan = due_reminders(records, set(), CADENCE, NOW + timedelta(days=35, hours=1), people=people)
+    assert [o.person_id for o in plan.superintendent] == [3]  # 1 and 2 were past the line on day 28
+
+
+def test_paper_only_people_are_outstanding_from_their_start_without_reminders() -> None:
+    people = people_map(3)
+    records = [DeliveryRecord(1, "announcement", NOW)]
+    unreachable = {2: NOW, 3: NOW + timedelta(days=10)}  # 3 joined later
+    plan = due_reminders(records, set(), CADENCE, NOW + timedelta(days=21, hours=1), people=people,
+                         unreachable=unreachable)
+    assert {r.person_id for r in plan.reminders} == {1}  # nobody can email the paper-only
+    digested = [o for rows in plan.site_digests.values() for o in rows]
+    assert {(o.person_id, o.no_email) for o in digested} == {(1, False), (2, True)}  # 3 is 11 days in
+    signed = due_reminders(records, {2}, CADENCE, NOW + timedelta(days=21, hours=1), people=people,
+                           unreachable=unreachable)
+    assert {o.person_id for rows in signed.site_digests.values() for o in rows} == {1}
 
 
 def test_plans_from_store_rows(store) -> None:  # type: ignore[no-untyped-def]

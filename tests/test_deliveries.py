@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from compliance.campaign import CampaignParameters, open_campaign, plan_stored_campaign, sample_announcement
 from compliance.deliveries import PlannedDelivery, delivery_key, queue_deliveries
 from compliance.mailings import MASKED_LINK, MASKED_NAME, MessageFactory, policy_url
-from compliance.models import Delivery, Person, PolicyVersion
+from compliance.models import Campaign, Delivery, Person, PolicyVersion
 from compliance.policy import FormQuestions
 from compliance.roster import sync_sites
 from compliance.settings import load_settings
@@ -64,12 +64,17 @@ def test_dry_run_sample_is_the_message_the_factory_sends_with_name_and_link_mask
     with store.session() as session:
         version = _district(session, settings)
         campaign = open_campaign(session, params, version, settings, NOW)
+        # A dry run's campaign is a draft: never added to the session, so it leaves no row behind.
         assert campaign.status == CampaignStatus.DRY_RUN and campaign.name.startswith("dry run ")
+        assert campaign.id is None and campaign not in session
         plan = plan_stored_campaign(session, campaign, params, version, settings, NOW)
-        sample = sample_announcement(session, settings, campaign, plan, NOW)
-        [planned] = plan.deliveries
+        sample = sample_announcement(session, settings, campaign, plan, NOW, version)
+        assert campaign not in session and session.scalar(select(func.count(Campaign.id))) == 0
+        real_params = CampaignParameters(name="real", dry_run=False, language="en")
+        real_campaign = open_campaign(session, real_params, version, settings, NOW)
+        [planned] = plan_stored_campaign(session, real_campaign, real_params, version, settings, NOW).deliveries
         real = Delivery(idempotency_key=planned.idempotency_key, kind=DeliveryKind.ANNOUNCEMENT,
-                        recipient=planned.recipient, campaign_id=campaign.id, person_id=planned.person_id,
+                        recipient=planned.recipient, campaign_id=real_campaign.id, person_id=planned.person_id,
                         context={"language": planned.language})
         raw, _ = MessageFactory(session, settings, NOW)(real, str(settings.senders[0]))
     message = BytesParser(policy=policy.default).parsebytes(raw)
@@ -86,3 +91,34 @@ def test_dry_run_sample_is_the_message_the_factory_sends_with_name_and_link_mask
     link = next(line for line in text.splitlines() if "https://forms.example/comm" in line)
     masked = link.replace(link[link.index("https://forms.example/comm"):].split()[0], MASKED_LINK)
     assert sample["text"].strip() == text.replace(link, masked).replace("Zuzana Quillfeather", MASKED_NAME).strip()
+
+
+def test_a_second_campaign_for_the_same_version_skips_who_was_announced_unless_asked(store) -> None:  # type: ignore[no-untyped-def]
+    from compliance.campaign import announcement_deliveries
+
+    settings = load_settings()
+    sender = str(settings.senders[0])
+    with store.session() as session:
+        version = _district(session, settings)
+        fall = CampaignParameters(name="fall", dry_run=False)
+        first = open_campaign(session, fall, version, settings, NOW)
+        plan = plan_stored_campaign(session, first, fall, version, settings, NOW)
+        assert queue_deliveries(session, announcement_deliveries(plan, first.id, sender)) == 1
+        # The same campaign again plans the same message (found by key, queued once): not a duplicate.
+        assert len(plan_stored_campaign(session, first, fall, version, settings, NOW).deliveries) == 1
+
+        spring = CampaignParameters(name="spring", dry_run=False)
+        second = open_campaign(session, spring, version, settings, NOW)
+        skipped = plan_stored_campaign(session, second, spring, version, settings, NOW)
+        assert skipped.deliveries == [] and skipped.skipped_by_reason == {"already_announced": 1}
+        assert second.plan["resent"] == 0
+
+        resend = CampaignParameters(name="spring", dry_run=False, resend_announced=True)
+        again = plan_stored_campaign(session, second, resend, version, settings, NOW)
+        assert len(again.deliveries) == 1 and again.resent == 1 and second.plan["resent"] == 1
+
+        # A send that failed reached nobody: the next campaign announces to that person.
+        for row in session.scalars(select(Delivery)):
+            row.status = DeliveryStatus.FAILED
+        retry = plan_stored_campaign(session, second, spring, version, settings, NOW)
+        assert len(retry.deliveries) == 1 and retry.resent == 0

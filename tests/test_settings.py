@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance.settings import ProfileError, load_settings
+from compliance.settings import ProfileError, load_settings, reset_settings
 
 PROFILE = Path(__file__).resolve().parent.parent / "data" / "district.toml"
 
@@ -48,4 +48,49 @@ def test_missing_and_unparsable_profile(tmp_path: Path, monkeypatch: pytest.Monk
     broken.write_text("[district\nname=")
     monkeypatch.setenv("DC_PROFILE", str(broken))
     with pytest.raises(ProfileError, match="not valid TOML"):
+        load_settings()
+
+
+def test_production_refuses_the_public_demo_token_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from compliance.shell.cli import app
+
+    monkeypatch.setenv("DC_PROFILE", str(PROFILE))
+    monkeypatch.setenv("DC_ENVIRONMENT", "production")
+    monkeypatch.delenv("DC_TOKEN_SECRET", raising=False)
+    reset_settings()
+    try:
+        settings = load_settings()
+        [problem] = settings.secret_problems()
+        assert "DC_TOKEN_SECRET is the public demo secret" in problem
+        with pytest.raises(ProfileError, match="refusing to run in environment 'production'"):
+            settings.require_safe_secrets()
+        refused = CliRunner().invoke(app, ["check-profile"])
+        assert refused.exit_code == 2 and "public demo secret" in refused.output
+
+        monkeypatch.setenv("DC_TOKEN_SECRET", "a-long-random-production-secret-0123456789")
+        reset_settings()
+        assert load_settings().secret_problems() == []
+        accepted = CliRunner().invoke(app, ["check-profile"])
+        assert accepted.exit_code == 0, accepted.output
+
+        for environment in ("demo", "test"):  # the sample district and the suite may use the demo secret
+            monkeypatch.delenv("DC_TOKEN_SECRET")
+            monkeypatch.setenv("DC_ENVIRONMENT", environment)
+            reset_settings()
+            assert load_settings().secret_problems() == []
+            monkeypatch.setenv("DC_TOKEN_SECRET", "a-long-random-production-secret-0123456789")
+    finally:
+        reset_settings()
+
+
+def test_retired_token_keys_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DC_PROFILE", str(PROFILE))
+    monkeypatch.setenv("DC_TOKEN_KEY_ID", "k2027")
+    monkeypatch.setenv("DC_TOKEN_RETIRED_KEYS", '{"": "the-original-secret-0123456789"}')
+    settings = load_settings()
+    assert settings.token_key_id == "k2027" and list(settings.token_retired_keys) == [""]
+    monkeypatch.setenv("DC_TOKEN_RETIRED_KEYS", '{"k2027": "the-original-secret-0123456789"}')
+    with pytest.raises(ProfileError, match="also in token_retired_keys"):
         load_settings()

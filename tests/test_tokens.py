@@ -54,3 +54,38 @@ def test_prefilled_link_uses_decimal_entry_numbers() -> None:
     assert (f"entry.{int('1a2b3c4d', 16)}", token) in params
     assert ("entry.255", "María José") in params
     assert "Mar%C3%ADa+Jos%C3%A9" in link
+
+
+def test_rotated_keys_keep_codes_already_sent_and_name_the_key() -> None:
+    from compliance.tokens import TokenKeys, key_id_of
+
+    original = TokenKeys(SECRET)
+    sent_last_year = original.issue("assoc-0042", 3)
+    assert key_id_of(sent_last_year) == "" and sent_last_year.count(".") == 1  # the shape already sent
+    rotated = TokenKeys("a-new-long-random-secret-2027", "k2027", {"": SECRET})
+    fresh = rotated.issue("assoc-0042", 3)
+    assert fresh.startswith("k2027.") and key_id_of(fresh) == "k2027" and fresh != sent_last_year
+    assert token_id_of(fresh) == fresh.rpartition(".")[0]  # the ledger's token id names its key
+    # Both verify after the rotation: the old code with the retired key, the new one with the current key.
+    assert rotated.verify(sent_last_year, "assoc-0042", 3) and rotated.verify(fresh, "assoc-0042", 3)
+    index = token_index(rotated, ["assoc-0042", "assoc-0043"], 3)
+    assert index[sent_last_year][0] == index[fresh][0] == "assoc-0042" and len(index) == 4
+    # ... and not the other way round, nor across persons, nor with the key id swapped or dropped.
+    assert not original.verify(fresh, "assoc-0042", 3)
+    assert not rotated.verify(fresh, "assoc-0043", 3)
+    assert not rotated.verify("k2026" + fresh.removeprefix("k2027"), "assoc-0042", 3)
+    assert not rotated.verify(fresh.removeprefix("k2027."), "assoc-0042", 3)
+    # A retired key only verifies: nothing issued after rotation uses it.
+    assert TokenKeys(SECRET, "", {}).verify(sent_last_year, "assoc-0042", 3)
+    assert not TokenKeys("a-new-long-random-secret-2027", "k2027", {}).verify(sent_last_year, "assoc-0042", 3)
+
+
+def test_key_ids_are_checked() -> None:
+    import pytest
+
+    from compliance.tokens import TokenKeys
+
+    with pytest.raises(ValueError, match="key id"):
+        TokenKeys(SECRET, "K.1")
+    with pytest.raises(ValueError, match="both current and retired"):
+        TokenKeys(SECRET, "k1", {"k1": SECRET})

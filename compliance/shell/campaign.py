@@ -44,6 +44,8 @@ CategoryOpt = Annotated[
 LanguageOpt = Annotated[Language, typer.Option("--language", help="Default message language.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Campaign name (default: policy title and date).")]
 DeadlineOpt = Annotated[int, typer.Option("--deadline-days", min=1, max=120, help="Days people have to sign.")]
+ResendOpt = Annotated[bool, typer.Option(
+    "--resend-announced", help="Announce again to people another campaign already announced this version to.")]
 
 
 def build_parameters(
@@ -55,6 +57,7 @@ def build_parameters(
     name: str | None,
     deadline_days: int,
     dry_run: bool,
+    resend_announced: bool = False,
 ) -> CampaignParameters:
     """Campaign parameters from command-line options; inconsistent options raise ``typer.BadParameter``."""
     from pydantic import ValidationError
@@ -73,6 +76,7 @@ def build_parameters(
             language=language,
             deadline_days=deadline_days,
             dry_run=dry_run,
+            resend_announced=resend_announced,
         )
     except ValidationError as exc:
         problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
@@ -101,6 +105,10 @@ def print_plan(result: dict[str, Any]) -> None:
     console.print(_counts_table("By site", s["by_site"], "site"))
     console.print(_counts_table("By category", s["by_category"], "category"))
     console.print(_counts_table("Skipped, by reason", s["skipped"], "reason") if s["skipped"] else "Skipped: nobody")
+    if s.get("policy_version"):
+        console.print(f"Planned against {escape(s['policy_version'])}")
+    if s.get("resent"):
+        console.print(f"Announced again on request (--resend-announced): {s['resent']:,}")
     console.print(f"Staff channel: {s['staff_channel']} ({escape(s['staff_channel_reason'])})")
     console.print(
         f"Quota: [bold]{quota['days']} day(s)[/bold] with {quota['senders']} sender(s), "
@@ -128,11 +136,12 @@ def plan(
     language: LanguageOpt = Language.en,
     name: NameOpt = None,
     deadline_days: DeadlineOpt = 21,
+    resend_announced: ResendOpt = False,
 ) -> None:
     """Dry run: plan the campaign and print it (counts, who is skipped and why, quota days, a sample). Sends nothing."""
     params = build_parameters(
         audience=audience.value, sites=site, categories=category, language=language.value, name=name,
-        deadline_days=deadline_days, dry_run=True,
+        deadline_days=deadline_days, dry_run=True, resend_announced=resend_announced,
     )
     print_plan(_run_flow(params))
 
@@ -145,11 +154,12 @@ def run(
     language: LanguageOpt = Language.en,
     name: NameOpt = None,
     deadline_days: DeadlineOpt = 21,
+    resend_announced: ResendOpt = False,
 ) -> None:
     """Real run: queue one ledger row per message and send what the senders' daily windows allow."""
     params = build_parameters(
         audience=audience.value, sites=site, categories=category, language=language.value, name=name,
-        deadline_days=deadline_days, dry_run=False,
+        deadline_days=deadline_days, dry_run=False, resend_announced=resend_announced,
     )
     result = _run_flow(params)
     print_plan(result)

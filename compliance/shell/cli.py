@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from compliance.errors import ConfigurationError
 from compliance.runtime import configure_prefect_env
@@ -43,6 +44,11 @@ def db_upgrade(revision: str = "head") -> None:
 def check_profile() -> None:
     """Validate the district profile and environment; prints the sites it found."""
     settings = get_settings()
+    problems = settings.secret_problems()
+    if problems:
+        console.print(f"[red]{escape(settings.profile_path.name)}: refusing environment {settings.environment!r}: "
+                      f"{escape('; '.join(problems))}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     console.print(f"{settings.district.name}: {len(settings.sites)} sites, zone {settings.district.time_zone}")
 
 
