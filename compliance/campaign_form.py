@@ -161,8 +161,11 @@ def check_plan(summary: Mapping[str, Any]) -> None:
     skipped = summary.get("skipped") or {}
     if skipped and set(skipped) == {"already_acknowledged"}:
         fix = "everyone chosen has already acknowledged; tick 'Also send to people who already acknowledged' to resend"
-    elif skipped and "already_announced" in skipped and set(skipped) <= {"already_acknowledged", "already_announced"}:
-        fix = "another campaign already announced this version to everyone chosen; tick 'Send again to people already announced' to resend"
+    elif "already_announced" in skipped and set(skipped) <= {"already_acknowledged", "already_announced"}:
+        fix = (
+            "another campaign already announced this version to everyone chosen; "
+            "tick 'Send again to people already announced' (CLI: --resend-announced) to resend"
+        )
     elif skipped:
         fix = "everyone chosen was skipped (" + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in skipped.items())
         fix += "); check the roster's email addresses and the people chosen"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -82,22 +83,24 @@ def policy_file_id(session: Session, clients: GoogleClients, settings: Settings)
     known = known_policy_file_id(session, settings)
     if known is not None:
         return known
-    _require_document(settings)
-    path = settings.input_path(settings.policy_document or "")
-    if not path.is_file():
-        raise PolicyConfigError(f"{settings.profile_path}: policy_document {path} does not exist")
+    path = _require_document(settings)
     created = upload_file(clients, "AR 1114 Social Media Policy", "text/html", path.read_bytes(), convert_to=GOOGLE_DOC)
     session.add(SyncState(key=POLICY_FILE_KEY, value=created["id"]))
     session.flush()
     return str(created["id"])
 
 
-def _require_document(settings: Settings) -> None:
+def _require_document(settings: Settings) -> Path:
+    """The policy document to upload; a dry run checks it too, so a real run cannot be the first to fail."""
     if not settings.policy_document:
         raise PolicyConfigError(
             f"{settings.profile_path}: no policy_document (the policy text, HTML) and no policy_drive_file_id; "
             "set policy_document to the policy's HTML file, relative to the profile"
         )
+    path = settings.input_path(settings.policy_document)
+    if not path.is_file():
+        raise PolicyConfigError(f"{settings.profile_path}: policy_document {path} does not exist")
+    return path
 
 
 def _decision_key(sha256: str) -> str:

@@ -30,7 +30,15 @@ from tasks import resources
 from tasks.guard import retry_unless_configuration
 
 
-@task(name="plan-campaign", cache_policy=NO_CACHE)
+# One retry for what may be transient (re-planning finds queued rows by key); a setup error is never retried,
+# and a task with retries and a retry condition ends on it without Prefect logging a traceback.
+@task(
+    name="plan-campaign",
+    retries=1,
+    retry_delay_seconds=30,
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def plan_and_queue(
     params: CampaignParameters, policy_version_id: int | None, now: datetime, probe: dict | None = None
 ) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def test_form_is_flat_labelled_and_without_toggles(form: dict) -> None:
     props = form["properties"]
     assert set(props) == {
         "dry_run", "campaign_name", "sites", "categories", "include_already_acknowledged", "language",
-        "deadline_days", "policy_version",
+        "deadline_days", "policy_version", "policy_revision", "decided_by", "resend_announced",
     }  # fmt: skip
     assert "now" not in props and "params" not in props
     assert form["additionalProperties"] is False
