@@ -65,11 +65,11 @@ def district(sample_dir: Path, db_url: str, tmp_path: Path, prefect_harness: Non
 
 
 def test_dry_runs_leave_store_and_emulator_unchanged(district: LocalDistrict, db_url: str) -> None:
-    from flows.distribute_policy import distribute_policy
+    from flows.distribute_policy import run_campaign
 
     # 1. No policy version yet: the dry run plans against the one a real run would create, and says so.
     before = store_dump(db_url), emulator_dump(district)
-    first = distribute_policy(CampaignParameters(dry_run=True), now=START)
+    first = run_campaign(CampaignParameters(dry_run=True), START)
     assert (store_dump(db_url), emulator_dump(district)) == before
     assert first["campaign_id"] is None and first["queued"] == 0
     assert "new policy version for 2026-2027" in first["summary"]["policy_version"]
@@ -78,7 +78,7 @@ def test_dry_runs_leave_store_and_emulator_unchanged(district: LocalDistrict, db
     assert not before[0]["policy_versions"] and not before[0]["campaigns"]  # nothing there to begin with
 
     # The real run does change both: the dumps see it (this comparison can fail).
-    real = distribute_policy(CampaignParameters(name="AR 1114 fall", dry_run=False), now=START)
+    real = run_campaign(CampaignParameters(name="AR 1114 fall", dry_run=False), START)
     after_real = store_dump(db_url), emulator_dump(district)
     assert after_real[0]["policy_versions"] and after_real[0]["deliveries"]
     # Two policy forms more than before (main's incident intake may hold a form of its own already).
@@ -86,8 +86,8 @@ def test_dry_runs_leave_store_and_emulator_unchanged(district: LocalDistrict, db
     assert real["summary"]["individual_messages"] == first["summary"]["individual_messages"]
 
     # 2. A version exists: the dry run plans against it by id, and everyone it reaches is already announced.
-    again = distribute_policy(CampaignParameters(dry_run=True), now=START + timedelta(hours=1))
-    resend = distribute_policy(CampaignParameters(dry_run=True, resend_announced=True), now=START + timedelta(hours=1))
+    again = run_campaign(CampaignParameters(dry_run=True), START + timedelta(hours=1))
+    resend = run_campaign(CampaignParameters(dry_run=True, resend_announced=True), START + timedelta(hours=1))
     assert (store_dump(db_url), emulator_dump(district)) == after_real
     with Store(db_url).session() as s:
         version_id = s.scalars(select(PolicyVersion.id)).one()
@@ -102,7 +102,7 @@ def test_dry_runs_leave_store_and_emulator_unchanged(district: LocalDistrict, db
     file_id = after_real[0]["policy_versions"][0][1]
     update_file_content(clients, file_id, "text/html", b"<h1>AR 1114</h1><p>Revised: new rules on live video.</p>")
     revised = store_dump(db_url), emulator_dump(district)
-    later = distribute_policy(CampaignParameters(dry_run=True), now=START + timedelta(days=120))
+    later = run_campaign(CampaignParameters(dry_run=True), START + timedelta(days=120))
     assert (store_dump(db_url), emulator_dump(district)) == revised
     assert "new policy version for 2026-2027" in later["summary"]["policy_version"]
     assert later["summary"]["people_reached"] == real["summary"]["people_reached"]  # nobody signed the new text
