@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from pathlib import Path
 
 from prefect import task
@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from compliance import form_watermarks
 from compliance.acknowledgements import RosterEntry, VerifiedResponse, newest_submission, verify_response
 from compliance.google.workspace import list_responses
 from compliance.ledger import append_acknowledgement
@@ -25,24 +26,6 @@ from compliance.tokens import TokenKeys, token_index
 from compliance.vocabulary import AckMethod
 from tasks import resources
 from tasks.guard import retry_unless_configuration
-
-# Forms' timestamp filter is strict and responses can land with the same timestamp as the watermark: read a
-# little overlap again; the ledger ignores a response id it already holds.
-OVERLAP = timedelta(minutes=5)
-
-
-def _watermark(session: Session, form_id: str) -> datetime | None:
-    row = session.get(SyncState, f"forms.{form_id}.since")
-    return datetime.fromisoformat(row.value) if row is not None else None
-
-
-def _set_watermark(session: Session, form_id: str, moment: datetime) -> None:
-    key = f"forms.{form_id}.since"
-    row = session.get(SyncState, key)
-    if row is None:
-        session.add(SyncState(key=key, value=moment.isoformat()))
-    elif datetime.fromisoformat(row.value) < moment:
-        row.value = moment.isoformat()
 
 
 def _roster(session: Session) -> dict[int, tuple[Person, RosterEntry]]:
@@ -94,9 +77,9 @@ def sync_acknowledgements(now: datetime) -> dict[str, int]:
                 (kind, FormQuestions.from_json(version.form_questions[kind])) for kind in ("staff", "community")
             ]
             for kind, questions in forms:
-                since = _watermark(session, questions.form_id)
+                since = form_watermarks.read_from(session, questions.form_id)
                 responses = list(
-                    list_responses(clients, questions.form_id, since=since - OVERLAP if since else None)
+                    list_responses(clients, questions.form_id, since=since)
                 )
                 counts["responses read"] += len(responses)
                 refused: list[Rejected] = []
@@ -119,7 +102,7 @@ def sync_acknowledgements(now: datetime) -> dict[str, int]:
                 quarantine(session, refused)
                 newest = newest_submission(responses)
                 if newest is not None:
-                    _set_watermark(session, questions.form_id, newest)
+                    form_watermarks.advance(session, questions.form_id, newest)
                 session.commit()  # each form's progress survives a failure in the next
     return counts
 

@@ -4,12 +4,13 @@ and escalations, and sending their mail (domain logic: compliance.incidents)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.orm import Session
 
+from compliance import form_watermarks
 from compliance.acknowledgements import newest_submission
 from compliance.deliveries import queue_deliveries
 from compliance.google.workspace import (
@@ -29,9 +30,6 @@ from tasks import resources
 from tasks.guard import retry_unless_configuration
 
 FORM_KEY = "incidents.form"
-# Forms' timestamp filter is strict and responses can share the watermark's timestamp: read a little overlap
-# again; a response that already has a case is skipped.
-OVERLAP = timedelta(minutes=5)
 
 
 def _incident_form(session: Session) -> IncidentForm:
@@ -52,19 +50,6 @@ def _incident_form(session: Session) -> IncidentForm:
     return made
 
 
-def _watermark(session: Session, form_id: str) -> datetime | None:
-    row = session.get(SyncState, f"forms.{form_id}.since")
-    return datetime.fromisoformat(row.value) if row is not None else None
-
-
-def _set_watermark(session: Session, form_id: str, moment: datetime) -> None:
-    key = f"forms.{form_id}.since"
-    row = session.get(SyncState, key)
-    if row is None:
-        session.add(SyncState(key=key, value=moment.isoformat()))
-    elif datetime.fromisoformat(row.value) < moment:
-        row.value = moment.isoformat()
-
 
 @task(
     name="sync-incident-reports",
@@ -77,12 +62,12 @@ def sync_incident_reports(now: datetime) -> dict[str, int]:
     """New form responses into cases, routed, with the owner's case file and any pages queued."""
     with resources.store().session() as session:
         form = _incident_form(session)
-        since = _watermark(session, form.form_id)
-        responses = list(list_responses(resources.google(), form.form_id, since - OVERLAP if since else None))
+        since = form_watermarks.read_from(session, form.form_id)
+        responses = list(list_responses(resources.google(), form.form_id, since))
         counts = ingest_reports(session, form, responses, resources.settings(), now)
         newest = newest_submission(responses)
         if newest is not None:
-            _set_watermark(session, form.form_id, newest)
+            form_watermarks.advance(session, form.form_id, newest)
         return counts.as_dict()
 
 
