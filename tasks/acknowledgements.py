@@ -107,7 +107,14 @@ def sync_acknowledgements(now: datetime) -> dict[str, int]:
     return counts
 
 
-@task(name="import-paper-acknowledgements", cache_policy=NO_CACHE)
+# A binder sheet can be briefly unreadable; an unshared one is configuration and ends the run with its fix.
+@task(
+    name="import-paper-acknowledgements",
+    retries=1,
+    retry_delay_seconds=60,
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def import_paper_acknowledgements(now: datetime) -> dict[str, int]:
     """The office binder spreadsheet: each signed line matched to one person and recorded once, against the
     policy version in force on the day it was signed."""

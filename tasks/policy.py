@@ -71,7 +71,13 @@ def ensure_policy_version(
         return ensure_version(session, resources.google(), resources.settings(), now, decision, decided_by)
 
 
-@task(name="follow-policy-document", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
+@task(
+    name="follow-policy-document",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_unless_configuration,
+    cache_policy=NO_CACHE,
+)
 def follow_policy_document(
     now: datetime, decision: RevisionDecision | None = None, decided_by: str | None = None
 ) -> dict[str, int]:
