@@ -446,6 +446,9 @@ class Outbox:
                     if not rows:
                         break
                     pacing.enter_context(self.clients.send_pacer.reserve(sender, len(rows), GMAIL_SEND_UNITS))
+                    # Stamped after the pacing wait: the in-flight grace counts from when the request can
+                    # start, so a long wait never makes a claim look older than it is to another run.
+                    now = self.clock()
                     batch = self._claim(session, rows, build, sender, now, token, counts, budget)
                     if not batch and not any(
                         budget.fits(delivery_addresses(r.kind, r.recipient, r.recipients or [], sender))
