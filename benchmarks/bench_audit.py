@@ -7,7 +7,10 @@ metadata), each served on 127.0.0.1, and scores its findings at (image, student)
 identified in that image, 0 = an identification that must not be made). A finding not in the labels counts as
 wrong. Violations: an identified student without consent in ``benchmarks/data/real_sites_consent.csv``.
 
-    .venv/bin/python -m benchmarks.bench_audit [--real-sites PATH]
+    .venv/bin/python -m benchmarks.bench_audit [--real-sites PATH] [--server starlette|http.server]
+
+``--server http.server`` serves each site with ``python -m http.server`` (how the real-sites README serves
+them; it lists folders that have no index page), the default with the project's sample web server (no listings).
 
 Aim (issue 10): at least 0.95 overall for both, no site under 0.85.
 """
@@ -16,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import subprocess
 import sys
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -65,18 +70,40 @@ def _path(url: str) -> str:
     return unquote(urlsplit(url).path) if url else ""
 
 
-def run_real_sites(real_sites: Path) -> list[tuple[str, dict[str, str]]]:
+SERVERS = ("starlette", "http.server")
+
+
+@contextmanager
+def http_server(root: Path) -> Iterator[str]:
+    """``python -m http.server`` on 127.0.0.1 serving ``root`` in its own process; its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(root)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port 43121 (http://127.0.0.1:43121/) ..."
+        yield f"http://127.0.0.1:{int(line.split(' port ')[1].split()[0])}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def run_real_sites(real_sites: Path, server: str = "starlette") -> list[tuple[str, dict[str, str]]]:
     """Run the audit over the real sites, each served on 127.0.0.1; every finding row with its site dir.
 
     Shared with ``bench_audit_independent`` so both benchmarks score the very same run configuration.
     """
     with ExitStack() as stack:
-        servers = {d: stack.enter_context(SampleWebsites(real_sites / "site" / d)) for d in SITE_IDS}
-        by_base = {web.base_url: d for d, web in servers.items()}
+        if server == "http.server":
+            bases = {d: stack.enter_context(http_server(real_sites / "site" / d)) for d in SITE_IDS}
+        else:
+            bases = {d: stack.enter_context(SampleWebsites(real_sites / "site" / d)).base_url for d in SITE_IDS}
+        by_base = {base: d for d, base in bases.items()}
         result = run_audit(
             real_sites / "students.csv",
             [CONSENT],
-            [f"{SITE_IDS[d]}={web.base_url}/" for d, web in servers.items()],
+            [f"{SITE_IDS[d]}={base}/" for d, base in bases.items()],
             AS_OF,
         )
     out = []
@@ -86,11 +113,13 @@ def run_real_sites(real_sites: Path) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
-def audit_real_sites(real_sites: Path) -> tuple[dict[str, set[Key]], dict[str, set[Key]]]:
+def audit_real_sites(
+    real_sites: Path, server: str = "starlette"
+) -> tuple[dict[str, set[Key]], dict[str, set[Key]]]:
     """Run the audit over the real sites; (identified, violations) per site dir."""
     identified: dict[str, set[Key]] = {d: set() for d in SITE_IDS}
     violations: dict[str, set[Key]] = {d: set() for d in SITE_IDS}
-    for site, row in run_real_sites(real_sites):
+    for site, row in run_real_sites(real_sites, server):
         if row["kind"] == "name" or row["status"] == "needs_review":
             continue
         key = (site, _path(row["page_url"]), _path(row["image_url"]), row["student_id"])
@@ -110,6 +139,7 @@ def precision_recall(found: set[Key], expected: set[Key]) -> tuple[float, float]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real-sites", type=Path, default=default_real_sites())
+    parser.add_argument("--server", choices=SERVERS, default="starlette")
     args = parser.parse_args(argv)
     if not (args.real_sites / "students.csv").is_file():
         print(f"{args.real_sites}: real sites not found; pass --real-sites PATH")
@@ -117,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = load_labels()
     allowed = consented()
     started = time.perf_counter()
-    identified, violations = audit_real_sites(args.real_sites)
+    identified, violations = audit_real_sites(args.real_sites, args.server)
     seconds = time.perf_counter() - started
     print(f"{'site':16} {'id P':>6} {'id R':>6} {'viol P':>7} {'viol R':>7}  (found/labelled)")
     all_found: set[Key] = set()

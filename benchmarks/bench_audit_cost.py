@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     if "baseline's sample" in samples:
         (bw, bc), (cw, cc) = med[("baseline", "baseline's sample")], med[("current", "current sample")]
         worst = max(worst, cw / bw)
-        print(f"ratio current code + sample / today's (baseline code + sample): wall {cw / bw:.2f}x, cpu {cc / bc:.2f}x")
+        print(f"ratio current code + sample / today's (baseline code + sample): wall {cw / bw:.2f}x, "
+              f"cpu {cc / bc:.2f}x")
     print(f"bound: {BOUND}x (issue 10); worst wall ratio above: {worst:.2f}x")
     return 0 if worst <= BOUND else 1
 

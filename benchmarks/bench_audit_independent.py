@@ -13,7 +13,7 @@ Images (kinds photo and video) are scored at (page, image, student) level, the i
 without consent in ``benchmarks/data/real_sites_consent.csv``. ``names w/o credits`` treats bylines, author
 boxes, site credits and quote attributions as ``ambiguous``, for pipelines that choose not to report them.
 
-    .venv/bin/python -m benchmarks audit-independent [--real-sites PATH] [--list]
+    .venv/bin/python -m benchmarks audit-independent [--real-sites PATH] [--list] [--server http.server]
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from benchmarks.bench_audit import CONSENT, SITE_IDS, consented, default_real_sites, precision_recall, run_real_sites
+from benchmarks.bench_audit import (
+    CONSENT,
+    SERVERS,
+    SITE_IDS,
+    consented,
+    default_real_sites,
+    precision_recall,
+    run_real_sites,
+)
 
 TRUTH = Path(__file__).resolve().parent / "data" / "real_sites_truth_independent.csv"
 CREDIT_EVIDENCE = {"byline", "credit", "quote"}
@@ -82,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real-sites", type=Path, default=default_real_sites())
     parser.add_argument("--list", action="store_true", help="list every disagreement (ids and paths only)")
+    parser.add_argument("--server", choices=SERVERS, default="starlette", help="see bench_audit")
     args = parser.parse_args(argv)
     if not (args.real_sites / "students.csv").is_file():
         print(f"{args.real_sites}: real sites not found; pass --real-sites PATH")
@@ -89,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     images, names = load_truth()
     allowed = consented(CONSENT)
     started = time.perf_counter()
-    rows = run_real_sites(args.real_sites)
+    rows = run_real_sites(args.real_sites, args.server)
     seconds = time.perf_counter() - started
 
     found_img: set[ImageKey] = set()

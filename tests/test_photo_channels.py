@@ -273,3 +273,73 @@ def test_pages_listed_only_in_a_manifest_a_site_script_loads_are_read_for_names(
     got = findings(result)
     assert {k for k, v in got.items() if v[0] == "name"} == {("Spring%20Concert!.html", "s9")}, got
     assert not any("cdn.example.com" in u for u in result.pages)
+
+
+def test_a_folder_the_server_lists_publishes_the_pages_in_it(tmp_path: Path) -> None:
+    """A story linked from nowhere (the script that drew the story list is gone) sits in a folder the web
+    server lists (python's http.server, as the real sites are served): it is crawled and its mention is a
+    name finding. The other direction: the listing's file names are no evidence, a folder robots.txt
+    disallows is never asked for (nor its pages), and a page titled "Index of ..." stays a page."""
+    import http.server
+    import threading
+    from functools import partial
+
+    root = tmp_path / "www"
+    files = {
+        "robots.txt": "User-agent: *\nDisallow: /school/stories/drafts/\n",
+        "school/index.html": page('<a href="stories/club-fair.html">Club fair</a><script src="js/gone.js"></script>'),
+        "school/stories/club-fair.html": page("<p>Twenty clubs set up tables in the quad.</p>"),
+        "school/stories/Spring Concert!.html": page("<p>Mia Chen played the cello solo on Friday.</p>"),
+        "school/stories/omar-haddad-spelling-bee.html": page("<p>The spelling bee went to the sixth grade.</p>"),
+        "school/stories/2025/ana-ruiz.html": page("<p>Ana Ruiz ran the book drive.</p>"),
+        "school/stories/drafts/lena.html": page("<p>Lena Fischer, draft.</p>"),
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    asked: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_request(self, code: object = "-", size: object = "-") -> None:
+            asked.append(self.path)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = asyncio.run(crawl_site("a", [f"{base}/school/"], Crawl(allow_loopback=True)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    pages = {u.removeprefix(base) for u in result.pages}
+    assert pages == {
+        "/school/", "/school/stories/club-fair.html", "/school/stories/Spring%20Concert%21.html",
+        "/school/stories/omar-haddad-spelling-bee.html", "/school/stories/2025/ana-ruiz.html",
+    }, pages
+    got = findings(result)
+    names = {k for k, v in got.items() if v[0] == "name"}
+    assert names == {("Spring%20Concert%21.html", "s9"), ("ana-ruiz.html", "s1")}, got
+    assert not any(k[1] == "s8" for k in got)  # a file name in the listing is no evidence
+    assert not any(p.startswith("/school/stories/drafts/") for p in asked), asked
+    assert asked.count("/school/stories/") == 1  # each folder asked for once
+    assert not [e for e in result.stats.errors if e.url.removeprefix(base) == "/school/stories/"]
+
+
+def test_folder_listing_is_only_a_listing_of_the_folder_asked_for() -> None:
+    from compliance.photos.evidence import folder_listing
+
+    listing = (
+        "<html><head><title>Directory listing for /school/news/</title></head><body><ul>"
+        '<li><a href="a.html">a.html</a></li><li><a href="2025/">2025/</a></li>'
+        '<li><a href="../index.html">up</a></li><li><a href="?C=N;O=D">Name</a></li></ul></body></html>'
+    )
+    url = "http://h.example/school/news/"
+    assert folder_listing(listing, url) == ["http://h.example/school/news/a.html", "http://h.example/school/news/2025/"]
+    apache = "<title>Index of /school/news</title><a href='b.html'>b.html</a>"
+    assert folder_listing(apache, url) == ["http://h.example/school/news/b.html"]
+    assert folder_listing(listing, "http://h.example/school/") is None  # the listing of another folder
+    assert folder_listing("<title>Index of clubs</title><a href='a.html'>a</a>", url) is None
+    assert folder_listing("<title>News</title><a href='a.html'>a</a>", url) is None

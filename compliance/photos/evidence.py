@@ -843,6 +843,36 @@ def _link_urls(tree: LexborHTMLParser, base: str) -> tuple[list[str], list[str]]
     return links, manifests
 
 
+# Titles of the folder listings web servers generate: python's http.server, Apache and nginx autoindex.
+_LISTING_TITLE = re.compile(r"<title>\s*(?:directory listing for|index of)\s+(/[^<]*?)\s*</title>", re.I)
+
+
+def folder_listing(html: str, url: str) -> list[str] | None:
+    """The entries (absolute URLs inside the folder) of a listing the web server generated for the folder
+    ``url``, or None when the page is not such a listing.
+
+    Why: pages a script lists (a JSON manifest read by a script the site no longer serves) may be linked from
+    nowhere else, and the folder they sit in, listed by the server, is then the index that publishes them. A
+    listing is no page anybody wrote: its file names are not evidence, only its entries are followed. Only a
+    listing titled with the very folder asked for counts, so a page called "Index of clubs" stays a page.
+    """
+    found = _LISTING_TITLE.search(html[:4096])
+    path = urlsplit(url).path
+    if found is None or unquote(found.group(1)).rstrip("/") != unquote(path).rstrip("/"):
+        return None
+    folder = urlsplit(url)._replace(path=path if path.endswith("/") else path + "/", query="", fragment="")
+    prefix = folder.geturl()
+    entries: list[str] = []
+    for node in LexborHTMLParser(html).css("a[href]"):
+        href = (node.attributes.get("href") or "").strip()
+        if not href or href.startswith(("?", "#")):
+            continue  # Apache's sort links
+        target = urldefrag(urljoin(prefix, href))[0]
+        if target.startswith(prefix) and target != prefix and "?" not in target and target not in entries:
+            entries.append(target)
+    return entries
+
+
 def script_urls(code: str) -> tuple[list[str], list[str]]:
     """(page paths, JSON files) quoted in a script, as written (the caller resolves them against the page
     the script runs in). A quoted path with spaces counts only when written as a path, never a sentence."""

@@ -31,6 +31,7 @@ from compliance.photos.evidence import (
     NO_FETCH_FLAG,
     ImageRef,
     ParseBudgetExceeded,
+    folder_listing,
     parse_page,
     pdf_text,
     resource_images,
@@ -146,6 +147,7 @@ class _SiteCrawl:
         # the same limits and that host's own robots.txt; nothing else is fetched from them.
         self.asset_hosts = frozenset(h.strip().lower() for h in asset_hosts if h.strip())
         self._resources: dict[tuple[str, str], asyncio.Future[bytes | None]] = {}
+        self._folders: set[str] = set()  # folders above pages, asked for once each (see ``folder``)
 
     def on_asset_host(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -569,6 +571,10 @@ class _SiteCrawl:
             fetched = _fresh_fetch(final, response, html=None, links=[], images=[], text=text)
         elif response.body is not None:
             html = decode_html(response.body, response.charset)
+            entries = folder_listing(html, final)
+            if entries is not None:  # a folder listing linked as a page: its entries, not its text
+                self._follow_listing(entries, final)
+                return
             # Off the event loop (the other sites' crawls go on) and within a budget the parser checks, capped
             # by what is left of the site's time: no page can hold the crawl past its limit.
             budget = max(0.0, min(self.crawl.max_parse_seconds_per_page, self.deadline - self.clock()))
@@ -596,12 +602,53 @@ class _SiteCrawl:
             self.result.failed.add(url)
             return
         self.result.pages[final] = fetched
+        self.schedule_folders(final)
         for ref in fetched.images:
             if ref.texts.get(NO_FETCH_FLAG):
                 continue  # a video file or a player page: its title and poster are the evidence
             self.schedule_image(ref.image_url, fetched.unchanged)
         for link in fetched.links:
             self.schedule_page(link, final)
+
+    def schedule_folders(self, page_url: str) -> None:
+        """The folders above a page, inside the site (``/site/news/`` and ``/site/`` for
+        ``/site/news/a.html``), asked for once each: see ``folder``."""
+        parts = urlsplit(page_url)
+        path = parts.path
+        while path.rstrip("/"):
+            path = path[: path.rstrip("/").rfind("/") + 1]
+            url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+            if not self.scope.contains(url):
+                break
+            self._probe_folder(url)
+
+    def _probe_folder(self, url: str) -> None:
+        if url in self._folders or url in self._seen_pages or len(url) > MAX_URL_LENGTH:
+            return
+        self._folders.add(url)
+        # A folder robots.txt keeps us from, or past the page limit, is simply not asked for: no page lost.
+        if not self.allowed_by_robots(url) or self._page_budget <= 0:
+            return
+        self._page_budget -= 1
+        self._start(url, self.folder)
+
+    async def folder(self, url: str) -> None:
+        """A folder some page sits in: when the server lists it (autoindex), the pages in it are published
+        even if no link leads to them (a script that drew the site's navigation is gone); anything else the
+        folder answers (its index page, 403, 404) is left alone, quietly: the folder was never linked."""
+        response = await self.fetch(url, "page", quiet_statuses=frozenset({401, 403, 404, 405, 410}))
+        if response.error is not None or response.body is None:
+            return
+        entries = folder_listing(decode_html(response.body, response.charset), response.url)
+        if entries is not None:
+            self._follow_listing(entries, response.url)
+
+    def _follow_listing(self, entries: list[str], listing_url: str) -> None:
+        for entry in entries:
+            if entry.endswith("/"):
+                self._probe_folder(entry)
+            elif not entry.lower().endswith(".json"):  # a manifest is read through the page that loads it
+                self.schedule_page(entry, listing_url)
 
     async def image(self, url: str) -> None:
         entry = self.cache.get(url)
