@@ -1577,42 +1577,63 @@ def load_roster(session: Session) -> Roster:
     )
 
 
+def _removed_with(
+    on_removed: Callable[[Session, list[ConsentRecord], dict[str, str | None]], object] | None,
+    hashes: dict[str, str | None],
+) -> Callable[[Session, list[ConsentRecord]], object] | None:
+    """``store_consents``' removal callback for one source: ``on_removed`` told the source's content hash."""
+    if on_removed is None:
+        return None
+    return lambda session, rows: on_removed(session, rows, hashes)
+
+
 def ingest_site_consents(
     store: Store,
     settings: Settings,
     site_id: str,
     roster: Roster,
     load: Callable[[str], Source],
-    on_changed: Callable[[Session, set[str]], object] | None = None,
-    on_removed: Callable[[Session, list[ConsentRecord]], object] | None = None,
+    on_changed: Callable[[Session, dict[str, str | None]], object] | None = None,
+    on_removed: Callable[[Session, list[ConsentRecord], dict[str, str | None]], object] | None = None,
 ) -> Iterator[tuple[dict[str, int], list[Rejected]]]:
     """Read and store one site's consent spreadsheets and opt-out lists, a source at a time.
 
     Yields each source's counts and its rejected rows (the caller logs where they are). Unknown students,
     id/name mismatches and bad values are quarantined; unusual principal marks become data-quality notes in
-    the quarantine too, where people look for bad input. ``on_changed(session, source files)`` runs in the
-    same transaction when a source added or changed records, ``on_removed(session, rows)`` before records
-    whose line left the sheet are deleted (the evidence ledger chains both).
+    the quarantine too, where people look for bad input. ``on_changed(session, {source file: content hash})``
+    runs in the same transaction when a source added or changed records, ``on_removed(session, rows, {source
+    file: content hash})`` before records whose line left the sheet are deleted (the evidence ledger chains
+    both). The content hash (``sources.content_hash``: a file's bytes, a sheet's values) is taken once per
+    source, of what was read: a file saved over while it was being read is read again.
     """
     from compliance.quarantine import quarantine
+    from compliance.sources import content_hash
 
     site = settings.site(site_id)
     sources = [(s, None) for s in site.consent_sources] + [(s, "opt_out") for s in site.opt_out_sources]
     for source, kind in sources:
-        result = read_consents(
-            load(source),
-            site_id,
-            roster,
-            label=source,
-            school_year_start=settings.district.school_year_start,
-            default_purposes=site.default_purposes_for(source),
-            kind=kind,  # type: ignore[arg-type]
-        )
+        loaded = load(source)
+        for _attempt in range(3):
+            sha = content_hash(loaded)
+            result = read_consents(
+                loaded,
+                site_id,
+                roster,
+                label=source,
+                school_year_start=settings.district.school_year_start,
+                default_purposes=site.default_purposes_for(source),
+                kind=kind,  # type: ignore[arg-type]
+            )
+            # Sheets values are in memory (what was hashed is what was read); a file may have been saved over.
+            if isinstance(loaded, tuple) or content_hash(loaded) == sha:
+                break
+        hashes = {r.source_file: sha for r in result.records} or {source: sha}
+        removed = _removed_with(on_removed, hashes)
         with store.session() as session:
-            stored = store_consents(session, result.records, on_removed=on_removed)
+            stored = store_consents(session, result.records, on_removed=removed)
             if on_changed is not None and (stored["added"] or stored["updated"]):
                 # Only a source that changed tonight can hold a record not chained yet.
-                on_changed(session, {r.source_file for r in result.records})
+                on_changed(session, hashes)
             newly = quarantine(session, result.rejected + result.notes)
         yield (
             {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -526,15 +526,18 @@ def _consent_key(record_sha: str, source: str) -> str:
     return f"consent:{source}:{record_sha}"
 
 
-def consent_draft(row: ConsentRecord) -> EventDraft:
-    """The event for one consent record as applied: its source (file, sheet, row) and a hash of its values,
-    so a later change to the row is a new event and an edit of the stored row shows against the hash."""
+def consent_draft(row: ConsentRecord, source_sha256: str | None = None) -> EventDraft:
+    """The event for one consent record as applied: its source (file, sheet, row), the hash of the source's
+    content as read (``source_sha256``: the file's bytes or the sheet's values, None when unknown) and a hash
+    of its values, so a later change to the row is a new event, an edit of the stored row shows against the
+    hash, and the copy of the school's file the record came from can be proven to be that file."""
     values, record_sha, source = _consent_identity(row)
     kind = LedgerEventKind.CONSENT_REVOKED if row.revoked_on is not None else LedgerEventKind.CONSENT_APPLIED
     return EventDraft(kind, _consent_key(record_sha, source), {
         "consent_record_id": row.id,
         "student_id": row.student_id,
         "source_file": row.source_file,
+        "source_sha256": source_sha256,
         "source_sheet": row.source_sheet,
         "source_row": row.source_row,
         "record_sha256": record_sha,
@@ -550,12 +553,16 @@ def _known_keys(session: Session, keys: Sequence[str]) -> set[str]:
     return known
 
 
-def record_consents(session: Session, source_files: Iterable[str], *, now: datetime | None = None) -> int:
+def record_consents(session: Session, source_files: Iterable[str] | Mapping[str, str | None], *,
+                    now: datetime | None = None) -> int:
     """Chain the consent records of these sources whose current values have no event yet (new or changed).
 
+    ``source_files`` maps each source to the hash of its content as read tonight (``sources.content_hash``,
+    computed once per source by the ingest), which each new event carries; plain names give ``None``.
     Every row of a changed source is hashed again to find which: read as plain rows (no ORM objects), and an
     event is built only for the rows whose key the chain does not hold yet.
     """
+    hashes: Mapping[str, str | None] = source_files if isinstance(source_files, Mapping) else {}
     files = sorted(set(source_files))
     columns = [ConsentRecord.id, ConsentRecord.source_file, ConsentRecord.source_sheet, ConsentRecord.source_row,
                *(getattr(ConsentRecord, f) for f in _CONSENT_FIELDS if f not in ("student_id",)),
@@ -567,14 +574,18 @@ def record_consents(session: Session, source_files: Iterable[str], *, now: datet
         for part in session.execute(stmt.execution_options(yield_per=5000)).partitions():
             keyed = [(_consent_key(*_consent_identity(row)[1:]), row) for row in part]
             known = _known_keys(session, [k for k, _ in keyed])
-            drafts.extend(consent_draft(row) for k, row in keyed if k not in known)  # type: ignore[arg-type]
+            drafts.extend(consent_draft(row, hashes.get(row.source_file))  # type: ignore[arg-type]
+                          for k, row in keyed if k not in known)
     return append_events(session, drafts, now)
 
 
-def record_withdrawn_consents(session: Session, rows: Iterable[ConsentRecord], *,
+def record_withdrawn_consents(session: Session, rows: Iterable[ConsentRecord],
+                              source_hashes: Mapping[str, str | None] | None = None, *,
                               now: datetime | None = None) -> int:
     """Chain consent records about to be deleted because their line left the school's sheet (a withdrawal):
-    ``compliance.consent.store_consents`` calls it, in the same transaction, before it deletes them."""
+    ``compliance.consent.store_consents`` calls it, in the same transaction, before it deletes them.
+    ``source_hashes`` gives the hash of each source as read tonight: the version without the line."""
+    source_hashes = source_hashes or {}
     now = now or datetime.now(UTC)
     drafts = []
     for row in rows:
@@ -584,6 +595,7 @@ def record_withdrawn_consents(session: Session, rows: Iterable[ConsentRecord], *
             "consent_record_id": row.id,
             "student_id": row.student_id,
             "source_file": row.source_file,
+            "source_sha256": source_hashes.get(row.source_file),
             "source_sheet": row.source_sheet,
             "source_row": row.source_row,
             "record_sha256": record_sha,

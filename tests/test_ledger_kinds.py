@@ -162,3 +162,55 @@ def test_the_fast_header_is_byte_for_byte_the_canonical_one() -> None:
                             e.payload) == e.header()
     assert header_bytes(1, LedgerEventKind.MAIL_SENT, "k", None, None, None, "t", "{}") == \
         Entry(1, "mail_sent", "k", None, None, None, "t", "{}", "", "").header()
+
+
+def test_consent_events_carry_the_hash_of_the_source_file_as_read(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 18 item 1, "source file hash and row": every consent event names the row and the sha256 of the
+    file's bytes it was read from, taken once per source; editing the file changes the hash the new events
+    carry (applied and withdrawn alike), the events of unchanged rows keep theirs, and the chain verifies."""
+    import csv
+    import hashlib
+
+    from compliance.consent import Roster, ingest_site_consents
+    from compliance.ledger import record_consents
+    from compliance.roster import sync_sites
+    from compliance.settings import load_settings
+
+    settings = load_settings()
+    site = settings.sites[0].model_copy(update={"consent_sources": ["consent/school.csv"], "opt_out_sources": [],
+                                                "default_purposes": {}})
+    settings = settings.model_copy(update={"sites": [site]})
+    path = tmp_path / "consent" / "school.csv"
+    path.parent.mkdir()
+    with Store(db_url).session() as s:
+        sync_sites(s, [site])
+
+    def write(rows: list[list[str]]) -> str:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([["Student ID", "Consent", "Uses", "Date signed", "Principal"], *rows])
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def ingest() -> list[dict]:
+        store = Store(db_url)
+        list(ingest_site_consents(store, settings, site.id, Roster(ids={"3000001", "3000002", "3000003"}),
+                                  lambda source: tmp_path / source, on_changed=record_consents,
+                                  on_removed=record_withdrawn_consents))
+        with store.session() as s:
+            rows = s.scalars(select(LedgerEvent).order_by(LedgerEvent.seq))
+            return [{"kind": r.kind, **json.loads(r.payload)} for r in rows]
+
+    first = write([["3000001", "Y", "website", "9/3/2026", "JM"], ["3000002", "Y", "website", "9/3/2026", "JM"],
+                   ["3000003", "Y", "website", "9/3/2026", "JM"]])
+    night1 = ingest()
+    assert [(e["kind"], e["source_row"], e["source_sha256"]) for e in night1] == [
+        ("consent_applied", 2, first), ("consent_applied", 3, first), ("consent_applied", 4, first)]
+    # The school edits its sheet: row 2 gains a purpose, student 3000003's line is deleted.
+    second = write([["3000001", "Y", "website, yearbook", "9/3/2026", "JM"],
+                    ["3000002", "Y", "website", "9/3/2026", "JM"]])
+    assert second != first
+    night2 = ingest()[len(night1):]
+    assert sorted((e["kind"], e["source_row"], e["source_sha256"]) for e in night2) == [
+        ("consent_applied", 2, second), ("consent_withdrawn", 4, second)]
+    assert ingest()[len(night1) + len(night2):] == []  # the same file again: nothing new
+    with Store(db_url).session() as s:
+        assert verify_events(s)[0] == []
