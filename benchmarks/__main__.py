@@ -17,6 +17,7 @@ from pathlib import Path
 
 # Smaller runs for a quick look (minutes in all instead of ~15 on two cores); a module not listed runs as is.
 QUICK_ARGS: dict[str, list[str]] = {
+    "bench_audit_cost": ["--repeat", "1", "--warmup", "0", "--skip-baseline-sample"],
     "bench_campaign": ["--scale", "standard", "--repeat", "1"],
     "bench_consent": ["--schools", "100", "--repeat", "1"],
     "bench_crawl": ["--repeat", "1"],
