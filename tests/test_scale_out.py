@@ -174,10 +174,18 @@ def test_two_workers_on_postgresql_run_a_nightly_and_a_campaign_at_once(
             if method == "GET":
                 hits[path] += n
 
+        summaries = {
+            a["key"]: a["data"]
+            for a in stack.api("POST", "/artifacts/filter",
+                               json={"artifacts": {"flow_run_id": {"any_": [nightly_id, campaign_id]}}})
+            if a["key"] in ("nightly", "campaign")
+        }  # fmt: skip
         # What the senders may not send today waits for tomorrow: the outbox here, a day later.
         with Store(store_url).session() as s:
-            left = s.scalars(select(Delivery).where(Delivery.status == "pending")).all()
-        assert left, "the day's limits must have bound while the two runs sent together"
+            day_one = Counter((r.status, r.sender) for r in s.scalars(select(Delivery)))
+        print("day one, deliveries by status and sender:", dict(day_one))
+        print("day one, the runs' summaries:", json.dumps(summaries)[:3000])
+        assert day_one[("pending", None)], "more mail than three senders may send in a day: some must wait"
         tomorrow = datetime.now(UTC) + timedelta(days=1, minutes=1)
         _send_the_rest(store_url, EmulatorClock(admin, tomorrow))
         mail = admin.mail()
@@ -187,7 +195,6 @@ def test_two_workers_on_postgresql_run_a_nightly_and_a_campaign_at_once(
             site_audits = s.scalars(select(SiteAudit)).all()
         for worker in workers:
             _stop(worker)
-        worker_logs = {n: _tail(logs / f"worker-{n}.log", 400) for n in ("a", "b")}
 
     # Every site audited once: one site-audit run each, completed; one record each for this night; and the
     # websites' own log saw each page and image of each site asked for once tonight.
@@ -198,7 +205,6 @@ def test_two_workers_on_postgresql_run_a_nightly_and_a_campaign_at_once(
     for site in web_sites:
         paths = {path: n for path, n in hits.items() if path.startswith(f"/{site}/")}
         assert paths and max(paths.values()) == 1, (site, {p: n for p, n in paths.items() if n > 1})
-    print("site-audit runs by worker:", {n: log.count("site-audit") for n, log in worker_logs.items()})
 
     # Every message sent once: each sent delivery's reference is in exactly one message, nothing else went out.
     sent = [r for r in rows if r.status == "sent"]
@@ -210,7 +216,8 @@ def test_two_workers_on_postgresql_run_a_nightly_and_a_campaign_at_once(
     assert len(mail) == len(sent)
 
     # No sender over its limits in the emulator's own count, refused attempts included, on either day.
-    assert sum(c["sent"] for c in counts_day_one.values()) == PER_DAY * len(counts_day_one) == PER_DAY * 3
+    assert sorted(counts_day_one) == sorted(counts) and len(counts) == 3
+    assert all(c["sent"] <= PER_DAY for c in counts_day_one.values()), counts_day_one
     for sender, got in counts.items():
         assert got["refused"] == {}, (sender, got)
         assert got["attempted"] == got["sent"], (sender, got)
