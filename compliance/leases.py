@@ -12,6 +12,10 @@ operating system or the database releases the moment the process dies, and claim
 
 ``lease_alive(token)`` answers True (the holder is running), False (it is gone) or None (cannot tell: an
 in-memory database, or a token written before leases existed); callers fall back to their grace period then.
+
+``mailbox_turn(store, mailbox)`` is the other lock here: a transaction in which one process at a time counts a
+mailbox's Gmail limits and claims rows against them, so workers on several machines never spend the same room
+twice (PostgreSQL: a transaction-level advisory lock; SQLite: a ``flock`` held until the commit).
 """
 
 from __future__ import annotations
@@ -21,19 +25,27 @@ import fcntl
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from compliance.store import Store
+
 # Advisory lock keys share one 64-bit space with anything else on the server: a fixed namespace in the high
 # bits keeps ours apart from other applications' keys.
-_NAMESPACE = 0x414B31  # "AK1"
+_NAMESPACE = 0x414B31  # "AK1": run leases
+_MAILBOX_NAMESPACE = 0x414B32  # "AK2": a mailbox's turn to claim
 
 
-def _advisory_key(token: str) -> int:
+def _advisory_key(token: str, namespace: int = _NAMESPACE) -> int:
     low = int.from_bytes(hashlib.sha256(token.encode()).digest()[:5], "big")
-    return (_NAMESPACE << 40 | low) - (1 << 63)  # signed bigint
+    return (namespace << 40 | low) - (1 << 63)  # signed bigint
 
 
 def _sqlite_path(engine: Engine) -> Path | None:
@@ -118,3 +130,38 @@ def lease_alive(engine: Engine, token: str | None) -> bool | None:
     with contextlib.suppress(OSError):
         path.unlink()  # a dead holder's file: tidy up
     return False
+
+
+@contextlib.contextmanager
+def mailbox_turn(store: Store, mailbox: str) -> Iterator[Session]:
+    """A session in which this process alone, of all processes on the store, claims work for ``mailbox``.
+
+    Gmail's limits are per mailbox whoever sends as it: a worker that counts the mailbox's last minute and day
+    and then claims rows against what is left must not interleave with another worker doing the same, or both
+    spend the same room. The turn lasts until the session commits: PostgreSQL, a transaction-level advisory
+    lock (released at commit or rollback, and when a killed worker's connection drops); a SQLite file, an
+    exclusive ``flock`` on a file beside the database (released by the kernel however the process ends). An
+    in-memory SQLite database is one process's: the session alone is the turn.
+    """
+    key = mailbox.lower()
+    if store.engine.dialect.name == "postgresql":
+        with store.session() as session:
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _advisory_key(key, _MAILBOX_NAMESPACE)})
+            yield session
+        return
+    db_path = _sqlite_path(store.engine)
+    if db_path is None:
+        with store.session() as session:
+            yield session
+        return
+    folder = _lease_dir(db_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Never removed: a waiter holding the old file open would otherwise lock a name nobody else uses.
+    path = folder / f"mailbox-{hashlib.sha256(key.encode()).hexdigest()[:24]}.lock"
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with store.session() as session:
+            yield session
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock

@@ -479,3 +479,41 @@ class IncidentAction(Base):
     actor: Mapped[str] = mapped_column(String(320))
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class MailboxQuotaUse(Base):
+    """Gmail quota units one request spends for a mailbox (a send batch, a search batch), shared by every process.
+
+    Gmail's per-minute quota is per mailbox, whoever sends as it: each request is written here before it goes
+    (``started_at``) and stamped when it returns (``finished_at``), and a process may start a request only when
+    the mailbox's units in the last minute leave room (compliance.mailbox_quota). Rows older than the window
+    are removed as new ones are written.
+    """
+
+    __tablename__ = "mailbox_quota_use"
+    __table_args__ = (Index("ix_mailbox_quota_use_mailbox_started_at", "mailbox", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(320))
+    units: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SiteAudit(Base):
+    """One site's audit in one nightly run (crawl and photo consent reconciliation), with its counts.
+
+    When the nightly hands its sites to ``site-audit`` flow runs on other workers, each run writes its sites
+    here and the nightly reads them back: the counts travel through the store every worker already shares,
+    and a site already audited for this night is not audited again (a retried or repeated run skips it).
+    """
+
+    __tablename__ = "site_audits"
+    __table_args__ = (UniqueConstraint("night", "site_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    night: Mapped[str] = mapped_column(String(64))  # the nightly run it belongs to (its flow run id)
+    site_id: Mapped[str] = mapped_column(String(64))
+    crawl: Mapped[dict[str, Any]] = mapped_column(default=dict)  # crawl summary: counts, held reason
+    photos: Mapped[dict[str, Any]] = mapped_column(default=dict)  # reconciliation counts
+    audited_at: Mapped[datetime] = mapped_column()

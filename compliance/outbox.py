@@ -10,6 +10,11 @@ mailbox by Message-ID and marks it ``sent``, or ``pending`` when it is absent an
 Capacity comes from the ledger itself: a sender's messages in the last 24 hours are counted from ``sent_at``,
 so a restart cannot forget how much of a mailbox's daily limit is used. A sender that Google says is over its
 limit is paused (a ``sync_state`` row) until Google's retry time.
+
+Several processes may send at once (two workers, a nightly beside a campaign): each claim is made in the
+sender's turn (compliance.leases.mailbox_turn), which counts the mailbox's day from the ledger and its minute
+from ``mailbox_quota_use`` afresh and writes the claim and the minute's units in one transaction, so the
+processes together stay within each mailbox's limits.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from compliance.google.workspace import (
     send_messages,
     stored_message_ids,
 )
-from compliance.leases import RunLease, lease_alive
+from compliance.leases import RunLease, lease_alive, mailbox_turn
 from compliance.ledger import record_sends
 from compliance.mail import delivery_reference
+from compliance.mailbox_quota import MailboxQuota
 from compliance.models import Delivery, SyncState
 from compliance.settings import OutboxSettings, Quotas, Settings
 from compliance.store import Store
@@ -203,6 +209,20 @@ class Outbox:
     in_flight_grace: timedelta | None = None
     checkpoint: Checkpoint | None = None
     sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        # Gmail's minute is per mailbox across processes: this process's searches and reads (through the
+        # clients' pacer) and its claims count in the store, with every other process's.
+        clients: GoogleClients | None = self.clients  # None: a test that only settles rows
+        self.quota = MailboxQuota(
+            self.store,
+            self.settings.quotas.gmail_sends_per_minute * GMAIL_SEND_UNITS,
+            clock=self.clock,
+            sleep=clients.policy.sleep if clients is not None else self.sleep,
+            grace=self.grace,
+        )
+        if clients is not None:
+            clients.send_pacer = self.quota
 
     @property
     def grace(self) -> timedelta:
@@ -425,13 +445,15 @@ class Outbox:
         token: str,
     ) -> None:
         full: set[str] = set()  # senders whose recipient budget no pending message fits this run
-        # Budgets are read from the ledger once a run and kept as this run claims (re-reading the whole day's
-        # ledger every batch is quadratic at district scale); a later run reads them afresh.
+        # Budgets are read from the ledger once a run to choose a sender; the chosen sender's budget is read
+        # again in its turn (another process may have used it) and kept, so a run reads each mailbox's day once
+        # per claim, never the whole district's.
         with self.store.session() as session:
             budgets = sender_budgets(session, self.senders, self.settings.quotas, self.clock())
         while True:
-            # Held from before the claim to after the request: a pacing wait happens while the rows are still
-            # pending, so a row is `sending` only for the one request that carries it.
+            # The minute's units stay counted from the claim to after the request returns; a wait for the
+            # minute happens before the claim, while the rows are still pending, so a row is `sending` only for
+            # the one request that carries it.
             with ExitStack() as pacing:
                 now = self.clock()
                 usable = {s: b for s, b in budgets.items() if s not in counts.refused_senders and s not in full}
@@ -440,21 +462,14 @@ class Outbox:
                     if choice is None:
                         counts.deferred = len(self._pending(session, criteria, 10**9, now))
                         break
-                    sender, budget = choice
-                    rows = self._pending(session, criteria, min(budget.messages, CHUNK, self.clients.send_batch_size),
-                                         now)
-                    if not rows:
-                        break
-                    pacing.enter_context(self.clients.send_pacer.reserve(sender, len(rows), GMAIL_SEND_UNITS))
-                    # Stamped after the pacing wait: the in-flight grace counts from when the request can
-                    # start, so a long wait never makes a claim look older than it is to another run.
-                    now = self.clock()
-                    batch = self._claim(session, rows, build, sender, now, token, counts, budget)
-                    if not batch and not any(
-                        budget.fits(delivery_addresses(r.kind, r.recipient, r.recipients or [], sender))
-                        for r in rows if r.status == "pending"
-                    ):
-                        full.add(sender)
+                sender = choice[0]
+                turn = self._claim_in_turn(sender, criteria, build, token, counts, budgets)
+                if turn is None:
+                    break
+                now, batch, use_id, is_full = turn
+                pacing.callback(self.quota.finish, use_id)  # on any way out (finishing twice keeps the first)
+                if is_full:
+                    full.add(sender)
                 if self.checkpoint is not None:
                     self.checkpoint("claimed")
                 if not batch:
@@ -468,6 +483,8 @@ class Outbox:
                     with self.store.session() as session:
                         _unclaim(session, [row_id for row_id, _ in batch], counts.refused_senders[sender])
                     continue
+                finally:
+                    self.quota.finish(use_id)  # returned: its units leave the minute a minute from now
                 if self.checkpoint is not None:
                     self.checkpoint("sent")
                 with self.store.session() as session:
@@ -491,6 +508,46 @@ class Outbox:
                     counts.sent += found
                 if progress is not None:
                     progress(outcome.sent + outcome.failed)
+
+    def _claim_in_turn(
+        self,
+        sender: str,
+        criteria: list,
+        build: MessageBuilder,
+        token: str,
+        counts: OutboxCounts,
+        budgets: dict[str, SenderBudget],
+    ) -> tuple[datetime, list[tuple[int, bytes]], int | None, bool] | None:
+        """Claim the next rows for ``sender`` in its turn; (claim time, batch, units' id, sender full) or None
+        when nothing is pending.
+
+        In one transaction, with no other process in the mailbox's turn: the day's budget from the ledger, the
+        minute's units, the claim, and the units the batch spends. When the minute has no room the turn is
+        given up, the run waits (rows still pending) and tries again.
+        """
+        while True:
+            with mailbox_turn(self.store, sender) as session:
+                # Read in the turn, after any wait for the minute: the claim is stamped when its request can
+                # start, so the in-flight grace never counts the wait and another run never sees it older.
+                now = self.clock()
+                budget = sender_budgets(session, [sender], self.settings.quotas, now)[sender]
+                budgets[sender] = budget
+                limit = min(budget.messages, CHUNK, self.clients.send_batch_size)
+                if limit <= 0 or budget.recipients <= 0:
+                    return now, [], None, True
+                rows = self._pending(session, criteria, limit, now)
+                if not rows:
+                    return None
+                wait = self.quota.wait_seconds(session, sender, len(rows) * GMAIL_SEND_UNITS, now)
+                if not wait:
+                    batch = self._claim(session, rows, build, sender, now, token, counts, budget)
+                    use_id = self.quota.spend(session, sender, len(batch) * GMAIL_SEND_UNITS, now)
+                    is_full = not batch and not any(
+                        budget.fits(delivery_addresses(r.kind, r.recipient, r.recipients or [], sender))
+                        for r in rows if r.status == "pending"
+                    )
+                    return now, batch, use_id, is_full
+            self.quota.sleep(wait)
 
     @staticmethod
     def _claim(

@@ -22,7 +22,7 @@ from pydantic import AliasChoices, BaseModel, EmailStr, Field, ValidationError, 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from compliance.errors import ConfigurationError
-from compliance.vocabulary import CaseCategory
+from compliance.vocabulary import CaseCategory, SiteAuditPlacement
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = PROJECT_ROOT / "data" / "district.toml"
@@ -208,6 +208,21 @@ class OutboxSettings(BaseModel):
     settle_wait_seconds: float = Field(60.0, ge=0)
 
 
+class ScaleOut(BaseModel):
+    """Where the nightly's per-site work runs (README, "Scale-out: several workers").
+
+    ``site_audits = "in-run"`` (default): each site is a task of the nightly's own flow run. ``"workers"``: the
+    nightly starts one ``site-audit`` flow run per ``sites_per_audit`` sites through the work pool, so every
+    worker of the pool, on any machine, takes a share; it needs the deployments applied (``prefect deploy``)
+    and a store every worker reaches (PostgreSQL). The nightly looks at its site-audit runs every
+    ``poll_seconds`` until they have all ended.
+    """
+
+    site_audits: SiteAuditPlacement = SiteAuditPlacement.IN_RUN
+    sites_per_audit: int = Field(25, ge=1)
+    poll_seconds: float = Field(2.0, gt=0)
+
+
 class Inputs(BaseModel):
     """When an input source is taken as the whole truth (compliance.sources).
 
@@ -324,6 +339,7 @@ class Settings(BaseSettings):
     inputs: Inputs = Field(default_factory=Inputs)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    scale_out: ScaleOut = Field(default_factory=ScaleOut)
     sis_export: str | None = Field(None, description="SIS student export CSV, relative to the profile folder")
     paper_acknowledgements: str | None = None
     policy_document: str | None = Field(None, description="Policy text uploaded to Drive on first run (demo)")

@@ -482,3 +482,10 @@ class IncidentDeliveryKind(StrEnum):
 
 
 INCIDENT_KINDS: tuple[str, ...] = tuple(k.value for k in IncidentDeliveryKind)
+
+
+class SiteAuditPlacement(StrEnum):
+    """Where the nightly audits the school websites (crawl and photo consent reconciliation, site by site)."""
+
+    IN_RUN = "in-run"  # tasks of the nightly's own flow run, on the worker that runs it
+    WORKERS = "workers"  # `site-audit` flow runs on the work pool: every worker, on any machine, takes a share

@@ -116,6 +116,11 @@ class EmulatorAdmin:
             params["since"] = since.isoformat() if isinstance(since, datetime) else since
         return self._call("GET", "/mail", params=params)
 
+    def sender_counts(self) -> dict[str, dict[str, Any]]:
+        """Per sender, the emulator's own count: sends attempted and sent, their peaks in any minute and any
+        24 hours, sends per calendar minute, refusals by the limit hit (``Gmail.sending_counts``)."""
+        return self._call("GET", "/mail/senders")
+
     def mailbox(self, user: str) -> list[dict[str, Any]]:
         """Everything in one mailbox (sent messages and bounces), decoded."""
         return self._call("GET", f"/mailbox/{user}")

@@ -194,6 +194,10 @@ def build_app(ws: Workspace) -> Starlette:
             return _admin_error(404, f"no sent message {data.get('message_id')!r}")
         return JSONResponse(dsn)
 
+    async def senders(request: Request) -> Response:
+        with ws.lock:
+            return JSONResponse(ws.gmail.sending_counts())
+
     async def mailbox(request: Request) -> Response:
         user = request.path_params["user"].lower()
         with ws.lock:
@@ -314,6 +318,7 @@ def build_app(ws: Workspace) -> Starlette:
         Route("/_emulator/forms/{form_id}", form_view, methods=["GET"]),
         Route("/_emulator/mail", mail, methods=["GET"]),
         Route("/_emulator/mail/bounce", bounce, methods=["POST"]),
+        Route("/_emulator/mail/senders", senders, methods=["GET"]),
         Route("/_emulator/mailbox/{user}", mailbox, methods=["GET"]),
         Route("/_emulator/faults", faults, methods=["POST", "DELETE"]),
         Route("/_emulator/faults/release", release, methods=["POST"]),

@@ -102,6 +102,11 @@ class Gmail:
         self.per_day = Window(timedelta(days=1))
         self.recipients_day = Window(timedelta(days=1))
         self.unique_day: dict[str, dict[str, datetime]] = {}
+        # Every send that reached the sending limits, and what was refused and why, per sender: the emulator's
+        # own count of how hard each mailbox was pushed (``sending_counts``), whoever pushed it.
+        self.attempted: dict[str, list[datetime]] = {}
+        self.accepted: dict[str, list[datetime]] = {}
+        self.refused: dict[str, dict[str, int]] = {}
         self._history = 1000
 
     def handlers(self) -> dict[str, Callable[[Call], Any]]:
@@ -146,7 +151,11 @@ class Gmail:
         return stored
 
     def _check_limits(self, sender: str, recipients: list[str], now: datetime) -> bool:
-        """Raise Google's refusal, or (``lateBounce`` style) return True: accept now, bounce for the limit later."""
+        """Raise Google's refusal, or (``lateBounce`` style) return True: accept now, bounce for the limit later.
+
+        Every call counts as an attempt of ``sender``, and a refusal (or a late bounce) is counted under the
+        limit it hit, for :meth:`sending_counts`.
+        """
         limits = self.ctx.limits
         late = limits.gmail_daily_style == "lateBounce"
         if len(recipients) > limits.gmail_recipients_per_message:
@@ -154,7 +163,9 @@ class Gmail:
                 f"Too many recipients: {len(recipients)} (at most {limits.gmail_recipients_per_message} per message)",
                 reason="invalidArgument",
             )
+        self.attempted.setdefault(sender, []).append(now)
         if self.per_day.count(sender, now) >= limits.gmail_daily_per_sender:
+            self._count_refusal(sender, "messages per day")
             if late:
                 return True
             retry = self.per_day.retry_at(sender, now)
@@ -168,6 +179,7 @@ class Gmail:
                 )
             raise self._sending_limit(retry)
         if self.recipients_day.count(sender, now) + len(recipients) > limits.gmail_daily_recipients_per_sender:
+            self._count_refusal(sender, "recipients per day")
             if late:
                 return True
             raise self._sending_limit(self.recipients_day.retry_at(sender, now))
@@ -177,10 +189,12 @@ class Gmail:
             del seen[addr]
         fresh = {r for r in recipients if r not in seen}
         if len(seen) + len(fresh) > limits.gmail_daily_unique_recipients_per_sender:
+            self._count_refusal(sender, "unique recipients per day")
             if late:
                 return True
             raise self._sending_limit(min(seen.values()) + timedelta(days=1))
         if self.per_minute.count(sender, now) >= limits.gmail_sends_per_minute:
+            self._count_refusal(sender, "sends per minute")
             raise ApiError(
                 403,
                 "User-rate limit exceeded",
@@ -189,6 +203,10 @@ class Gmail:
                 detail_message="User Rate Limit Exceeded",
             )
         return False
+
+    def _count_refusal(self, sender: str, limit: str) -> None:
+        counts = self.refused.setdefault(sender, {})
+        counts[limit] = counts.get(limit, 0) + 1
 
     @staticmethod
     def _sending_limit(retry: datetime) -> ApiError:
@@ -250,6 +268,7 @@ class Gmail:
             self.bounce(stored.id, now, "550 5.4.5 Daily user sending limit exceeded.", kind="limit")
             return {"id": stored.id, "threadId": stored.thread_id, "labelIds": ["SENT"]}
         self.per_minute.add(sender, now)
+        self.accepted.setdefault(sender, []).append(now)
         self.per_day.add(sender, now)
         self.recipients_day.add(sender, now, len(recipients))
         seen = self.unique_day.setdefault(sender, {})
@@ -258,6 +277,33 @@ class Gmail:
         sent = self.ctx.stats.setdefault("sent_per_user", {})
         sent[sender] = sent.get(sender, 0) + 1
         return {"id": stored.id, "threadId": stored.thread_id, "labelIds": ["SENT"]}
+
+    def sending_counts(self) -> dict[str, dict[str, Any]]:
+        """Per sender: sends attempted and accepted, their peaks in any minute and any 24 hours (sliding, on the
+        emulator clock, as the limits count them), sends per calendar minute, and refusals by Google's reason.
+
+        Attempts include sends refused for a limit: a mailbox pushed past its limit shows it here even though
+        the emulator refused the excess, so a test can prove that several processes together stayed within it.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for sender in sorted(set(self.attempted) | set(self.accepted)):
+            attempted = sorted(self.attempted.get(sender, []))
+            accepted = sorted(self.accepted.get(sender, []))
+            per_minute: dict[str, int] = {}
+            for when in accepted:
+                minute = when.strftime("%Y-%m-%dT%H:%MZ")
+                per_minute[minute] = per_minute.get(minute, 0) + 1
+            out[sender] = {
+                "attempted": len(attempted),
+                "sent": len(accepted),
+                "peak_attempted_per_minute": _peak(attempted, self.per_minute.span),
+                "peak_sent_per_minute": _peak(accepted, self.per_minute.span),
+                "peak_attempted_per_day": _peak(attempted, self.per_day.span),
+                "peak_sent_per_day": _peak(accepted, self.per_day.span),
+                "sent_per_minute": per_minute,
+                "refused": dict(self.refused.get(sender, {})),
+            }
+        return out
 
     def profile(self, call: Call) -> dict[str, Any]:
         user = self._user(call)
@@ -452,6 +498,17 @@ class Gmail:
         dsn.attach(headers)
         stored = self._store(target.owner, dsn.as_bytes(), ["INBOX", "UNREAD"], now, target.thread_id)
         return decode_message(stored)
+
+
+def _peak(times: list[datetime], span: timedelta) -> int:
+    """The most events in any window of ``span`` ending at an event (``times`` sorted), counted as
+    :class:`emulator.quotas.Window` counts: an event ``span`` or more before the end has left the window."""
+    peak = start = 0
+    for end, when in enumerate(times):
+        while times[start] <= when - span:
+            start += 1
+        peak = max(peak, end - start + 1)
+    return peak
 
 
 def decode_message(msg: StoredMessage) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger  # noqa: E402
 from compliance.campaign import CampaignParameters  # noqa: E402
 from compliance.photos.store import held_line  # noqa: E402
 from compliance.policy import RevisionDecision  # noqa: E402
+from flows.site_audit import audit_sites  # noqa: E402
 from tasks import resources  # noqa: E402
 from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements  # noqa: E402
 from tasks.artifacts import publish_summary, publish_table  # noqa: E402
@@ -25,7 +26,7 @@ from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_
 from tasks.guard import stops_on_configuration_error  # noqa: E402
 from tasks.incidents import queue_incident_follow_up, sync_incident_reports  # noqa: E402
 from tasks.ledger import anchor_ledger  # noqa: E402
-from tasks.photos import coverage_rows, crawl_site, reconcile_site  # noqa: E402
+from tasks.photos import coverage_rows  # noqa: E402
 from tasks.policy import follow_policy_document  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
 
@@ -81,7 +82,8 @@ def nightly(
 
     if crawl:
         web_sites = [s.id for s in settings.sites if s.web_roots]
-        crawls = crawl_site.map(web_sites, now=now).result()
+        # Crawl and reconciliation site by site, in this run or on the pool's workers (scale_out.site_audits).
+        crawls, per_site = audit_sites(web_sites, now)
         results["crawl"] = _total(crawls)
         held = held_line(dict(zip(web_sites, crawls, strict=True)))
         results["crawl"]["held sites"] = sum(1 for c in crawls if c.get("held"))
@@ -93,7 +95,6 @@ def nightly(
             "Crawl coverage by site: pages, images, videos, PDFs, and what was refused and why (counts only)",
             coverage_rows(web_sites, crawls),
         )
-        per_site = reconcile_site.map(web_sites, now=now).result()
         results["photos"] = _total(per_site)
         publish_table(
             "nightly-photos-by-site",

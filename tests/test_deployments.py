@@ -55,6 +55,8 @@ EXPECTED = {
         "cron": "*/15 7-17 * * 1-5",
     },
     "campaign": {"flow": None, "entrypoint": "flows/distribute_policy.py:distribute_policy", "cron": None},
+    # Started by the nightly (scale_out.site_audits = "workers"), a few shares of one night at once.
+    "site-audit": {"flow": "site-audit", "entrypoint": "flows/site_audit.py:site_audit", "cron": None, "limit": 4},
 }
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 SERVER_START_TIMEOUT = 120.0
@@ -232,8 +234,9 @@ def test_prefect_yaml_deploys_schedules_limits_and_working_directory(stack: Stac
         got = stack.api("GET", f"/deployments/name/{_flow_name(name)}/{name}")
         assert got["entrypoint"] == want["entrypoint"]
         assert got["work_pool_name"] == POOL
-        # Deployment concurrency lives in a global limit of 1; a colliding run waits (ENQUEUE), never dropped.
-        assert got["global_concurrency_limit"]["limit"] == 1, name
+        # Deployment concurrency lives in a global limit (1 but for site audits); a colliding run waits
+        # (ENQUEUE), never dropped.
+        assert got["global_concurrency_limit"]["limit"] == want.get("limit", 1), name
         assert got["concurrency_options"]["collision_strategy"] == "ENQUEUE", name
         # The worker changes into this checkout before loading the entrypoint: no variable for IT to set.
         assert got["pull_steps"] == [
@@ -246,7 +249,8 @@ def test_prefect_yaml_deploys_schedules_limits_and_working_directory(stack: Stac
             assert schedules == [(want["cron"], ZONE, True)], name
         else:
             assert schedules == [], name
-            # The campaign's run form comes from the flow's typed parameters, and the API enforces them.
+            # The campaign's (and a site audit's) run form comes from the flow's typed parameters, and the API
+            # enforces them.
             assert got["parameter_openapi_schema"]["properties"], name
             assert got["enforce_parameter_schema"] is True
 
@@ -403,7 +407,7 @@ def test_serve_builds_the_same_deployments_as_prefect_yaml(monkeypatch: pytest.M
     for name, deployment in served.items():
         spec = declared[name]
         assert deployment.entrypoint == spec["entrypoint"] == EXPECTED[name]["entrypoint"]
-        assert deployment.concurrency_limit == spec["concurrency_limit"]["limit"] == 1
+        assert deployment.concurrency_limit == spec["concurrency_limit"]["limit"] == EXPECTED[name].get("limit", 1)
         assert (
             deployment.concurrency_options.collision_strategy.value
             == spec["concurrency_limit"]["collision_strategy"]

@@ -77,6 +77,32 @@ def test_batch_of_100_sends_meets_the_per_minute_limit_then_succeeds(emulator: W
     first = by_id[results["person-0"]["id"]]  # type: ignore[index]
     assert first["attachments"][0]["filename"] == "ar1114.pdf" and "AR 1114" in first["html"]
     assert emulator.admin.stats()["sent_per_user"] == {SENDER: 100}
+    # The emulator's own count: 140 attempts, 100 sent; 100 attempts but only 60 sends within the first
+    # minute (the 40 refused there are counted under the limit they hit), 40 more in the next minute.
+    counts = emulator.admin.sender_counts()[SENDER]
+    assert (counts["attempted"], counts["sent"]) == (140, 100)
+    assert counts["peak_attempted_per_minute"] == 100 and counts["peak_sent_per_minute"] == 60
+    assert counts["peak_attempted_per_day"] == 140 and counts["peak_sent_per_day"] == 100
+    assert counts["refused"] == {"sends per minute": 40}
+    assert sum(counts["sent_per_minute"].values()) == 100 and max(counts["sent_per_minute"].values()) >= 40
+
+
+def test_sender_counts_name_the_daily_limit_hit_and_slide_with_the_clock(emulator: WorkspaceEmulator) -> None:
+    emulator.admin.set_limits(gmail_daily_per_sender=3, gmail_sends_per_minute=2)
+    gmail = google_service(emulator, "gmail", subject=SENDER)
+    refused = []
+    for i in range(5):
+        try:
+            gmail.users().messages().send(userId="me", body=_raw(_mime(f"p{i}@example.org", f"n{i}"))).execute()
+        except HttpError as exc:
+            refused.append(_reason(exc))
+        emulator.admin.advance_clock(31)  # two sends in any 60 s, never three
+    counts = emulator.admin.sender_counts()[SENDER]
+    assert refused == ["dailyLimitExceeded", "dailyLimitExceeded"]
+    assert counts["sent"] == 3 and counts["peak_sent_per_minute"] == 2 and counts["peak_attempted_per_minute"] == 2
+    assert counts["refused"] == {"messages per day": 2}
+    emulator.admin.reset()
+    assert emulator.admin.sender_counts() == {}
 
 
 def test_batch_over_100_parts_is_refused(emulator: WorkspaceEmulator) -> None:

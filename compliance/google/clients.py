@@ -22,7 +22,7 @@ from google.oauth2 import service_account
 from googleapiclient.discovery import build
 
 from compliance.google import credentials as creds_mod
-from compliance.google.pacing import SendPacer
+from compliance.google.pacing import Pacer, SendPacer
 from compliance.google.retry import RetryPolicy
 from compliance.settings import Settings
 
@@ -79,7 +79,8 @@ class GoogleClients:
         self._creds: dict[tuple[str, str | None], service_account.Credentials] = {}
         self._local = threading.local()
         # Gmail's per-minute quota is per user in units; ``gmail_sends_per_minute`` names it in sends (100 each).
-        self.send_pacer = SendPacer(
+        # One process's window; the outbox replaces it with the store's, shared by every process sending.
+        self.send_pacer: Pacer = SendPacer(
             settings.quotas.gmail_sends_per_minute * GMAIL_SEND_UNITS, clock=self.policy.clock, sleep=self.policy.sleep
         )
 

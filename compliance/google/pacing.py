@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from typing import Protocol
+
+
+class Pacer(Protocol):
+    """What the Gmail wrappers pace with: this module's in-process window, or one every process shares
+    (compliance.mailbox_quota.MailboxQuota, which the outbox installs on its clients)."""
+
+    def reserve(self, key: str, n: int, weight: int = 1) -> AbstractContextManager[float]: ...
 
 
 class SendPacer:
@@ -85,4 +93,4 @@ class SendPacer:
             return
 
 
-__all__ = ["SendPacer"]
+__all__ = ["Pacer", "SendPacer"]

@@ -27,6 +27,8 @@ WORK_POOL = "district-compliance"
 SERVE_RUN_LIMIT = 3
 # A second run of the same job waits for the first to finish (ENQUEUE), it is never dropped or doubled.
 COLLISION_STRATEGY = "ENQUEUE"
+# Site-audit runs of a night that may run at once across the whole pool (the other jobs: one at a time).
+SITE_AUDITS_AT_ONCE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,16 @@ JOBS: tuple[Job, ...] = (
         entrypoint="flows/distribute_policy.py:distribute_policy",
         description="Policy distribution campaign started by central office (dry run first).",
         tags=("ar1114", "campaign"),
+    ),
+    Job(
+        name="site-audit",
+        entrypoint="flows/site_audit.py:site_audit",
+        description="A share of the nightly's websites: crawl and photo consent reconciliation (started by the "
+        "nightly when scale_out.site_audits is 'workers').",
+        tags=("ar1114", "nightly", "site-audit"),
+        # Shares of one night run side by side on whichever workers are free, at most this many at once
+        # across the pool: each crawls its own sites, politely, host by host.
+        concurrency_limit=SITE_AUDITS_AT_ONCE,
     ),
 )
 
