@@ -55,8 +55,8 @@ _UNSAFE_ADDRESS = re.compile(r"[\s<>,;:\"()\[\]\\]")
 
 # What a takedown finding is (compliance.vocabulary.FindingKind): a photo, a video, or a name in the page's text.
 KIND_LABELS: dict[str, dict[str, str]] = {
-    "en": {"photo": "photo", "video": "video", "name": "name in the text"},
-    "es": {"photo": "foto", "video": "video", "name": "nombre en el texto"},
+    "en": {"photo": "photo", "video": "video", "name": "name in the text", "post": "post"},
+    "es": {"photo": "foto", "video": "video", "name": "nombre en el texto", "post": "publicación"},
 }
 REASON_LABELS: dict[str, dict[str, str]] = {
     "en": {

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from compliance.vocabulary import CampaignStatus, DeliveryStatus, FindingKind, FindingState, PageStatus
+from compliance.vocabulary import CampaignStatus, DeliveryStatus, FindingKind, FindingState, PageStatus, Platform
 
 
 def utcnow() -> datetime:
@@ -345,12 +345,53 @@ class Finding(Base):
     kind: Mapped[str] = mapped_column(String(10), default=FindingKind.PHOTO)  # FindingKind (name: image_url "")
     channel: Mapped[str] = mapped_column(String(40), default="")  # alt, figcaption, card, filename, exif, page_text...
     basis: Mapped[str] = mapped_column(Text, default="")  # the consent rule and records the reason rests on
+    # Platform: the school website, or the YouTube channel, blog or social account the item is on (page_url is
+    # then the video's, post's or exported post's address).
+    platform: Mapped[str] = mapped_column(String(20), default=Platform.WEBSITE, server_default="website", index=True)
     state: Mapped[str] = mapped_column(String(20), default=FindingState.NEW, index=True)  # FindingState
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     notified_at: Mapped[datetime | None] = mapped_column(default=None)
     reminded_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SocialAccount(Base):
+    """One channel, blog or export folder of a site's profile entry, with what the last night read of it."""
+
+    __tablename__ = "social_accounts"
+    __table_args__ = (UniqueConstraint("site_id", "platform", "account"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))  # Platform (an export folder: "export")
+    account: Mapped[str] = mapped_column(String(500))  # channel id, blog address or export folder, as profiled
+    resolved_id: Mapped[str | None] = mapped_column(String(200), default=None)  # uploads playlist, blog id
+    title: Mapped[str | None] = mapped_column(String(500), default=None)
+    audited_at: Mapped[datetime | None] = mapped_column(default=None)
+    full_read_at: Mapped[datetime | None] = mapped_column(default=None)  # last night every item was read again
+    held_reason: Mapped[str | None] = mapped_column(Text, default=None)  # why last night could not read it
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # last night's calls, items read, skipped...
+
+
+class SocialItem(Base):
+    """A video, blog post or exported post as last read, with the texts that may name a student."""
+
+    __tablename__ = "social_items"
+    __table_args__ = (UniqueConstraint("account_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("social_accounts.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))  # Platform
+    item_id: Mapped[str] = mapped_column(String(200))  # video id, post id, export post key
+    url: Mapped[str] = mapped_column(String(2000))
+    # What tells a changed item: the playlist item's etag, the post's ``updated``, a hash of the exported post.
+    version: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10), default=FindingKind.POST)  # FindingKind of its findings
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"appearances": [{image_url, texts}]}
+    status: Mapped[str] = mapped_column(String(20), default=PageStatus.LIVE)  # live | gone
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ReportRun(Base):

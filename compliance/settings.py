@@ -76,6 +76,27 @@ class Site(BaseModel):
     # Purposes a consent form grants when it names none, per source ("*": every source of the site); a source
     # not named here grants nothing from such a form (the row is quarantined as ambiguous, consent rule 7).
     default_purposes: dict[str, list[ConsentPurpose]] = Field(default_factory=dict)
+    # District-sponsored social media (AR 1114 II.3): the site's YouTube channels (channel ids "UC..."), its
+    # Blogger blogs (blog addresses or numeric ids) and the folders the communications office drops platform
+    # exports in (Facebook/Instagram "Download your information" JSON, X archive; relative to the profile).
+    youtube_channels: list[str] = Field(default_factory=list)
+    blogs: list[str] = Field(default_factory=list)
+    social_exports: list[str] = Field(default_factory=list)
+    # The consent purpose each channel is judged against: videos need "video" consent unless the district
+    # treats its channel as part of its website; class blogs are school web pages; Facebook, Instagram and X
+    # posts are social media.
+    youtube_purpose: ConsentPurpose = "video"
+    blog_purpose: ConsentPurpose = "website"
+    social_export_purpose: ConsentPurpose = "social_media"
+
+    @field_validator("youtube_channels")
+    @classmethod
+    def _channel_ids(cls, value: list[str]) -> list[str]:
+        # A handle or an address would resolve to nothing and audit nothing: only channel ids are accepted.
+        bad = [v for v in value if not re.fullmatch(r"UC[A-Za-z0-9_-]{22}", v.strip())]
+        if bad:
+            raise ValueError(f"youtube_channels must be channel ids (UC + 22 characters), not {bad[0]!r}")
+        return [v.strip() for v in value]
 
     @model_validator(mode="after")
     def _default_purposes_name_sources(self) -> Site:
@@ -171,6 +192,9 @@ class Quotas(BaseModel):
     forms_expensive_reads_per_minute: int = 180
     sheets_reads_per_minute: int = 60
     directory_page_size: int = Field(500, ge=1, le=500)
+    # YouTube Data API: 10,000 units a day per Cloud project by default (list calls cost 1 unit); the nightly
+    # stops a channel's audit (held, tried again the next night) rather than spend past this.
+    youtube_daily_units: int = Field(10_000, ge=0)
 
 
 class GoogleSettings(BaseModel):
@@ -186,6 +210,9 @@ class GoogleSettings(BaseModel):
     service_account_json: str | None = Field(None, repr=False)
     service_account_secret_block: str | None = None
     admin_subject: str | None = Field(None, description="Directory admin the service account acts as")
+    # API key of the Cloud project (APIs & Services > Credentials), restricted to the YouTube Data and Blogger
+    # APIs: public channels and blogs are read with it, not with a delegated identity.
+    api_key: str | None = Field(None, repr=False)
     num_retries: int = 5
     timeout_seconds: float = 60.0
 

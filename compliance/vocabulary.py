@@ -305,11 +305,53 @@ _VERDICT_LABELS = {Verdict.VIOLATION: "Violation", Verdict.NEEDS_REVIEW: "Needs 
 
 
 class FindingKind(StrEnum):
-    """What identifies the student (AR 1114 II.3 names all three): a photo, a video, or the name in the text."""
+    """What identifies the student (AR 1114 II.3 names all three): a photo, a video, or the name in the text;
+    on a blog or a social media account, the post (its text, photos, alt text and tags)."""
 
     PHOTO = "photo"
     VIDEO = "video"
     NAME = "name"
+    POST = "post"
+
+
+class Platform(StrEnum):
+    """Where a finding was published: the school website, or a district-sponsored channel of AR 1114 II.3
+    (a YouTube channel, a Blogger blog, a Facebook Page, an Instagram or X account read from its export)."""
+
+    WEBSITE = "website"
+    YOUTUBE = "youtube"
+    BLOGGER = "blogger"
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+    X = "x"
+
+    @property
+    def label(self) -> str:
+        return _PLATFORM_LABELS[self]
+
+    @property
+    def removal_path(self) -> str:
+        """How the account's owner takes the item down, in the platform's own menus (the takedown digest)."""
+        return _REMOVAL_PATHS[self]
+
+
+_PLATFORM_LABELS = {
+    Platform.WEBSITE: "Website",
+    Platform.YOUTUBE: "YouTube",
+    Platform.BLOGGER: "Blogger",
+    Platform.FACEBOOK: "Facebook",
+    Platform.INSTAGRAM: "Instagram",
+    Platform.X: "X",
+}
+_REMOVAL_PATHS = {
+    Platform.WEBSITE: "edit the page in the site's editor and remove the photo or its caption",
+    Platform.YOUTUBE: "YouTube Studio > Content > the video > Visibility: Private (or Options > Delete forever)",
+    Platform.BLOGGER: "Blogger > Posts > the post > Revert to draft (or edit it and remove the photo or name)",
+    Platform.FACEBOOK: "the Page's post > ... (More) > Delete post (or Edit post and remove the photo or tag)",
+    Platform.INSTAGRAM: "the post > ... (More) > Delete (or Edit: remove the tag or the caption's name)",
+    Platform.X: "the post > ... (More) > Delete",
+}
+SOCIAL_PLATFORMS: tuple[Platform, ...] = tuple(p for p in Platform if p != Platform.WEBSITE)
 
 
 class FindingState(StrEnum):

@@ -211,6 +211,26 @@ class EmulatorAdmin:
     def advance_clock(self, seconds: float) -> str:
         return self._call("POST", "/clock", json={"advance_seconds": seconds})["now"]
 
+    def api_key(self, project: str = "district-project") -> str:
+        """An API key of ``project`` (the emulator issues one per project; it reads public YouTube/Blogger)."""
+        return str(self._call("GET", "/api_key", params={"project": project})["key"])
+
+    def put_video(self, channel_id: str, video: dict[str, Any]) -> dict[str, Any]:
+        """Upload or edit a video of a seeded channel (fields as in ``youtube/channels.json``)."""
+        return self._call("POST", "/youtube/videos", json={"channel_id": channel_id, "video": video})
+
+    def delete_video(self, channel_id: str, video_id: str) -> bool:
+        return bool(self._call("POST", "/youtube/videos", json={"channel_id": channel_id, "video_id": video_id,
+                                                                 "delete": True})["deleted"])
+
+    def put_post(self, blog_id: str, post: dict[str, Any]) -> dict[str, Any]:
+        """Publish or edit a post of a seeded blog (an edit without ``updated`` is stamped now)."""
+        return self._call("POST", "/blogger/posts", json={"blog_id": blog_id, "post": post})
+
+    def delete_post(self, blog_id: str, post_id: str) -> bool:
+        return bool(self._call("POST", "/blogger/posts", json={"blog_id": blog_id, "post_id": post_id,
+                                                                "delete": True})["deleted"])
+
     def stats(self) -> dict[str, Any]:
         """Calls per method id, per-user sent counts, batches, tokens issued, clock."""
         return self._call("GET", "/stats")

@@ -305,12 +305,48 @@ def build_app(ws: Workspace) -> Starlette:
                 }
             )
 
+    async def api_key(request: Request) -> Response:
+        return JSONResponse({"key": ws.api_key(request.query_params.get("project", "district-project"))})
+
+    async def youtube_video(request: Request) -> Response:
+        # A school uploads, edits or deletes a video between two nights: {channel_id, video: {...}, delete?}
+        data = await _json(request)
+        try:
+            with ws.lock:
+                channel_id = str(data["channel_id"])
+                if data.get("delete"):
+                    return JSONResponse({"deleted": ws.youtube.delete_video(channel_id, str(data["video_id"]))})
+                video = ws.youtube.put_video(channel_id, dict(data["video"]))
+        except KeyError as exc:
+            return _admin_error(404, f"unknown channel or field {exc}")
+        except (ValueError, TypeError) as exc:
+            return _admin_error(400, str(exc))
+        return JSONResponse({"id": video.id, "publishedAt": video.published_at})
+
+    async def blogger_post(request: Request) -> Response:
+        # A teacher publishes, edits or deletes a post: {blog_id, post: {...}, delete?}
+        data = await _json(request)
+        try:
+            with ws.lock:
+                blog_id = str(data["blog_id"])
+                if data.get("delete"):
+                    return JSONResponse({"deleted": ws.blogger.delete_post(blog_id, str(data["post_id"]))})
+                post = ws.blogger.put_post(blog_id, dict(data["post"]))
+        except KeyError as exc:
+            return _admin_error(404, f"unknown blog or field {exc}")
+        except (ValueError, TypeError) as exc:
+            return _admin_error(400, str(exc))
+        return JSONResponse({"id": post.id, "updated": post.updated})
+
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "now": rfc3339(ws.clock.now())})
 
     routes = [
         Route("/token", token, methods=["POST"]),
         Route("/_emulator/health", health, methods=["GET"]),
+        Route("/_emulator/api_key", api_key, methods=["GET"]),
+        Route("/_emulator/youtube/videos", youtube_video, methods=["POST"]),
+        Route("/_emulator/blogger/posts", blogger_post, methods=["POST"]),
         Route("/_emulator/seed", seed, methods=["POST"]),
         Route("/_emulator/seed_dir", seed_dir, methods=["POST"]),
         Route("/_emulator/forms/responses", submit, methods=["POST"]),

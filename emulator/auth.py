@@ -30,6 +30,8 @@ class AccessToken:
     client_email: str
     subject: str | None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # Set for a call made with an API key instead of a token (public data only: no subject, no scopes).
+    api_key: str | None = None
 
 
 class TokenError(Exception):

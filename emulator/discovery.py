@@ -1,6 +1,6 @@
 """Routing and request validation generated from the discovery documents shipped inside googleapiclient.
 
-The emulator never lists paths by hand: every documented method of the five APIs the district uses becomes a
+The emulator never lists paths by hand: every documented method of the seven APIs the district uses becomes a
 route (its ``flatPath``/``path`` under the document's ``servicePath``, plus media-upload paths), so a path the
 client builds wrongly fails here exactly as it would at Google, and a request body is checked against the same
 ``schemas`` Google's front end uses.
@@ -28,6 +28,8 @@ APIS: dict[str, str] = {
     "sheets.v4": "sheets.googleapis.com",
     "forms.v1": "forms.googleapis.com",
     "admin.directory_v1": "admin.googleapis.com",
+    "youtube.v3": "youtube.googleapis.com",
+    "blogger.v3": "blogger.googleapis.com",
 }
 _VAR = re.compile(r"\{(\+?)([^}]+)\}")
 

@@ -35,3 +35,7 @@ Otherwise the recipient caps answer the 429 form.
     directory_queries_per_minute: int = Field(2400, ge=0)
     drive_queries_per_minute: int = Field(12_000, ge=0)
     forms_max_page_size: int = Field(5000, ge=1)
+    # YouTube Data API: 10,000 units a day per project (list calls 1 unit), reset at midnight Pacific time.
+    youtube_daily_units: int = Field(10_000, ge=0)
+    # Blogger API: requests a day per project (each call 1); the Cloud console shows the project's figure.
+    blogger_daily_requests: int = Field(10_000, ge=0)

@@ -28,4 +28,11 @@ PROJECT_METHODS: tuple[str, ...] = (
     "forms.forms.setPublishSettings",
     "forms.forms.responses.list",
     "forms.forms.responses.get",
+    "youtube.channels.list",
+    "youtube.playlistItems.list",
+    "youtube.videos.list",
+    "blogger.blogs.get",
+    "blogger.blogs.getByUrl",
+    "blogger.posts.list",
+    "blogger.posts.get",
 )

@@ -147,12 +147,17 @@ class WorkspaceEmulator:
         path.chmod(0o600)
         return path
 
+    def api_key(self, project: str = "district-project") -> str:
+        """An API key the emulator accepts for public YouTube and Blogger reads."""
+        return self.workspace.api_key(project)
+
     def environment(self, service_account_file: Path) -> dict[str, str]:
         """The settings environment that points the compliance pipeline at this emulator."""
         return {
             "DC_GOOGLE__EMULATOR_URL": self.base_url,
             "DC_GOOGLE__CA_BUNDLE": str(self.ca_path),
             "DC_GOOGLE__SERVICE_ACCOUNT_FILE": str(service_account_file),
+            "DC_GOOGLE__API_KEY": self.api_key(),
         }
 
     @property

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from emulator.auth import KeyRing, check_scopes
+from emulator.auth import AccessToken, KeyRing, check_scopes
+from emulator.blogger import Blogger
 from emulator.clock import Clock, rfc3339
 from emulator.core import Call, Context, Result
 from emulator.directory import Directory
@@ -35,6 +36,7 @@ from emulator.gmail import Gmail
 from emulator.limits import EmulatorLimits
 from emulator.quotas import Window
 from emulator.sheets import Sheets
+from emulator.youtube import UNIT_COSTS, YouTube, pacific_day
 
 JSON_TYPE = "application/json; charset=UTF-8"
 logger = logging.getLogger("emulator")
@@ -85,6 +87,23 @@ for _m in (
     _MINUTE_QUOTAS[_m] = ("drive_queries_per_minute", "403", "Queries")
 
 
+# Methods Google serves to an API key alone (public data): YouTube's and Blogger's public reads.
+API_KEY_METHODS = frozenset(
+    {
+        "youtube.channels.list",
+        "youtube.playlistItems.list",
+        "youtube.videos.list",
+        "blogger.blogs.get",
+        "blogger.blogs.getByUrl",
+        "blogger.posts.list",
+        "blogger.posts.get",
+    }
+)
+# Daily quotas per project, counted per Pacific day: the EmulatorLimits field of each API (units per call in
+# emulator.youtube.UNIT_COSTS, 1 for Blogger).
+_DAILY_QUOTAS: dict[str, str] = {"youtube.v3": "youtube_daily_units", "blogger.v3": "blogger_daily_requests"}
+
+
 def _json_response(value: Any, status: int = 200) -> Response:
     # no indent: json's C encoder only runs without it (a 500-user page is ~10x faster)
     return Response(status, json.dumps(value, ensure_ascii=False).encode())
@@ -128,9 +147,14 @@ class Workspace:
         self.sheets = Sheets(self.ctx, self.drive)
         self.forms = Forms(self.ctx, self.directory.find, self.drive)
         self.forms.directory_domains = self.directory_domains
+        self.youtube = YouTube(self.ctx)
+        self.blogger = Blogger(self.ctx)
+        # API keys the emulator issued (``GET /_emulator/api_key``): key -> the Cloud project it belongs to.
+        self.api_keys: dict[str, str] = {}
+        self.daily_units: dict[tuple[str, str, str], int] = {}  # (api, project, Pacific day) -> units used
         self.keys.subject_check = self._subject_refusal
         self.handlers: dict[str, Callable[[Call], Any]] = {}
-        for service in (self.directory, self.gmail, self.drive, self.sheets, self.forms):
+        for service in (self.directory, self.gmail, self.drive, self.sheets, self.forms, self.youtube, self.blogger):
             self.handlers.update(service.handlers())
         self.minute = Window(timedelta(minutes=1))
         self.uploads: dict[str, UploadSession] = {}
@@ -147,7 +171,9 @@ class Workspace:
 
     def _reset_stats(self) -> None:
         self.ctx.stats.clear()
-        self.ctx.stats.update({"calls": {}, "statuses": {}, "sent_per_user": {}, "batches": 0, "tokens_issued": 0})
+        self.ctx.stats.update(
+            {"calls": {}, "statuses": {}, "sent_per_user": {}, "batches": 0, "tokens_issued": 0, "quota_units": {}}
+        )
 
     def directory_domains(self) -> set[str]:
         """Domains the seeded Directory holds users of (the emulated organisation's domains)."""
@@ -183,8 +209,10 @@ class Workspace:
             self.keys.delegation = None
             self.refuse_unknown_subjects = self.initial_refuse_unknown_subjects
             self.ctx.limits = self.initial_limits
-            for service in (self.directory, self.gmail, self.drive, self.sheets, self.forms):
+            for service in (self.directory, self.gmail, self.drive, self.sheets, self.forms, self.youtube,
+                            self.blogger):
                 service.reset()
+            self.daily_units.clear()
             self.minute.clear()
             self.uploads.clear()
             self.faults.clear()
@@ -201,7 +229,7 @@ class Workspace:
         "reader", "emailAddress": ...}``); ``apps`` lists service-account emails the file was opened with
         (what ``drive.file`` may reach). Nobody else can read them, as at Google.
         """
-        allowed = {"directory", "spreadsheets", "drive_files", "google_accounts"}
+        allowed = {"directory", "spreadsheets", "drive_files", "google_accounts", "youtube", "blogger"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown seed sections {sorted(unknown)}; expected {sorted(allowed)}")
@@ -209,6 +237,8 @@ class Workspace:
             directory = data.get("directory") or {}
             self.directory.seed(directory.get("users") or [], directory.get("orgunits") or [])
             self.google_accounts.update(str(a).lower() for a in data.get("google_accounts") or [])
+            self.youtube.seed(list(data.get("youtube") or []))
+            self.blogger.seed(list(data.get("blogger") or []))
             now = self.clock.now()
             books = data.get("spreadsheets") or []
             for raw, book in zip(books, self.sheets.seed(books), strict=True):
@@ -242,15 +272,19 @@ class Workspace:
                     now,
                 )
                 _seed_access(f, item)
-            return {
+            held = {
                 "users": len(self.directory.users),
                 "orgunits": len(self.directory.orgunits),
                 "spreadsheets": len(self.sheets.spreadsheets),
                 "drive_files": len(self.drive.files),
             }
+            if self.youtube.channels or self.blogger.blogs:
+                held |= {"youtube_channels": len(self.youtube.channels), "blogs": len(self.blogger.blogs)}
+            return held
 
     def seed_dir(self, path: str | Path) -> dict[str, int]:
-        """Seed from the sample layout: directory/users.json, directory/orgunits.json, sheets/*.json."""
+        """Seed from the sample layout: directory/users.json, directory/orgunits.json, sheets/*.json,
+        youtube/channels.json and blogger/blogs.json."""
         root = Path(path)
         if not root.is_dir():
             raise ValueError(f"seed directory {root} does not exist")
@@ -263,10 +297,65 @@ class Workspace:
             data["directory"]["orgunits"] = json.loads(orgunits.read_text())
         for sheet in sorted((root / "sheets").glob("*.json")):
             data["spreadsheets"].append(json.loads(sheet.read_text()))
+        for section, name in (("youtube", "youtube/channels.json"), ("blogger", "blogger/blogs.json")):
+            if (root / name).exists():
+                data[section] = json.loads((root / name).read_text(encoding="utf-8"))
         return self.seed(data)
 
     def service_account_info(self, client_email: str) -> dict[str, Any]:
         return self.keys.service_account_info(client_email, f"{self.base_url}/token")
+
+    def api_key(self, project: str = "district-project") -> str:
+        """An API key of ``project`` (Cloud console > APIs & Services > Credentials), issued once per project."""
+        with self.lock:
+            for key, owner in self.api_keys.items():
+                if owner == project:
+                    return key
+            key = "AIza" + secrets.token_urlsafe(26)[:35]
+            self.api_keys[key] = project
+            return key
+
+    def _api_key_token(self, spec: Any, key: str) -> AccessToken:
+        project = self.api_keys.get(key)
+        if project is None:
+            raise ApiError(
+                400, "API key not valid. Please pass a valid API key.", "badRequest", status="INVALID_ARGUMENT",
+                details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                          "domain": "googleapis.com", "metadata": {"service": spec.service}}],
+            )
+        if spec.id not in API_KEY_METHODS:
+            raise ApiError(
+                401, "API keys are not supported by this API. Expected OAuth2 access token or other authentication "
+                "credentials that assert a principal.", "required", status="UNAUTHENTICATED",
+                details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "CREDENTIALS_MISSING",
+                          "domain": "googleapis.com", "metadata": {"service": spec.service, "method": spec.id}}],
+            )
+        return AccessToken(client_email=f"project:{project}", subject=None, api_key=key)
+
+    def _charge_daily(self, spec: Any, token: AccessToken, now: Any) -> None:
+        """Charge a YouTube or Blogger call to its project's daily quota (invalid requests cost too, as at
+        YouTube: the charge comes before validation); over the limit: 403 quotaExceeded / dailyLimitExceeded."""
+        attr = _DAILY_QUOTAS.get(spec.api)
+        if attr is None:
+            return
+        cost = UNIT_COSTS.get(spec.id, 1)
+        project = token.client_email.removeprefix("project:")
+        key = (spec.api, project, pacific_day(now))
+        with self.lock:
+            used = self.daily_units.get(key, 0)
+            if used + cost > getattr(self.limits, attr):
+                if spec.api == "youtube.v3":
+                    raise ApiError(
+                        403,
+                        'The request cannot be completed because you have exceeded your <a href="/youtube/v3/'
+                        'getting-started#quota">quota</a>.',
+                        "quotaExceeded",
+                        domain="youtube.quota",
+                    )
+                raise ApiError(403, "Daily Limit Exceeded", "dailyLimitExceeded", domain="usageLimits")
+            self.daily_units[key] = used + cost
+            per = self.ctx.stats["quota_units"]
+            per[spec.api] = per.get(spec.api, 0) + cost
 
     # -- token endpoint --------------------------------------------------------------------------------------
 
@@ -305,8 +394,12 @@ class Workspace:
         if match is None:
             raise ApiError(404, "Method not found.", "notFound")
         spec = match.spec
-        token = self.keys.authenticate(headers.get("authorization"))
-        check_scopes(token, spec.scopes, spec.service, spec.id)
+        if not headers.get("authorization") and qdict.get("key"):
+            token = self._api_key_token(spec, qdict["key"])
+        else:
+            token = self.keys.authenticate(headers.get("authorization"))
+            check_scopes(token, spec.scopes, spec.service, spec.id)
+        self._charge_daily(spec, token, self.clock.now())
         query = coerce_query(spec, query_pairs, self.registry.global_params[spec.api])
         for name, desc in spec.parameters.items():
             if desc.get("location") == "path" and name not in match.path_params:

@@ -1,4 +1,4 @@
-"""The one factory for Google API clients: Gmail, Admin Directory, Drive, Sheets, Forms.
+"""The one factory for Google API clients: Gmail, Admin Directory, Drive, Sheets, Forms, YouTube, Blogger.
 
 ``settings.google.emulator_url`` set sends every API to the local Workspace emulator (and trusts
 ``settings.google.ca_bundle``); unset, the discovery documents' Google endpoints are used. Either way the
@@ -35,7 +35,11 @@ API_TABLE: dict[str, tuple[str, str, str, str]] = {
     "drive": ("drive", "v3", "https://www.googleapis.com/", "batch/drive/v3"),
     "sheets": ("sheets", "v4", "https://sheets.googleapis.com/", "batch"),
     "forms": ("forms", "v1", "https://forms.googleapis.com/", "batch"),
+    "youtube": ("youtube", "v3", "https://youtube.googleapis.com/", "batch"),
+    "blogger": ("blogger", "v3", "https://blogger.googleapis.com/", "batch"),
 }
+# Public data read with the project's API key (``settings.google.api_key``), no delegated identity.
+PUBLIC_APIS = frozenset({"youtube", "blogger"})
 # Drive's discovery document has servicePath "drive/v3/"; api_endpoint replaces rootUrl + servicePath.
 _SERVICE_PATH = {"drive": "drive/v3/"}
 
@@ -170,6 +174,41 @@ class GoogleClients:
             )
         return cache[key]
 
+    def public(self, api: str) -> Any:
+        """``api`` (YouTube or Blogger) with the project's API key: public channels, videos, blogs and posts.
+
+        Why a key and not the service account: YouTube does not accept service accounts for channel data, and
+        a public channel or blog needs no identity at all; the key only identifies the project for quota.
+        """
+        if api not in PUBLIC_APIS:
+            raise ValueError(f"{api!r} is not read with an API key; known: {', '.join(sorted(PUBLIC_APIS))}")
+        key = self.settings.google.api_key
+        if not key:
+            from compliance.errors import ConfigurationError
+
+            raise ConfigurationError(
+                "no Google API key for YouTube and Blogger: set google.api_key (DC_GOOGLE__API_KEY) to a key "
+                "of the Cloud project (APIs & Services > Credentials > Create credentials > API key, restricted "
+                "to the YouTube Data API v3 and the Blogger API v3)"
+            )
+        cache: dict[tuple[str, str | None], Any] | None = getattr(self._local, "services", None)
+        if cache is None:
+            cache = self._local.services = {}
+        ckey = (api, "api-key")
+        if ckey not in cache:
+            name, version, _, _ = API_TABLE[api]
+            endpoint = self.endpoint(api)
+            cache[ckey] = build(
+                name,
+                version,
+                http=creds_mod.make_http(self.settings),
+                developerKey=key,
+                client_options={"api_endpoint": endpoint} if endpoint else None,
+                static_discovery=True,
+                cache_discovery=False,
+            )
+        return cache[ckey]
+
     def directory(self, subject: str | None = None) -> Any:
         """Admin SDK Directory (read-only users and org units), as ``subject`` or ``google.admin_subject``."""
         return self.service("directory", subject or self.default_subject())
@@ -200,4 +239,4 @@ class GoogleClients:
         self._local.services = {}
 
 
-__all__ = ["API_TABLE", "GoogleClients"]
+__all__ = ["API_TABLE", "PUBLIC_APIS", "GoogleClients"]

@@ -24,7 +24,8 @@ from compliance.errors import ConfigurationError
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 # Reasons for "this identity is done for a long while" (Gmail's rolling 24 h sending limit, Drive's daily
 # quota).
-DAILY_LIMIT_REASONS = frozenset({"dailyLimitExceeded", "dailyLimitExceededUnreg"})
+# YouTube's quotaExceeded is the project's 10,000 units a day: spent until midnight Pacific time.
+DAILY_LIMIT_REASONS = frozenset({"dailyLimitExceeded", "dailyLimitExceededUnreg", "quotaExceeded"})
 # Reasons meaning the token lacks a scope the method needs (old-style and AIP-193 style).
 INSUFFICIENT_SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 
@@ -33,6 +34,7 @@ INSUFFICIENT_SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN
 _RETRY_AFTER_TEXT = re.compile(
     r"retry after\s+(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))", re.I
 )
+_API_KEY = re.compile(r"([?&])key=[^&#]*")
 _GMAIL_USER = re.compile(r"/gmail/v1/users/([^/]+)/")
 
 Decision = Literal["retry", "daily_limit", "fatal"]
@@ -215,7 +217,8 @@ def parse_http_error(exc: HttpError) -> ErrorInfo:
             if match:
                 retry_at = datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
                 break
-    uri = str(exc.uri) if exc.uri else None
+    # An API key rides in the query string (YouTube, Blogger): it never goes into an error message or a log.
+    uri = _API_KEY.sub(r"\1key=REDACTED", str(exc.uri)) if exc.uri else None
     return ErrorInfo(status, reason, message, uri, retry_at, server_now, retry_in)
 
 

@@ -31,7 +31,7 @@ from compliance.photos.evidence import (
 )
 from compliance.photos.matching import IDENTIFIED, Match, NameIndex
 from compliance.settings import DEFAULT_SCHOOL_YEAR_START
-from compliance.vocabulary import FindingKind, FindingState, PageStatus, Verdict
+from compliance.vocabulary import FindingKind, FindingState, PageStatus, Platform, Verdict
 
 PURPOSE_WEBSITE = "website"
 MAX_EVIDENCE_CHARS = 500
@@ -64,6 +64,7 @@ class Judgement:
     kind: str = FindingKind.PHOTO  # NAME: a student named in the page's text, no photo of them
     channel: str = ""  # where the evidence was read: alt, figcaption, card, filename, exif..., context, page_text
     basis: str = ""  # the consent rule and the records (file, sheet, row) the reason rests on
+    platform: str = Platform.WEBSITE  # where it was published: the website, a YouTube channel, a blog, an export
 
 
 def judge_matches(
@@ -77,6 +78,7 @@ def judge_matches(
     school_year_start: str = DEFAULT_SCHOOL_YEAR_START,
     purpose: str = PURPOSE_WEBSITE,
     kind: str = FindingKind.PHOTO,
+    platform: str = Platform.WEBSITE,
 ) -> list[Judgement]:
     """Apply the consent rule to each student identified in one image (best match per student).
 
@@ -101,7 +103,7 @@ def judge_matches(
         out.append(
             Judgement(
                 site_id, page_url, image_url, student_id, verdict, reason, round(m.confidence, 3), evidence,
-                kind, channel, decision.basis,
+                kind, channel, decision.basis, platform,
             )
         )
     return out
@@ -292,13 +294,23 @@ def live_appearances(session: Session, site_id: str) -> list[Appearance]:
     return found
 
 
-def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgement], now: datetime) -> ReconcileCounts:
-    """Upsert tonight's judgements for one site; findings of this site not judged tonight are resolved.
+def apply_judgements(
+    session: Session,
+    site_id: str,
+    judgements: Sequence[Judgement],
+    now: datetime,
+    platform: str = Platform.WEBSITE,
+) -> ReconcileCounts:
+    """Upsert tonight's judgements for one site and platform; that site's findings on that platform not judged
+    tonight are resolved (the website's reconciliation never resolves a YouTube finding, nor the reverse).
 
     Idempotent for the same input: re-running the same night changes nothing but ``last_seen_at``.
     """
     counts = ReconcileCounts()
-    existing = {f.finding_key: f for f in session.scalars(select(Finding).where(Finding.site_id == site_id))}
+    existing = {
+        f.finding_key: f
+        for f in session.scalars(select(Finding).where(Finding.site_id == site_id, Finding.platform == platform))
+    }
     seen: set[str] = set()
     for j in judgements:
         key = finding_key(j.page_url, j.image_url, j.student_id)
@@ -327,6 +339,7 @@ def apply_judgements(session: Session, site_id: str, judgements: Sequence[Judgem
                     kind=j.kind,
                     channel=j.channel,
                     basis=j.basis,
+                    platform=platform,
                     state=FindingState.NEW,
                     first_seen_at=now,
                     last_seen_at=now,
