@@ -368,6 +368,11 @@ class Settings(BaseSettings):
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     scale_out: ScaleOut = Field(default_factory=ScaleOut)
     sis_export: str | None = Field(None, description="SIS student export CSV, relative to the profile folder")
+    sis_alumni_export: str | None = Field(
+        None,
+        description="SIS export of former students now adults (same columns as sis_export): their names on a "
+        "channel or in a post are not a student's, and they are read as distractors",
+    )
     paper_acknowledgements: str | None = None
     policy_document: str | None = Field(None, description="Policy text uploaded to Drive on first run (demo)")
     policy_drive_file_id: str | None = Field(None, description="Drive file holding the policy, once it exists")

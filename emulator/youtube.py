@@ -208,7 +208,8 @@ class YouTube:
 
     def channels_list(self, call: Call) -> dict[str, Any]:
         parts = self._parts(call)
-        filters = [k for k in ("id", "forHandle", "forUsername", "mine", "managedByMe", "categoryId") if k in call.query]
+        names = ("id", "forHandle", "forUsername", "mine", "managedByMe", "categoryId")
+        filters = [k for k in names if k in call.query]
         if len(filters) != 1:
             raise _youtube_error(
                 400, "incompatibleParameters" if filters else "missingRequiredParameter",

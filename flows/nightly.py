@@ -29,6 +29,7 @@ from tasks.ledger import anchor_ledger  # noqa: E402
 from tasks.photos import coverage_rows  # noqa: E402
 from tasks.policy import follow_policy_document  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
+from tasks.social import audit_social_site  # noqa: E402
 
 SITES_PER_CONSENT_TASK = 50
 
@@ -47,6 +48,7 @@ def _total(per_site: list[dict[str, object]]) -> dict[str, int]:
 def nightly(
     now: datetime | None = None,
     crawl: bool = True,
+    social: bool = True,
     policy_revision: RevisionDecision | None = None,
     decided_by: str | None = None,
 ) -> dict[str, dict[str, int]]:
@@ -54,7 +56,8 @@ def nightly(
     and consent reconciliation.
 
     ``now`` exists for tests and replays; a scheduled run uses the current time. ``crawl=False`` skips the
-    websites (e.g. a re-run after fixing a roster file). ``policy_revision`` and ``decided_by`` answer a
+    websites (e.g. a re-run after fixing a roster file), ``social=False`` the YouTube channels, blogs and
+    platform exports. ``policy_revision`` and ``decided_by`` answer a
     pending policy change (material: everyone acknowledges again; editorial: nobody does).
     """
     now = now or datetime.now(UTC)
@@ -101,6 +104,17 @@ def nightly(
             "Photo consent findings by site (counts only)",
             [{"site": site_id, **counts} for site_id, counts in zip(web_sites, per_site, strict=True)],
         )
+
+    if social:
+        social_sites = [s.id for s in settings.sites if s.youtube_channels or s.blogs or s.social_exports]
+        per_site = audit_social_site.map(social_sites, now=now).result()
+        results["social"] = _total(per_site)
+        publish_table(
+            "nightly-social-by-site",
+            "Social media by site: videos, blog posts and exported posts read, calls made, findings (counts only)",
+            [{"site": site_id, **counts} for site_id, counts in zip(social_sites, per_site, strict=True)],
+        )
+    if crawl or social:
         results["takedown"] = queue_takedown_digests(now)
 
     results["mail"] = send_queued_mail(None)

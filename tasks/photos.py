@@ -6,18 +6,17 @@ from datetime import datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.consent import load_consents
 from compliance.ledger import record_findings
-from compliance.models import Person, Student
 from compliance.photos.findings import (
     apply_judgements,
     judge_all,
     live_appearances,
     match_appearances,
     matched_students,
+    roster_index,
 )
 from compliance.photos.matching import IndexCache, NameIndex
 from compliance.photos.results import COVERAGE_KEYS
@@ -53,23 +52,7 @@ _INDEXES = IndexCache()
 def _name_index(session: Session) -> NameIndex:
     # Rebuilt only when the roster's content changes (not its size): see IndexCache.
     settings = resources.settings()
-    rows = session.execute(
-        select(
-            Student.id,
-            Student.legal_first,
-            Student.legal_last,
-            Student.preferred_first,
-            Student.preferred_last,
-            Student.site_id,
-        ).where(Student.active.is_(True))
-    )
-    students = [dict(row._mapping) for row in rows]
-    staff = [
-        f"{g} {f}"
-        for g, f in session.execute(select(Person.given_name, Person.family_name).where(Person.kind == "employee"))
-    ]
-    places = [s.name for s in settings.sites] + [settings.district.name]
-    return _INDEXES.get(students, staff + places)
+    return roster_index(session, [s.name for s in settings.sites] + [settings.district.name], _INDEXES)
 
 
 @task(name="reconcile-site", cache_policy=NO_CACHE)

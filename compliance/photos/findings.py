@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.consent import ConsentLike, consent_status
-from compliance.models import Finding, Page, PhotoAppearance
+from compliance.models import Finding, Page, Person, PhotoAppearance, Student
 from compliance.photos.evidence import (
     CHANNEL_FLAG,
     DECORATIVE_FLAG,
@@ -29,7 +29,7 @@ from compliance.photos.evidence import (
     source_strength,
     without_credits,
 )
-from compliance.photos.matching import IDENTIFIED, Match, NameIndex
+from compliance.photos.matching import IDENTIFIED, IndexCache, Match, NameIndex
 from compliance.settings import DEFAULT_SCHOOL_YEAR_START
 from compliance.vocabulary import FindingKind, FindingState, PageStatus, Platform, Verdict
 
@@ -273,6 +273,29 @@ def judge_all(
             site_id, page_url, image_url, matches, consents, on, school_year_start=school_year_start, kind=kind
         )
     return out
+
+
+def roster_index(
+    session: Session, places: Sequence[str], cache: IndexCache, extra_distractors: Sequence[str] = ()
+) -> NameIndex:
+    """The name index of the active roster, staff and ``places`` as distractors (plus ``extra_distractors``:
+    adults who are not students, such as alumni over 18), rebuilt only when its content changes."""
+    rows = session.execute(
+        select(
+            Student.id,
+            Student.legal_first,
+            Student.legal_last,
+            Student.preferred_first,
+            Student.preferred_last,
+            Student.site_id,
+        ).where(Student.active.is_(True))
+    )
+    students = [dict(row._mapping) for row in rows]
+    staff = [
+        f"{g} {f}"
+        for g, f in session.execute(select(Person.given_name, Person.family_name).where(Person.kind == "employee"))
+    ]
+    return cache.get(students, staff + list(places) + list(extra_distractors))
 
 
 def live_appearances(session: Session, site_id: str) -> list[Appearance]:

@@ -15,6 +15,7 @@ from compliance.sample.context import AS_OF, SCALES, Ctx, SiteInfo
 from compliance.sample.names import NamePools, slug
 from compliance.sample.people import make_associated, make_employees, write_directory, write_paper
 from compliance.sample.policy import policy_html
+from compliance.sample.social import build_social
 from compliance.sample.students import make_consent, make_students
 from compliance.sample.version import GENERATOR_VERSION
 from compliance.sample.websites import NameIndex, adults_by_site, build_websites, caption_text, photos_truth
@@ -182,6 +183,7 @@ def write_profile(ctx: Ctx) -> None:
         lines.append(f"{key} = {_toml(ctx.top[key])}")
     lines += [
         'sis_export = "sis/students.csv"',
+        *(['sis_alumni_export = "sis/alumni.csv"'] if (ctx.out / "sis" / "alumni.csv").exists() else []),
         'paper_acknowledgements = "paper/paper-acknowledgements.xlsx"',
         'policy_document = "policy/ar1114-policy.html"',
         "",
@@ -259,7 +261,8 @@ def build(out: Path, scale: str, seed: int, started: float) -> None:
     random.seed(seed)  # Faker's proxy picks locales with the module-level random; pin it too
     pools = NamePools.build(fake)
     ctx = Ctx(out=out, scale=cfg, seed=seed, fake=fake, pools=pools)
-    for sub in ("directory", "associated", "sheets", "sis", "consent", "paper", "policy", "sites", "truth"):
+    for sub in ("directory", "associated", "sheets", "sis", "consent", "paper", "policy", "sites", "truth", "youtube",
+                "blogger", "social"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
@@ -281,6 +284,9 @@ def build(out: Path, scale: str, seed: int, started: float) -> None:
     t = step("students_consent", t)
     appearances, evidence = build_websites(ctx)
     t = step("websites", t)
+    for site_id, entry in build_social(ctx).items():
+        ctx.site(site_id).social = entry
+    t = step("social", t)
     (out / "policy" / "ar1114-policy.html").write_text(policy_html(ctx.district["name"]), encoding="utf-8")
     write_profile(ctx)
 

@@ -52,6 +52,7 @@ class SiteInfo:
     consent_sources: list[str] = field(default_factory=list)
     opt_out_sources: list[str] = field(default_factory=list)
     default_purposes: dict[str, list[str]] = field(default_factory=dict)
+    social: dict[str, list[str]] = field(default_factory=dict)  # youtube_channels, blogs, social_exports
 
     @property
     def is_school(self) -> bool:
@@ -70,6 +71,7 @@ class SiteInfo:
             "consent_sources": self.consent_sources,
             "opt_out_sources": self.opt_out_sources,
             "default_purposes": self.default_purposes,
+            **self.social,
         }
 
 
@@ -151,6 +153,7 @@ class Ctx:
     consent_truth: dict[str, dict[str, Any]] = field(default_factory=dict)
     consent_conflicts: list[str] = field(default_factory=list)
     consent_notes: list[dict[str, Any]] = field(default_factory=list)  # data-quality values on applied rows
+    consent_histories: dict[str, list[Any]] = field(default_factory=dict)  # student id -> consent records
     staff_names: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
 

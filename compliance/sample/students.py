@@ -298,6 +298,7 @@ def make_consent(ctx: Ctx) -> None:
         others = [p for p in PURPOSES if consent_status(history, AS_OF, p)[0]]
         truth[st.id] = {"allowed": allowed, "reason": reason, "allowed_purposes": others}
     ctx.consent_truth = truth
+    ctx.consent_histories = all_records
     reasons: dict[str, int] = {}
     for v in truth.values():
         reasons[v["reason"]] = reasons.get(v["reason"], 0) + 1

@@ -448,7 +448,9 @@ def _media_texts(source: _Source, prefix: str, uri: str, limits: ExportLimits,
     return name, dict(facts.texts)
 
 
-def _read_export(source: _Source, limits: ExportLimits, problems: list[tuple[str, str]]) -> dict[Platform, list[ExportPost]]:
+def _read_export(
+    source: _Source, limits: ExportLimits, problems: list[tuple[str, str]]
+) -> dict[Platform, list[ExportPost]]:
     found: dict[Platform, list[tuple[str, str]]] = {}
     for name in source.names:
         for platform, pattern in _LAYOUTS.items():

@@ -1,0 +1,159 @@
+"""One site's district-sponsored social media, audited: read what changed, then judge every live item.
+
+:func:`read_site` reads each YouTube channel, blog and export folder of the site's profile entry (only new or
+changed items are read in full, see ``youtube`` and ``blogger``) and stores them; :func:`reconcile_site`
+judges the site's live items with the website audit's name matching and consent rules, against each
+channel's purpose (``video`` for YouTube unless the profile says otherwise, ``website`` for blogs,
+``social_media`` for Facebook, Instagram and X), and keeps the findings per platform beside the website's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from compliance.consent import load_consents, read_students
+from compliance.google.channels import CallCounter
+from compliance.google.clients import GoogleClients
+from compliance.photos.findings import Judgement, apply_judgements, identify, judge_matches, match_appearances
+from compliance.photos.matching import NameIndex
+from compliance.settings import Settings, Site
+from compliance.social import blogger, exports, youtube
+from compliance.social.items import AccountRead, ItemRead
+from compliance.social.store import account_row, apply_read, known_versions, live_items
+from compliance.tabular import Source
+from compliance.vocabulary import SOCIAL_PLATFORMS, FindingKind, Platform
+
+EXPORT_PLATFORMS = (Platform.FACEBOOK, Platform.INSTAGRAM, Platform.X)
+
+
+def purpose_of(site: Site, platform: str) -> str:
+    """The consent purpose a platform's items are judged against (per the site's profile entry)."""
+    if platform == Platform.YOUTUBE:
+        return site.youtube_purpose
+    if platform == Platform.BLOGGER:
+        return site.blog_purpose
+    return site.social_export_purpose
+
+
+def _export_read(posts: Sequence[exports.ExportPost]) -> AccountRead:
+    read = AccountRead()
+    for post in posts:
+        read.changed.append(
+            ItemRead(post.item_id, post.url, post.version, exports.post_kind(post), exports.post_appearances(post))
+        )
+    read.live = {p.item_id for p in posts}
+    read.counts = {"posts in export": len(posts)}
+    return read
+
+
+def read_site(
+    session: Session, settings: Settings, clients: GoogleClients | None, site_id: str, now: datetime
+) -> dict[str, int]:
+    """Read every account of the site and store what changed; counts by what happened (no names).
+
+    ``clients`` may be None when the site has no YouTube channel or blog (exports need no Google call).
+    Accounts that could not be read tonight keep their items and say why in ``SocialAccount.held_reason``.
+    """
+    site = settings.site(site_id)
+    counter = CallCounter()
+    totals: dict[str, int] = {}
+
+    def add(counts: dict[str, int]) -> None:
+        for k, v in counts.items():
+            totals[k] = totals.get(k, 0) + int(v)
+
+    for channel_id in site.youtube_channels:
+        assert clients is not None
+        account = account_row(session, site_id, Platform.YOUTUBE, channel_id)
+        read = youtube.read_channel(clients, channel_id, known_versions(session, account), counter,
+                                    full_read_at=account.full_read_at, now=now)
+        add({"youtube videos " + k: v for k, v in apply_read(session, account, read, now,
+                                                               full=bool(read.counts.get("full read"))).items()})
+        add({"accounts held": int(read.held_reason is not None)})
+    for address in site.blogs:
+        assert clients is not None
+        account = account_row(session, site_id, Platform.BLOGGER, address)
+        read = blogger.read_blog(clients, address, known_versions(session, account), counter)
+        add({"blog posts " + k: v for k, v in apply_read(session, account, read, now).items()})
+        add({"accounts held": int(read.held_reason is not None), "problems": len(read.problems)})
+    for folder in site.social_exports:
+        found = exports.read_export_folder(settings.input_path(folder))
+        add({"export problems": len(found.problems)})
+        for platform in EXPORT_PLATFORMS:
+            if platform not in found.posts and platform not in found.errors:
+                continue
+            account = account_row(session, site_id, platform, folder)
+            if platform in found.errors:
+                read = AccountRead(complete=False, held_reason=found.errors[platform])
+            else:
+                read = _export_read(found.posts[platform])
+                read.title = found.sources[platform]
+            read.problems = list(found.problems)
+            add({f"{platform} posts " + k: v for k, v in apply_read(session, account, read, now).items()})
+            add({"accounts held": int(read.held_reason is not None)})
+    add({f"calls {k}": v for k, v in counter.calls.items()})
+    add({"youtube units": counter.youtube_units})
+    return totals
+
+
+def judge_site(
+    session: Session, settings: Settings, site_id: str, index: NameIndex, on: date, platform: str
+) -> list[Judgement]:
+    """Tonight's judgements of the site's live items on ``platform``.
+
+    YouTube videos and exported posts are one appearance each (title, description and tags; caption, tags,
+    alt text and media metadata, all the item's own texts). A blog post is read like a web page: photos with
+    their captions, and names in the post's text where no photo identifies the student.
+    """
+    site = settings.site(site_id)
+    purpose = purpose_of(site, platform)
+    items = live_items(session, site_id, platform)
+    matched: list[tuple[str, str, list, str]] = []  # (url, image_url, matches, kind)
+    for item in items:
+        appearances = [(a["image_url"], dict(a["texts"])) for a in (item.evidence or {}).get("appearances", [])]
+        if platform == Platform.BLOGGER:
+            found, _ = match_appearances([(site_id, item.url, img, texts) for img, texts in appearances], index)
+            matched += [(url, img, ms, FindingKind.POST) for _, url, img, ms, _ in found]
+        else:
+            for img, texts in appearances:
+                ms = identify(index, texts, site_id)
+                if ms:
+                    matched.append((item.url, img, ms, item.kind))
+    consents = load_consents(session, {m.student_id for _, _, ms, _ in matched for m in ms})
+    out: list[Judgement] = []
+    for url, img, ms, kind in matched:
+        out += judge_matches(site_id, url, img, ms, consents, on, school_year_start=settings.district.school_year_start,
+                             purpose=purpose, kind=kind, platform=platform)
+    return out
+
+
+def reconcile_site(
+    session: Session, settings: Settings, site_id: str, index: NameIndex, now: datetime
+) -> dict[str, int]:
+    """Judge the site's live social items and keep their findings per platform (counts only)."""
+    on = now.astimezone(settings.tz).date()
+    totals: dict[str, int] = {}
+    for platform in SOCIAL_PLATFORMS:
+        judgements = judge_site(session, settings, site_id, index, on, platform)
+        counts = apply_judgements(session, site_id, judgements, now, platform=platform)
+        for k, v in counts.as_dict().items():
+            if k in ("violations", "ok", "needs review", "new findings", "resolved findings"):
+                totals[k] = totals.get(k, 0) + v
+    return totals
+
+
+def alumni_names(source: Source, label: str) -> list[str]:
+    """Names of former students now adults (the SIS alumni export): distractors, never students."""
+    result = read_students(source, label=label)
+    names = []
+    for st in result.students:
+        names.append(f"{st.legal_first} {st.legal_last}")
+        if st.preferred_first or st.preferred_last:
+            names.append(f"{st.preferred_first or st.legal_first} {st.preferred_last or st.legal_last}")
+    return names
+
+
+__all__ = ["EXPORT_PLATFORMS", "alumni_names", "judge_site", "purpose_of", "read_site", "reconcile_site"]
