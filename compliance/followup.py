@@ -39,6 +39,7 @@ from compliance.vocabulary import (
     DeliveryKind,
     EmailTemplate,
     FindingState,
+    Platform,
     Verdict,
 )
 
@@ -313,7 +314,9 @@ def plan_takedown_notices(session: Session, settings: Settings, now: datetime) -
                 # quotes the student's name.
                 "findings": [
                     {"page_url": f.page_url, "image_url": f.image_url, "student_id": f.student_id, "reason": f.reason,
-                     "kind": f.kind or "photo", "channel": f.channel or ""}
+                     "kind": f.kind or "photo", "channel": f.channel or "", "platform": f.platform or "website",
+                     "platform_label": Platform(f.platform or "website").label,
+                     "removal": Platform(f.platform or "website").removal_path}
                     for f in batch
                 ],
                 "respond_by": (today + remind_after).isoformat(),
