@@ -48,7 +48,7 @@ def _total(per_site: list[dict[str, object]]) -> dict[str, int]:
 def nightly(
     now: datetime | None = None,
     crawl: bool = True,
-    social: bool = True,
+    social: bool | None = None,
     policy_revision: RevisionDecision | None = None,
     decided_by: str | None = None,
 ) -> dict[str, dict[str, int]]:
@@ -56,8 +56,8 @@ def nightly(
     and consent reconciliation.
 
     ``now`` exists for tests and replays; a scheduled run uses the current time. ``crawl=False`` skips the
-    websites (e.g. a re-run after fixing a roster file), ``social=False`` the YouTube channels, blogs and
-    platform exports. ``policy_revision`` and ``decided_by`` answer a
+    websites (e.g. a re-run after fixing a roster file); ``social`` (by default as ``crawl``) the YouTube
+    channels, blogs and platform exports. ``policy_revision`` and ``decided_by`` answer a
     pending policy change (material: everyone acknowledges again; editorial: nobody does).
     """
     now = now or datetime.now(UTC)
@@ -105,7 +105,7 @@ def nightly(
             [{"site": site_id, **counts} for site_id, counts in zip(web_sites, per_site, strict=True)],
         )
 
-    if social:
+    if social if social is not None else crawl:
         social_sites = [s.id for s in settings.sites if s.youtube_channels or s.blogs or s.social_exports]
         per_site = audit_social_site.map(social_sites, now=now).result()
         results["social"] = _total(per_site)
@@ -114,7 +114,7 @@ def nightly(
             "Social media by site: videos, blog posts and exported posts read, calls made, findings (counts only)",
             [{"site": site_id, **counts} for site_id, counts in zip(social_sites, per_site, strict=True)],
         )
-    if crawl or social:
+    if crawl or "social" in results:
         results["takedown"] = queue_takedown_digests(now)
 
     results["mail"] = send_queued_mail(None)

@@ -32,9 +32,9 @@ def two_nights(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, prefe
     work = tmp_path_factory.mktemp("social")
     db_url = f"sqlite:///{work / 'store.db'}"
     with LocalDistrict(sample_dir, db_url, work_dir=work) as district:
-        first = nightly(now=NOW, crawl=False)
+        first = nightly(now=NOW, crawl=False, social=True)
         calls_first = dict(district.emulator.admin.stats()["calls"])
-        second = nightly(now=NOW + timedelta(days=1), crawl=False)
+        second = nightly(now=NOW + timedelta(days=1), crawl=False, social=True)
         calls_second = dict(district.emulator.admin.stats()["calls"])
         yield district, first, second, calls_first, calls_second, db_url
 
@@ -78,7 +78,8 @@ def test_video_and_post_findings_match_the_truth(two_nights, sample_dir: Path) -
     precision, recall = _pr(named, identified)
     v_precision, v_recall = _pr(violating, violations)
     print("\nsocial media findings (students identified per video or post):\n" + "\n".join(lines))
-    print(f"  all       truth {len(named):3}  found {len(identified):3}  precision {precision:.3f}  recall {recall:.3f}")
+    print(f"  all       truth {len(named):3}  found {len(identified):3}  precision {precision:.3f}  "
+          f"recall {recall:.3f}")
     print(f"  violations truth {len(violating)}, found {len(violations)}: precision {v_precision:.3f}, "
           f"recall {v_recall:.3f}")
     assert precision >= 0.95 and recall >= 0.95

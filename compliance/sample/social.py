@@ -272,7 +272,7 @@ def _exports(ctx: Ctx, w: _Writer, idx: int, truth: list[dict[str, Any]]) -> Non
     # X account archive: data/tweets.js with alt text on photos.
     tweets = []
     xfiles: dict[str, bytes] = {}
-    for i, pattern in enumerate(["caption", "caption", "alt", "staff", "alumni", "none"]):
+    for pattern in ["caption", "caption", "alt", "staff", "alumni", "none"]:
         texts, ids = w.texts(pattern)
         tid = str(1830000000000000000 + rng.randrange(10**15))
         tweet: dict[str, Any] = {"id_str": tid, "full_text": texts.get("caption") or texts.get("description", ""),
