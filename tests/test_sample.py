@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,9 @@ def snapshot(root: Path) -> dict[str, Any]:
             with Image.open(path) as im:
                 out[rel] = (im.size, hashlib.sha256(im.tobytes()).hexdigest(), dict(im.getexif()),
                             IptcImagePlugin.getiptcinfo(im), im.info.get("xmp"))
+        elif path.suffix == ".zip":  # platform exports: members and their contents
+            with zipfile.ZipFile(path) as zf:
+                out[rel] = sorted((i.filename, i.file_size, i.CRC) for i in zf.infolist())
         else:
             out[rel] = path.read_text(encoding="utf-8")
     return out

@@ -122,6 +122,7 @@ class FindingRow(NamedTuple):
     resolved: date | None
     kind: str = "photo"  # photo | video | name (a student named in the page's text)
     channel: str = ""  # where the evidence was read: alt, figcaption, background:overlay, pdf_page_2...
+    platform: str = "website"  # Platform: the website, or the YouTube channel, blog or social account
 
 
 class AgingRow(NamedTuple):
@@ -434,6 +435,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         resolved_at,
         kind,
         channel,
+        platform,
     ) in session.execute(
         select(
             Finding.id,
@@ -448,6 +450,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
             Finding.resolved_at,
             Finding.kind,
             Finding.channel,
+            Finding.platform,
         ).where(Finding.verdict.in_((Verdict.VIOLATION, Verdict.NEEDS_REVIEW)))
     ):
         unresolved = state in UNRESOLVED_STATES
@@ -490,6 +493,7 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
                 local_date(resolved_at, tz) if resolved_at else None,
                 kind or "photo",
                 channel or "",
+                platform or "website",
             )
         )
     # Still-online violations first, longest online first: the rows someone must act on.

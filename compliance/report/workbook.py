@@ -31,7 +31,7 @@ from compliance.consent import CONSENT_RULES
 from compliance.incidents.figures import IncidentFigures
 from compliance.report.data import AGING_BUCKETS, ReportData, local_date
 from compliance.report.incidents_sheet import write_incidents_sheet
-from compliance.vocabulary import FindingState, PersonCategory, PersonKind, Verdict, category_label
+from compliance.vocabulary import FindingState, PersonCategory, PersonKind, Platform, Verdict, category_label
 
 SHEETS = (
     "Summary",
@@ -61,6 +61,7 @@ HEADER_FILL = "1F3864"
 # Plain-str lookups built from the vocabulary: the row loops below run 175,000 times.
 VERDICTS = {v.value: v.label for v in Verdict}
 STATES = {s.value: s.label for s in FindingState}
+PLATFORMS = {p.value: p.label for p in Platform}
 REASONS = {
     "no_consent": "No parent consent",
     "revoked": "Consent revoked",
@@ -405,6 +406,7 @@ class _Writer:
             ("Status", 12),
             ("Days online", 10),
             ("Taken down", 12),
+            ("Published on", 14),
         ]
         rows = self.data.findings
         ws = self._table("Photo Consent Findings", columns, len(rows))
@@ -433,6 +435,7 @@ class _Writer:
                     states.get(f.state) or text(ws, f.state),
                     f.days_online,
                     f.resolved,
+                    PLATFORMS.get(f.platform) or text(ws, f.platform),
                 ]
             )
         self.links = links
