@@ -385,7 +385,7 @@ class SocialItem(Base):
     platform: Mapped[str] = mapped_column(String(20))  # Platform
     item_id: Mapped[str] = mapped_column(String(200))  # video id, post id, export post key
     url: Mapped[str] = mapped_column(String(2000))
-    # What tells a changed item: the playlist item's etag, the post's ``updated``, a hash of the exported post.
+    # What tells a changed item: the playlist item's content, the post's ``updated``, a hash of the exported post.
     version: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(10), default=FindingKind.POST)  # FindingKind of its findings
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"appearances": [{image_url, texts}]}

@@ -573,9 +573,10 @@ def test_findings_sheet_has_ids_links_and_no_student_names(built: dict[str, Any]
     header, rows = table(path, "Photo Consent Findings")
     assert header == [
         "Site", "Page", "Image link", "Kind", "Found in", "Student id", "Verdict", "Reason", "First seen",
-        "Status", "Days online", "Taken down",
+        "Status", "Days online", "Taken down", "Published on",
     ]  # fmt: skip
     assert {r["Kind"] for r in rows} == {"photo", "name"} and "pdf_page_2" in {r["Found in"] for r in rows}
+    assert {r["Published on"] for r in rows} == {"Website"}
     [(n,)] = sql(
         built["store"], "select count(*) from findings where verdict in ('violation', 'needs_review')"
     )

@@ -72,13 +72,14 @@ def read_site(
                                     full_read_at=account.full_read_at, now=now)
         add({"youtube videos " + k: v for k, v in apply_read(session, account, read, now,
                                                                full=bool(read.counts.get("full read"))).items()})
-        add({"accounts held": int(read.held_reason is not None)})
+        add({"accounts held": int(read.held_reason is not None), **{f"youtube {k}": v for k, v in read.counts.items()}})
     for address in site.blogs:
         assert clients is not None
         account = account_row(session, site_id, Platform.BLOGGER, address)
         read = blogger.read_blog(clients, address, known_versions(session, account), counter)
         add({"blog posts " + k: v for k, v in apply_read(session, account, read, now).items()})
-        add({"accounts held": int(read.held_reason is not None), "problems": len(read.problems)})
+        add({"accounts held": int(read.held_reason is not None), "problems": len(read.problems),
+             **{f"blog {k}": v for k, v in read.counts.items()}})
     for folder in site.social_exports:
         found = exports.read_export_folder(settings.input_path(folder))
         add({"export problems": len(found.problems)})

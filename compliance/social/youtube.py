@@ -1,14 +1,18 @@
 """A school's YouTube channel, read incrementally: the uploads playlist's etags say which videos to read.
 
 Each night lists the channel's uploads playlist (``playlistItems.list``, 1 unit per 50 videos) and compares
-every item's ``etag`` with the one stored: only new or changed items are read with ``videos.list`` (title,
-description, tags, thumbnails, status; 1 unit per 50). A playlist item carries the video's title and
-description, so its etag changes with them; tags are not in it, so every ``FULL_READ_DAYS`` all videos are
-read again. A night with nothing new costs ``1 + ceil(videos / 50)`` units and no ``videos.list`` call.
+each item with the version stored: only new or changed items are read with ``videos.list`` (title,
+description, tags, thumbnails, status; 1 unit per 50). The version is the item's own content (title,
+description, publication time, privacy), not its ``etag``: a playlist item's etag covers its ``position`` too,
+and every upload moves every other video's position in the uploads playlist, which would re-read the whole
+channel after each new video. Tags are not in a playlist item, so every ``FULL_READ_DAYS`` all videos are read
+again. A night with nothing new costs ``1 + ceil(videos / 50)`` units and no ``videos.list`` call.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -34,6 +38,18 @@ def video_texts(video: Mapping[str, object]) -> dict[str, str]:
     return {k: v for k, v in texts.items() if v.strip()}
 
 
+def item_version(item: Mapping[str, object]) -> str:
+    """What tells a changed video from its playlist item: its texts, publication time and privacy, not its
+    position (which every new upload shifts)."""
+    snippet = item.get("snippet") or {}
+    details = item.get("contentDetails") or {}
+    status = item.get("status") or {}
+    assert isinstance(snippet, dict) and isinstance(details, dict) and isinstance(status, dict)
+    fields = [snippet.get("title"), snippet.get("description"), details.get("videoPublishedAt"),
+              status.get("privacyStatus")]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:40]
+
+
 def _thumbnail(video: Mapping[str, object]) -> str:
     thumbs = (video.get("snippet") or {}).get("thumbnails") or {}  # type: ignore[union-attr]
     for size in ("maxres", "standard", "high", "medium", "default"):
@@ -45,13 +61,13 @@ def _thumbnail(video: Mapping[str, object]) -> str:
 def read_channel(
     clients: GoogleClients,
     channel_id: str,
-    known: Mapping[str, str],
+    known: Mapping[str, str],  # video id -> item_version
     counter: yt.CallCounter,
     *,
     full_read_at: datetime | None,
     now: datetime,
 ) -> AccountRead:
-    """What changed on the channel since the versions in ``known`` (video id -> playlist item etag).
+    """What changed on the channel since the versions in ``known`` (video id -> :func:`item_version`).
 
     Never raises for the channel's own problems: an unknown channel, a quota spent or an API error come back
     as ``held_reason`` with ``complete`` False, so the stored videos stay as they were.
@@ -67,7 +83,7 @@ def read_channel(
         for item in yt.playlist_items(clients, found["uploads"], counter):
             video_id = str((item.get("contentDetails") or {}).get("videoId") or "")
             if video_id and (item.get("status") or {}).get("privacyStatus", "public") == "public":
-                versions[video_id] = str(item.get("etag") or "")
+                versions[video_id] = item_version(item)
         out.live = set(versions)
         full = full_read_at is None or now - full_read_at >= timedelta(days=FULL_READ_DAYS)
         wanted = [v for v, tag in versions.items() if full or known.get(v) != tag]
@@ -100,4 +116,4 @@ def read_channel(
     return out
 
 
-__all__ = ["FULL_READ_DAYS", "WATCH_URL", "read_channel", "video_texts"]
+__all__ = ["FULL_READ_DAYS", "WATCH_URL", "item_version", "read_channel", "video_texts"]
