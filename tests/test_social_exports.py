@@ -220,6 +220,8 @@ def test_symlinked_export_and_zip_member_links_are_not_followed(outside: Path) -
     assert SECRET not in _texts(read)
     assert read.posts[Platform.INSTAGRAM][0].texts == {"caption": "Hi"}
     assert ("ig.zip!content/media/x.jpg", "not read: symbolic link") in read.problems
+    assert ("instagram-link", "not read: symbolic link (an export is a zip file or a folder inside the export "
+                              "folder)") in read.problems
 
 
 def test_the_newest_export_of_an_account_is_read_and_older_ones_are_not(outside: Path) -> None:
@@ -260,3 +262,24 @@ def test_a_held_export_keeps_its_stored_posts(store) -> None:  # type: ignore[no
         assert known_versions(s, account) == {"1-a": "v1", "2-b": "v1"} and account.held_reason.startswith("fb.zip")
         complete = AccountRead(changed=[], live={"1-a"})
         assert apply_read(s, account, complete, now)["gone"] == 1  # only a complete read takes a post for deleted
+
+
+def test_a_held_export_is_listed_in_the_reports_data_quality(store, sample) -> None:  # type: ignore[no-untyped-def]
+    from compliance.models import Site
+    from compliance.report.data import collect_report_data
+    from compliance.social.items import AccountRead
+    from compliance.social.store import account_row, apply_read
+
+    _, settings = sample
+    now = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    with store.session() as s:
+        s.add(Site(id="lincoln-es", name="Lincoln", kind="elementary", org_unit="/L", site_admin_email="a@x.org",
+                   web_contact_email="b@x.org"))
+        account = account_row(s, "lincoln-es", "facebook", "social/lincoln-es")
+        apply_read(s, account, AccountRead(complete=False, held_reason="fb.zip!posts/your_posts_1.json: not valid "
+                                           "JSON (line 2, column 17): Expecting value"), now)
+        rows = [q for q in collect_report_data(s, now, settings).quarantine if q.job == "social (account held)"]
+    assert [r.source_file for r in rows] == [
+        "lincoln-es: Facebook social/lincoln-es: fb.zip!posts/your_posts_1.json: not valid JSON (line 2, column 17): "
+        "Expecting value; its items keep their last read"
+    ]

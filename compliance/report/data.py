@@ -30,6 +30,7 @@ from compliance.models import (
     Quarantine,
     ReportRun,
     Site,
+    SocialAccount,
 )
 from compliance.photos.store import held_sites
 from compliance.sources import held_sources
@@ -39,6 +40,7 @@ from compliance.vocabulary import (
     DeliveryKind,
     FindingState,
     PersonKind,
+    Platform,
     Verdict,
 )
 
@@ -548,6 +550,17 @@ def collect_report_data(session: Session, now: datetime, settings: Any) -> Repor
         QuarantineRow("crawl (site held)", f"{sid}: {why}; pages keep their last known state", 0, 0,
                       local_date(_aware(since) or now, tz))
         for sid, (since, why) in sorted(held_sites(session).items())
+    ]  # fmt: skip
+    # Channels, blogs and exports the last night could not read: their findings are as of the last good read.
+    held_rows += [
+        QuarantineRow("social (account held)",
+                      f"{sid}: {Platform(platform).label} {account}: {why}; its items keep their last read", 0, 0,
+                      local_date(_aware(at) or now, tz))
+        for sid, platform, account, why, at in session.execute(
+            select(SocialAccount.site_id, SocialAccount.platform, SocialAccount.account, SocialAccount.held_reason,
+                   SocialAccount.audited_at).where(SocialAccount.held_reason.is_not(None))
+            .order_by(SocialAccount.site_id, SocialAccount.platform, SocialAccount.account)
+        )
     ]  # fmt: skip
     notes_held = [
         f"The website of {site_label(sid)} could not be checked since {local_date(_aware(since) or now, tz)} ({why}); "

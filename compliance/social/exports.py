@@ -483,11 +483,13 @@ def _read_export(
     return out
 
 
-def _exports_in(folder: Path) -> Iterator[Path]:
+def _exports_in(folder: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
     """Zip files and export folders directly in ``folder``, newest first (modification time, then name)."""
     entries = []
     for entry in folder.iterdir():
         if entry.is_symlink():
+            problems.append((entry.name, "not read: symbolic link (an export is a zip file or a folder inside "
+                                         "the export folder)"))
             continue
         if entry.is_dir() or (entry.is_file() and entry.suffix.lower() == ".zip"):
             entries.append(entry)
@@ -509,7 +511,7 @@ def read_export_folder(folder: Path, limits: ExportLimits | None = None) -> Expo
     if not root.is_dir():
         read.problems.append((str(folder), "export folder does not exist"))
         return read
-    for path in _exports_in(root):
+    for path in _exports_in(root, read.problems):
         label = path.name
         problems: list[tuple[str, str]] = []
         source: _Source | None = None
