@@ -105,10 +105,17 @@ def test_second_night_with_nothing_new_makes_only_list_calls(two_nights) -> None
 
 
 def test_takedown_digests_name_the_platform_and_its_removal_path(two_nights) -> None:
-    _, first, _, _, _, db_url = two_nights
-    assert first["takedown"]
+    district, first, _, _, _, db_url = two_nights
+    assert first["takedown"]["takedown digests"] > 0
     with Store(db_url).session() as s:
         digests = [d for d in s.scalars(select(Delivery)) if d.kind == "takedown_digest"]
+        statuses = {d.status for d in digests}
         platforms = {f.get("platform") for d in digests for f in (d.context or {}).get("vars", {}).get(
             "findings", [])}
-    assert {"youtube", "blogger", "facebook"} <= platforms
+    assert {"youtube", "blogger", "facebook", "instagram", "x"} <= platforms
+    assert statuses == {"sent"}, statuses
+    texts = [m["text"] for m in district.emulator.admin.mail() if "to take down" in m["subject"]]
+    assert len(texts) == len(digests)
+    joined = "\n".join(texts)
+    assert "Where: YouTube (to remove it: YouTube Studio > Content > the video > Visibility: Private" in joined
+    assert "Where: Facebook (to remove it: the Page's post" in joined
