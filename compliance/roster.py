@@ -37,6 +37,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from compliance.languages import language_code
 from compliance.models import Person
 from compliance.models import Site as SiteRow
 from compliance.quarantine import Rejected
@@ -113,6 +114,17 @@ ASSOCIATED_FIELDS: FieldSpec = {
     ],
     "site": ["school", "site", "campus", "location"],
     "organization": ["organization", "company", "agency", "business", "employer", "org"],
+    "language": [
+        "language",
+        "preferred language",
+        "primary language",
+        "home language",
+        "lang",
+        "idioma",
+        "idioma preferido",
+        "lengua",
+        "lenguaje",
+    ],
 }
 
 
@@ -142,6 +154,9 @@ class PersonRecord:
     # (source label, sheet, row) of each listing of this person; directory users are (label, "", index).
     sources: tuple[tuple[str, str, int], ...] = ()
     also_sites: tuple[str, ...] = ()  # other sites that list the same person
+    # Preferred language ("en", "es"; None: this source does not say) and where it was read (compliance.languages)
+    language: str | None = None
+    language_source: str | None = None
 
     @property
     def email_normalized(self) -> str | None:
@@ -390,6 +405,21 @@ def _role_of(user: Mapping[str, Any]) -> str | None:
     return None
 
 
+def directory_language(user: Mapping[str, Any]) -> str | None:
+    """A Directory user's preferred language: the custom schema's ``District.preferred_language``, else the
+    Admin SDK's own ``languages`` entry marked ``preferred`` (languageCode, or a customLanguage's name)."""
+    district = (user.get("customSchemas") or {}).get("District") or {}
+    found = language_code(district.get("preferred_language"))
+    if found:
+        return found
+    for entry in user.get("languages") or []:
+        if isinstance(entry, Mapping) and entry.get("preference", "preferred") == "preferred":
+            found = language_code(entry.get("languageCode") or entry.get("customLanguage"))
+            if found:
+                return found
+    return None
+
+
 def employees_from_directory(
     users: Iterable[Mapping[str, Any]],
     sites: Sequence[Site],
@@ -430,6 +460,7 @@ def employees_from_directory(
         phone = next((normalize_phone(p.get("value")) for p in user.get("phones") or []), None)
         role = _role_of(user)
         associated = custom.get("role") in PersonCategory.associated()
+        language = directory_language(user)
         result.people.append(
             PersonRecord(
                 person_key=person_key(email, given or "", family or "", phone, site_id),
@@ -446,6 +477,8 @@ def employees_from_directory(
                 role=role,
                 directory_id=str(user["id"]) if user.get("id") else None,
                 sources=((label, "", index),),
+                language=language,
+                language_source=label if language else None,
             )
         )
     return result
@@ -513,6 +546,7 @@ def associated_from_row(row: SourceRow, site_id: str | None) -> PersonRecord | l
     if problems:
         return problems
     phone = normalize_phone(row.text("phone"))
+    language = language_code(row.text("language"))
     assert category is not None
     return PersonRecord(
         person_key=person_key(email, given, family, phone, site_id),
@@ -527,6 +561,8 @@ def associated_from_row(row: SourceRow, site_id: str | None) -> PersonRecord | l
         has_district_account=False,  # only the directory knows who has an account
         role=raw_category,
         sources=((row.source, row.sheet, row.row),),
+        language=language,
+        language_source=_source_ref((row.source, row.sheet, row.row)) if language else None,
     )
 
 
@@ -663,6 +699,7 @@ def _merge_group(group: Sequence[PersonRecord]) -> PersonRecord:
     employee = next((r for r in group if r.kind == PersonKind.EMPLOYEE), None)
     directory = next((r for r in group if r.directory_id), None)
     kind_source = employee or directory or base
+    spoken = next((r for r in ordered if r.language), None)  # the best-spelled listing that says a language
     return replace(
         base,
         person_key=person_key(email, base.given_name, base.family_name, phone, site_id),
@@ -678,6 +715,8 @@ def _merge_group(group: Sequence[PersonRecord]) -> PersonRecord:
         active=any(r.active for r in group),
         sources=sources,
         also_sites=also,
+        language=spoken.language if spoken else None,
+        language_source=spoken.language_source if spoken else None,
     )
 
 
@@ -826,6 +865,8 @@ _SYNCED = (
     "paper_only",
     "source",
     "source_ref",
+    "preferred_language",
+    "language_source",
 )
 
 
@@ -840,6 +881,7 @@ def sync_people(
     now: datetime,
     *,
     held_sources: Collection[str] = (),
+    home_languages: Mapping[str, tuple[str, str]] | None = None,
 ) -> SyncCounts:
     """Make ``people`` match ``records`` (the complete current roster); safe to re-run.
 
@@ -849,10 +891,14 @@ def sync_people(
 
     People whose stored ``source`` is in ``held_sources`` (compliance.sources) keep their last known state:
     not updated, not made leavers. While the Directory is held, nobody loses ``has_district_account``.
+
+    ``home_languages`` (:func:`sis_home_languages`: guardian email or phone -> (language, where the SIS says
+    it)) gives a parent on a committee whose own listing names no language their family's SIS home language.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     held = set(held_sources)
+    homes = home_languages or {}
     # Plain rows of the compared columns, not Person objects: an unchanged LAUSD roster (175,000 people) is
     # compared in memory and only the rows that changed are written, in one executemany.
     columns = (Person.id, Person.person_key, Person.active, *(getattr(Person, name) for name in _SYNCED))
@@ -889,6 +935,11 @@ def sync_people(
             unchanged += 1
             continue
         first_source = rec.sources[0] if rec.sources else ("", "", 0)
+        language, language_source = rec.language, rec.language_source
+        if language is None and homes and rec.category == PersonCategory.COMMITTEE_PARENT:
+            home = homes.get(rec.email_normalized or "") or homes.get(rec.phone or "")
+            if home is not None:
+                language, language_source = home
         values = {
             "kind": rec.kind,
             "category": rec.category,
@@ -902,6 +953,8 @@ def sync_people(
             "paper_only": rec.paper_only,
             "source": first_source[0][:300],
             "source_ref": (rec.directory_id or _source_ref(first_source))[:300],
+            "preferred_language": language or "",
+            "language_source": (language_source or "")[:300],
         }
         if person is not None and DIRECTORY_SOURCE in held and person.has_district_account:
             values["has_district_account"] = True
@@ -939,3 +992,51 @@ def sync_people(
         session.execute(update(Person), batch)
     session.flush()
     return SyncCounts(len(joiners), updated, unchanged, left)
+
+
+def sis_home_languages(rows: Iterable[tuple[str | None, str | None, str | None]], label: str = "sis"
+                       ) -> dict[str, tuple[str, str]]:
+    """(guardian email, guardian phone, home language) of SIS students -> contact -> (language, source).
+
+    A contact whose students' families say different languages is left out: no guess between them.
+    """
+    found: dict[str, set[str]] = {}
+    for email, phone, home in rows:
+        language = language_code(home)
+        if language is None:
+            continue
+        for contact in (normalize_email(email), normalize_phone(phone)):
+            if contact:
+                found.setdefault(contact, set()).add(language)
+    return {c: (next(iter(langs)), f"{label} home language") for c, langs in found.items() if len(langs) == 1}
+
+
+def stored_home_languages(session: Session, label: str = "sis") -> dict[str, tuple[str, str]]:
+    """:func:`sis_home_languages` of the active students in the store (what the last SIS load said)."""
+    from compliance.models import Student
+
+    rows = session.execute(
+        select(Student.guardian_email, Student.guardian_phone, Student.home_language).where(
+            Student.active.is_(True), Student.home_language.is_not(None)
+        )
+    )
+    return sis_home_languages(((e, p, h) for e, p, h in rows), label)
+
+
+def apply_home_languages(session: Session, homes: Mapping[str, tuple[str, str]]) -> int:
+    """Parents on committees whose own listing names no language take their family's SIS home language now
+    (the SIS loads after the roster; the next roster sync keeps the same answer). Returns how many changed."""
+    stmt = select(Person.id, Person.email_normalized, Person.phone, Person.preferred_language,
+                  Person.language_source).where(
+        Person.active.is_(True), Person.category == PersonCategory.COMMITTEE_PARENT)
+    changes = []
+    for pid, email, phone, language, source in session.execute(stmt):
+        if language and not source.endswith(" home language"):
+            continue  # their own list or the Directory said it
+        home = homes.get(email or "") or homes.get(phone or "")
+        if home is not None and (language, source) != home:
+            changes.append({"id": pid, "preferred_language": home[0], "language_source": home[1][:300]})
+    if changes:
+        session.execute(update(Person), changes)
+        session.flush()
+    return len(changes)

@@ -10,7 +10,14 @@ from prefect.cache_policies import NO_CACHE
 from compliance.google.workspace import list_users
 from compliance.quarantine import quarantine
 from compliance.review import likely_duplicates, review_csv, review_xlsx
-from compliance.roster import JOB, assemble_roster, read_roster_parts, sync_people, sync_sites
+from compliance.roster import (
+    JOB,
+    assemble_roster,
+    read_roster_parts,
+    stored_home_languages,
+    sync_people,
+    sync_sites,
+)
 from compliance.sources import check_source, unreadable_reason
 from tasks import resources
 from tasks.artifacts import log_rejected, log_source_checks
@@ -57,7 +64,8 @@ def sync_roster(now: datetime) -> dict[str, int]:
         held = {c.source for c in checks if c.held}
         result = assemble_roster(parts, held)
         sync_sites(session, settings.sites)
-        counts = sync_people(session, result.people, now, held_sources=held)
+        homes = stored_home_languages(session, settings.sis_export or "sis")
+        counts = sync_people(session, result.people, now, held_sources=held, home_languages=homes)
         quarantined = quarantine(session, result.rejected)
     log_source_checks(checks)
     log_rejected(result.rejected, "roster")

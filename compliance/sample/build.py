@@ -14,7 +14,7 @@ from faker import Faker
 from compliance.sample.context import AS_OF, SCALES, Ctx, SiteInfo
 from compliance.sample.names import NamePools, slug
 from compliance.sample.people import make_associated, make_employees, write_directory, write_paper
-from compliance.sample.policy import policy_html
+from compliance.sample.policy import policy_html, policy_html_es
 from compliance.sample.students import make_consent, make_students
 from compliance.sample.version import GENERATOR_VERSION
 from compliance.sample.websites import NameIndex, adults_by_site, build_websites, caption_text, photos_truth
@@ -185,6 +185,9 @@ def write_profile(ctx: Ctx) -> None:
         'paper_acknowledgements = "paper/paper-acknowledgements.xlsx"',
         'policy_document = "policy/ar1114-policy.html"',
         "",
+        "[policy_translations]",
+        'es = "policy/ar1114-policy.es.html"',
+        "",
         "[district]",
     ]
     lines += [f"{k} = {_toml(v)}" for k, v in ctx.district.items()]
@@ -282,6 +285,7 @@ def build(out: Path, scale: str, seed: int, started: float) -> None:
     appearances, evidence = build_websites(ctx)
     t = step("websites", t)
     (out / "policy" / "ar1114-policy.html").write_text(policy_html(ctx.district["name"]), encoding="utf-8")
+    (out / "policy" / "ar1114-policy.es.html").write_text(policy_html_es(ctx.district["name"]), encoding="utf-8")
     write_profile(ctx)
 
     truth = out / "truth"

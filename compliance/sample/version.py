@@ -2,4 +2,4 @@
 generator (``build``) both read it without importing each other."""
 
 # Bump whenever the output changes shape or content: cached samples under var/sample are then rebuilt.
-GENERATOR_VERSION = "2026.12.01-consent-rules-sharing-spotlight-1"  # sheets carry Drive owners; spotlight pages
+GENERATOR_VERSION = "2026.12.01-languages-1"  # Spanish preferences (Directory schema, bilingual list), Spanish policy
