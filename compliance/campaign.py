@@ -15,7 +15,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from email_validator import EmailNotValidError, validate_email
@@ -719,10 +719,11 @@ def announcement_deliveries(plan: CampaignPlan, campaign_id: int, group_sender: 
     return planned
 
 
-def start_sending(campaign: Campaign) -> None:
-    """A planned campaign whose deliveries are queued is ``sending``: joiners are announced to from now on."""
+def start_sending(campaign: Campaign, now: datetime) -> None:
+    """A planned campaign whose deliveries are queued is ``sending``: joiners are announced to from now on
+    (``now``: the run's clock, which also dates when paper-only people became due)."""
     if campaign.status == CampaignStatus.PLANNED:
-        campaign.status, campaign.started_at = CampaignStatus.SENDING, datetime.now(UTC)
+        campaign.status, campaign.started_at = CampaignStatus.SENDING, now
 
 
 def draft_policy_version(probe: VersionProbe, now: datetime) -> PolicyVersion:

@@ -102,7 +102,7 @@ def nightly(
         )
         results["takedown"] = queue_takedown_digests(now)
 
-    results["mail"] = send_queued_mail(None)
+    results["mail"] = send_queued_mail(None, now)
     results["ledger"] = anchor_ledger(now)
 
     publish_summary(
