@@ -30,8 +30,8 @@ def _dump(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     with Store(db_url).session() as s:
         for table in Base.metadata.sorted_tables:
-            columns = [c for c in table.columns if not (table.name == "source_reads" and c.name in ("checked_at", "good_at"))]
-            columns = [c for c in columns if not (table.name == "sync_state" and c.name == "updated_at")]
+            skip = {"source_reads": ("checked_at", "good_at"), "sync_state": ("updated_at",)}.get(table.name, ())
+            columns = [c for c in table.columns if c.name not in skip]
             out[table.name] = sorted((tuple(r) for r in s.execute(select(*columns))), key=repr)
     return out
 
