@@ -422,6 +422,17 @@ def directory_language(user: Mapping[str, Any]) -> str | None:
     return None
 
 
+# The User fields the roster reads (employees_from_directory): what the Directory's content hash covers, so a
+# nightly's lastLoginTime, etag or thumbnail change does not make an unchanged roster look changed.
+DIRECTORY_FIELDS = ("id", "primaryEmail", "name", "orgUnitPath", "suspended", "customSchemas", "organizations",
+                    "phones", "languages")
+
+
+def directory_content(users: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each user reduced to :data:`DIRECTORY_FIELDS`, in the order read (see compliance.sources.content_hash)."""
+    return [{k: u[k] for k in DIRECTORY_FIELDS if k in u} for u in users]
+
+
 def employees_from_directory(
     users: Iterable[Mapping[str, Any]],
     sites: Sequence[Site],
@@ -783,7 +794,7 @@ def read_roster_parts(
         RosterPart(
             directory_label,
             employees_from_directory(users, sites, label=directory_label, skip_emails=skip_emails),
-            content_hash(users),
+            content_hash(directory_content(users)),
         )
     ]
     for source, site_id, label in associated:

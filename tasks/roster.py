@@ -17,6 +17,7 @@ from compliance.roster import (
     DIRECTORY_SOURCE,
     JOB,
     assemble_roster,
+    directory_content,
     forget_roster,
     read_roster_parts,
     remember_roster,
@@ -60,7 +61,8 @@ def sync_roster(now: datetime, recompare: bool = False) -> dict[str, int]:
         for site in settings.sites
         for source in site.associated_sources
     ]
-    hashes = [(DIRECTORY_SOURCE, content_hash(users)), *((label, content_hash(src)) for src, _, label in associated)]
+    hashes = [(DIRECTORY_SOURCE, content_hash(directory_content(users))),
+              *((label, content_hash(src)) for src, _, label in associated)]
     review_files = [settings.out_dir / "roster-review.csv", settings.out_dir / "roster-review.xlsx"]
     with resources.store().session() as session:
         homes = stored_home_languages(session, settings.sis_export or "sis")

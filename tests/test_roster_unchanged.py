@@ -93,3 +93,7 @@ def test_unchanged_roster_is_skipped_and_every_change_is_not(district_copy: Path
             {"title": "Principal", "primary": True}]}]})
         assert sync_roster.fn(NOW + timedelta(days=6))["roster unchanged"] == 0
         assert sync_roster.fn(NOW + timedelta(days=7))["roster unchanged"] == 1
+        # Someone signs in: the account's lastLoginTime moves every day, and says nothing about the roster.
+        user = district.emulator.workspace.directory.users[user["id"]]
+        district.emulator.admin.seed(directory={"users": [{**user, "lastLoginTime": "2026-09-15T08:00:00.000Z"}]})
+        assert sync_roster.fn(NOW + timedelta(days=8))["roster unchanged"] == 1
