@@ -6,11 +6,9 @@ from datetime import datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.google.workspace import list_users
-from compliance.models import SourceRead
 from compliance.quarantine import quarantine
 from compliance.review import likely_duplicates, review_csv, review_xlsx
 from compliance.roster import (
@@ -28,7 +26,7 @@ from compliance.roster import (
     sync_people,
     sync_sites,
 )
-from compliance.sources import check_source, content_hash, unreadable_reason
+from compliance.sources import check_source, content_hash, record_unchanged_reads, unreadable_reason
 from tasks import resources
 from tasks.artifacts import log_rejected, log_source_checks
 from tasks.guard import retry_unless_configuration
@@ -120,12 +118,7 @@ def _unchanged(session: Session, hashes: list[tuple[str, str | None]], users: li
                now: datetime) -> dict[str, int]:
     """Record tonight's read of each source (the same as its last good one) and say nothing changed."""
     settings = resources.settings()
-    reads = {r.source: r for r in session.scalars(select(SourceRead).where(SourceRead.job == JOB))}
-    checks = [
-        check_source(session, label, job=JOB, rows=reads[label].good_rows or 0, content_sha256=sha, now=now,
-                     max_shrink=settings.inputs.max_shrink_share)
-        for label, sha in hashes
-    ]
+    checks = record_unchanged_reads(session, hashes, job=JOB, now=now, max_shrink=settings.inputs.max_shrink_share)
     sync_sites(session, settings.sites)
     last = remembered_counts(session)
     session.commit()

@@ -32,7 +32,7 @@ from compliance.store import Store
 from emulator.district import LocalDistrict
 from emulator.respondents import simulate_signatures
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]  # a year of nights: about 20 nightly runs
 
 CAMPAIGN = datetime(2026, 9, 8, 16, 0, tzinfo=UTC)  # 09:00 in Los Angeles, the Tuesday after Labor Day
 
