@@ -1092,9 +1092,9 @@ def roster_unchanged(session: Session, fingerprint: str, hashes: Sequence[tuple[
     """Whether this read is the one the store already holds, so parsing, deduplication and the person-by-person
     compare can be skipped (an unchanged LAUSD roster: 1,000 lists and 75,000 accounts, every night).
 
-    True only when the last complete sync recorded this fingerprint, every source's hash is its last good
-    read's (so none is held and each would read the same), and the store still has the number of active people
-    that sync left (nothing else changed them since).
+    True only when the last complete sync recorded this fingerprint (so every source holds what it held then), every
+    source that is not held has its last good read's hash (a held one is held again for the same content), and
+    the store still has the number of active people that sync left (nothing else changed them since).
     """
     row = session.get(SyncState, ROSTER_FINGERPRINT_KEY)
     if row is None:
@@ -1105,7 +1105,7 @@ def roster_unchanged(session: Session, fingerprint: str, hashes: Sequence[tuple[
     reads = {r.source: r for r in session.scalars(select(SourceRead).where(SourceRead.job == JOB))}
     for label, sha in hashes:
         read = reads.get(label)
-        if sha is None or read is None or read.held_since is not None or read.good_sha256 != sha:
+        if read is None or (read.held_since is None and (sha is None or read.good_sha256 != sha)):
             return False
     active = session.scalar(select(func.count()).select_from(Person).where(Person.active.is_(True)))
     return active == last.get("active")
@@ -1129,10 +1129,3 @@ def remembered_counts(session: Session) -> dict[str, int]:
     row = session.get(SyncState, ROSTER_FINGERPRINT_KEY)
     return dict(json.loads(row.value).get("counts") or {}) if row is not None else {}
 
-
-def forget_roster(session: Session) -> None:
-    """Make the next sync read and compare everything (after the store's people were changed by hand)."""
-    row = session.get(SyncState, ROSTER_FINGERPRINT_KEY)
-    if row is not None:
-        session.delete(row)
-        session.flush()

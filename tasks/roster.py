@@ -16,7 +16,6 @@ from compliance.roster import (
     JOB,
     assemble_roster,
     directory_content,
-    forget_roster,
     read_roster_parts,
     remember_roster,
     remembered_counts,
@@ -88,12 +87,9 @@ def sync_roster(now: datetime, recompare: bool = False) -> dict[str, int]:
         counts = sync_people(session, result.people, now, held_sources=held, home_languages=homes)
         quarantined = quarantine(session, result.rejected)
         review = likely_duplicates(result.people)
-        if held:
-            forget_roster(session)
-        else:
-            remember_roster(session, fingerprint, now, {"people": len(result.people),
-                                                        "rows rejected": len(result.rejected),
-                                                        "likely duplicates to review": len(review)})
+        remember_roster(session, fingerprint, now, {"people": len(result.people),
+                                                    "rows rejected": len(result.rejected),
+                                                    "likely duplicates to review": len(review)})
     log_source_checks(checks)
     log_rejected(result.rejected, "roster")
     settings.out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +122,7 @@ def _unchanged(session: Session, hashes: list[tuple[str, str | None]], users: li
     return {
         "directory users": len(users),
         "lists read": len(associated),
-        "sources held": 0,
+        "sources held": sum(1 for c in checks if c.held),
         "people": last.get("people", 0),
         "joined": 0,
         "updated": 0,
