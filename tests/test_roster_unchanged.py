@@ -97,3 +97,19 @@ def test_unchanged_roster_is_skipped_and_every_change_is_not(district_copy: Path
         user = district.emulator.workspace.directory.users[user["id"]]
         district.emulator.admin.seed(directory={"users": [{**user, "lastLoginTime": "2026-09-15T08:00:00.000Z"}]})
         assert sync_roster.fn(NOW + timedelta(days=8))["roster unchanged"] == 1
+
+        # A list that comes back empty is held; the same empty list the next night is held again, for the same
+        # reason and since the same night, without parsing anything; the list mended, the sync runs in full.
+        kept = path.read_bytes()
+        path.write_bytes(b"")
+        held = sync_roster.fn(NOW + timedelta(days=9))
+        assert held["sources held"] == 1 and held["roster unchanged"] == 0 and held["left"] == 0
+        again = sync_roster.fn(NOW + timedelta(days=10))
+        assert again["sources held"] == 1 and again["roster unchanged"] == 1
+        with Store(sqlite_url).session() as s:
+            read = s.get(SourceRead, "associated/district-office.csv")
+            assert read.held_since == NOW + timedelta(days=9) and read.held_reason.startswith("empty")
+            assert read.checked_at == NOW + timedelta(days=10)
+        path.write_bytes(kept)
+        mended = sync_roster.fn(NOW + timedelta(days=11))
+        assert mended["sources held"] == 0 and mended["roster unchanged"] == 0
