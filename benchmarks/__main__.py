@@ -26,6 +26,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_matching": ["--scale", "standard", "--repeat", "1"],
     "bench_render": ["--messages", "5000", "--runs", "3", "--baseline-sample", "200"],
     "bench_report": ["--repeat", "1", "--people", "20000", "--findings", "10000", "--sites", "200"],
+    "bench_roster": ["--scale", "standard", "--repeat", "1", "--people", "20000"],
     "bench_sample": ["--repeat", "1", "--skip-lausd"],
 }
 

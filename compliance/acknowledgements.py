@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from compliance.columns import misfits
-from compliance.models import Acknowledgement
+from compliance.languages import answer_language
+from compliance.models import Acknowledgement, Campaign, Delivery, PolicyVersion
 from compliance.photos.matching import HONORIFICS, SURNAME_PARTICLES, fold
 from compliance.policy import FormKind, FormQuestions, answer_text
 from compliance.quarantine import Rejected
@@ -52,6 +56,7 @@ class VerifiedResponse:
     token_id: str | None
     submitted_at: datetime
     method: AckMethod = AckMethod.FORM
+    language: str | None = None  # the form's "which language did you read" answer; None: not answered
 
 
 def parse_time(value: str) -> datetime:
@@ -216,6 +221,7 @@ def verify_response(
         verified_email=typed_email if kind == "staff" else None,
         token_id=token_id,
         submitted_at=submitted,
+        language=answer_language(answer_text(response, questions.language)),
     )
 
 
@@ -223,3 +229,24 @@ def newest_submission(responses: Iterable[Mapping[str, Any]]) -> datetime | None
     """The latest lastSubmittedTime among responses: the next incremental sync's watermark."""
     times = [parse_time(str(r["lastSubmittedTime"])) for r in responses if r.get("lastSubmittedTime")]
     return max(times) if times else None
+
+
+def invitation_languages(session: Session, version: PolicyVersion) -> dict[int, str]:
+    """Person id -> the language of the policy text their invitation linked (the newest one), for responses that
+    leave the form's language question blank."""
+    rows = session.execute(
+        select(Delivery.person_id, Delivery.context, Delivery.kind)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(Campaign.policy_version_id == version.id)
+        .order_by(Delivery.id)
+    )
+    found: dict[int, str] = {}
+    for person_id, context, _kind in rows:
+        context = context or {}
+        language = context.get("policy_language") or context.get("language")
+        if not language:
+            continue
+        for pid in (person_id, *context.get("person_ids", ())):
+            if pid is not None:
+                found[int(pid)] = str(language)
+    return found

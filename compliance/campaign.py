@@ -15,7 +15,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from email_validator import EmailNotValidError, validate_email
@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.deliveries import PlannedDelivery, delivery_key
+from compliance.languages import message_language, policy_language
 from compliance.mail import HeaderInjection, check_address, check_header_value
 from compliance.mailings import MessageFactory
 from compliance.models import Acknowledgement, Campaign, Delivery, Person, PolicyVersion
@@ -137,6 +138,7 @@ class PlannedAnnouncement:
     language: str
     site_id: str | None
     category: str
+    policy_language: str = "en"  # the policy text linked: the message's language, or English when untranslated
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,7 @@ class GroupAnnouncement:
     language: str
     recipients: tuple[str, ...]
     person_ids: tuple[int, ...]
+    policy_language: str = "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,9 +317,10 @@ def plan_campaign(
         resent += person.id in announced
 
     def lang(person: PersonLike) -> str:
-        # A person's recorded preference wins over the campaign default; "en" is the store's default value.
-        pref = (person.preferred_language or "").lower()
-        return pref if pref in ("es",) else language
+        # A person's recorded preference wins over the campaign default ("": no source said one).
+        return message_language(person.preferred_language, language)
+
+    translations = getattr(policy_version, "translations", None) or {}
 
     quotas = settings.quotas
     unique_limit = quotas.gmail_unique_recipients_per_day
@@ -358,6 +362,7 @@ def plan_campaign(
         deliveries.append(PlannedAnnouncement(
             delivery_key(campaign_id, person.person_key, DeliveryKind.ANNOUNCEMENT), person.id, person.person_key,
             DeliveryKind.ANNOUNCEMENT, address, name, lang(person), person.site_id, person.category,
+            policy_language(translations, lang(person)),
         ))
     if channel == "site_group":
         for (site_id, group_lang), members in sorted(by_site_lang.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
@@ -367,6 +372,7 @@ def plan_campaign(
                     delivery_key(campaign_id, f"site:{site_id}:{group_lang}:{start // chunk}",
                                  DeliveryKind.ANNOUNCEMENT_GROUP),
                     site_id, group_lang, tuple(a for _, a, _ in part), tuple(p.id for p, _, _ in part),
+                    policy_language(translations, group_lang),
                 ))
 
     reached = [p for p, _, _ in selected]
@@ -685,8 +691,13 @@ def individual_delivery(campaign_id: int, announcement: PlannedAnnouncement) -> 
         campaign_id=campaign_id,
         person_id=announcement.person_id,
         site_id=announcement.site_id,
-        context={"language": announcement.language},
+        context=_languages(announcement.language, announcement.policy_language),
     )
+
+
+def _languages(language: str, text_language: str) -> dict[str, str]:
+    # The ledger row says which language the message went in, and the policy's when it fell back to English.
+    return {"language": language, **({"policy_language": text_language} if text_language != language else {})}
 
 
 def announcement_deliveries(plan: CampaignPlan, campaign_id: int, group_sender: str) -> list[PlannedDelivery]:
@@ -701,17 +712,18 @@ def announcement_deliveries(plan: CampaignPlan, campaign_id: int, group_sender: 
             campaign_id=campaign_id,
             site_id=g.site_id,
             recipients=g.recipients,
-            context={"language": g.language, "person_ids": list(g.person_ids)},
+            context={**_languages(g.language, g.policy_language), "person_ids": list(g.person_ids)},
         )
         for g in plan.group_announcements
     ]
     return planned
 
 
-def start_sending(campaign: Campaign) -> None:
-    """A planned campaign whose deliveries are queued is ``sending``: joiners are announced to from now on."""
+def start_sending(campaign: Campaign, now: datetime) -> None:
+    """A planned campaign whose deliveries are queued is ``sending``: joiners are announced to from now on
+    (``now``: the run's clock, which also dates when paper-only people became due)."""
     if campaign.status == CampaignStatus.PLANNED:
-        campaign.status, campaign.started_at = CampaignStatus.SENDING, datetime.now(UTC)
+        campaign.status, campaign.started_at = CampaignStatus.SENDING, now
 
 
 def draft_policy_version(probe: VersionProbe, now: datetime) -> PolicyVersion:

@@ -50,9 +50,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.columns import fit
+from compliance.languages import language_code
 from compliance.models import ConsentRecord, Student
 from compliance.photos.matching import FUZZY_MIN_LEN, SURNAME_PARTICLES, fold, nickname_map
 from compliance.quarantine import Rejected
+from compliance.roster import normalize_email, normalize_phone
 from compliance.settings import CONSENT_PURPOSES, DEFAULT_SCHOOL_YEAR_START, Settings
 from compliance.store import Store
 from compliance.tabular import (
@@ -145,6 +147,12 @@ STUDENT_FIELDS: FieldSpec = {
     "preferred_last": ["preferred last", "preferred_last", "preferred last name"],
     "grade": ["grade", "gr", "grade level"],
     "site_id": ["site id", "site_id", "school", "school id", "site"],
+    "home_language": ["home language", "home_language", "language", "primary language", "idioma del hogar",
+                      "idioma"],
+    "guardian_email": ["guardian email", "parent email", "parent/guardian email", "guardian_email",
+                       "correo del padre"],
+    "guardian_phone": ["guardian phone", "parent phone", "parent/guardian phone", "guardian_phone",
+                       "home phone", "telefono del padre"],
 }
 
 PURPOSE_SYNONYMS: Mapping[str, Sequence[str]] = {
@@ -524,6 +532,9 @@ class StudentRecord:
     grade: str | None
     site_id: str | None
     source: tuple[str, int] = ("", 0)
+    home_language: str | None = None  # compliance.languages code; None when the SIS says none we write in
+    guardian_email: str | None = None
+    guardian_phone: str | None = None
 
 
 @dataclass(slots=True)
@@ -587,6 +598,9 @@ def read_students(
                 grade=row.text("grade").replace("\x00", "") or None,
                 site_id=site,
                 source=(row.source, row.row),
+                home_language=language_code(row.text("home_language")),
+                guardian_email=normalize_email(row.text("guardian_email")[:320]),
+                guardian_phone=normalize_phone(row.text("guardian_phone")),
             )
         )
     return result
@@ -607,6 +621,9 @@ def store_students(session: Session, students: Sequence[StudentRecord]) -> dict[
             "preferred_last": rec.preferred_last,
             "grade": (rec.grade or None) and rec.grade[:4],
             "active": True,
+            "home_language": rec.home_language,
+            "guardian_email": rec.guardian_email,
+            "guardian_phone": rec.guardian_phone,
         }
         row = existing.get(rec.student_id)
         if row is None:

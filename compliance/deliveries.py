@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -44,8 +45,11 @@ class PlannedDelivery:
     recipients: tuple[str, ...] = ()
     context: Mapping[str, Any] = field(default_factory=dict)
 
-    def to_row(self) -> Delivery:
+    def to_row(self, now: datetime | None = None) -> Delivery:
+        """The ledger row; ``now`` stamps ``created_at`` (the run's clock, so a replayed night dates its rows
+        on that night)."""
         return Delivery(
+            **({"created_at": now} if now is not None else {}),
             idempotency_key=self.idempotency_key,
             campaign_id=self.campaign_id,
             person_id=self.person_id,
@@ -67,11 +71,12 @@ def queued_keys(session: Session, keys: Iterable[str]) -> set[str]:
     return found
 
 
-def queue_deliveries(session: Session, planned: Iterable[PlannedDelivery]) -> int:
+def queue_deliveries(session: Session, planned: Iterable[PlannedDelivery], now: datetime | None = None) -> int:
     """Add a ledger row (status pending) for each planned delivery the ledger does not hold yet.
 
     Returns how many rows were added. A key already in the ledger, or repeated in ``planned``, is skipped, so
     the same plan queued again adds nothing. The caller commits; rows are flushed so their ids exist.
+    ``now``: when they were queued (the run's clock; default the database default, the real time).
     """
     planned = list(planned)
     seen = queued_keys(session, (p.idempotency_key for p in planned))
@@ -80,7 +85,7 @@ def queue_deliveries(session: Session, planned: Iterable[PlannedDelivery]) -> in
         if p.idempotency_key in seen:
             continue
         seen.add(p.idempotency_key)
-        rows.append(p.to_row())
+        rows.append(p.to_row(now))
     session.add_all(rows)
     session.flush()
     return len(rows)

@@ -30,8 +30,11 @@ from compliance.campaign import (
     plan_campaign,
 )
 from compliance.deliveries import PlannedDelivery, delivery_key
+from compliance.languages import language_context, message_language
+from compliance.mail import template_language
 from compliance.models import Campaign, Delivery, Finding, Person
 from compliance.models import Site as SiteRow
+from compliance.roster import normalize_email
 from compliance.settings import Settings
 from compliance.vocabulary import (
     TAKEDOWN_KINDS,
@@ -100,7 +103,9 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
             campaign_id=campaign_id,
             person_id=person.id,
             site_id=person.site_id,
-            context={"language": person.preferred_language or "en"},
+            # The language the announcement went in: the person's own, else their campaign's.
+            context=language_context(message_language(person.preferred_language, campaigns[campaign_id].language),
+                                     version.translations),
         ))
 
     # Digests and escalations belong to the version's first campaign, keyed by the day they were planned.
@@ -109,23 +114,28 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
     today = now.astimezone(settings.tz).date().isoformat()
     inline_max = settings.reminders.inline_list_max
     sites = {s.id: s for s in session.scalars(select(SiteRow))}
+    # Site administrators and the superintendent's recipients are on the roster too: each reads their own language.
+    speaks = {p.email_normalized: p.preferred_language for p in people.values() if p.active and p.email_normalized}
     for site_id, outstanding in sorted(plan.site_digests.items()):
         site = sites.get(site_id)
         if site is None:
             continue
         listed = [_listed(o, people) for o in outstanding]
+        context = message_context(
+            EmailTemplate.SITE_ADMIN_DIGEST, f"{site.name} administrator",
+            site_name=site.name, policy_title=version.title, deadline=deadline, people=listed,
+            total=len(listed), no_email=sum(1 for p in listed if p["no_email"]),
+            inline=len(listed) <= inline_max, as_of=today,
+        )
+        context.update(_written_in(EmailTemplate.SITE_ADMIN_DIGEST,
+                                   message_language(speaks.get(normalize_email(site.site_admin_email) or ""), None)))
         planned.site_digests.append(PlannedDelivery(
             idempotency_key=delivery_key(campaign_id, f"site:{site_id}:{today}", DeliveryKind.SITE_DIGEST),
             kind=DeliveryKind.SITE_DIGEST,
             recipient=site.site_admin_email,
             campaign_id=campaign_id,
             site_id=site_id,
-            context={**message_context(
-                EmailTemplate.SITE_ADMIN_DIGEST, f"{site.name} administrator",
-                site_name=site.name, policy_title=version.title, deadline=deadline, people=listed,
-                total=len(listed), no_email=sum(1 for p in listed if p["no_email"]),
-                inline=len(listed) <= inline_max, as_of=today,
-            ), "planned_at": now.isoformat(), "person_ids": [o.person_id for o in outstanding]},
+            context={**context, "planned_at": now.isoformat(), "person_ids": [o.person_id for o in outstanding]},
         ))
     if plan.superintendent:
         variables = _escalation_variables(plan.superintendent, sites, people)
@@ -141,9 +151,17 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
                 context={**message_context(
                     EmailTemplate.SUPERINTENDENT_ESCALATION, "Superintendent", policy_title=version.title,
                     threshold_days=settings.reminders.superintendent_days, as_of=today, **variables,
-                ), "planned_at": now.isoformat(), "person_ids": [o.person_id for o in plan.superintendent]},
+                ), **_written_in(EmailTemplate.SUPERINTENDENT_ESCALATION,
+                                 message_language(speaks.get(normalize_email(str(recipient)) or ""), None)),
+                   "planned_at": now.isoformat(), "person_ids": [o.person_id for o in plan.superintendent]},
             ))
     return planned
+
+
+def _written_in(template: str, language: str) -> dict[str, str]:
+    # The reader's language when the template exists in it; else English, and the ledger row says so.
+    written = template_language(template, language)
+    return {"language": written, **({"language_fallback": language} if written != language else {})}
 
 
 def _record(d: Delivery) -> DeliveryRecord:
@@ -248,7 +266,7 @@ def plan_joiner_announcements(session: Session, settings: Settings, now: datetim
                     campaign_id=campaign.id,
                     person_id=person_id,
                     site_id=person.site_id,
-                    context={"language": group.language},
+                    context=language_context(group.language, version.translations),
                 ))
             covered.update(group.person_ids)
     return planned

@@ -137,12 +137,15 @@ def append_acknowledgement(
     verified_email: str | None = None,
     token_id: str | None = None,
     now: datetime | None = None,
+    language: str = "en",
 ) -> AppendResult:
     """Add one acknowledgement to the chain, or return the row already holding it.
 
     Idempotent: the same ``response_id`` never adds a second row (re-runs of the Forms sync), and a person has
     one acknowledgement per policy version (the first stands; a later response is reported, not stored).
-    Commit is the caller's; the ledger lock is held until then.
+    Commit is the caller's; the ledger lock is held until then. ``language``: the language version of the
+    policy the person read (kept on the row and in the event, outside the acknowledgement's evidence hash so
+    rows chained before languages existed still verify).
     """
     if method not in set(AckMethod):
         raise ValueError(f"method must be form or paper, not {method!r}")
@@ -187,6 +190,7 @@ def append_acknowledgement(
         verified_email=verified_email,
         token_id=token_id,
         policy_sha256=policy_version.sha256,
+        language=language,
         submitted_at=submitted,
         recorded_at=now,
         prev_hash=prev_hash,
@@ -386,8 +390,17 @@ def acknowledgement_draft(ack: Acknowledgement, policy: PolicyVersion, person_ke
             "submitted_at": _iso(ack.submitted_at),
             "evidence_sha256": sha256_hex(_row_evidence(ack, person_key)),
             "acknowledgement_row_hash": ack.row_hash,
+            **_translation_read(ack, policy),
         },
     )
+
+
+def _translation_read(ack: Acknowledgement, policy: PolicyVersion) -> dict[str, Any]:
+    # An acknowledgement of a translation names it and its text's hash (English, the version's text: nothing).
+    if not ack.language or ack.language == "en":
+        return {}
+    translated = (policy.translations or {}).get(ack.language) or {}
+    return {"language": ack.language, "translation_sha256": translated.get("sha256")}
 
 
 def record_acknowledgements(session: Session, *, now: datetime | None = None) -> int:

@@ -243,6 +243,15 @@ def default_renderer() -> EmailRenderer:
     return EmailRenderer()
 
 
+def template_language(template: str, language: str) -> str:
+    """``language`` when the template is written in it (both the text and HTML files), else English: a message
+    never fails for want of a translation, and callers record the fallback (``language_fallback``)."""
+    files = [TEMPLATES_DIR / f"{template}.{language}.{ext}" for ext in ("txt", "html")]
+    if language in LANGUAGES and all(f.is_file() for f in files):
+        return language
+    return "en"
+
+
 def render_email(template: str, context: Mapping[str, Any], language: str = "en") -> tuple[str, str, str]:
     """Render ``templates/email/<template>.<language>.{txt,html}`` to ``(subject, text, html)``."""
     rendered = default_renderer().render(template, context, language)

@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from compliance.mail import Attachment, RenderedEmail, compose_email, default_renderer, message_id_for
+from compliance.languages import LANGUAGE_ANSWERS, policy_language
+from compliance.mail import (
+    Attachment,
+    RenderedEmail,
+    compose_email,
+    default_renderer,
+    message_id_for,
+    template_language,
+)
 from compliance.models import Campaign, Delivery, Person, PolicyVersion
 from compliance.models import Site as SiteRow
 from compliance.policy import FormQuestions
@@ -31,18 +39,40 @@ MASKED_NAME = "[name]"
 MASKED_LINK = "(personal link)"
 
 
-def policy_url(version: PolicyVersion) -> str:
-    return f"https://docs.google.com/document/d/{version.drive_file_id}/view"
+def policy_url(version: PolicyVersion, language: str = "en") -> str:
+    """The policy Doc in ``language`` when the version has that translation, else the English one."""
+    translated = (version.translations or {}).get(language) if language != "en" else None
+    file_id = translated["drive_file_id"] if translated else version.drive_file_id
+    return f"https://docs.google.com/document/d/{file_id}/view"
 
 
-def form_url(person: Person, version: PolicyVersion, keys: TokenKeys) -> str:
-    """Staff sign in to the staff form; everyone else gets the community form with their personal code."""
+def policy_title(version: PolicyVersion, language: str = "en") -> str:
+    translated = (version.translations or {}).get(language) if language != "en" else None
+    return str(translated.get("title") or version.title) if translated else version.title
+
+
+def _language_answer(questions: FormQuestions, language: str) -> dict[str, str]:
+    # The form asks which language version was read; the invitation pre-fills the one it linked to.
+    if questions.language and language in LANGUAGE_ANSWERS:
+        return {questions.language: LANGUAGE_ANSWERS[language]}  # type: ignore[index]
+    return {}
+
+
+def staff_form_url(version: PolicyVersion, language: str = "en") -> str:
+    staff = FormQuestions.from_json((version.form_questions or {})["staff"])
+    answers = _language_answer(staff, language)
+    return prefilled_link(staff.responder_uri, answers) if answers else staff.responder_uri
+
+
+def form_url(person: Person, version: PolicyVersion, keys: TokenKeys, language: str = "en") -> str:
+    """Staff sign in to the staff form; everyone else gets the community form with their personal code.
+    ``language``: the policy text the message linked, pre-filled as the language read."""
     questions = version.form_questions or {}
     if person.kind == PersonKind.EMPLOYEE and person.has_district_account:
-        return FormQuestions.from_json(questions["staff"]).responder_uri
+        return staff_form_url(version, language)
     community = FormQuestions.from_json(questions["community"])
     token = keys.issue(person.person_key, version.id)
-    return prefilled_link(community.responder_uri, {community.token: token})
+    return prefilled_link(community.responder_uri, {community.token: token, **_language_answer(community, language)})
 
 
 def context_key(context: dict[str, Any]) -> str:
@@ -132,6 +162,7 @@ class MessageFactory:
                     context[name] = date.fromisoformat(context[name])
             if isinstance(context.get("generated_at"), str):
                 context["generated_at"] = datetime.fromisoformat(context["generated_at"])
+        language = template_language(template, language)  # a message never fails for want of a translation
         context.setdefault("district_name", self.settings.district.name)
         context.setdefault("language", language)
         return template, context, language, to_name, bcc
@@ -142,14 +173,16 @@ class MessageFactory:
         version = self._get(PolicyVersion, self._versions, campaign.policy_version_id)
         site = self._sites.get(person.site_id or "")
         language = (delivery.context or {}).get("language") or campaign.language or "en"
+        text = (delivery.context or {}).get("policy_language") or policy_language(version.translations, language)
         name = MASKED_NAME if masked else f"{person.given_name} {person.family_name}".strip()
         context: dict[str, Any] = {
             "recipient_name": name,
             "category": person.category,
             "site_name": site.name if site else self.settings.district.name,
-            "policy_title": version.title,
-            "policy_url": policy_url(version),
-            "form_url": MASKED_LINK if masked else form_url(person, version, TokenKeys.of(self.settings)),
+            "policy_title": policy_title(version, text),
+            "policy_url": policy_url(version, text),
+            "policy_language": text,
+            "form_url": MASKED_LINK if masked else form_url(person, version, TokenKeys.of(self.settings), text),
             "deadline": date.fromisoformat(campaign.plan["deadline"]),
         }
         if (number := reminder_number(delivery.kind)) is not None:
@@ -162,16 +195,19 @@ class MessageFactory:
         version = self._get(PolicyVersion, self._versions, campaign.policy_version_id)
         site = self._sites.get(delivery.site_id or "")
         site_name = site.name if site else self.settings.district.name
+        language = (delivery.context or {}).get("language") or campaign.language or "en"
+        text = (delivery.context or {}).get("policy_language") or policy_language(version.translations, language)
         context: dict[str, Any] = {
             "recipient_name": f"{site_name} staff",
             "category": PersonCategory.EMPLOYEE,
             "site_name": site_name,
-            "policy_title": version.title,
-            "policy_url": policy_url(version),
-            "form_url": FormQuestions.from_json(version.form_questions["staff"]).responder_uri,
+            "policy_title": policy_title(version, text),
+            "policy_url": policy_url(version, text),
+            "policy_language": text,
+            "form_url": staff_form_url(version, text),
             "deadline": date.fromisoformat(campaign.plan["deadline"]),
         }
-        return context, (delivery.context or {}).get("language") or campaign.language or "en", context["recipient_name"]
+        return context, language, context["recipient_name"]
 
     def _get(self, model: type, cache: dict[int, Any], key: int | None) -> Any:
         if key is None:

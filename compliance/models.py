@@ -103,7 +103,9 @@ class Person(Base):
     site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
     has_district_account: Mapped[bool] = mapped_column(Boolean, default=False)
     paper_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    preferred_language: Mapped[str] = mapped_column(String(8), default="en")
+    # "en", "es", or "" when no source says (the campaign's language is then used)
+    preferred_language: Mapped[str] = mapped_column(String(8), default="")
+    language_source: Mapped[str] = mapped_column(String(300), default="", server_default="")
     source: Mapped[str] = mapped_column(String(300))
     source_ref: Mapped[str | None] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
@@ -128,6 +130,9 @@ class PolicyVersion(Base):
     # PDF of this revision, readable by anyone with the link: what people acknowledge, even after the Doc changes
     pdf_file_id: Mapped[str | None] = mapped_column(String(120), default=None)
     form_questions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The same text in other languages, attached when the profile gives it (compliance.policy_versions):
+    # {"es": {"drive_file_id", "revision_id", "sha256", "pdf_file_id"}}
+    translations: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -197,6 +202,9 @@ class Acknowledgement(Base):
     verified_email: Mapped[str | None] = mapped_column(String(320))
     token_id: Mapped[str | None] = mapped_column(String(64))
     policy_sha256: Mapped[str] = mapped_column(String(64))
+    # The language version of the policy the person says they read (the form's language question, else the
+    # language of the invitation they answered).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     submitted_at: Mapped[datetime] = mapped_column()
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -250,6 +258,11 @@ class Student(Base):
     preferred_last: Mapped[str | None] = mapped_column(String(200))
     grade: Mapped[str | None] = mapped_column(String(4))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # SIS home language ("en", "es", ...) and the guardian contact the SIS holds: a parent serving on a
+    # committee whose own list says no language is written to in their family's home language.
+    home_language: Mapped[str | None] = mapped_column(String(8), default=None)
+    guardian_email: Mapped[str | None] = mapped_column(String(320), default=None)
+    guardian_phone: Mapped[str | None] = mapped_column(String(40), default=None)
 
 
 class ConsentRecord(Base):

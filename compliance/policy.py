@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from compliance.errors import ConfigurationError
+from compliance.languages import LANGUAGE_ANSWERS
 
 FormKind = Literal["staff", "community"]
 AGREE = "I have read the policy and will follow it"
@@ -171,6 +172,7 @@ class FormQuestions:
     name: str
     agree: str
     token: str | None = None
+    language: str | None = None  # the "which language did you read" question, when the policy has translations
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -179,6 +181,7 @@ class FormQuestions:
             "name": self.name,
             "agree": self.agree,
             "token": self.token,
+            "language": self.language,
         }
 
     @classmethod
@@ -216,19 +219,30 @@ def pdf_name(title: str, revision_id: str, sha256: str) -> str:
     return f"{title} (revision {revision_id}, sha256 {sha256[:12]}).pdf"
 
 
-def form_description(title: str, revision_id: str, sha256: str, pdf_file_id: str | None) -> str:
-    """Form text naming exactly what is acknowledged: revision, SHA-256 of its text, link to its PDF."""
+def form_description(title: str, revision_id: str, sha256: str, pdf_file_id: str | None,
+                     translations: dict[str, dict[str, str]] | None = None) -> str:
+    """Form text naming exactly what is acknowledged: revision, SHA-256 of its text, link to its PDF, and the
+    same for each translation (a Spanish reader checks the Spanish text they read)."""
     lines = [
         f"{title}: please read the policy, then sign below. / Lea la política y firme abajo.",
         f"Policy revision {revision_id}; SHA-256 of its text: {sha256}",
     ]
     if pdf_file_id:
         lines.append(f"The exact text you acknowledge (PDF) / El texto exacto (PDF): {pdf_url(pdf_file_id)}")
+    for language, t in sorted((translations or {}).items()):
+        label = TRANSLATION_LABELS.get(language, language)
+        lines.append(f"{label}: revision {t['revision_id']}, SHA-256 {t['sha256']}, PDF {pdf_url(t['pdf_file_id'])}")
     return "\n".join(lines)
 
 
-def form_items(kind: FormKind, policy_title: str, sha256: str | None = None) -> list[dict[str, Any]]:
-    """Items of the acknowledgement form: typed name as signature, agreement, token.
+TRANSLATION_LABELS = {"es": "Versión en español / Spanish version"}
+LANGUAGE_QUESTION = "Language of the policy you read / Idioma en que leyó la política"
+
+
+def form_items(kind: FormKind, policy_title: str, sha256: str | None = None,
+               languages: tuple[str, ...] = ("en",)) -> list[dict[str, Any]]:
+    """Items of the acknowledgement form: typed name as signature, agreement, token, and when the policy exists
+    in more than one language, which one the person read (pre-filled from their invitation, changeable).
 
     Google Forms has no hidden fields: the community token is a visible, pre-filled, editable answer, which is
     why it is cross-checked against the roster and the typed email on sync.
@@ -257,15 +271,26 @@ def form_items(kind: FormKind, policy_title: str, sha256: str | None = None) -> 
                 "questionItem": {"question": {"required": True, "textQuestion": {"paragraph": False}}},
             }
         )
+    if len(languages) > 1:
+        items.append(
+            {
+                "title": LANGUAGE_QUESTION,
+                "questionItem": {"question": {"required": False, "choiceQuestion": {
+                    "type": "RADIO", "options": [{"value": LANGUAGE_ANSWERS[code]} for code in languages
+                                                 if code in LANGUAGE_ANSWERS]}}},
+            }
+        )
     return items
 
 
 def questions_from_replies(
-    kind: FormKind, form_id: str, responder_uri: str, replies: list[dict[str, Any]]
+    kind: FormKind, form_id: str, responder_uri: str, replies: list[dict[str, Any]],
+    languages: tuple[str, ...] = ("en",),
 ) -> FormQuestions:
     """Map batchUpdate createItem replies (in item order) to the form's question ids."""
     ids = [(r.get("questionId") or [None])[0] for r in replies]
-    if len(ids) < (3 if kind == "community" else 2) or not all(ids):
+    expected = (3 if kind == "community" else 2) + (1 if len(languages) > 1 else 0)
+    if len(ids) < expected or not all(ids):
         raise ValueError(f"{kind} form {form_id}: createItem replies carry no question ids")
     return FormQuestions(
         form_id=form_id,
@@ -273,6 +298,7 @@ def questions_from_replies(
         name=ids[0],
         agree=ids[1],
         token=ids[2] if kind == "community" else None,
+        language=ids[expected - 1] if len(languages) > 1 else None,
     )
 
 

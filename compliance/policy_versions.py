@@ -100,7 +100,64 @@ def _require_document(settings: Settings) -> Path:
     path = settings.input_path(settings.policy_document)
     if not path.is_file():
         raise PolicyConfigError(f"{settings.profile_path}: policy_document {path} does not exist")
+    for language, source in settings.policy_translations.items():
+        if not settings.input_path(source).is_file():
+            raise PolicyConfigError(
+                f"{settings.profile_path}: policy_translations.{language} {settings.input_path(source)} does not exist"
+            )
     return path
+
+
+TRANSLATED_TITLES = {"es": "AR 1114 Política de redes sociales {school_year}"}
+
+
+def _translation_file_id(session: Session, clients: GoogleClients, settings: Settings, language: str) -> str:
+    """The Drive Doc of the policy in ``language``: uploaded from the profile once, then followed in Drive like
+    the English one (editors revise the Doc, not the file the profile named)."""
+    key = f"{POLICY_FILE_KEY}.{language}"
+    known = session.get(SyncState, key)
+    if known is not None:
+        return known.value
+    path = settings.input_path(settings.policy_translations[language])  # type: ignore[index]
+    created = upload_file(clients, f"AR 1114 Social Media Policy ({language})", "text/html", path.read_bytes(),
+                          convert_to=GOOGLE_DOC)
+    session.add(SyncState(key=key, value=created["id"]))
+    session.flush()
+    return str(created["id"])
+
+
+def policy_translations(
+    session: Session, clients: GoogleClients, settings: Settings, school_year: str, known: dict | None = None
+) -> dict[str, dict[str, str]]:
+    """The policy's text in the profile's other languages: Doc, current revision, hash and a read-only PDF each.
+
+    The English text is the version (its hash is what a change is judged by); a translation follows it. A
+    translation whose text changed since ``known`` gets a new PDF and its new hash; nobody is asked again for it.
+    """
+    translations = dict(known or {})
+    for language in settings.policy_translations:
+        file_id = _translation_file_id(session, clients, settings, language)
+        revisions = list_revisions(clients, file_id)
+        revision_id = str(revisions[-1]["id"]) if revisions else "1"
+        digest = policy_sha256(export_file(clients, file_id, "text/plain"))
+        known = translations.get(language) or {}
+        if known.get("sha256") == digest and known.get("drive_file_id") == file_id:
+            continue
+        title = TRANSLATED_TITLES.get(language, "{school_year}").format(school_year=school_year)
+        pdf_id = publish_revision_pdf(clients, file_id, title, revision_id, digest)
+        translations[language] = {"drive_file_id": file_id, "revision_id": revision_id, "sha256": digest,
+                                  "pdf_file_id": pdf_id, "title": title}
+    return translations
+
+
+def attach_translations(session: Session, clients: GoogleClients, settings: Settings, version: PolicyVersion) -> bool:
+    """Keep a version's translations current (see :func:`policy_translations`); True when one changed."""
+    translations = policy_translations(session, clients, settings, version.school_year, version.translations)
+    if translations == (version.translations or {}):
+        return False
+    version.translations = translations
+    session.flush()
+    return True
 
 
 def _decision_key(sha256: str) -> str:
@@ -181,16 +238,17 @@ def publish_revision_pdf(clients: GoogleClients, file_id: str, title: str, revis
     return str(created["id"])
 
 
-def _provision_form(clients: GoogleClients, kind: FormKind, title: str, description: str, digest: str) -> FormQuestions:
+def _provision_form(clients: GoogleClients, kind: FormKind, title: str, description: str, digest: str,
+                    languages: tuple[str, ...] = ("en",)) -> FormQuestions:
     form = create_form(clients, f"{title} ({'staff' if kind == 'staff' else 'community'})", description=description)
-    replies = add_form_items(clients, form["formId"], form_items(kind, title, digest))
+    replies = add_form_items(clients, form["formId"], form_items(kind, title, digest, languages))
     # Staff sign in with their district account (verified email) and only the district's signed-in users may
     # answer their form; community members have no district account, so their form takes a typed email and a
     # personal token, and anyone with the link may answer it.
     set_email_collection(clients, form["formId"], "VERIFIED" if kind == "staff" else "RESPONDER_INPUT")
     publish_form(clients, form["formId"])
     allow_form_responders(clients, form["formId"], "domain" if kind == "staff" else "anyone")
-    return questions_from_replies(kind, form["formId"], form["responderUri"], replies)
+    return questions_from_replies(kind, form["formId"], form["responderUri"], replies, languages)
 
 
 def close_superseded_forms(session: Session, clients: GoogleClients, newest: PolicyVersion) -> int:
@@ -234,6 +292,8 @@ def ensure_version(
             current.pdf_file_id = publish_revision_pdf(
                 clients, file_id, current.title, current.revision_id, current.sha256
             )
+        if current is not None:
+            attach_translations(session, clients, settings, current)
         return probe.existing_id
     if probe.needs_decision:
         raise RevisionDecisionNeeded(
@@ -250,9 +310,11 @@ def ensure_version(
     )
     digest = probe.sha256 or ""
     pdf_id = publish_revision_pdf(clients, file_id, probe.title, probe.revision_id, digest)
-    description = form_description(probe.title, probe.revision_id, digest, pdf_id)
-    staff = _provision_form(clients, "staff", probe.title, description, digest)
-    community = _provision_form(clients, "community", probe.title, description, digest)
+    translations = policy_translations(session, clients, settings, probe.school_year)
+    description = form_description(probe.title, probe.revision_id, digest, pdf_id, translations)
+    languages = ("en", *translations)
+    staff = _provision_form(clients, "staff", probe.title, description, digest, languages)
+    community = _provision_form(clients, "community", probe.title, description, digest, languages)
     version = existing or PolicyVersion(
         drive_file_id=file_id,
         revision_id=probe.revision_id,
@@ -266,6 +328,7 @@ def ensure_version(
     version.staff_form_id = staff.form_id
     version.community_form_id = community.form_id
     version.form_questions = {"staff": staff.as_json(), "community": community.as_json()}
+    version.translations = translations
     session.add(version)
     session.flush()
     close_superseded_forms(session, clients, version)

@@ -25,19 +25,22 @@ source in a name and can disguise what a reader sees. Zero-width characters are 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from compliance.models import Person
+from compliance.languages import language_code
+from compliance.models import Person, SourceRead, Student, SyncState
 from compliance.models import Site as SiteRow
 from compliance.quarantine import Rejected
 from compliance.settings import Site
@@ -113,6 +116,17 @@ ASSOCIATED_FIELDS: FieldSpec = {
     ],
     "site": ["school", "site", "campus", "location"],
     "organization": ["organization", "company", "agency", "business", "employer", "org"],
+    "language": [
+        "language",
+        "preferred language",
+        "primary language",
+        "home language",
+        "lang",
+        "idioma",
+        "idioma preferido",
+        "lengua",
+        "lenguaje",
+    ],
 }
 
 
@@ -142,6 +156,9 @@ class PersonRecord:
     # (source label, sheet, row) of each listing of this person; directory users are (label, "", index).
     sources: tuple[tuple[str, str, int], ...] = ()
     also_sites: tuple[str, ...] = ()  # other sites that list the same person
+    # Preferred language ("en", "es"; None: this source does not say) and where it was read (compliance.languages)
+    language: str | None = None
+    language_source: str | None = None
 
     @property
     def email_normalized(self) -> str | None:
@@ -390,6 +407,32 @@ def _role_of(user: Mapping[str, Any]) -> str | None:
     return None
 
 
+def directory_language(user: Mapping[str, Any]) -> str | None:
+    """A Directory user's preferred language: the custom schema's ``District.preferred_language``, else the
+    Admin SDK's own ``languages`` entry marked ``preferred`` (languageCode, or a customLanguage's name)."""
+    district = (user.get("customSchemas") or {}).get("District") or {}
+    found = language_code(district.get("preferred_language"))
+    if found:
+        return found
+    for entry in user.get("languages") or []:
+        if isinstance(entry, Mapping) and entry.get("preference", "preferred") == "preferred":
+            found = language_code(entry.get("languageCode") or entry.get("customLanguage"))
+            if found:
+                return found
+    return None
+
+
+# The User fields the roster reads (employees_from_directory): what the Directory's content hash covers, so a
+# nightly's lastLoginTime, etag or thumbnail change does not make an unchanged roster look changed.
+DIRECTORY_FIELDS = ("id", "primaryEmail", "name", "orgUnitPath", "suspended", "customSchemas", "organizations",
+                    "phones", "languages")
+
+
+def directory_content(users: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each user reduced to :data:`DIRECTORY_FIELDS`, in the order read (see compliance.sources.content_hash)."""
+    return [{k: u[k] for k in DIRECTORY_FIELDS if k in u} for u in users]
+
+
 def employees_from_directory(
     users: Iterable[Mapping[str, Any]],
     sites: Sequence[Site],
@@ -430,6 +473,7 @@ def employees_from_directory(
         phone = next((normalize_phone(p.get("value")) for p in user.get("phones") or []), None)
         role = _role_of(user)
         associated = custom.get("role") in PersonCategory.associated()
+        language = directory_language(user)
         result.people.append(
             PersonRecord(
                 person_key=person_key(email, given or "", family or "", phone, site_id),
@@ -446,6 +490,8 @@ def employees_from_directory(
                 role=role,
                 directory_id=str(user["id"]) if user.get("id") else None,
                 sources=((label, "", index),),
+                language=language,
+                language_source=label if language else None,
             )
         )
     return result
@@ -513,6 +559,7 @@ def associated_from_row(row: SourceRow, site_id: str | None) -> PersonRecord | l
     if problems:
         return problems
     phone = normalize_phone(row.text("phone"))
+    language = language_code(row.text("language"))
     assert category is not None
     return PersonRecord(
         person_key=person_key(email, given, family, phone, site_id),
@@ -527,6 +574,8 @@ def associated_from_row(row: SourceRow, site_id: str | None) -> PersonRecord | l
         has_district_account=False,  # only the directory knows who has an account
         role=raw_category,
         sources=((row.source, row.sheet, row.row),),
+        language=language,
+        language_source=_source_ref((row.source, row.sheet, row.row)) if language else None,
     )
 
 
@@ -663,6 +712,7 @@ def _merge_group(group: Sequence[PersonRecord]) -> PersonRecord:
     employee = next((r for r in group if r.kind == PersonKind.EMPLOYEE), None)
     directory = next((r for r in group if r.directory_id), None)
     kind_source = employee or directory or base
+    spoken = next((r for r in ordered if r.language), None)  # the best-spelled listing that says a language
     return replace(
         base,
         person_key=person_key(email, base.given_name, base.family_name, phone, site_id),
@@ -678,6 +728,8 @@ def _merge_group(group: Sequence[PersonRecord]) -> PersonRecord:
         active=any(r.active for r in group),
         sources=sources,
         also_sites=also,
+        language=spoken.language if spoken else None,
+        language_source=spoken.language_source if spoken else None,
     )
 
 
@@ -742,7 +794,7 @@ def read_roster_parts(
         RosterPart(
             directory_label,
             employees_from_directory(users, sites, label=directory_label, skip_emails=skip_emails),
-            content_hash(users),
+            content_hash(directory_content(users)),
         )
     ]
     for source, site_id, label in associated:
@@ -826,6 +878,8 @@ _SYNCED = (
     "paper_only",
     "source",
     "source_ref",
+    "preferred_language",
+    "language_source",
 )
 
 
@@ -840,6 +894,7 @@ def sync_people(
     now: datetime,
     *,
     held_sources: Collection[str] = (),
+    home_languages: Mapping[str, tuple[str, str]] | None = None,
 ) -> SyncCounts:
     """Make ``people`` match ``records`` (the complete current roster); safe to re-run.
 
@@ -849,10 +904,14 @@ def sync_people(
 
     People whose stored ``source`` is in ``held_sources`` (compliance.sources) keep their last known state:
     not updated, not made leavers. While the Directory is held, nobody loses ``has_district_account``.
+
+    ``home_languages`` (:func:`sis_home_languages`: guardian email or phone -> (language, where the SIS says
+    it)) gives a parent on a committee whose own listing names no language their family's SIS home language.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     held = set(held_sources)
+    homes = home_languages or {}
     # Plain rows of the compared columns, not Person objects: an unchanged LAUSD roster (175,000 people) is
     # compared in memory and only the rows that changed are written, in one executemany.
     columns = (Person.id, Person.person_key, Person.active, *(getattr(Person, name) for name in _SYNCED))
@@ -889,6 +948,11 @@ def sync_people(
             unchanged += 1
             continue
         first_source = rec.sources[0] if rec.sources else ("", "", 0)
+        language, language_source = rec.language, rec.language_source
+        if language is None and homes and rec.category == PersonCategory.COMMITTEE_PARENT:
+            home = homes.get(rec.email_normalized or "") or homes.get(rec.phone or "")
+            if home is not None:
+                language, language_source = home
         values = {
             "kind": rec.kind,
             "category": rec.category,
@@ -902,6 +966,8 @@ def sync_people(
             "paper_only": rec.paper_only,
             "source": first_source[0][:300],
             "source_ref": (rec.directory_id or _source_ref(first_source))[:300],
+            "preferred_language": language or "",
+            "language_source": (language_source or "")[:300],
         }
         if person is not None and DIRECTORY_SOURCE in held and person.has_district_account:
             values["has_district_account"] = True
@@ -939,3 +1005,127 @@ def sync_people(
         session.execute(update(Person), batch)
     session.flush()
     return SyncCounts(len(joiners), updated, unchanged, left)
+
+
+def sis_home_languages(rows: Iterable[tuple[str | None, str | None, str | None]], label: str = "sis"
+                       ) -> dict[str, tuple[str, str]]:
+    """(guardian email, guardian phone, home language) of SIS students -> contact -> (language, source).
+
+    A contact whose students' families say different languages is left out: no guess between them.
+    """
+    found: dict[str, set[str]] = {}
+    for email, phone, home in rows:
+        language = language_code(home)
+        if language is None:
+            continue
+        for contact in (normalize_email(email), normalize_phone(phone)):
+            if contact:
+                found.setdefault(contact, set()).add(language)
+    return {c: (next(iter(langs)), f"{label} home language") for c, langs in found.items() if len(langs) == 1}
+
+
+def stored_home_languages(session: Session, label: str = "sis") -> dict[str, tuple[str, str]]:
+    """:func:`sis_home_languages` of the active students in the store (what the last SIS load said)."""
+    rows = session.execute(
+        select(Student.guardian_email, Student.guardian_phone, Student.home_language).where(
+            Student.active.is_(True), Student.home_language.is_not(None)
+        )
+    )
+    return sis_home_languages(((e, p, h) for e, p, h in rows), label)
+
+
+def apply_home_languages(session: Session, homes: Mapping[str, tuple[str, str]]) -> int:
+    """Parents on committees whose own listing names no language take their family's SIS home language now
+    (the SIS loads after the roster; the next roster sync keeps the same answer). Returns how many changed."""
+    stmt = select(Person.id, Person.email_normalized, Person.phone, Person.preferred_language,
+                  Person.language_source).where(
+        Person.active.is_(True), Person.category == PersonCategory.COMMITTEE_PARENT)
+    changes = []
+    for pid, email, phone, language, source in session.execute(stmt):
+        if language and not source.endswith(" home language"):
+            continue  # their own list or the Directory said it
+        home = homes.get(email or "") or homes.get(phone or "")
+        if home is not None and (language, source) != home:
+            changes.append({"id": pid, "preferred_language": home[0], "language_source": home[1][:300]})
+    if changes:
+        session.execute(update(Person), changes)
+        session.flush()
+    return len(changes)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# An unchanged roster
+
+
+ROSTER_FINGERPRINT_KEY = "roster.fingerprint"
+# The modules whose rules decide what a source's content becomes: a new release re-reads every source once.
+_RULE_MODULES = ("roster", "tabular", "languages", "vocabulary", "quarantine")
+
+
+@lru_cache(maxsize=1)
+def _rules_digest() -> str:
+    folder = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _RULE_MODULES:
+        digest.update((folder / f"{name}.py").read_bytes())
+    return digest.hexdigest()
+
+
+def roster_fingerprint(
+    hashes: Sequence[tuple[str, str | None]],
+    sites: Sequence[Site],
+    skip_emails: Iterable[str],
+    home_languages: Mapping[str, tuple[str, str]],
+) -> str:
+    """One hash of everything a sync's result depends on: each source's (label, content hash) in order, the
+    sites' ids and org units, the service mailboxes left out, the SIS home languages, and the rules' own code.
+    The same fingerprint as the last complete sync means the store already holds exactly this roster."""
+    digest = hashlib.sha256(_rules_digest().encode())
+    digest.update(json.dumps([list(h) for h in hashes]).encode())
+    digest.update(json.dumps(sorted((s.id, s.org_unit) for s in sites)).encode())
+    digest.update(json.dumps(sorted(e.strip().lower() for e in skip_emails)).encode())
+    digest.update(json.dumps(sorted((k, list(v)) for k, v in home_languages.items())).encode())
+    return digest.hexdigest()
+
+
+def roster_unchanged(session: Session, fingerprint: str, hashes: Sequence[tuple[str, str | None]]) -> bool:
+    """Whether this read is the one the store already holds, so parsing, deduplication and the person-by-person
+    compare can be skipped (an unchanged LAUSD roster: 1,000 lists and 75,000 accounts, every night).
+
+    True only when the last complete sync recorded this fingerprint (so every source holds what it held then), every
+    source that is not held has its last good read's hash (a held one is held again for the same content), and
+    the store still has the number of active people that sync left (nothing else changed them since).
+    """
+    row = session.get(SyncState, ROSTER_FINGERPRINT_KEY)
+    if row is None:
+        return False
+    last = json.loads(row.value)
+    if last.get("fingerprint") != fingerprint:
+        return False
+    reads = {r.source: r for r in session.scalars(select(SourceRead).where(SourceRead.job == JOB))}
+    for label, sha in hashes:
+        read = reads.get(label)
+        if read is None or (read.held_since is None and (sha is None or read.good_sha256 != sha)):
+            return False
+    active = session.scalar(select(func.count()).select_from(Person).where(Person.active.is_(True)))
+    return active == last.get("active")
+
+
+def remember_roster(session: Session, fingerprint: str, now: datetime, counts: Mapping[str, int]) -> None:
+    """Record a complete sync's fingerprint, the active people it left (see :func:`roster_unchanged`) and the
+    counts it reported (an unchanged night reports them again)."""
+    active = session.scalar(select(func.count()).select_from(Person).where(Person.active.is_(True)))
+    value = json.dumps({"fingerprint": fingerprint, "active": active, "at": now.isoformat(), "counts": dict(counts)})
+    row = session.get(SyncState, ROSTER_FINGERPRINT_KEY)
+    if row is None:
+        session.add(SyncState(key=ROSTER_FINGERPRINT_KEY, value=value, updated_at=now))
+    else:
+        row.value, row.updated_at = value, now
+    session.flush()
+
+
+def remembered_counts(session: Session) -> dict[str, int]:
+    """The counts the last complete sync reported (people, rows rejected, likely duplicates)."""
+    row = session.get(SyncState, ROSTER_FINGERPRINT_KEY)
+    return dict(json.loads(row.value).get("counts") or {}) if row is not None else {}
+

@@ -376,6 +376,11 @@ class Settings(BaseSettings):
     paper_acknowledgements: str | None = None
     policy_document: str | None = Field(None, description="Policy text uploaded to Drive on first run (demo)")
     policy_drive_file_id: str | None = Field(None, description="Drive file holding the policy, once it exists")
+    policy_translations: dict[Literal["es"], str] = Field(
+        default_factory=dict,
+        description="The policy in other languages (HTML, relative to the profile), e.g. {es = \"policy/x.es.html\"}: "
+        "uploaded beside the English Doc; Spanish readers are linked to it, others read the English text",
+    )
     renew_each_school_year: bool = Field(
         True, description="Everyone acknowledges again each school year (a new version opens on school_year_start)"
     )

@@ -167,3 +167,24 @@ def accept_source(session: Session, source: str) -> bool:
     state.good_rows = state.good_sha256 = state.good_at = None
     session.flush()
     return True
+
+
+def record_unchanged_reads(
+    session: Session, hashes: list[tuple[str, str | None]], *, job: str, now: datetime, max_shrink: float
+) -> list[SourceCheck]:
+    """Record tonight's read of sources whose content is what the last complete read saw (same hash, so the same
+    records and the same verdict), without parsing them: a good source is a good read again with its baseline's
+    row count; a held one stays held, for the same reason and since the same time."""
+    reads = {r.source: r for r in session.scalars(select(SourceRead).where(SourceRead.job == job))}
+    checks = []
+    for label, sha in hashes:
+        read = reads[label]
+        if read.held_since is None:
+            checks.append(check_source(session, label, job=job, rows=read.good_rows or 0, content_sha256=sha,
+                                       now=now, max_shrink=max_shrink))
+            continue
+        read.checked_at = now
+        checks.append(SourceCheck(label, job, read.last_rows, True, read.held_reason, read.good_rows, read.good_at,
+                                  read.held_since))
+    session.flush()
+    return checks

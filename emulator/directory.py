@@ -170,6 +170,11 @@ class Directory:
             raise ApiError(400, "Bad Request", "badRequest")
 
     def _project(self, user: dict[str, Any], projection: str, mask: str | None) -> dict[str, Any]:
+        """Google's projections: ``basic`` leaves custom fields out, ``custom`` gives the schemas named in
+        ``customFieldMask`` (comma-separated schema names), ``full`` gives every field. A schema with no value
+        set for the user is absent, as in Google's answers."""
+        if projection not in ("basic", "custom", "full"):
+            raise ApiError(400, f"Invalid value for projection: {projection}", "invalid")
         if projection == "full":
             return user
         out = {k: v for k, v in user.items() if k != "customSchemas"}
@@ -247,10 +252,13 @@ class Directory:
         return out
 
     def users_get(self, call: Call) -> dict[str, Any]:
+        projection = call.query.get("projection", "basic")
+        if projection == "custom" and not call.query.get("customFieldMask"):
+            raise ApiError(400, "Invalid Input: custom fields mask is required for custom projection", "invalid")
         user = self.find(call.path["userKey"])
         if user is None:
             raise ApiError(404, "Resource Not Found: userKey", "notFound")
-        return self._project(user, call.query.get("projection", "basic"), call.query.get("customFieldMask"))
+        return self._project(user, projection, call.query.get("customFieldMask"))
 
     def orgunits_list(self, call: Call) -> dict[str, Any]:
         self._check_customer(call.path["customerId"])

@@ -80,7 +80,7 @@ def _campaign(params: CampaignParameters, now: datetime) -> dict:
     )
     if params.dry_run:
         return result
-    sent = send_queued_mail(result["campaign_id"])
+    sent = send_queued_mail(result["campaign_id"], now)
     publish_summary(
         "campaign",
         f"Campaign {summary['campaign_name']}",

@@ -117,7 +117,7 @@ def nightly(
     if crawl or "social" in results:
         results["takedown"] = queue_takedown_digests(now)
 
-    results["mail"] = send_queued_mail(None)
+    results["mail"] = send_queued_mail(None, now)
     results["ledger"] = anchor_ledger(now)
 
     publish_summary(

@@ -13,7 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance import form_watermarks
-from compliance.acknowledgements import RosterEntry, VerifiedResponse, newest_submission, verify_response
+from compliance.acknowledgements import (
+    RosterEntry,
+    VerifiedResponse,
+    invitation_languages,
+    newest_submission,
+    verify_response,
+)
 from compliance.google.workspace import list_responses
 from compliance.ledger import append_acknowledgement
 from compliance.models import Person, PolicyVersion, SyncState
@@ -36,8 +42,10 @@ def _roster(session: Session) -> dict[int, tuple[Person, RosterEntry]]:
     }
 
 
-def _record(session: Session, version: PolicyVersion, people: dict, verified: VerifiedResponse, now: datetime) -> str:
+def _record(session: Session, version: PolicyVersion, people: dict, verified: VerifiedResponse, now: datetime,
+            invited: dict[int, str] | None = None) -> str:
     person = people[verified.person_id][0]
+    language = verified.language or (invited or {}).get(verified.person_id) or "en"
     result = append_acknowledgement(
         session,
         person=person,
@@ -49,6 +57,7 @@ def _record(session: Session, version: PolicyVersion, people: dict, verified: Ve
         verified_email=verified.verified_email,
         token_id=verified.token_id,
         now=now,
+        language=language,
     )
     return "recorded" if result.created else (result.existing_reason or "already recorded")
 
@@ -73,6 +82,7 @@ def sync_acknowledgements(now: datetime) -> dict[str, int]:
             tokens = token_index(TokenKeys.of(settings), [p.person_key for p, _ in people.values()], version.id)
             by_key = {e.person_key: e for _, e in people.values()}
             by_token = {token: (by_key[key], token_id) for token, (key, token_id) in tokens.items()}
+            invited = invitation_languages(session, version)
             forms: list[tuple[FormKind, FormQuestions]] = [
                 (kind, FormQuestions.from_json(version.form_questions[kind])) for kind in ("staff", "community")
             ]
@@ -88,7 +98,7 @@ def sync_acknowledgements(now: datetime) -> dict[str, int]:
                     if isinstance(outcome, Rejected):
                         refused.append(outcome)
                         continue
-                    status = _record(session, version, people, outcome, now)
+                    status = _record(session, version, people, outcome, now, invited)
                     if status == "recorded":
                         counts["recorded"] += 1
                     elif status == "already_acknowledged":

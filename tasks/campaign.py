@@ -76,8 +76,8 @@ def plan_and_queue(
             sample = sample_announcement(session, settings, campaign, plan, now, version)
             session.rollback()  # nothing of a dry run stays, whatever planning loaded or touched
             return {"campaign_id": None, "summary": campaign.plan, "queued": 0, "sample": sample}
-        queued = queue_deliveries(session, announcement_deliveries(plan, campaign.id, str(settings.senders[0])))
-        start_sending(campaign)
+        queued = queue_deliveries(session, announcement_deliveries(plan, campaign.id, str(settings.senders[0])), now)
+        start_sending(campaign, now)
         quarantine(session, unsafe_name_rejections(plan))
         return {"campaign_id": campaign.id, "summary": campaign.plan, "queued": queued, "sample": sample}
 
@@ -97,8 +97,12 @@ def send_queued(
     retry_condition_fn=retry_unless_configuration,
     cache_policy=NO_CACHE,
 )
-def send_queued_mail(campaign_id: int | None = None) -> dict[str, int]:
-    """Send pending deliveries (one campaign's, or all) through the sender pool until the windows close."""
+def send_queued_mail(campaign_id: int | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Send pending deliveries (one campaign's, or all) through the sender pool until the windows close.
+
+    ``now``: the run's time (a replayed or simulated night); the outbox's clock then starts there and runs on
+    at the real pace, so sent_at, sender windows and retry times are on the run's calendar.
+    """
     from tasks.artifacts import SendProgress
 
     with resources.store().session() as session:
@@ -107,7 +111,8 @@ def send_queued_mail(campaign_id: int | None = None) -> dict[str, int]:
             stmt = stmt.where(Delivery.campaign_id == campaign_id)
         total = len(session.scalars(stmt).all())
     progress = SendProgress(total, "emails sent or settled") if total else None
-    counts = send_queued(campaign_id, progress=progress.advance if progress else None)
+    clock = resources.clock_from(now) if now is not None else None
+    counts = send_queued(campaign_id, clock=clock, progress=progress.advance if progress else None)
     return counts.as_dict()
 
 
@@ -120,4 +125,4 @@ def send_queued_mail(campaign_id: int | None = None) -> dict[str, int]:
 )
 def check_bounces(now: datetime) -> dict[str, int]:
     """A 200 from Gmail is not delivery: bounces in the sender mailboxes mark their deliveries failed."""
-    return resources.outbox().check_bounces(now - timedelta(days=30)).as_dict()
+    return resources.outbox(resources.clock_from(now)).check_bounces(now - timedelta(days=30)).as_dict()

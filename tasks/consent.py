@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from compliance.consent import STUDENTS_JOB, ingest_site_consents, load_roster, read_students, store_students
 from compliance.ledger import record_consents, record_withdrawn_consents
 from compliance.quarantine import quarantine
+from compliance.roster import apply_home_languages, stored_home_languages
 from compliance.sources import check_source, content_hash, unreadable_reason
 from tasks import resources
 from tasks.artifacts import log_rejected, log_source_checks
@@ -51,6 +52,8 @@ def sync_students(now: datetime | None = None) -> dict[str, int]:
             counts = {"added": 0, "updated": 0, "deactivated": 0}
         else:
             counts = store_students(session, result.students)
+            homes = stored_home_languages(session, settings.sis_export)
+            counts["parents given their home language"] = apply_home_languages(session, homes)
         counts["newly quarantined"] = quarantine(session, result.rejected)
     log_source_checks([check])
     counts["sources held"] = int(check.held)

@@ -20,9 +20,9 @@ def queue_follow_up(now: datetime) -> dict[str, int]:
     with resources.store().session() as session:
         planned = plan_acknowledgement_follow_up(session, resources.settings(), now)
         return {
-            "reminders": queue_deliveries(session, planned.reminders),
-            "site digests": queue_deliveries(session, planned.site_digests),
-            "superintendent escalations": queue_deliveries(session, planned.escalations),
+            "reminders": queue_deliveries(session, planned.reminders, now),
+            "site digests": queue_deliveries(session, planned.site_digests, now),
+            "superintendent escalations": queue_deliveries(session, planned.escalations, now),
             "outstanding": planned.outstanding,
         }
 
@@ -33,8 +33,8 @@ def queue_takedown_digests(now: datetime) -> dict[str, int]:
     with resources.store().session() as session:
         notices = plan_takedown_notices(session, resources.settings(), now)
         counts = {
-            "takedown digests": queue_deliveries(session, notices.digests),
-            "takedown reminders": queue_deliveries(session, notices.reminders),
+            "takedown digests": queue_deliveries(session, notices.digests, now),
+            "takedown reminders": queue_deliveries(session, notices.reminders, now),
         }
         notices.mark(now)
         return counts
@@ -45,4 +45,4 @@ def announce_to_joiners(now: datetime) -> dict[str, int]:
     """People who joined the roster after a campaign started get its announcement (individually), once."""
     with resources.store().session() as session:
         planned = plan_joiner_announcements(session, resources.settings(), now)
-        return {"joiners announced": queue_deliveries(session, planned)}
+        return {"joiners announced": queue_deliveries(session, planned, now)}

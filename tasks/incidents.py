@@ -79,8 +79,8 @@ def queue_incident_follow_up(now: datetime) -> dict[str, int]:
         return {
             "open cases": planned.open_cases,
             "overdue steps": planned.overdue_steps,
-            "step reminders": queue_deliveries(session, planned.reminders),
-            "stale escalations": queue_deliveries(session, planned.escalations),
+            "step reminders": queue_deliveries(session, planned.reminders, now),
+            "stale escalations": queue_deliveries(session, planned.escalations, now),
         }
 
 

@@ -108,10 +108,10 @@ def email_report(path: str, summary: dict[str, object], drive_file_id: str, now:
                                  drive_file_id, now, settings.district.time_zone)
     keys = [p.idempotency_key for p in planned]
     with resources.store().session() as session:
-        queue_deliveries(session, planned)
+        queue_deliveries(session, planned, now)
     workbook = Attachment(Path(path).name, Path(path).read_bytes(), XLSX)
     # Campaign rows another process is sending right now are left to it (see compliance.outbox).
-    counts = resources.outbox().send(keys=keys, attachments={key: [workbook] for key in keys})
+    counts = resources.outbox(resources.clock_from(now)).send(keys=keys, attachments={key: [workbook] for key in keys})
     with resources.store().session() as session:
         sent_to = record_emailed(session, now, keys)
     return {"report emails sent": counts.sent, "recipients": len(sent_to)}

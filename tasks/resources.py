@@ -6,8 +6,9 @@ client or a DataFrame into a cache key.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from compliance.google.clients import GoogleClients
@@ -49,6 +50,13 @@ def _google(settings_id: int) -> GoogleClients:
 def google() -> GoogleClients:
     """Google clients for the current settings (the emulator when ``google.emulator_url`` is set)."""
     return _google(id(get_settings()))
+
+
+def clock_from(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads ``start`` now and runs on at the real pace: a run given its ``now`` (tests, replays)
+    keeps every time it stamps on that calendar while pacing and waits still take real seconds."""
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
 def outbox(clock: Callable[[], datetime] | None = None) -> Outbox:

@@ -37,7 +37,7 @@ class P:
     paper_only: bool = False
     active: bool = True
     has_district_account: bool = False
-    preferred_language: str = "en"
+    preferred_language: str = ""  # no source said one
     left_at: datetime | None = None
 
 
@@ -169,6 +169,10 @@ def test_preferred_language_wins_over_campaign_default() -> None:
     assert {d.person_key: d.language for d in plan.deliveries} == {"a": "en", "b": "es"}
     plan = plan_campaign(people, set(), Audience(), Version(), settings(), NOW, campaign_id=1, language="es")
     assert {d.language for d in plan.deliveries} == {"es"}
+    # Someone whose Directory or list says English reads English even in a Spanish campaign.
+    people.append(P(3, "c", preferred_language="en", email="c@example.com"))
+    plan = plan_campaign(people, set(), Audience(), Version(), settings(), NOW, campaign_id=1, language="es")
+    assert {d.person_key: d.language for d in plan.deliveries} == {"a": "es", "b": "es", "c": "en"}
 
 
 def people_map(n: int) -> dict[int, P]:

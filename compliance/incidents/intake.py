@@ -62,7 +62,7 @@ def ingest_reports(
             continue
         counts.opened += 1
         counts.urgent += bool(opened.route.page or opened.route.agency)
-        counts.queued += queue_deliveries(session, plan_case_opened(opened, settings))
+        counts.queued += queue_deliveries(session, plan_case_opened(opened, settings), now)
         notes = list(opened.case.input_notes or [])
         counts.input_notes += len(notes)
         quarantine(

@@ -14,7 +14,7 @@ from faker import Faker
 from compliance.sample.context import AS_OF, SCALES, Ctx, SiteInfo
 from compliance.sample.names import NamePools, slug
 from compliance.sample.people import make_associated, make_employees, write_directory, write_paper
-from compliance.sample.policy import policy_html
+from compliance.sample.policy import policy_html, policy_html_es
 from compliance.sample.social import build_social
 from compliance.sample.students import make_consent, make_students
 from compliance.sample.version import GENERATOR_VERSION
@@ -187,6 +187,9 @@ def write_profile(ctx: Ctx) -> None:
         'paper_acknowledgements = "paper/paper-acknowledgements.xlsx"',
         'policy_document = "policy/ar1114-policy.html"',
         "",
+        "[policy_translations]",
+        'es = "policy/ar1114-policy.es.html"',
+        "",
         "[district]",
     ]
     lines += [f"{k} = {_toml(v)}" for k, v in ctx.district.items()]
@@ -288,6 +291,7 @@ def build(out: Path, scale: str, seed: int, started: float) -> None:
         ctx.site(site_id).social = entry
     t = step("social", t)
     (out / "policy" / "ar1114-policy.html").write_text(policy_html(ctx.district["name"]), encoding="utf-8")
+    (out / "policy" / "ar1114-policy.es.html").write_text(policy_html_es(ctx.district["name"]), encoding="utf-8")
     write_profile(ctx)
 
     truth = out / "truth"

@@ -182,6 +182,8 @@ def make_employees(ctx: Ctx) -> list[dict[str, Any]]:
             # Older accounts predate the custom schema; the org unit is then the only site signal.
             if rng.random() > 0.05 or i < len(fixed):
                 user["customSchemas"] = {"District": {"role": _role(title), "site_id": site.id}}
+                if (language := prefers_spanish(email)) is not None:
+                    user["customSchemas"]["District"]["preferred_language"] = language
             users.append(user)
             staff.append((given, family))
             person = Person(
@@ -202,6 +204,14 @@ def make_employees(ctx: Ctx) -> list[dict[str, Any]]:
         ctx.staff_names[site.id] = staff
     ctx.summary["directory_users_employees"] = len(users)
     return users
+
+
+def prefers_spanish(key: str, share: int = 12) -> str | None:
+    """A deterministic share (percent) of people who prefer Spanish, drawn from a hash of ``key`` rather than the
+    generator's random stream, so the rest of the sample is the same with or without languages."""
+    import hashlib
+
+    return "es" if int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100 < share else None
 
 
 def _role(title: str) -> str:
@@ -568,13 +578,16 @@ def write_associated(ctx: Ctx, site: SiteInfo, rows: list[Entry], rng: random.Ra
                 "Correo / Email",
                 "Teléfono / Phone",
                 "Tipo / Type",
+                "Idioma / Language",
             ],
         ]
         for e in rows:
-            sheet_rows.append([e.given, e.family, e.email, e.phone, e.word])
+            said = prefers_spanish(f"{e.given} {e.family}", share=40)
+            language = "Español" if said else "English"
+            sheet_rows.append([e.given, e.family, e.email, e.phone, e.word, language])
             placed.append((e, "Lista", len(sheet_rows)))
         source = f"associated/{site.id}.xlsx"
-        write_xlsx(ctx.out / source, [SheetSpec("Lista", sheet_rows, ["A1:E1"])])
+        write_xlsx(ctx.out / source, [SheetSpec("Lista", sheet_rows, ["A1:F1"])])
     elif layout == "office_csv":
         sheet_rows = [["Full Name", "Company", "Email", "Phone", "Type"]]
         for e in rows:

@@ -2,4 +2,4 @@
 generator (``build``) both read it without importing each other."""
 
 # Bump whenever the output changes shape or content: cached samples under var/sample are then rebuilt.
-GENERATOR_VERSION = "2026.12.02-social-media-1"  # YouTube channels, class blogs, platform exports, alumni
+GENERATOR_VERSION = "2026.12.02-social-and-languages-1"  # social media (channels, blogs, exports, alumni) + Spanish preferences and policy
