@@ -2,4 +2,5 @@
 generator (``build``) both read it without importing each other."""
 
 # Bump whenever the output changes shape or content: cached samples under var/sample are then rebuilt.
-GENERATOR_VERSION = "2026.12.02-social-and-languages-1"  # social media (channels, blogs, exports, alumni) + Spanish preferences and policy
+# Social media (channels, blogs, exports, alumni) and Spanish preferences and policy.
+GENERATOR_VERSION = "2026.12.02-social-and-languages-1"
