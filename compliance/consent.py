@@ -1317,13 +1317,17 @@ class ConsentLike(Protocol):
     def purposes(self) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class ConsentDecision:
     """The rule's answer for one student, purpose and day.
 
     ``record`` is the deciding record (None when there is none), ``records`` every record the ``basis`` cites,
     ``rule`` the number of the rule that decided (README "Consent rules"), ``basis`` the sentence a principal
     reads to check it: rule, dates and (file, sheet, row) of each record. No names: ids and places only.
+
+    ``basis`` is written from ``why`` (the sentence's template and what it cites) when it is read: a nightly
+    judges every student with a record (370,000 at LAUSD) and reports few of them, so the text is not built for
+    the others. ``why`` may also be the finished sentence.
     """
 
     allowed: bool
@@ -1331,8 +1335,21 @@ class ConsentDecision:
     record: Any = None
     conflict: bool = False
     rule: int = 1
-    basis: str = ""
     records: tuple[Any, ...] = ()
+    why: str | tuple[Any, ...] = ""
+
+    @property
+    def basis(self) -> str:
+        why = self.why
+        if isinstance(why, str):
+            return why
+        return f"rule {self.rule}: {why[0](*why[1:])}"
+
+    def __repr__(self) -> str:
+        return (
+            f"ConsentDecision(allowed={self.allowed!r}, reason={self.reason!r}, rule={self.rule!r}, "
+            f"conflict={self.conflict!r}, basis={self.basis!r})"
+        )
 
 
 def record_ref(record: Any) -> str:
@@ -1352,6 +1369,88 @@ def _kind(record: Any) -> str:
 
 _CANCEL_WORDS = {"revoked": "revocation", "opted_out": "directory opt-out", "no_consent": "refusal"}
 _CANCEL_RULES = {"revoked": 3, "opted_out": 8, "no_consent": 3}
+# A cancellation: (its date, revoked | opted_out | no_consent, the record that carries it).
+_Cancel = tuple[date, str, Any]
+
+
+# The sentences of ConsentDecision.basis (after "rule N: "), written only when a decision's basis is read.
+def _basis_ok(purpose: str, g: Any, on: date) -> str:
+    when = f" on {_approved_on(g)}" if _approved_on(g) else ""
+    return (
+        f"consent for {purpose} signed {g.parent_signed_on} ({record_ref(g)}), principal approved{when}; "
+        f"in force on {on}"
+    )
+
+
+def _basis_principal_missing(purpose: str, g: Any, on: date) -> str:
+    if g.principal_approved and _approved_on(g) is not None:
+        basis = f"principal approval dated {_approved_on(g)}, after {on}"
+    else:
+        basis = "no principal approval mark"
+    return f"{basis} on consent for {purpose} signed {g.parent_signed_on} ({record_ref(g)})"
+
+
+def _basis_cancelled(cancel: _Cancel, what: str, grant: Any) -> str:
+    when, why, by = cancel
+    return (
+        f"{_CANCEL_WORDS[why]} dated {when} ({record_ref(by)}) cancels {what} signed "
+        f"{grant.parent_signed_on} ({record_ref(grant)})"
+    )
+
+
+def _basis_not_covered(purpose: str, g: Any) -> str:
+    covers = ", ".join(sorted(g.purposes or ())) or "nothing"
+    return f"consent signed {g.parent_signed_on} ({record_ref(g)}) covers {covers}, not {purpose}"
+
+
+def _basis_expired(g: Any, year: str, school_year_start: str) -> str:
+    return (
+        f"consent signed {g.parent_signed_on} ({record_ref(g)}) holds for school year "
+        f"{school_year_of(g.parent_signed_on, school_year_start)}, not {year} (starts {school_year_start})"
+    )
+
+
+def _basis_opted_out(when: date, by: Any) -> str:
+    return f"directory opt-out dated {when} ({record_ref(by)}), no consent signed after it"
+
+
+def _basis_declined(when: date, by: Any) -> str:
+    return f"parent declined on {when} ({record_ref(by)})"
+
+
+def _basis_future(g: Any, on: date) -> str:
+    return f"consent signed {g.parent_signed_on} ({record_ref(g)}) is dated after {on} and does not count yet"
+
+
+def _basis_undated(r: Any) -> str:
+    return f"parent declined, undated ({record_ref(r)})"
+
+
+def _basis_nothing(on: date) -> str:
+    return f"no parent consent on record by {on}"
+
+
+def _decide(
+    allowed: bool, reason: Reason, rule: int, record: Any, cited: tuple[Any, ...], *why: Any
+) -> ConsentDecision:
+    conflict = bool(getattr(record, "conflict", False))
+    return ConsentDecision(allowed, reason, record, conflict, rule, (record, *cited), why)
+
+
+def _cancelled_by(grant: Any, cancels: Sequence[_Cancel]) -> _Cancel | None:
+    """The first cancellation (in date order) dated on or after the grant's signature, or carried by it."""
+    signed = grant.parent_signed_on
+    for c in cancels:
+        if c[0] >= signed or c[2] is grant:
+            return c
+    return None
+
+
+def _cancelled(grant: Any, what: str, cancels: Sequence[_Cancel]) -> ConsentDecision:
+    c = _cancelled_by(grant, cancels)
+    assert c is not None
+    why = c[1]
+    return _decide(False, why, _CANCEL_RULES[why], grant, (c[2],), _basis_cancelled, c, what, grant)  # type: ignore[arg-type]
 
 
 def consent_status(
@@ -1375,103 +1474,74 @@ def consent_status(
         raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
     year = school_year_of(on, school_year_start)
     order = {id(r): i for i, r in enumerate(records_for_student)}
-    grants = [
-        r
-        for r in records_for_student
-        if _kind(r) == "consent" and r.parent_consent and r.parent_signed_on is not None and r.parent_signed_on <= on
-    ]
-    cancels: list[tuple[date, str, Any]] = []
+    # One pass over the history (this runs for every student of a nightly): grants, and cancellations in the
+    # order revocation, opt-out, refusal per record, then sorted by date and record (a stable sort).
+    grants: list[Any] = []
+    cancels: list[_Cancel] = []
     for r in records_for_student:
-        if r.revoked_on is not None and r.revoked_on <= on:
-            cancels.append((r.revoked_on, "revoked", r))
+        is_form = (getattr(r, "kind", None) or "consent") == "consent"
+        signed = r.parent_signed_on
+        if is_form and r.parent_consent and signed is not None and signed <= on:
+            grants.append(r)
+        revoked = r.revoked_on
+        if revoked is not None and revoked <= on:
+            cancels.append((revoked, "revoked", r))
         opted = getattr(r, "opted_out_on", None)
         if opted is not None and opted <= on:
             cancels.append((opted, "opted_out", r))
-        if _kind(r) == "consent" and not r.parent_consent and r.parent_signed_on and r.parent_signed_on <= on:
-            cancels.append((r.parent_signed_on, "no_consent", r))
-    cancels.sort(key=lambda c: (c[0], order[id(c[2])]))
-
-    def cancelled_by(grant: Any) -> tuple[date, str, Any] | None:
-        for c in cancels:
-            if c[0] >= grant.parent_signed_on or c[2] is grant:
-                return c
-        return None
+        if is_form and not r.parent_consent and signed and signed <= on:
+            cancels.append((signed, "no_consent", r))
+    if len(cancels) > 1:
+        cancels.sort(key=lambda c: (c[0], order[id(c[2])]))
 
     def latest(rows: Sequence[Any]) -> Any:
-        return max(rows, key=lambda r: (r.parent_signed_on, order[id(r)]))
-
-    def decide(allowed: bool, reason: Reason, rule: int, basis: str, record: Any, *cited: Any) -> ConsentDecision:
-        conflict = bool(getattr(record, "conflict", False))
-        return ConsentDecision(allowed, reason, record, conflict, rule, f"rule {rule}: {basis}", (record, *cited))
-
-    def cancelled(grant: Any, what: str) -> ConsentDecision:
-        c = cancelled_by(grant)
-        assert c is not None
-        when, why, by = c
-        basis = (
-            f"{_CANCEL_WORDS[why]} dated {when} ({record_ref(by)}) cancels {what} signed "
-            f"{grant.parent_signed_on} ({record_ref(grant)})"
-        )
-        return decide(False, why, _CANCEL_RULES[why], basis, grant, by)  # type: ignore[arg-type]
+        return rows[0] if len(rows) == 1 else max(rows, key=lambda r: (r.parent_signed_on, order[id(r)]))
 
     in_year = [g for g in grants if school_year_of(g.parent_signed_on, school_year_start) == year]
-    covering = [g for g in in_year if purpose in set(g.purposes or ())]
-    live = [g for g in covering if cancelled_by(g) is None]
+    covering = [g for g in in_year if _covers(g.purposes, purpose)]
+    live = [g for g in covering if _cancelled_by(g, cancels) is None] if cancels else covering
     approved = [g for g in live if g.principal_approved and (_approved_on(g) is None or _approved_on(g) <= on)]
     if approved:
         g = latest(approved)
-        when = f" on {_approved_on(g)}" if _approved_on(g) else ""
-        basis = (
-            f"consent for {purpose} signed {g.parent_signed_on} ({record_ref(g)}), principal approved{when}; "
-            f"in force on {on}"
-        )
-        return decide(True, "ok", 1, basis, g)
+        return _decide(True, "ok", 1, g, (), _basis_ok, purpose, g, on)
     if live:
         g = latest(live)
-        if g.principal_approved and _approved_on(g) is not None:
-            basis = f"principal approval dated {_approved_on(g)}, after {on}"
-        else:
-            basis = "no principal approval mark"
-        return decide(False, "principal_missing", 4, f"{basis} on consent for {purpose} signed "
-                      f"{g.parent_signed_on} ({record_ref(g)})", g)  # fmt: skip
+        return _decide(False, "principal_missing", 4, g, (), _basis_principal_missing, purpose, g, on)
     if covering:
-        return cancelled(latest(covering), f"consent for {purpose}")
-    live_year = [g for g in in_year if cancelled_by(g) is None]
+        return _cancelled(latest(covering), f"consent for {purpose}", cancels)
+    live_year = [g for g in in_year if _cancelled_by(g, cancels) is None]
     if live_year:
         g = latest(live_year)
-        covers = ", ".join(sorted(g.purposes or ())) or "nothing"
-        basis = f"consent signed {g.parent_signed_on} ({record_ref(g)}) covers {covers}, not {purpose}"
-        return decide(False, "purpose_not_covered", 7, basis, g)
+        return _decide(False, "purpose_not_covered", 7, g, (), _basis_not_covered, purpose, g)
     if in_year:
-        return cancelled(latest(in_year), "consent")
+        return _cancelled(latest(in_year), "consent", cancels)
     if grants:
         g = latest(grants)
-        if cancelled_by(g) is not None:
-            return cancelled(g, "consent")
-        basis = (
-            f"consent signed {g.parent_signed_on} ({record_ref(g)}) holds for school year "
-            f"{school_year_of(g.parent_signed_on, school_year_start)}, not {year} (starts {school_year_start})"
-        )
-        return decide(False, "expired", 2, basis, g)
+        if _cancelled_by(g, cancels) is not None:
+            return _cancelled(g, "consent", cancels)
+        return _decide(False, "expired", 2, g, (), _basis_expired, g, year, school_year_start)
     opt_outs = [c for c in cancels if c[1] == "opted_out"]
     if opt_outs:
         when, _, by = opt_outs[-1]
-        return decide(False, "opted_out", 8, f"directory opt-out dated {when} ({record_ref(by)}), no consent "
-                      "signed after it", by)  # fmt: skip
+        return _decide(False, "opted_out", 8, by, (), _basis_opted_out, when, by)
     refusals = [c for c in cancels if c[1] == "no_consent"]
     if refusals:
         when, _, by = refusals[-1]
-        return decide(False, "no_consent", 1, f"parent declined on {when} ({record_ref(by)})", by)
+        return _decide(False, "no_consent", 1, by, (), _basis_declined, when, by)
     future = [r for r in records_for_student if r.parent_consent and r.parent_signed_on and r.parent_signed_on > on]
     if future:
         g = min(future, key=lambda r: (r.parent_signed_on, order[id(r)]))
-        return decide(False, "no_consent", 2, f"consent signed {g.parent_signed_on} ({record_ref(g)}) is dated "
-                      f"after {on} and does not count yet", g)  # fmt: skip
+        return _decide(False, "no_consent", 2, g, (), _basis_future, g, on)
     undated = [r for r in records_for_student if _kind(r) == "consent" and r.parent_signed_on is None]
     if undated:
         r = undated[-1]
-        return decide(False, "no_consent", 1, f"parent declined, undated ({record_ref(r)})", r)
-    return ConsentDecision(False, "no_consent", None, False, 1, f"rule 1: no parent consent on record by {on}")
+        return _decide(False, "no_consent", 1, r, (), _basis_undated, r)
+    return ConsentDecision(False, "no_consent", None, False, 1, (), (_basis_nothing, on))
+
+
+def _covers(purposes: Any, purpose: str) -> bool:
+    # Records read tonight share frozensets; stored rows carry a JSON list.
+    return purpose in purposes if type(purposes) is frozenset else purpose in set(purposes or ())
 
 
 # ------------------------------------------------------------------------------------------------------------
