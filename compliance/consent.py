@@ -37,9 +37,11 @@ Reading a consent sheet (plain functions, no Prefect), headers in English or Spa
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
@@ -1304,6 +1306,39 @@ def read_consents(
     FERPA directory-information opt-out list; by default a sheet is one when it has an opt-out date column and
     no consent, purpose or principal column.
     """
+    with _collector_paused():
+        return _read_consents(source, site_id, known_students, label, school_year_start, limits, default_purposes, kind)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage-collector run while one source is read and checked (restored after, as it was).
+
+    Reading a sheet allocates several objects a row that live until the sheet is done, which makes the
+    collector run every few hundred rows and walk whatever is alive, to find nothing: rows, records and
+    quarantine entries are freed by reference counting. Paused per source, it runs about once a source
+    instead (the same idea as Mercurial's ``util.nogc``); the rare cycle a read leaves (an openpyxl workbook)
+    is collected by the first run after it. See also :func:`roster_settled`.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_consents(
+    source: Source,
+    site_id: str | None,
+    known_students: Roster | Mapping[str, Any] | set[str] | None,
+    label: str | None,
+    school_year_start: str,
+    limits: Limits | None,
+    default_purposes: Sequence[str],
+    kind: RecordKind | None,
+) -> ConsentResult:
     roster = Roster.of(known_students)
     read = read_table(source, CONSENT_FIELDS, job=CONSENT_JOB, label=label, limits=limits)
     result = ConsentResult(rejected=list(read.rejected), skipped=list(read.skipped))
@@ -1726,6 +1761,24 @@ def load_roster(session: Session) -> Roster:
             )
         ).all()
     )
+
+
+@contextmanager
+def roster_settled() -> Iterator[None]:
+    """Read consent sources against a roster already in memory without the garbage collector re-walking it.
+
+    Reading keeps a few objects per row (rows, records), so every few thousand rows the collector runs, and
+    now and then a full pass walks every live object: the SIS roster (400,000+ students at LAUSD) and all
+    the imported code each time, ~10 % of a nightly's consent ingest (benchmarks/README.md). Entered once the
+    roster is loaded, everything that exists is set aside (``gc.freeze()``) and left out of those passes; on
+    the way out it is handed back (``gc.unfreeze()``), so garbage among it is still collected later. Nothing
+    is kept alive that would not be anyway; a reader in another thread of the process only loses the saving.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def ingest_site_consents(
