@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
-from compliance.consent import Roster, StudentRecord, consent_status, read_consents
+from compliance.consent import Roster, StudentRecord, consent_status, read_consents, roster_settled
 
 FIRST = ["María", "José", "Ana", "Luis", "Sofía", "Daniel", "Emma", "Noah", "Olivia", "Liam", "Camila", "Mateo",
          "Valentina", "Santiago", "Isabella", "Sebastián", "Mia", "Diego", "Lucía", "Gabriel", "Ava", "Elijah",
@@ -106,16 +106,17 @@ def ingest(students: Sequence[StudentRecord], files: Sequence[tuple[Path, str, i
     roster = Roster(students)
     by_student: dict[str, list] = {}
     counts = {"rows": 0, "applied": 0, "quarantined": 0, "notes": 0, "by name": 0}
-    for path, _, _ in files:
-        site = path.stem
-        result = read_consents(path, site, roster, school_year_start="07-01")
-        counts["rows"] += result.rows
-        counts["applied"] += len(result.records)
-        counts["quarantined"] += len({(r.source_file, r.sheet, r.row) for r in result.rejected})
-        counts["notes"] += len(result.notes)
-        for rec in result.records:
-            counts["by name"] += rec.matched_by == "name"
-            by_student.setdefault(rec.student_id, []).append(rec)
+    with roster_settled():  # as the nightly's sync_consents reads its sources once the roster is loaded
+        for path, _, _ in files:
+            site = path.stem
+            result = read_consents(path, site, roster, school_year_start="07-01")
+            counts["rows"] += result.rows
+            counts["applied"] += len(result.records)
+            counts["quarantined"] += len({(r.source_file, r.sheet, r.row) for r in result.rejected})
+            counts["notes"] += len(result.notes)
+            for rec in result.records:
+                counts["by name"] += rec.matched_by == "name"
+                by_student.setdefault(rec.student_id, []).append(rec)
     counts["allowed"] = sum(consent_status(recs, "website", AS_OF).allowed for recs in by_student.values())
     return counts
 

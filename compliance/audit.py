@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from compliance.consent import ConsentResult, Roster, read_consents, read_students
+from compliance.consent import ConsentResult, Roster, read_consents, read_students, roster_settled
 from compliance.photos.evidence import PAGE_TEXT_URL, page_text_sources
 from compliance.photos.findings import Appearance, audit_rows, judge_all, match_appearances
 from compliance.photos.freshness import MemoryCache
@@ -128,17 +128,18 @@ def run_audit(
     roster = Roster(students.students)
     read = ConsentResult()
     opt_outs = consent_files(opt_out_paths) if opt_out_paths else []
-    for path in consent_files(consent_paths) + opt_outs:
-        read.extend(
-            read_consents(
-                path,
-                None,
-                roster,
-                school_year_start=school_year_start,
-                default_purposes=defaults.get(str(path)) or defaults.get(path.name) or defaults.get("*", ()),
-                kind="opt_out" if path in opt_outs else None,
+    with roster_settled():
+        for path in consent_files(consent_paths) + opt_outs:
+            read.extend(
+                read_consents(
+                    path,
+                    None,
+                    roster,
+                    school_year_start=school_year_start,
+                    default_purposes=defaults.get(str(path)) or defaults.get(path.name) or defaults.get("*", ()),
+                    kind="opt_out" if path in opt_outs else None,
+                )
             )
-        )
     rejected = list(students.rejected) + read.rejected
     consents: dict[str, list] = {}
     for rec in read.records:

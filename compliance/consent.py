@@ -37,9 +37,11 @@ Reading a consent sheet (plain functions, no Prefect), headers in English or Spa
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
@@ -659,6 +661,8 @@ def _grade_key(text: str | None) -> str:
 
 # (first-name heads, later first-name words, surname words, written forms): see Roster._name_parts.
 _NameParts = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]
+# A student's SIS name as it is compared: (legal first, legal last, preferred first, preferred last).
+_NameKey = tuple[str, str, str | None, str | None]
 
 
 class Roster:
@@ -670,17 +674,12 @@ class Roster:
     """
 
     def __init__(self, students: Iterable[Any] = (), ids: Iterable[str] = ()) -> None:
-        self._students: dict[str, Any] = {}
-        for s in students:
-            sid = str(getattr(s, "student_id", None) or getattr(s, "id", ""))
-            if sid:
-                self._students[sid] = s
+        self._students: dict[str, Any] = _by_student_id(students)
         self._ids = set(ids) | set(self._students)
-        self._parts: dict[str, _NameParts] = {}
         # Parts by the SIS name itself: a district's names repeat (two students named María García fold alike).
-        self._parts_by_name: dict[tuple[str, str, str | None, str | None], _NameParts] = {}
+        self._parts_by_name: dict[_NameKey, _NameParts] = {}
         self._givens: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[frozenset[str], tuple[str, ...]]] = {}
-        self._by_family: dict[str | None, dict[str, list[str]]] | None = None
+        self._by_family: dict[str | None, dict[str, list[tuple[str, _NameKey]]]] | None = None
         self._nicknames: dict[str, frozenset[str]] | None = None
         self._nicknamed: dict[str, frozenset[str]] | None = None
 
@@ -708,14 +707,12 @@ class Roster:
     def _name_parts(self, sid: str) -> _NameParts:
         """(first-name heads, later first-name words, surname words without particles, the written forms
         "first last" / "last first" of the SIS names as folded words joined), folded."""
-        parts = self._parts.get(sid)
+        return self._parts_of(_name_key(self._students[sid]))
+
+    def _parts_of(self, key: _NameKey) -> _NameParts:
+        parts = self._parts_by_name.get(key)
         if parts is None:
-            s = self._students[sid]
-            key = (s.legal_first, s.legal_last, getattr(s, "preferred_first", None), getattr(s, "preferred_last", None))
-            parts = self._parts_by_name.get(key)
-            if parts is None:
-                parts = self._parts_by_name[key] = _name_parts_of(*key)
-            self._parts[sid] = parts
+            parts = self._parts_by_name[key] = _name_parts_of(*key)
         return parts
 
     def _nickname_table(self) -> dict[str, frozenset[str]]:
@@ -748,9 +745,9 @@ class Roster:
             held = self._givens[(heads, later)] = (frozenset(given), long_heads)
         return held
 
-    def _fits_words(self, student_id: str, words: Sequence[str]) -> bool:
+    def _fits_name(self, key: _NameKey, words: Sequence[str]) -> bool:
         # ``words`` come without surname particles and are not empty (see fits).
-        heads, later, family, forms = self._name_parts(student_id)
+        heads, later, family, forms = self._parts_of(key)
         if " ".join(words) in forms:
             return True  # the SIS name as written, in either order: most rows
         given, long_heads = self._given_words(heads, later)
@@ -768,12 +765,13 @@ class Roster:
         surnames (either of two, hyphenated or not; one typo allowed from 6 letters). Word order is free:
         "Garcia Lopez, Maria", "Maria Garcia" and "MARIA GARCIA-LOPEZ" all fit María García López.
         """
-        if student_id not in self._students:
+        s = self._students.get(student_id)
+        if s is None:
             return True  # no SIS name to compare with
         words = [w for w in written if w not in SURNAME_PARTICLES]
         if not words:
             return True
-        return self._fits_words(student_id, words)
+        return self._fits_name(_name_key(s), words)
 
     def find(self, written: Sequence[str], site_id: str | None, grade: str | None = None) -> list[str]:
         """Students of ``site_id`` (every site when None) whose name the written words fit (see :meth:`fits`),
@@ -785,16 +783,18 @@ class Roster:
                 self._site_ids.setdefault(getattr(s, "site_id", None), []).append(sid)
         by_word = self._by_family.get(site_id)
         if by_word is None:
-            # Surname word -> students, built per school on first use: most schools never need it.
-            # Only the surnames are folded here: the other parts wait for the few candidates a row names.
+            # Surname word -> students (and their SIS names), built per school on first use: most schools
+            # never need it. Only the surnames are folded here: the other parts wait for the few candidates a
+            # row names.
             by_word = self._by_family[site_id] = {}
             for sid in self._site_ids.get(site_id, ()):
                 s = self._students[sid]
+                held = (sid, _name_key(s))
                 for word in _family_words(s.legal_last, getattr(s, "preferred_last", None)):
-                    by_word.setdefault(word, []).append(sid)
+                    by_word.setdefault(word, []).append(held)
         words = [w for w in written if w not in SURNAME_PARTICLES]
-        seen = {sid for w in words for sid in by_word.get(w, ())}
-        found = sorted(sid for sid in seen if self._fits_words(sid, words))
+        seen = {held for w in words for held in by_word.get(w, ())}
+        found = sorted(sid for sid, key in seen if self._fits_name(key, words))
         key = _grade_key(grade)
         if key and len(found) > 1:
             in_grade = [sid for sid in found if _grade_key(getattr(self._students[sid], "grade", None)) == key]
@@ -806,6 +806,35 @@ class Roster:
                 if not getattr(self._students[sid], "grade", None) or _grade_key(self._students[sid].grade) == key
             ]
         return found
+
+
+def _name_key(student: Any) -> _NameKey:
+    return (
+        student.legal_first,
+        student.legal_last,
+        getattr(student, "preferred_first", None),
+        getattr(student, "preferred_last", None),
+    )
+
+
+def _by_student_id(students: Iterable[Any]) -> dict[str, Any]:
+    """{id: student}: ``student_id`` (StudentRecord, plain rows) or ``id`` (models.Student), as text; no id, no
+    entry; the last of a repeated id wins."""
+    students = students if isinstance(students, list | tuple) else list(students)
+    try:
+        # 420,000 students at LAUSD, every chunk of the nightly: one comprehension when every id is already
+        # non-empty text, which is what the SIS export and the store hold.
+        by_id = {s.student_id: s for s in students}
+    except AttributeError:
+        by_id = None
+    if by_id is not None and "" not in by_id and set(map(type, by_id)) <= {str}:
+        return by_id
+    out: dict[str, Any] = {}
+    for s in students:
+        sid = str(getattr(s, "student_id", None) or getattr(s, "id", ""))
+        if sid:
+            out[sid] = s
+    return out
 
 
 def _name_parts_of(legal_first: str, legal_last: str, pref_first: str | None, pref_last: str | None) -> _NameParts:
@@ -857,32 +886,48 @@ def _bare_words(text: str | None) -> tuple[str, ...]:
     return tuple(w for w in _name_words(text) if w not in SURNAME_PARTICLES)
 
 
-def _word_fits(word: str, forms: Sequence[str]) -> bool:
+def _word_fits(word: str, forms: tuple[str, ...]) -> bool:
     if word in forms:
         return True
-    if len(word) >= FUZZY_MIN_LEN:
-        return any(len(f) >= FUZZY_MIN_LEN and OSA.distance(word, f, score_cutoff=1) <= 1 for f in forms)
-    return False
+    return len(word) >= FUZZY_MIN_LEN and _near(word, forms)
 
 
-def _one_typo(word: str, long_forms: Sequence[str]) -> bool:
+def _one_typo(word: str, long_forms: tuple[str, ...]) -> bool:
     """Whether ``word`` is one edit from a form of 6+ letters (``long_forms`` are those already)."""
-    return len(word) >= FUZZY_MIN_LEN and any(OSA.distance(word, f, score_cutoff=1) <= 1 for f in long_forms)
+    return len(word) >= FUZZY_MIN_LEN and _near(word, long_forms)
+
+
+@lru_cache(maxsize=65536)
+def _near(word: str, forms: tuple[str, ...]) -> bool:
+    # Cached: first names and surnames repeat across a district, so do the (word, names) pairs a row without
+    # an id compares with every same-surname student of its school.
+    return any(len(f) >= FUZZY_MIN_LEN and OSA.distance(word, f, score_cutoff=1) <= 1 for f in forms)
+
+
+_NAME_FIELDS = ("given_name", "family_name", "last_first", "full_name")
+
+
+def _name_fields(fields: Container[str]) -> tuple[str, ...]:
+    """The name columns a consent row's written name is read from, in order, for a sheet with ``fields``."""
+    if "family_name" in fields and "given_name" not in fields and "full_name" in fields:
+        return ("full_name", "family_name")  # "Nombre" next to "Apellido": the first name
+    return tuple(f for f in _NAME_FIELDS if f in fields)
 
 
 def written_name(row: SourceRow) -> list[str]:
     """The folded words of the student's name on a consent row, from whichever name columns it has."""
-    return _written(row, {name: cell_text(value) for name, value in row.values.items()})
+    return _written_words(row.values, _name_fields(row.values))
 
 
-def _written(row: SourceRow, texts: Mapping[str, str]) -> list[str]:
-    if "family_name" in texts and "given_name" not in texts and "full_name" in texts:
-        parts = [texts["full_name"], texts["family_name"]]  # "Nombre" next to "Apellido": the first name
-    else:
-        parts = [texts.get(f, "") for f in ("given_name", "family_name", "last_first", "full_name")]
+def _written_words(values: Mapping[str, CellValue], name_fields: tuple[str, ...]) -> list[str]:
     # Folded piece by piece (the same words as folding the whole text: folding never joins across
     # whitespace): the pieces, names and surnames, repeat across rows where whole names do not.
-    return [word for p in parts if p for word in fold_words(p)]
+    words: list[str] = []
+    for name in name_fields:
+        text = cell_text(values.get(name))
+        if text:
+            words += fold_words(text)
+    return words
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -1019,35 +1064,56 @@ def consent_from_row(
     ``name_scope`` is the school a row without an id is looked up in (``site_id``, or the school most of the
     sheet's ids belong to when the caller does not know it).
     """
+    entry, problems, notes = _read_row(
+        row, _name_fields(row.values), site_id, roster, school_year_start, purpose_columns, default_purposes,
+        kind, name_scope,
+    )  # fmt: skip
+    return RowOutcome(entry, problems, notes)
+
+
+def _rejected(row: SourceRow, name: str, reason: str, raw: CellValue) -> Rejected:
+    return Rejected(CONSENT_JOB, row.source, row.row, name, reason, cell_text(raw) or None, row.sheet)
+
+
+def _read_row(
+    row: SourceRow,
+    name_fields: tuple[str, ...],
+    site_id: str | None,
+    roster: Roster | None,
+    school_year_start: str,
+    purpose_columns: Sequence[str],
+    default_purposes: Sequence[str],
+    kind: RecordKind,
+    name_scope: str | None,
+) -> tuple[ConsentEntry | None, list[Rejected], list[Rejected]]:
+    # consent_from_row for every row of every school (370,000 a night at LAUSD): each cell is read as text only
+    # where a rule needs it, and ``name_fields`` (see _name_fields) comes once per sheet.
     problems: list[Rejected] = []
     notes: list[Rejected] = []
-    # Each cell as text once: this function runs for every row of every school.
-    texts = {
-        name: "" if value is None else value.strip() if type(value) is str else cell_text(value)
-        for name, value in row.values.items()
-    }
     values, formulas = row.values, row.formula_fields
+    get = values.get
 
-    def reject(name: str, reason: str, raw: CellValue, into: list[Rejected] = problems) -> None:
-        text = cell_text(raw) or None
-        into.append(Rejected(CONSENT_JOB, row.source, row.row, name, reason, text, row.sheet))
-
-    sid = texts.get("student_id", "")
+    sid = cell_text(get("student_id"))
     matched_by = "id"
     if "student_id" in formulas:
-        reject("student_id", "formula in cell (kept as text, not evaluated)", values.get("student_id"))
+        problems.append(_rejected(row, "student_id", "formula in cell (kept as text, not evaluated)", sid))
     elif sid:
         if roster is not None and sid not in roster:
-            reject("student_id", "student id not in the SIS roster", sid)
-        elif roster is not None and roster.has_names and not roster.fits(sid, _written(row, texts)):
+            problems.append(_rejected(row, "student_id", "student id not in the SIS roster", sid))
+        elif roster is not None and roster.has_names and not roster.fits(sid, _written_words(values, name_fields)):
             # The name is not a form of this student's SIS name: most likely a typo in the id (rule 6).
-            reject("student_id", "id/name mismatch: the name on the row is not this student's SIS name (rule 6)", sid)
+            problems.append(_rejected(
+                row, "student_id", "id/name mismatch: the name on the row is not this student's SIS name (rule 6)",
+                sid,
+            ))  # fmt: skip
     else:
-        words = _written(row, texts)
+        words = _written_words(values, name_fields)
         if roster is None or not roster.has_names or not words:
-            reject("student_id", "student id is required (no name to look the student up by)", None)
+            problems.append(
+                _rejected(row, "student_id", "student id is required (no name to look the student up by)", None)
+            )
         else:
-            grade = texts.get("grade", "") or None
+            grade = cell_text(get("grade")) or None
             found = roster.find(words, name_scope, grade)
             if len(found) == 1:
                 sid, matched_by = found[0], "name"
@@ -1055,82 +1121,90 @@ def consent_from_row(
                 where = f"site {name_scope}" if name_scope else "the district"
                 in_grade = f", grade {grade}" if grade else ""
                 # Names stay out of the reason (it is shown in reports); the row number finds them.
-                reject(
-                    "student_id",
-                    f"no student id and the name matches {len(found)} students at {where}{in_grade} (rule 5)",
-                    None,
-                )
+                problems.append(_rejected(
+                    row, "student_id",
+                    f"no student id and the name matches {len(found)} students at {where}{in_grade} (rule 5)", None,
+                ))  # fmt: skip
 
     if kind == "opt_out":
-        return _opt_out_from_row(row, sid, site_id, matched_by, problems, reject)
+        return _opt_out_from_row(row, sid, site_id, matched_by, problems)
 
     signed_on: date | None = None
     declined_in_date_column = False
-    raw_signed = values.get("signed_date")
-    if texts.get("signed_date", ""):
+    raw_signed = get("signed_date")
+    signed_text = cell_text(raw_signed)
+    if signed_text:
         if "signed_date" in formulas:
-            reject("signed_date", "formula in cell (kept as text, not evaluated)", raw_signed)
+            problems.append(_rejected(row, "signed_date", "formula in cell (kept as text, not evaluated)", raw_signed))
         else:
             signed_on = parse_date(raw_signed)
             if signed_on is None and "parent_consent" not in values and parse_mark(raw_signed)[0] is False:
                 # "Parent signed (date)" sheets write NO / declined there when the parent refused.
                 declined_in_date_column = True
             elif signed_on is None:
-                reject("signed_date", "unreadable date", raw_signed)
+                problems.append(_rejected(row, "signed_date", "unreadable date", raw_signed))
 
     purposes: set[str] = set()
     for purpose in purpose_columns:
-        answer, _ = parse_mark(values.get(purpose))
+        raw_mark = get(purpose)
+        answer, _ = parse_mark(raw_mark)
         if answer is None:
-            reject(purpose, "unreadable yes/no", values.get(purpose))
+            problems.append(_rejected(row, purpose, "unreadable yes/no", raw_mark))
         elif answer:
             purposes.add(purpose)
-    raw_list = texts.get("purposes", "")
+    raw_list = cell_text(get("purposes"))
     if raw_list:
-        found_purposes, unknown = parse_purposes(raw_list)
+        found_purposes, unknown = _parse_purposes(raw_list)
         purposes |= found_purposes
         if unknown:
-            reject("purposes", f"unknown purpose(s): {', '.join(unknown)}", raw_list)
+            problems.append(_rejected(row, "purposes", f"unknown purpose(s): {', '.join(unknown)}", raw_list))
 
     parent: bool | None
     if "parent_consent" in values:
-        raw_parent = values.get("parent_consent")
+        raw_parent = get("parent_consent")
         if "parent_consent" in formulas:
-            reject("parent_consent", "formula in cell (kept as text, not evaluated)", raw_parent)
+            problems.append(
+                _rejected(row, "parent_consent", "formula in cell (kept as text, not evaluated)", raw_parent)
+            )
             parent = None
         else:
             parent, parent_date = parse_mark(raw_parent)
             if parent is None:
-                reject("parent_consent", "unreadable consent answer", raw_parent)
-            if parent_date is not None and not texts.get("signed_date", ""):
+                problems.append(_rejected(row, "parent_consent", "unreadable consent answer", raw_parent))
+            if parent_date is not None and not signed_text:
                 signed_on = parent_date  # a date in the consent column: signed that day
     else:
         # No consent column: a signed date (or a marked purpose) is the consent, a "no" written there is not.
         parent = not declined_in_date_column and (signed_on is not None or bool(purposes))
-    if parent and signed_on is None and not texts.get("signed_date", "") and not problems:
-        reject("signed_date", "consent marked but no date signed: cannot tell which school year", None)
+    if parent and signed_on is None and not signed_text and not problems:
+        problems.append(_rejected(
+            row, "signed_date", "consent marked but no date signed: cannot tell which school year", None
+        ))  # fmt: skip
     if parent and not purposes and not any(p.field == "purposes" for p in problems):
         if default_purposes:
             purposes = set(default_purposes)  # the profile says what this source's forms cover (rule 7)
         else:
-            reject(
-                "purposes",
+            problems.append(_rejected(
+                row, "purposes",
                 "ambiguous: the form names no purposes and the profile names no default_purposes for this "
                 "source (rule 7)",
                 raw_list or None,
-            )
+            ))  # fmt: skip
 
-    raw_principal = values.get("principal")
+    raw_principal = get("principal")
+    principal_text = cell_text(raw_principal)
     principal, principal_on, unusual = False, None, False
-    if "principal" in formulas and texts.get("principal", ""):
+    if "principal" in formulas and principal_text:
         unusual = True
-    elif texts.get("principal", ""):
+    elif principal_text:
         principal, principal_on, unusual = parse_principal(raw_principal)
     if unusual:
-        reject("principal", "not a principal approval mark (rule 4): the row counts without approval",
-               raw_principal, notes)  # fmt: skip
-    raw_principal_date = values.get("principal_date")
-    if texts.get("principal_date", ""):
+        notes.append(_rejected(
+            row, "principal", "not a principal approval mark (rule 4): the row counts without approval",
+            raw_principal,
+        ))  # fmt: skip
+    raw_principal_date = get("principal_date")
+    if cell_text(raw_principal_date):
         approved_on = parse_date(raw_principal_date)
         if approved_on is not None:
             principal_on = approved_on
@@ -1140,39 +1214,41 @@ def consent_from_row(
             # "TBD" where the approval date goes: the same reading as a principal column (rule 4).
             principal, _, odd = parse_principal(raw_principal_date)
             if odd:
-                reject("principal_date", "not a principal approval mark or date (rule 4): the row counts "
-                       "without approval", raw_principal_date, notes)  # fmt: skip
+                notes.append(_rejected(
+                    row, "principal_date", "not a principal approval mark or date (rule 4): the row counts "
+                    "without approval", raw_principal_date,
+                ))  # fmt: skip
         else:
-            reject("principal_date", "unreadable date", raw_principal_date)
+            problems.append(_rejected(row, "principal_date", "unreadable date", raw_principal_date))
 
-    revoked_on = _event_date(values, texts, "revoked_date", reject)
-    opted_out_on = _event_date(values, texts, "opt_out_date", reject)
+    revoked_on = _event_date(row, get("revoked_date"), "revoked_date", problems)
+    opted_out_on = _event_date(row, get("opt_out_date"), "opt_out_date", problems)
 
     if problems:
-        return RowOutcome(None, problems, notes)
-    return RowOutcome(
-        ConsentEntry(
-            student_id=sid,
-            site_id=site_id,
-            purposes=_shared_purposes(purposes) if parent else frozenset(),
-            parent_consent=bool(parent),
-            parent_signed_on=signed_on,
-            principal_approved=principal,
-            principal_approved_on=principal_on,
-            revoked_on=revoked_on,
-            school_year=school_year_of(signed_on, school_year_start) if signed_on else None,
-            source_file=row.source,
-            source_sheet=row.sheet,
-            source_row=row.row,
-            opted_out_on=opted_out_on,
-            matched_by=matched_by,
-        ),
-        [],
-        notes,
+        return None, problems, notes
+    entry = ConsentEntry(
+        sid,
+        site_id,
+        _shared_purposes(purposes) if parent else _NO_PURPOSES,
+        bool(parent),
+        signed_on,
+        principal,
+        principal_on,
+        revoked_on,
+        school_year_of(signed_on, school_year_start) if signed_on else None,
+        row.source,
+        row.sheet,
+        row.row,
+        False,
+        "consent",
+        opted_out_on,
+        matched_by,
     )
+    return entry, problems, notes
 
 
 _PURPOSE_SETS: dict[frozenset[str], frozenset[str]] = {}
+_NO_PURPOSES: frozenset[str] = frozenset()
 
 
 def _shared_purposes(purposes: set[str]) -> frozenset[str]:
@@ -1182,51 +1258,51 @@ def _shared_purposes(purposes: set[str]) -> frozenset[str]:
     return _PURPOSE_SETS.setdefault(key, key) if len(_PURPOSE_SETS) < 1024 else key
 
 
-def _event_date(values: Mapping[str, CellValue], texts: Mapping[str, str], name: str, reject: Any) -> date | None:
+def _event_date(row: SourceRow, raw: CellValue, name: str, problems: list[Rejected]) -> date | None:
     """A revocation or opt-out date column: a date, "no"/blank (none), anything else quarantined."""
-    if not texts.get(name, ""):
+    if not cell_text(raw):
         return None
-    raw = values.get(name)
     when = parse_date(raw)
     if when is not None:
         return when
     answer, _ = parse_mark(raw)
     if answer is not False:
-        reject(name, "unreadable date (a revocation or opt-out must be dated to be placed in the history)", raw)
+        problems.append(_rejected(
+            row, name, "unreadable date (a revocation or opt-out must be dated to be placed in the history)", raw
+        ))  # fmt: skip
     return None
 
 
 def _opt_out_from_row(
-    row: SourceRow, sid: str, site_id: str | None, matched_by: str, problems: list[Rejected], reject: Any
-) -> RowOutcome:
+    row: SourceRow, sid: str, site_id: str | None, matched_by: str, problems: list[Rejected]
+) -> tuple[ConsentEntry | None, list[Rejected], list[Rejected]]:
     raw = row.values.get("opt_out_date") if cell_text(row.values.get("opt_out_date")) else row.values.get("signed_date")
     when = parse_date(raw) if cell_text(raw) else None
     if when is None:
-        reject("opt_out_date", "opt-out without a readable date: cannot tell from when it applies (rule 8)", raw)
+        problems.append(_rejected(
+            row, "opt_out_date", "opt-out without a readable date: cannot tell from when it applies (rule 8)", raw
+        ))  # fmt: skip
     if problems:
-        return RowOutcome(None, problems, [])
+        return None, problems, []
     assert when is not None
-    return RowOutcome(
-        ConsentEntry(
-            student_id=sid,
-            site_id=site_id,
-            purposes=frozenset(),
-            parent_consent=False,
-            parent_signed_on=None,
-            principal_approved=False,
-            principal_approved_on=None,
-            revoked_on=None,
-            school_year=None,
-            source_file=row.source,
-            source_sheet=row.sheet,
-            source_row=row.row,
-            kind="opt_out",
-            opted_out_on=when,
-            matched_by=matched_by,
-        ),
-        [],
-        [],
+    entry = ConsentEntry(
+        student_id=sid,
+        site_id=site_id,
+        purposes=frozenset(),
+        parent_consent=False,
+        parent_signed_on=None,
+        principal_approved=False,
+        principal_approved_on=None,
+        revoked_on=None,
+        school_year=None,
+        source_file=row.source,
+        source_sheet=row.sheet,
+        source_row=row.row,
+        kind="opt_out",
+        opted_out_on=when,
+        matched_by=matched_by,
     )
+    return entry, [], []
 
 
 def read_consents(
@@ -1247,6 +1323,39 @@ def read_consents(
     FERPA directory-information opt-out list; by default a sheet is one when it has an opt-out date column and
     no consent, purpose or principal column.
     """
+    with _collector_paused():
+        return _read_consents(source, site_id, known_students, label, school_year_start, limits, default_purposes, kind)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage-collector run while one source is read and checked (restored after, as it was).
+
+    Reading a sheet allocates several objects a row that live until the sheet is done, which makes the
+    collector run every few hundred rows and walk whatever is alive, to find nothing: rows, records and
+    quarantine entries are freed by reference counting. Paused per source, it runs about once a source
+    instead (the same idea as Mercurial's ``util.nogc``); the rare cycle a read leaves (an openpyxl workbook)
+    is collected by the first run after it. See also :func:`roster_settled`.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_consents(
+    source: Source,
+    site_id: str | None,
+    known_students: Roster | Mapping[str, Any] | set[str] | None,
+    label: str | None,
+    school_year_start: str,
+    limits: Limits | None,
+    default_purposes: Sequence[str],
+    kind: RecordKind | None,
+) -> ConsentResult:
     roster = Roster.of(known_students)
     read = read_table(source, CONSENT_FIELDS, job=CONSENT_JOB, label=label, limits=limits)
     result = ConsentResult(rejected=list(read.rejected), skipped=list(read.skipped))
@@ -1280,35 +1389,42 @@ def read_consents(
             sites = Counter(roster.site_of(r.text("student_id")) for r in table.rows if r.text("student_id"))
             sites.pop(None, None)
             scope = sites.most_common(1)[0][0] if sites else None
+        # Every row of a table has the table's fields (see tabular.read_table): the name columns once a sheet.
+        name_fields = _name_fields(table.columns)
+        records, rejected, notes = result.records, result.rejected, result.notes
         for row in table.rows:
-            outcome = consent_from_row(
-                row,
-                site_id,
-                roster,
-                school_year_start,
-                purpose_columns,
-                default_purposes=default_purposes,
-                kind=table_kind,
-                name_scope=scope,
-            )
-            if outcome.entry is not None:
-                result.records.append(outcome.entry)
-            result.rejected.extend(outcome.rejected)
-            result.notes.extend(outcome.notes)
+            entry, problems, row_notes = _read_row(
+                row, name_fields, site_id, roster, school_year_start, purpose_columns, default_purposes,
+                table_kind, scope,
+            )  # fmt: skip
+            if entry is not None:
+                records.append(entry)
+            if problems:
+                rejected += problems
+            if row_notes:
+                notes += row_notes
     result.records = flag_conflicts(result.records)
     return result
 
 
 def flag_conflicts(records: Sequence[ConsentEntry]) -> list[ConsentEntry]:
     """Mark records of one student with the same signed date but different answers as ``conflict``."""
+    # Counted first: most students have one record, and only repeated (student, date) pairs need a look.
+    counts = Counter(
+        (rec.student_id, rec.parent_signed_on)
+        for rec in records
+        if rec.kind == "consent" and rec.parent_signed_on is not None
+    )
+    out = list(records)
+    if not counts or max(counts.values()) < 2:
+        return out
     groups: dict[tuple[str, date | None], list[int]] = {}
     for i, rec in enumerate(records):
-        if rec.kind == "consent":
-            groups.setdefault((rec.student_id, rec.parent_signed_on), []).append(i)
-    out = list(records)
-    for (_sid, signed), idx in groups.items():
-        if signed is None or len(idx) < 2:
-            continue
+        if rec.kind == "consent" and rec.parent_signed_on is not None:
+            key = (rec.student_id, rec.parent_signed_on)
+            if counts[key] > 1:
+                groups.setdefault(key, []).append(i)
+    for idx in groups.values():
         if len({records[i].answers() for i in idx}) > 1:
             for i in idx:
                 out[i] = replace(out[i], conflict=True)
@@ -1334,13 +1450,17 @@ class ConsentLike(Protocol):
     def purposes(self) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class ConsentDecision:
     """The rule's answer for one student, purpose and day.
 
     ``record`` is the deciding record (None when there is none), ``records`` every record the ``basis`` cites,
     ``rule`` the number of the rule that decided (README "Consent rules"), ``basis`` the sentence a principal
     reads to check it: rule, dates and (file, sheet, row) of each record. No names: ids and places only.
+
+    ``basis`` is written from ``why`` (the sentence's template and what it cites) when it is read: a nightly
+    judges every student with a record (370,000 at LAUSD) and reports few of them, so the text is not built for
+    the others. ``why`` may also be the finished sentence.
     """
 
     allowed: bool
@@ -1348,8 +1468,21 @@ class ConsentDecision:
     record: Any = None
     conflict: bool = False
     rule: int = 1
-    basis: str = ""
     records: tuple[Any, ...] = ()
+    why: str | tuple[Any, ...] = ""
+
+    @property
+    def basis(self) -> str:
+        why = self.why
+        if isinstance(why, str):
+            return why
+        return f"rule {self.rule}: {why[0](*why[1:])}"
+
+    def __repr__(self) -> str:
+        return (
+            f"ConsentDecision(allowed={self.allowed!r}, reason={self.reason!r}, rule={self.rule!r}, "
+            f"conflict={self.conflict!r}, basis={self.basis!r})"
+        )
 
 
 def record_ref(record: Any) -> str:
@@ -1369,6 +1502,88 @@ def _kind(record: Any) -> str:
 
 _CANCEL_WORDS = {"revoked": "revocation", "opted_out": "directory opt-out", "no_consent": "refusal"}
 _CANCEL_RULES = {"revoked": 3, "opted_out": 8, "no_consent": 3}
+# A cancellation: (its date, revoked | opted_out | no_consent, the record that carries it).
+_Cancel = tuple[date, str, Any]
+
+
+# The sentences of ConsentDecision.basis (after "rule N: "), written only when a decision's basis is read.
+def _basis_ok(purpose: str, g: Any, on: date) -> str:
+    when = f" on {_approved_on(g)}" if _approved_on(g) else ""
+    return (
+        f"consent for {purpose} signed {g.parent_signed_on} ({record_ref(g)}), principal approved{when}; "
+        f"in force on {on}"
+    )
+
+
+def _basis_principal_missing(purpose: str, g: Any, on: date) -> str:
+    if g.principal_approved and _approved_on(g) is not None:
+        basis = f"principal approval dated {_approved_on(g)}, after {on}"
+    else:
+        basis = "no principal approval mark"
+    return f"{basis} on consent for {purpose} signed {g.parent_signed_on} ({record_ref(g)})"
+
+
+def _basis_cancelled(cancel: _Cancel, what: str, grant: Any) -> str:
+    when, why, by = cancel
+    return (
+        f"{_CANCEL_WORDS[why]} dated {when} ({record_ref(by)}) cancels {what} signed "
+        f"{grant.parent_signed_on} ({record_ref(grant)})"
+    )
+
+
+def _basis_not_covered(purpose: str, g: Any) -> str:
+    covers = ", ".join(sorted(g.purposes or ())) or "nothing"
+    return f"consent signed {g.parent_signed_on} ({record_ref(g)}) covers {covers}, not {purpose}"
+
+
+def _basis_expired(g: Any, year: str, school_year_start: str) -> str:
+    return (
+        f"consent signed {g.parent_signed_on} ({record_ref(g)}) holds for school year "
+        f"{school_year_of(g.parent_signed_on, school_year_start)}, not {year} (starts {school_year_start})"
+    )
+
+
+def _basis_opted_out(when: date, by: Any) -> str:
+    return f"directory opt-out dated {when} ({record_ref(by)}), no consent signed after it"
+
+
+def _basis_declined(when: date, by: Any) -> str:
+    return f"parent declined on {when} ({record_ref(by)})"
+
+
+def _basis_future(g: Any, on: date) -> str:
+    return f"consent signed {g.parent_signed_on} ({record_ref(g)}) is dated after {on} and does not count yet"
+
+
+def _basis_undated(r: Any) -> str:
+    return f"parent declined, undated ({record_ref(r)})"
+
+
+def _basis_nothing(on: date) -> str:
+    return f"no parent consent on record by {on}"
+
+
+def _decide(
+    allowed: bool, reason: Reason, rule: int, record: Any, cited: tuple[Any, ...], *why: Any
+) -> ConsentDecision:
+    conflict = bool(getattr(record, "conflict", False))
+    return ConsentDecision(allowed, reason, record, conflict, rule, (record, *cited), why)
+
+
+def _cancelled_by(grant: Any, cancels: Sequence[_Cancel]) -> _Cancel | None:
+    """The first cancellation (in date order) dated on or after the grant's signature, or carried by it."""
+    signed = grant.parent_signed_on
+    for c in cancels:
+        if c[0] >= signed or c[2] is grant:
+            return c
+    return None
+
+
+def _cancelled(grant: Any, what: str, cancels: Sequence[_Cancel]) -> ConsentDecision:
+    c = _cancelled_by(grant, cancels)
+    assert c is not None
+    why = c[1]
+    return _decide(False, why, _CANCEL_RULES[why], grant, (c[2],), _basis_cancelled, c, what, grant)  # type: ignore[arg-type]
 
 
 def consent_status(
@@ -1392,103 +1607,74 @@ def consent_status(
         raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
     year = school_year_of(on, school_year_start)
     order = {id(r): i for i, r in enumerate(records_for_student)}
-    grants = [
-        r
-        for r in records_for_student
-        if _kind(r) == "consent" and r.parent_consent and r.parent_signed_on is not None and r.parent_signed_on <= on
-    ]
-    cancels: list[tuple[date, str, Any]] = []
+    # One pass over the history (this runs for every student of a nightly): grants, and cancellations in the
+    # order revocation, opt-out, refusal per record, then sorted by date and record (a stable sort).
+    grants: list[Any] = []
+    cancels: list[_Cancel] = []
     for r in records_for_student:
-        if r.revoked_on is not None and r.revoked_on <= on:
-            cancels.append((r.revoked_on, "revoked", r))
+        is_form = (getattr(r, "kind", None) or "consent") == "consent"
+        signed = r.parent_signed_on
+        if is_form and r.parent_consent and signed is not None and signed <= on:
+            grants.append(r)
+        revoked = r.revoked_on
+        if revoked is not None and revoked <= on:
+            cancels.append((revoked, "revoked", r))
         opted = getattr(r, "opted_out_on", None)
         if opted is not None and opted <= on:
             cancels.append((opted, "opted_out", r))
-        if _kind(r) == "consent" and not r.parent_consent and r.parent_signed_on and r.parent_signed_on <= on:
-            cancels.append((r.parent_signed_on, "no_consent", r))
-    cancels.sort(key=lambda c: (c[0], order[id(c[2])]))
-
-    def cancelled_by(grant: Any) -> tuple[date, str, Any] | None:
-        for c in cancels:
-            if c[0] >= grant.parent_signed_on or c[2] is grant:
-                return c
-        return None
+        if is_form and not r.parent_consent and signed and signed <= on:
+            cancels.append((signed, "no_consent", r))
+    if len(cancels) > 1:
+        cancels.sort(key=lambda c: (c[0], order[id(c[2])]))
 
     def latest(rows: Sequence[Any]) -> Any:
-        return max(rows, key=lambda r: (r.parent_signed_on, order[id(r)]))
-
-    def decide(allowed: bool, reason: Reason, rule: int, basis: str, record: Any, *cited: Any) -> ConsentDecision:
-        conflict = bool(getattr(record, "conflict", False))
-        return ConsentDecision(allowed, reason, record, conflict, rule, f"rule {rule}: {basis}", (record, *cited))
-
-    def cancelled(grant: Any, what: str) -> ConsentDecision:
-        c = cancelled_by(grant)
-        assert c is not None
-        when, why, by = c
-        basis = (
-            f"{_CANCEL_WORDS[why]} dated {when} ({record_ref(by)}) cancels {what} signed "
-            f"{grant.parent_signed_on} ({record_ref(grant)})"
-        )
-        return decide(False, why, _CANCEL_RULES[why], basis, grant, by)  # type: ignore[arg-type]
+        return rows[0] if len(rows) == 1 else max(rows, key=lambda r: (r.parent_signed_on, order[id(r)]))
 
     in_year = [g for g in grants if school_year_of(g.parent_signed_on, school_year_start) == year]
-    covering = [g for g in in_year if purpose in set(g.purposes or ())]
-    live = [g for g in covering if cancelled_by(g) is None]
+    covering = [g for g in in_year if _covers(g.purposes, purpose)]
+    live = [g for g in covering if _cancelled_by(g, cancels) is None] if cancels else covering
     approved = [g for g in live if g.principal_approved and (_approved_on(g) is None or _approved_on(g) <= on)]
     if approved:
         g = latest(approved)
-        when = f" on {_approved_on(g)}" if _approved_on(g) else ""
-        basis = (
-            f"consent for {purpose} signed {g.parent_signed_on} ({record_ref(g)}), principal approved{when}; "
-            f"in force on {on}"
-        )
-        return decide(True, "ok", 1, basis, g)
+        return _decide(True, "ok", 1, g, (), _basis_ok, purpose, g, on)
     if live:
         g = latest(live)
-        if g.principal_approved and _approved_on(g) is not None:
-            basis = f"principal approval dated {_approved_on(g)}, after {on}"
-        else:
-            basis = "no principal approval mark"
-        return decide(False, "principal_missing", 4, f"{basis} on consent for {purpose} signed "
-                      f"{g.parent_signed_on} ({record_ref(g)})", g)  # fmt: skip
+        return _decide(False, "principal_missing", 4, g, (), _basis_principal_missing, purpose, g, on)
     if covering:
-        return cancelled(latest(covering), f"consent for {purpose}")
-    live_year = [g for g in in_year if cancelled_by(g) is None]
+        return _cancelled(latest(covering), f"consent for {purpose}", cancels)
+    live_year = [g for g in in_year if _cancelled_by(g, cancels) is None]
     if live_year:
         g = latest(live_year)
-        covers = ", ".join(sorted(g.purposes or ())) or "nothing"
-        basis = f"consent signed {g.parent_signed_on} ({record_ref(g)}) covers {covers}, not {purpose}"
-        return decide(False, "purpose_not_covered", 7, basis, g)
+        return _decide(False, "purpose_not_covered", 7, g, (), _basis_not_covered, purpose, g)
     if in_year:
-        return cancelled(latest(in_year), "consent")
+        return _cancelled(latest(in_year), "consent", cancels)
     if grants:
         g = latest(grants)
-        if cancelled_by(g) is not None:
-            return cancelled(g, "consent")
-        basis = (
-            f"consent signed {g.parent_signed_on} ({record_ref(g)}) holds for school year "
-            f"{school_year_of(g.parent_signed_on, school_year_start)}, not {year} (starts {school_year_start})"
-        )
-        return decide(False, "expired", 2, basis, g)
+        if _cancelled_by(g, cancels) is not None:
+            return _cancelled(g, "consent", cancels)
+        return _decide(False, "expired", 2, g, (), _basis_expired, g, year, school_year_start)
     opt_outs = [c for c in cancels if c[1] == "opted_out"]
     if opt_outs:
         when, _, by = opt_outs[-1]
-        return decide(False, "opted_out", 8, f"directory opt-out dated {when} ({record_ref(by)}), no consent "
-                      "signed after it", by)  # fmt: skip
+        return _decide(False, "opted_out", 8, by, (), _basis_opted_out, when, by)
     refusals = [c for c in cancels if c[1] == "no_consent"]
     if refusals:
         when, _, by = refusals[-1]
-        return decide(False, "no_consent", 1, f"parent declined on {when} ({record_ref(by)})", by)
+        return _decide(False, "no_consent", 1, by, (), _basis_declined, when, by)
     future = [r for r in records_for_student if r.parent_consent and r.parent_signed_on and r.parent_signed_on > on]
     if future:
         g = min(future, key=lambda r: (r.parent_signed_on, order[id(r)]))
-        return decide(False, "no_consent", 2, f"consent signed {g.parent_signed_on} ({record_ref(g)}) is dated "
-                      f"after {on} and does not count yet", g)  # fmt: skip
+        return _decide(False, "no_consent", 2, g, (), _basis_future, g, on)
     undated = [r for r in records_for_student if _kind(r) == "consent" and r.parent_signed_on is None]
     if undated:
         r = undated[-1]
-        return decide(False, "no_consent", 1, f"parent declined, undated ({record_ref(r)})", r)
-    return ConsentDecision(False, "no_consent", None, False, 1, f"rule 1: no parent consent on record by {on}")
+        return _decide(False, "no_consent", 1, r, (), _basis_undated, r)
+    return ConsentDecision(False, "no_consent", None, False, 1, (), (_basis_nothing, on))
+
+
+def _covers(purposes: Any, purpose: str) -> bool:
+    # Records read tonight share frozensets; stored rows carry a JSON list.
+    return purpose in purposes if type(purposes) is frozenset else purpose in set(purposes or ())
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -1602,6 +1788,24 @@ def _removed_with(
     if on_removed is None:
         return None
     return lambda session, rows: on_removed(session, rows, hashes)
+
+
+@contextmanager
+def roster_settled() -> Iterator[None]:
+    """Read consent sources against a roster already in memory without the garbage collector re-walking it.
+
+    Reading keeps a few objects per row (rows, records), so every few thousand rows the collector runs, and
+    now and then a full pass walks every live object: the SIS roster (400,000+ students at LAUSD) and all
+    the imported code each time, ~10 % of a nightly's consent ingest (benchmarks/README.md). Entered once the
+    roster is loaded, everything that exists is set aside (``gc.freeze()``) and left out of those passes; on
+    the way out it is handed back (``gc.unfreeze()``), so garbage among it is still collected later. Nothing
+    is kept alive that would not be anyway; a reader in another thread of the process only loses the saving.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def ingest_site_consents(

@@ -268,6 +268,9 @@ class _Grid:
     rows: list[tuple[int, list[CellValue]]]
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_row, min_col, max_row, max_col
     formula_cells: set[tuple[int, int]] = field(default_factory=set)  # (excel row, 0-based col)
+    # False when the reader has shown that no cell starts with a formula prefix (see _FORMULA_START): then
+    # rows skip the cell-by-cell look for formula text.
+    formula_text: bool = True
 
 
 def sheet_refused_reason(admin_subject: str | None, status: int) -> str:
@@ -618,7 +621,13 @@ def _read_csv(path: Path, limits: Limits) -> list[_Grid]:
         raise TabularError(
             f"{path} row {number + 1} (line {reader.line_num}): refused: not a readable CSV ({exc})"
         ) from None
-    return [_Grid(sheet="", rows=rows)]
+    return [_Grid(sheet="", rows=rows, formula_text=_FORMULA_START.search(text) is not None)]
+
+
+# Where a CSV cell can start (the text's start, a line break, any delimiter the sniffer may choose), then what
+# strip() and the quotes would remove, then a formula prefix. No match in the whole text: no cell, quoted or
+# not, starts with = + - @ once stripped. A match only means the rows are looked at cell by cell.
+_FORMULA_START = re.compile(r"""(?:^|[\r\n,;\t|])[\s"']*[=+\-@]""")
 
 
 def _read_values(values: SheetValues, limits: Limits) -> list[_Grid]:
@@ -731,11 +740,15 @@ def _sub_header(grid: _Grid, header_row: int, matcher: HeaderMatcher) -> list[st
 def _table_from_grid(
     grid: _Grid, label: str, matcher: HeaderMatcher, limits: Limits, job: str, min_fields: int
 ) -> Table | Rejected:
-    nonempty = [(n, cells) for n, cells in grid.rows if any(c is not None for c in cells)]
+    nonempty = [(n, cells) for n, cells in grid.rows if cells.count(None) != len(cells)]
     if not nonempty:
         return Rejected(job, label, 0, "(sheet)", "empty sheet: no rows with data", sheet=grid.sheet)
     best_row, best_score = 0, 0
     for n, cells in nonempty[: limits.header_search_rows]:
+        # A row names at most one field per text cell: one with no more text cells than the best row so far
+        # cannot beat it (ties go to the first), so the data rows below a header are not matched cell by cell.
+        if sum(1 for c in cells if isinstance(c, str) and c.strip()) <= best_score:
+            continue
         score = matcher.score_row(cells)
         if score > best_score:
             best_row, best_score = n, score
@@ -764,7 +777,7 @@ def _table_from_grid(
     rows: list[SourceRow] = []
     # Per-row work is the cost of a 370,000-row nightly: the column lists are prepared once per table.
     mapped = list(columns.items())
-    formula_cells = grid.formula_cells
+    formula_cells, formula_text = grid.formula_cells, grid.formula_text
     width = max((len(cells) for cells in by_row.values()), default=0)
     unmapped = [
         (c, headers[c] if c < len(headers) and headers[c] else f"column {c + 1}")
@@ -790,10 +803,11 @@ def _table_from_grid(
             values = {name: cells[col] if col < size else None for name, col in mapped}
         flagged: set[str] | None = None
         # Cells come stripped (see _clean), so a formula shows in the first character.
-        for name, value in values.items():
-            if type(value) is str and value[:1] in FORMULA_PREFIXES:
-                flagged = flagged or set()
-                flagged.add(name)
+        if formula_text:
+            for name, value in values.items():
+                if type(value) is str and value[:1] in FORMULA_PREFIXES:
+                    flagged = flagged or set()
+                    flagged.add(name)
         if formula_cells:
             for name, col in mapped:
                 if (n, col) in formula_cells:

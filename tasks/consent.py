@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from compliance.consent import STUDENTS_JOB, ingest_site_consents, load_roster, read_students, store_students
+from compliance.consent import (
+    STUDENTS_JOB,
+    ingest_site_consents,
+    load_roster,
+    read_students,
+    roster_settled,
+    store_students,
+)
 from compliance.ledger import record_consents, record_withdrawn_consents
 from compliance.quarantine import quarantine
 from compliance.roster import apply_home_languages, stored_home_languages
@@ -76,11 +83,12 @@ def sync_consents(site_ids: Sequence[str]) -> dict[str, int]:
     with store.session() as session:
         roster = load_roster(session)
     totals: dict[str, int] = {}
-    for site_id in site_ids:
-        for counts, rejected in ingest_site_consents(store, resources.settings(), site_id, roster,
-                                                     resources.load_source, on_changed=record_consents,
-                                                     on_removed=record_withdrawn_consents):
-            log_rejected(rejected, "consent")
-            for key, value in counts.items():
-                totals[key] = totals.get(key, 0) + value
+    with roster_settled():
+        for site_id in site_ids:
+            for counts, rejected in ingest_site_consents(store, resources.settings(), site_id, roster,
+                                                         resources.load_source, on_changed=record_consents,
+                                                         on_removed=record_withdrawn_consents):
+                log_rejected(rejected, "consent")
+                for key, value in counts.items():
+                    totals[key] = totals.get(key, 0) + value
     return totals
