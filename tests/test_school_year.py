@@ -137,7 +137,7 @@ class Year:
                 [want] = expected
             elif d.person_id is not None:
                 want = "es" if normalize_email(people[d.person_id].email) in self.spanish else "en"
-            elif d.kind in ("site_admin_digest", "superintendent_escalation"):
+            elif d.kind in ("site_digest", "superintendent_escalation"):
                 want = "es" if normalize_email(d.recipient) in self.spanish else "en"
             else:
                 want = "en"
@@ -262,7 +262,7 @@ def test_a_school_year(sample_dir: Path, sqlite_url: str, tmp_path: Path, prefec
             year.outstanding(v1.id)  # bounces the night found are not reminded
             kinds = year.by_kind(at)
             assert kinds[f"reminder_{number}"] == result["follow-up"]["reminders"] == len(waiting - year.bounced)
-            assert kinds["site_admin_digest"] == kinds["superintendent_escalation"] == 0
+            assert kinds["site_digest"] == kinds["superintendent_escalation"] == 0
 
         # -- Day 21: a digest to each site with anyone overdue, paper-only people included -------------------
         at = night(CAMPAIGN + timedelta(days=22))
@@ -271,7 +271,7 @@ def test_a_school_year(sample_dir: Path, sqlite_url: str, tmp_path: Path, prefec
             site_of = {p.id: p.site_id for p in s.scalars(select(Person))}
         sites_overdue = {site_of[p] for p in waiting | paper if site_of[p]}
         result = year.nightly(at)
-        digests = [d for d in year.sent_since(at) if d.kind == "site_admin_digest"]
+        digests = [d for d in year.sent_since(at) if d.kind == "site_digest"]
         assert {d.site_id for d in digests} == sites_overdue and result["follow-up"]["site digests"] == len(digests)
         for d in digests:
             expected = {p for p in waiting | paper if site_of[p] == d.site_id}
@@ -286,7 +286,7 @@ def test_a_school_year(sample_dir: Path, sqlite_url: str, tmp_path: Path, prefec
         escalations = [d for d in year.sent_since(at) if d.kind == "superintendent_escalation"]
         assert len(escalations) == len(settings.superintendent_recipients)
         assert {frozenset(d.context["person_ids"]) for d in escalations} == {frozenset(waiting | paper)}
-        assert kinds["site_admin_digest"] == len({site_of[p] for p in waiting | paper if site_of[p]})
+        assert kinds["site_digest"] == len({site_of[p] for p in waiting | paper if site_of[p]})
         first_escalated = waiting | paper
 
         # -- October: a joiner; announced that night, reminded on day 7, escalated once past 28 days ---------
@@ -298,7 +298,7 @@ def test_a_school_year(sample_dir: Path, sqlite_url: str, tmp_path: Path, prefec
         zelda = _person(year, "zelda.newcomer@example.org")
         [welcome] = [d for d in year.sent_since(october) if d.kind == "announcement"]
         assert welcome.person_id == zelda.id
-        assert year.by_kind(october)["site_admin_digest"] == 0  # the last digest was 5 days ago: not yet
+        assert year.by_kind(october)["site_digest"] == 0  # the last digest was 5 days ago: not yet
         week = night(datetime(2026, 10, 20, tzinfo=UTC))
         year.nightly(week)
         assert [d.person_id for d in year.sent_since(week) if d.kind == "reminder_1"] == [zelda.id]
