@@ -679,7 +679,7 @@ class Roster:
         # Parts by the SIS name itself: a district's names repeat (two students named María García fold alike).
         self._parts_by_name: dict[_NameKey, _NameParts] = {}
         self._givens: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[frozenset[str], tuple[str, ...]]] = {}
-        self._by_family: dict[str | None, dict[str, list[tuple[str, _NameKey]]]] | None = None
+        self._by_family: dict[str | None, dict[str, list[str]]] | None = None
         self._nicknames: dict[str, frozenset[str]] | None = None
         self._nicknamed: dict[str, frozenset[str]] | None = None
 
@@ -778,23 +778,27 @@ class Roster:
         narrowed to ``grade`` when the row gives one the SIS can compare."""
         if self._by_family is None:
             self._by_family = {}
-            self._site_ids: dict[str | None, list[str]] = {None: list(self._students)}
+            # Students by school and surname as written in the SIS, in one pass over the roster (400,000+):
+            # a school's surnames are then folded once each, however many students share one.
+            self._surnames: dict[str | None, dict[tuple[str, str | None], list[str]]] = {None: {}}
+            everyone = self._surnames[None]
             for sid, s in self._students.items():
-                self._site_ids.setdefault(getattr(s, "site_id", None), []).append(sid)
+                surname = (s.legal_last, getattr(s, "preferred_last", None))
+                everyone.setdefault(surname, []).append(sid)
+                site = getattr(s, "site_id", None)
+                if site is not None:
+                    self._surnames.setdefault(site, {}).setdefault(surname, []).append(sid)
         by_word = self._by_family.get(site_id)
         if by_word is None:
-            # Surname word -> students (and their SIS names), built per school on first use: most schools
-            # never need it. Only the surnames are folded here: the other parts wait for the few candidates a
-            # row names.
+            # Surname word -> students, built per school on first use: most schools never need it.
+            # Only the surnames are folded here: the other parts wait for the few candidates a row names.
             by_word = self._by_family[site_id] = {}
-            for sid in self._site_ids.get(site_id, ()):
-                s = self._students[sid]
-                held = (sid, _name_key(s))
-                for word in _family_words(s.legal_last, getattr(s, "preferred_last", None)):
-                    by_word.setdefault(word, []).append(held)
+            for (last, pref_last), sids in self._surnames.get(site_id, {}).items():
+                for word in _family_words(last, pref_last):
+                    by_word.setdefault(word, []).extend(sids)
         words = [w for w in written if w not in SURNAME_PARTICLES]
-        seen = {held for w in words for held in by_word.get(w, ())}
-        found = sorted(sid for sid, key in seen if self._fits_name(key, words))
+        seen = {sid for w in words for sid in by_word.get(w, ())}
+        found = sorted(sid for sid in seen if self._fits_name(_name_key(self._students[sid]), words))
         key = _grade_key(grade)
         if key and len(found) > 1:
             in_grade = [sid for sid in found if _grade_key(getattr(self._students[sid], "grade", None)) == key]

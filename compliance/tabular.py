@@ -268,9 +268,6 @@ class _Grid:
     rows: list[tuple[int, list[CellValue]]]
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_row, min_col, max_row, max_col
     formula_cells: set[tuple[int, int]] = field(default_factory=set)  # (excel row, 0-based col)
-    # False when the reader has shown that no cell starts with a formula prefix (see _FORMULA_START): then
-    # rows skip the cell-by-cell look for formula text.
-    formula_text: bool = True
 
 
 def sheet_refused_reason(admin_subject: str | None, status: int) -> str:
@@ -621,13 +618,7 @@ def _read_csv(path: Path, limits: Limits) -> list[_Grid]:
         raise TabularError(
             f"{path} row {number + 1} (line {reader.line_num}): refused: not a readable CSV ({exc})"
         ) from None
-    return [_Grid(sheet="", rows=rows, formula_text=_FORMULA_START.search(text) is not None)]
-
-
-# Where a CSV cell can start (the text's start, a line break, any delimiter the sniffer may choose), then what
-# strip() and the quotes would remove, then a formula prefix. No match in the whole text: no cell, quoted or
-# not, starts with = + - @ once stripped. A match only means the rows are looked at cell by cell.
-_FORMULA_START = re.compile(r"""(?:^|[\r\n,;\t|])[\s"']*[=+\-@]""")
+    return [_Grid(sheet="", rows=rows)]
 
 
 def _read_values(values: SheetValues, limits: Limits) -> list[_Grid]:
@@ -777,7 +768,7 @@ def _table_from_grid(
     rows: list[SourceRow] = []
     # Per-row work is the cost of a 370,000-row nightly: the column lists are prepared once per table.
     mapped = list(columns.items())
-    formula_cells, formula_text = grid.formula_cells, grid.formula_text
+    formula_cells = grid.formula_cells
     width = max((len(cells) for cells in by_row.values()), default=0)
     unmapped = [
         (c, headers[c] if c < len(headers) and headers[c] else f"column {c + 1}")
@@ -803,11 +794,10 @@ def _table_from_grid(
             values = {name: cells[col] if col < size else None for name, col in mapped}
         flagged: set[str] | None = None
         # Cells come stripped (see _clean), so a formula shows in the first character.
-        if formula_text:
-            for name, value in values.items():
-                if type(value) is str and value[:1] in FORMULA_PREFIXES:
-                    flagged = flagged or set()
-                    flagged.add(name)
+        for name, value in values.items():
+            if type(value) is str and value[:1] in FORMULA_PREFIXES:
+                flagged = flagged or set()
+                flagged.add(name)
         if formula_cells:
             for name, col in mapped:
                 if (n, col) in formula_cells:
