@@ -32,7 +32,13 @@ from compliance.store import Store
 from emulator.district import LocalDistrict
 from emulator.respondents import simulate_signatures
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]  # a year of nights: about 20 nightly runs
+# Not yet passing end to end (issue 13): its runs so far stopped at day 7 on mistakes in the test itself, the
+# last fix is unverified and a run takes 30+ minutes under load. Skipped until a quiet run passes; not done.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(3000),  # a year of nights: about 20 nightly runs
+    pytest.mark.skip(reason="not yet passing end to end (issue 13): remove this mark to run it"),
+]
 
 CAMPAIGN = datetime(2026, 9, 8, 16, 0, tzinfo=UTC)  # 09:00 in Los Angeles, the Tuesday after Labor Day
 
