@@ -95,3 +95,38 @@ def test_two_outboxes_together_keep_each_senders_minute_and_day(
     if per_day < messages:
         assert {counts[s]["sent"] for s in used} == {per_day}
     assert waits, "with 3 sends a minute the outboxes must have waited for the minute"
+
+
+def test_retries_of_a_batch_google_refused_for_the_minute_wait_for_the_shared_minute(
+    sample_dir: Path, tmp_path: Path, db_url: str
+) -> None:
+    """Google counts a mailbox's minute lower than configured (someone else sends as it too): part of the first
+    batch is refused. The retries go through the mailbox's shared minute like the first round did, so the
+    attempts in any minute stay within what the pipeline allows itself, instead of a burst of unpaced retries
+    (six attempts each, a second or two apart) that only deepens the refusal."""
+    allowed = 5
+    limits = EmulatorLimits(gmail_sends_per_minute=2)
+    pipeline = {"DC_QUOTAS__GMAIL_SENDS_PER_MINUTE": str(allowed), "DC_SENDERS": json.dumps([ONE_SENDER])}
+    with LocalDistrict(sample_dir, db_url, work_dir=tmp_path, limits=limits, extra_env=pipeline) as district:
+        admin = district.emulator.admin
+        store = Store(db_url)
+        _add_reports(store, allowed)
+        clock = EmulatorClock(admin, START)
+
+        def sleep(seconds: float) -> None:
+            clock.advance(timedelta(seconds=max(seconds, 0.001)))
+
+        settings = get_settings()
+        outbox = Outbox(store, GoogleClients(settings, clock=clock, sleep=sleep), settings, clock=clock, sleep=sleep)
+        for _ in range(10):
+            outbox.send()
+            if Counter(r.status for r in _rows(store)) == {"sent": allowed}:
+                break
+            clock.advance(timedelta(minutes=10))  # a later run, after the rows' retry wait
+        got = admin.sender_counts()[ONE_SENDER]
+        mail = admin.mail()
+
+    assert Counter(r.status for r in _rows(store)) == {"sent": allowed}
+    assert len(mail) == allowed == len({m["message_id"] for m in mail})
+    assert got["refused"], "Google's lower count must have refused part of the first batch"
+    assert got["peak_attempted_per_minute"] <= allowed, got

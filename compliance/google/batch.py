@@ -61,6 +61,7 @@ def execute_batch(
     sender: str | None = None,
     idempotent: bool = False,
     around_chunk: Callable[[int], AbstractContextManager[Any]] | None = None,
+    paced_from_round: int = 1,
 ) -> dict[Hashable, Any]:
     """Run ``(request_id, HttpRequest)`` pairs in batches; return ``{request_id: result or exception}``.
 
@@ -76,7 +77,9 @@ def execute_batch(
       :class:`OutcomeUnknown` (a send may have happened).
 
     ``around_chunk(n)`` is a context manager wrapped around each HTTP batch of ``n`` calls (``send_messages``
-    paces sends with it). ``service`` is the Resource the requests were built from (kept for symmetry with
+    paces sends with it) from round ``paced_from_round`` on: 2 when the caller already holds the first round's
+    quota (the outbox claims rows and the minute's units together) so that retries still wait for the shared
+    minute instead of adding unpaced attempts to it. ``service`` is the Resource the requests were built from (kept for symmetry with
     googleapiclient; the requests carry their own transport).
     """
     del service  # the requests carry their authorized transport
@@ -101,7 +104,8 @@ def execute_batch(
                 for rid in chunk:
                     results[rid] = _not_attempted(blocked)
                 continue
-            with around_chunk(len(chunk)) if around_chunk is not None else nullcontext():
+            paced = around_chunk is not None and round_number >= paced_from_round
+            with around_chunk(len(chunk)) if paced else nullcontext():
                 now = policy.clock()
                 outcome = _run_chunk(chunk, by_id, batch_uri, idempotent)
             for rid in chunk:

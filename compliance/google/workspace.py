@@ -113,7 +113,8 @@ def send_messages(
     (check the Sent folder before resending), anything else is a typed :class:`GoogleApiError`. Keys must be
     unique. Sends are paced to ``settings.quotas.gmail_sends_per_minute`` per sender (sleeping through
     ``clients.policy.sleep``); per-minute refusals that still happen are retried. ``paced=False``: the caller
-    already holds ``clients.send_pacer`` for these messages (the outbox waits before it claims rows).
+    already holds ``clients.send_pacer`` for these messages (the outbox waits before it claims rows); their
+    retries still go through it.
     """
     service = clients.gmail(sender)
     requests = []
@@ -134,7 +135,8 @@ def send_messages(
         policy=clients.policy,
         sender=sender,
         idempotent=False,
-        around_chunk=(lambda n: clients.send_pacer.reserve(sender, n, GMAIL_SEND_UNITS)) if paced else None,
+        around_chunk=lambda n: clients.send_pacer.reserve(sender, n, GMAIL_SEND_UNITS),
+        paced_from_round=1 if paced else 2,
     )
     return {key: value["id"] if isinstance(value, dict) else value for key, value in results.items()}
 
