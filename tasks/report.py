@@ -114,7 +114,8 @@ def email_report(
         queue_deliveries(session, planned, now)
     workbook = Attachment(Path(path).name, Path(path).read_bytes(), XLSX)
     # Campaign rows another process is sending right now are left to it (see compliance.outbox).
-    counts = resources.outbox(resources.clock_from(now) if replayed else None).send(keys=keys, attachments={key: [workbook] for key in keys})
+    outbox = resources.outbox(resources.clock_from(now) if replayed else None)
+    counts = outbox.send(keys=keys, attachments={key: [workbook] for key in keys})
     with resources.store().session() as session:
         sent_to = record_emailed(session, now, keys)
     return {"report emails sent": counts.sent, "recipients": len(sent_to)}

@@ -79,8 +79,8 @@ def execute_batch(
     ``around_chunk(n)`` is a context manager wrapped around each HTTP batch of ``n`` calls (``send_messages``
     paces sends with it) from round ``paced_from_round`` on: 2 when the caller already holds the first round's
     quota (the outbox claims rows and the minute's units together) so that retries still wait for the shared
-    minute instead of adding unpaced attempts to it. ``service`` is the Resource the requests were built from (kept for symmetry with
-    googleapiclient; the requests carry their own transport).
+    minute instead of adding unpaced attempts to it. ``service`` is the Resource the requests were built from
+    (kept for symmetry with googleapiclient; the requests carry their own transport).
     """
     del service  # the requests carry their authorized transport
     policy = policy or RetryPolicy()
