@@ -117,7 +117,7 @@ def test_reminders_digests_and_escalation_follow_the_cadence(campaign_world) -> 
     assert digests and set(_recipients(digests)) <= admins
     before = len(admin.mail())
     nightly(now=START + timedelta(days=28, hours=2), crawl=False)
-    escalation = [m for m in admin.mail()[before:] if m["subject"].startswith("Escalation")]
+    escalation = [m for m in admin.mail()[before:] if m["subject"].startswith(("Escalation:", "Escalamiento:"))]
     assert set(_recipients(escalation)) == {"superintendent@standard-sd.org", "chief-of-staff@standard-sd.org"}
     with Store(campaign_world["db"]).session() as s:
         kinds = Counter(s.scalars(select(Delivery.kind).where(Delivery.status == "sent")))
