@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from http import HTTPStatus
@@ -115,6 +116,16 @@ def build_app(ws: Workspace) -> Starlette:
         from emulator.auth import TokenError
 
         form = dict(parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True))
+        with ws.lock:
+            decision = ws.faults.decide("oauth2.token", named_only=True)
+        if decision.latency_s:
+            await asyncio.sleep(decision.latency_s)
+        if decision.hang_s:  # the client's timeout ends it first: a transport error while getting a token
+            await asyncio.sleep(decision.hang_s)
+        if decision.hang_s or decision.error is not None:
+            status = decision.error.code if decision.error is not None else 504
+            return JSONResponse({"error": "internal_failure", "error_description": "Token endpoint unavailable"},
+                                status_code=status)
         try:
             granted = ws.token(form)
         except TokenError as exc:

@@ -90,10 +90,12 @@ class Faults:
         self.rules.clear()
         self._rng = random.Random(self.seed)
 
-    def decide(self, method_id: str) -> FaultDecision:
+    def decide(self, method_id: str, *, named_only: bool = False) -> FaultDecision:
+        """The fate of the next call of ``method_id``. ``named_only``: only rules naming it apply, not ``*``
+        (the token endpoint, ``oauth2.token``, fails only when a drill asks for it by name)."""
         decision = FaultDecision()
         for rule in self.rules:
-            if rule.method not in ("*", method_id):
+            if rule.method != method_id and (named_only or rule.method != "*"):
                 continue
             if rule.count is not None and rule.fired >= rule.count:
                 continue

@@ -185,6 +185,9 @@ def test_twenty_kills_then_resume_send_each_message_exactly_once(drill) -> None:
     sent_to = Counter(a.lower() for m in mail for a in [*m["to"], *m["bcc"]] if a.lower() != m["sender"].lower())
     planned = Counter(a.lower() for r in rows for a in (r.recipients if r.kind == "announcement_group"
                                                          else [r.recipient]))
+    duplicates = sum((sent_to - planned).values())  # recipients written to more often than planned
+    missed = sum((planned - sent_to).values())
+    print(f"drill: {len(rows)} planned messages, {len(mail)} sent, {duplicates} duplicates, {missed} missed")
     assert sent_to == planned  # 0 duplicates, 0 missed recipients
     assert {r.gmail_message_id for r in rows} == {m["id"] for m in mail}
 

@@ -114,6 +114,21 @@ def test_a_413_fails_at_once(district) -> None:
     assert all(r.status == "failed" and "413" in r.error for r in _rows(store))
 
 
+def test_a_token_that_could_not_be_fetched_leaves_no_row_sending(district) -> None:
+    """The token endpoint does not answer in time before the first batch (a loaded network, Google's OAuth
+    having a bad minute): nothing of the batch left the machine, so its rows are tried again at once, not left
+    "sending" until the in-flight grace is over. The whole send ends in this run, each message once."""
+    d, store = district
+    admin = d.emulator.admin
+    admin.set_faults(method="oauth2.token", timeout_rate=1.0, hang_ms=4000, count=1)  # the client waits 2 s
+    counts = _outbox(store, EmulatorClock(admin, START)).send()
+    rows = _rows(store)
+    assert Counter(r.status for r in rows) == {"sent": PEOPLE}, [(r.status, r.error) for r in rows]
+    assert counts.sent == PEOPLE and counts.retry_later == 0
+    assert Counter(m["to"][0] for m in admin.mail()) == {f"reader{i}@standard-sd.org": 1 for i in range(PEOPLE)}
+    assert admin.stats()["calls"].get(SEND, 0) == PEOPLE  # the first try never reached Gmail
+
+
 def test_a_send_that_timed_out_but_finished_on_the_server_is_not_sent_again(district) -> None:
     """The client gives up (timeout) while Google still holds the batch; Google then completes it during the
     grace. The rows stay ``sending`` until the mailbox shows them: each message once, none requeued."""

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import google_auth_httplib2
+from google.auth.exceptions import TransportError
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
@@ -192,7 +193,15 @@ def _run_chunk(
     for index, rid in enumerate(chunk):
         keys[str(index)] = rid  # Content-IDs must be strings; callers' ids may be anything hashable
         batch.add(by_id[rid], request_id=str(index))
-    _ensure_fresh_token(by_id[chunk[0]])
+    try:
+        _ensure_fresh_token(by_id[chunk[0]])
+    except Exception as exc:
+        if not (isinstance(exc, TransportError) or is_transport_error(exc)):
+            raise
+        # No token, so no call of this batch left the machine: every part may be tried again, sends too. Raised
+        # from here it would leave an outbox's claimed rows in "sending" until the in-flight grace passed.
+        error = GoogleApiError(0, "TransportError", " ".join(str(exc).split())[:300])
+        return dict.fromkeys(chunk, _RetryChunk(error))
     try:
         batch.execute()
     except HttpError as exc:
