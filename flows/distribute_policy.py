@@ -145,7 +145,7 @@ def distribute_policy(
         deadline_days: Reminders and escalation count from this deadline (1 to 120 days).
         policy_version: 0 announces the newest policy version; another number announces that version.
         policy_revision: When the policy text changed, whether everyone must acknowledge again.
-        decided_by: Who answered policy_revision (kept with the decision).
+        decided_by: Who answered the policy text question above (kept with the decision).
         resend_announced: Ticked, people already announced this version get the announcement again.
     """
     params = parameters_from_form(

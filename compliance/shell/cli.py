@@ -18,6 +18,7 @@ from compliance.shell.incidents import case_step_command
 from compliance.shell.ledger import evidence_app, verify_ledger_command
 from compliance.shell.preflight import preflight_command
 from compliance.shell.sample import sample_app
+from compliance.shell.screenshots import docs_app
 from compliance.shell.stack import stack_app
 from emulator.cli import emulator_app
 
@@ -107,6 +108,7 @@ app.command("preflight")(preflight_command)
 app.add_typer(evidence_app, name="evidence")
 app.command("case-step")(case_step_command)
 app.add_typer(stack_app, name="stack")
+app.add_typer(docs_app, name="docs")
 
 
 def main() -> None:
