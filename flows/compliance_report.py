@@ -27,7 +27,17 @@ HEADLINES = (
 )
 
 
-@flow(name="compliance-report", log_prints=False)
+def _run_name() -> str:
+    """"Compliance report 2026-12-01" in run lists (see compliance.run_names)."""
+    from prefect.runtime import flow_run
+
+    from compliance.run_names import report_run_name
+    from compliance.settings import get_settings
+
+    return report_run_name(dict(flow_run.parameters), datetime.now(UTC), get_settings().tz)
+
+
+@flow(name="compliance-report", log_prints=False, flow_run_name=_run_name)
 @stops_on_configuration_error
 def compliance_report(now: datetime | None = None) -> dict[str, object]:
     """Build the workbook from the store, keep it in Drive for named people, email it to the superintendent."""

@@ -34,6 +34,16 @@ from tasks.social import audit_social_site  # noqa: E402
 SITES_PER_CONSENT_TASK = 50
 
 
+def _run_name() -> str:
+    """"Nightly 2026-12-01 — websites included" in run lists (see compliance.run_names)."""
+    from prefect.runtime import flow_run
+
+    from compliance.run_names import nightly_run_name
+    from compliance.settings import get_settings
+
+    return nightly_run_name(dict(flow_run.parameters), datetime.now(UTC), get_settings().tz)
+
+
 def _total(per_site: list[dict[str, object]]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for counts in per_site:
@@ -43,7 +53,7 @@ def _total(per_site: list[dict[str, object]]) -> dict[str, int]:
     return totals
 
 
-@flow(name="nightly", log_prints=False)
+@flow(name="nightly", log_prints=False, flow_run_name=_run_name)
 @stops_on_configuration_error
 def nightly(
     now: datetime | None = None,

@@ -37,7 +37,16 @@ class SiteAuditsFailed(RuntimeError):
     """Some of the nightly's site-audit runs did not complete: the nightly fails, naming them."""
 
 
-@flow(name="site-audit", log_prints=False)
+def _run_name() -> str:
+    """"Site audit: lincoln-es, roosevelt-ms" in run lists (see compliance.run_names)."""
+    from prefect.runtime import flow_run
+
+    from compliance.run_names import site_audit_run_name
+
+    return site_audit_run_name(dict(flow_run.parameters))
+
+
+@flow(name="site-audit", log_prints=False, flow_run_name=_run_name)
 @stops_on_configuration_error
 def site_audit(site_ids: list[str], now: datetime, night: str) -> dict[str, int]:
     """Crawl these sites politely and judge their photos against consent, for the nightly run ``night``.

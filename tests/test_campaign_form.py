@@ -131,3 +131,21 @@ def test_progress_line_estimates_from_the_measured_pace() -> None:
     )
     assert progress_line(700, 700, 350.0).endswith("; done")
     assert progress_line(690, 700, 60.0).endswith("; under a minute left")
+
+
+def test_runs_of_the_other_jobs_are_named_for_what_they_are() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from compliance.run_names import nightly_run_name, report_run_name, site_audit_run_name
+
+    la = ZoneInfo("America/Los_Angeles")
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # 02:00 in the district
+    assert nightly_run_name({}, start, la) == "Nightly 2026-12-01 — websites included"
+    roster_only = "Nightly 2026-12-01 — roster, acknowledgements and mail only"
+    assert nightly_run_name({"crawl": False}, start, la) == roster_only
+    replay = {"now": "2026-09-02T09:00:00+00:00"}
+    assert nightly_run_name(replay, start, la) == "Nightly 2026-09-02 — websites included (replay)"
+    assert report_run_name({}, datetime(2026, 12, 1, 2, 0, tzinfo=UTC), la) == "Compliance report 2026-11-30"
+    assert site_audit_run_name({"site_ids": ["a", "b"]}) == "Site audit: a, b"
+    assert site_audit_run_name({"site_ids": list("abcde")}) == "Site audit: a, b, c and 2 more"
