@@ -24,7 +24,9 @@ class EmulatorAdminError(RuntimeError):
 class EmulatorAdmin:
     """Seed data, submit form responses, read sent mail, inject faults, move the clock, read stats."""
 
-    def __init__(self, base_url: str, ca_path: Path | str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, ca_path: Path | str | None = None, timeout: float = 300.0) -> None:
+        # A safety net only: reading thousands of sent messages on a loaded 2-core machine took over 30 s, and
+        # a drill must not fail because the machine was busy (nothing here is a timing measurement).
         self.base_url = base_url.rstrip("/")
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_path)) if ca_path else True
         self._client = httpx.Client(base_url=self.base_url + "/_emulator", verify=verify, timeout=timeout)
