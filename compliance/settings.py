@@ -53,6 +53,9 @@ class ProfileError(ConfigurationError):
 
 
 _HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+# A social_exports entry naming a Drive folder: "drive:" and the folder id from its address (drive/folders/<id>).
+DRIVE_PREFIX = "drive:"
+_DRIVE_ID = re.compile(r"[A-Za-z0-9_-]{10,100}")
 
 
 class Site(BaseModel):
@@ -79,7 +82,12 @@ class Site(BaseModel):
     # District-sponsored social media (AR 1114 II.3): the site's YouTube channels (channel ids "UC..."), its
     # Blogger blogs (blog addresses or numeric ids) and the folders the communications office drops platform
     # exports in (Facebook/Instagram "Download your information" JSON, X archive; relative to the profile).
+    # An entry is a channel id, or a table ``{id = "UC...", owner = "media@school.org"}`` for a channel the school
+    # owns: its owner's mailbox lands in ``youtube_owners`` and the channel is read as that owner (delegated,
+    # youtube.readonly), unlisted and private videos included. ``social_exports`` entries are folders relative
+    # to the profile or ``drive:<folder id>`` (a Drive folder shared with the admin subject).
     youtube_channels: list[str] = Field(default_factory=list)
+    youtube_owners: dict[str, EmailStr] = Field(default_factory=dict)
     blogs: list[str] = Field(default_factory=list)
     social_exports: list[str] = Field(default_factory=list)
     # The consent purpose each channel is judged against: videos need "video" consent unless the district
@@ -88,6 +96,55 @@ class Site(BaseModel):
     youtube_purpose: ConsentPurpose = "video"
     blog_purpose: ConsentPurpose = "website"
     social_export_purpose: ConsentPurpose = "social_media"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _channel_owners(cls, data: Any) -> Any:
+        # ``{id, owner}`` tables are split into the id list and ``youtube_owners`` so every reader of
+        # ``youtube_channels`` keeps seeing channel ids; the owner decides how the channel is read.
+        if not isinstance(data, dict) or not isinstance(data.get("youtube_channels"), list):
+            return data
+        ids: list[Any] = []
+        owners = dict(data.get("youtube_owners") or {})
+        for entry in data["youtube_channels"]:
+            if isinstance(entry, dict):
+                extra = sorted(set(entry) - {"id", "owner"})
+                if extra or "id" not in entry:
+                    raise ValueError(
+                        "youtube_channels entries are channel ids or tables {id = \"UC...\", owner = \"mailbox\"}"
+                        + (f", not keys {', '.join(extra)}" if extra else "")
+                    )
+                ids.append(entry["id"])
+                if entry.get("owner"):
+                    owners[str(entry["id"]).strip()] = entry["owner"]
+            else:
+                ids.append(entry)
+        return {**data, "youtube_channels": ids, "youtube_owners": owners}
+
+    @model_validator(mode="after")
+    def _owners_name_channels(self) -> Site:
+        unknown = sorted(set(self.youtube_owners) - set(self.youtube_channels))
+        if unknown:
+            raise ValueError(f"youtube_owners names channels that are not youtube_channels of site {self.id}: "
+                             f"{', '.join(unknown)}")
+        return self
+
+    def youtube_owner(self, channel_id: str) -> str | None:
+        """The mailbox that owns ``channel_id`` (read as that owner), or None: public data with the API key."""
+        owner = self.youtube_owners.get(channel_id)
+        return str(owner).lower() if owner else None
+
+    def drive_export_folders(self) -> list[str]:
+        """Drive folder ids of the site's ``drive:<folder id>`` export entries."""
+        return [e.split(":", 1)[1].strip() for e in self.social_exports if e.startswith(DRIVE_PREFIX)]
+
+    @field_validator("social_exports")
+    @classmethod
+    def _export_entries(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if v.startswith(DRIVE_PREFIX) and not _DRIVE_ID.fullmatch(v.split(":", 1)[1].strip())]
+        if bad:
+            raise ValueError(f"social_exports: {bad[0]!r} is not drive:<folder id> (the id from the folder's address)")
+        return [v.strip() for v in value]
 
     @field_validator("youtube_channels")
     @classmethod

@@ -49,7 +49,8 @@ class KeyRing:
     def __init__(self) -> None:
         # Who may be impersonated: answers None when the subject is fine, else Google's refusal text. Set by the
         # Workspace (from its Directory); None accepts every subject.
-        self.subject_check: Callable[[str], str | None] | None = None
+        # A tuple ``(error, description)`` is refused with that OAuth error instead of invalid_grant.
+        self.subject_check: Callable[[str], str | tuple[str, str] | None] | None = None
         # Admin console > Security > API controls > Domain-wide delegation: client id -> scopes it was granted.
         # None (the default) means every client is authorized for every scope.
         self.delegation: dict[str, frozenset[str]] | None = None
@@ -153,6 +154,8 @@ class KeyRing:
                     "for any of the scopes requested.",
                 )
             refusal = self.subject_check(str(subject)) if self.subject_check else None
+            if isinstance(refusal, tuple):
+                raise TokenError(*refusal)
             if refusal:
                 raise TokenError("invalid_grant", refusal)
         token = "ya29.emu-" + secrets.token_urlsafe(32)

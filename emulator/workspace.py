@@ -104,6 +104,17 @@ API_KEY_METHODS = frozenset(
 _DAILY_QUOTAS: dict[str, str] = {"youtube.v3": "youtube_daily_units", "blogger.v3": "blogger_daily_requests"}
 
 
+def project_of(client_email: str) -> str:
+    """The Cloud project a call is charged to: an API key's project, or a service account's
+    (``name@<project>.iam.gserviceaccount.com``): a channel read as its owner spends the same project's units."""
+    if client_email.startswith("project:"):
+        return client_email.removeprefix("project:")
+    domain = client_email.rpartition("@")[2]
+    if domain.endswith(".iam.gserviceaccount.com"):
+        return domain.split(".", 1)[0]
+    return client_email
+
+
 def _json_response(value: Any, status: int = 200) -> Response:
     # no indent: json's C encoder only runs without it (a 500-user page is ~10x faster)
     return Response(status, json.dumps(value, ensure_ascii=False).encode())
@@ -189,13 +200,19 @@ class Workspace:
         domain = address.rpartition("@")[2]
         return domain in CONSUMER_DOMAINS or address in self.google_accounts
 
-    def _subject_refusal(self, subject: str) -> str | None:
+    def _subject_refusal(self, subject: str) -> str | tuple[str, str] | None:
         # Domain-wide delegation to an address of the organisation that is not an active user fails at the token
-        # endpoint with invalid_grant (Google answers "Invalid email or User ID"); other domains are not modelled.
-        # Suspended users are always refused; an address missing from the Directory only when
-        # ``refuse_unknown_subjects`` (LocalDistrict turns it on; bare fixtures delegate to made-up admins).
+        # endpoint with invalid_grant (Google answers "Invalid email or User ID"). Suspended users are always
+        # refused; an address missing from the Directory only when ``refuse_unknown_subjects`` (LocalDistrict turns
+        # it on; bare fixtures delegate to made-up admins). With it on, a subject of another domain (a personal
+        # gmail.com account, another district) is refused as Google does: the domain's delegation does not reach
+        # it, unauthorized_client.
         subject = subject.lower()
-        if subject.rpartition("@")[2] not in self.directory_domains():
+        domains = self.directory_domains()
+        if subject.rpartition("@")[2] not in domains:
+            if self.refuse_unknown_subjects and domains:
+                return ("unauthorized_client", "Client is unauthorized to retrieve access tokens using this method, "
+                        "or client not authorized for any of the scopes requested.")
             return None
         user = self.directory.find(subject)
         if (user is None and self.refuse_unknown_subjects) or (user is not None and user.get("suspended")):
@@ -339,7 +356,7 @@ class Workspace:
         if attr is None:
             return
         cost = UNIT_COSTS.get(spec.id, 1)
-        project = token.client_email.removeprefix("project:")
+        project = project_of(token.client_email)
         key = (spec.api, project, pacific_day(now))
         with self.lock:
             used = self.daily_units.get(key, 0)

@@ -1,4 +1,5 @@
-"""Typed YouTube Data API v3 and Blogger API v3 reads of public channels and blogs (the project's API key).
+"""Typed YouTube Data API v3 and Blogger API v3 reads of public channels and blogs (the project's API key), and
+of channels a school owns (as the owner mailbox, delegated, youtube.readonly).
 
 Every call goes through :func:`compliance.google.retry.execute` with ``clients.policy``. The methods and parts
 are chosen for the nightly audit's budget: one ``channels.list`` and one ``playlistItems.list`` per 50 uploads
@@ -34,9 +35,19 @@ class CallCounter:
         self.youtube_units += units
 
 
-def channel_uploads(clients: GoogleClients, channel_id: str, counter: CallCounter) -> dict[str, str] | None:
-    """The channel's title and uploads playlist id, or None when YouTube knows no such channel."""
-    service = clients.public("youtube")
+def _youtube(clients: GoogleClients, owner: str | None) -> Any:
+    # The owner's delegated token (youtube.readonly) for a channel the school owns, else the project's API key.
+    return clients.youtube_owner(owner) if owner else clients.public("youtube")
+
+
+def channel_uploads(
+    clients: GoogleClients, channel_id: str, counter: CallCounter, owner: str | None = None
+) -> dict[str, str] | None:
+    """The channel's title and uploads playlist id, or None when YouTube knows no such channel.
+
+    ``owner``: read as the mailbox that owns the channel (delegated) instead of with the API key.
+    """
+    service = _youtube(clients, owner)
     counter.add("youtube.channels.list", 1)
     page = execute(
         service.channels().list(part="snippet,contentDetails", id=channel_id, maxResults=1), policy=clients.policy
@@ -51,9 +62,12 @@ def channel_uploads(clients: GoogleClients, channel_id: str, counter: CallCounte
     }
 
 
-def playlist_items(clients: GoogleClients, playlist_id: str, counter: CallCounter) -> Iterator[dict[str, Any]]:
-    """Every item of a playlist (an uploads playlist: the channel's public videos, newest first), 50 a page."""
-    service = clients.public("youtube")
+def playlist_items(
+    clients: GoogleClients, playlist_id: str, counter: CallCounter, owner: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every item of a playlist (an uploads playlist: the channel's public videos, newest first), 50 a page;
+    read as the channel's ``owner``, its unlisted and private videos too."""
+    service = _youtube(clients, owner)
 
     def listing(**params: Any) -> Any:
         counter.add("youtube.playlistItems.list", 1)
@@ -65,12 +79,14 @@ def playlist_items(clients: GoogleClients, playlist_id: str, counter: CallCounte
     )
 
 
-def videos(clients: GoogleClients, video_ids: Sequence[str], counter: CallCounter) -> list[dict[str, Any]]:
+def videos(
+    clients: GoogleClients, video_ids: Sequence[str], counter: CallCounter, owner: str | None = None
+) -> list[dict[str, Any]]:
     """``Video`` resources (snippet: title, description, tags, thumbnails; status) of the ids, 50 a call.
 
-    Ids YouTube no longer serves (deleted, made private) are simply absent from the answer.
+    Ids YouTube no longer serves (deleted, made private to someone other than ``owner``) are simply absent.
     """
-    service = clients.public("youtube")
+    service = _youtube(clients, owner)
     out: list[dict[str, Any]] = []
     for start in range(0, len(video_ids), VIDEOS_PER_CALL):
         chunk = list(video_ids[start : start + VIDEOS_PER_CALL])

@@ -33,6 +33,8 @@ API_TABLE: dict[str, tuple[str, str, str, str]] = {
     "gmail": ("gmail", "v1", "https://gmail.googleapis.com/", "batch/gmail/v1"),
     "directory": ("admin", "directory_v1", "https://admin.googleapis.com/", "batch/admin/directory_v1"),
     "drive": ("drive", "v3", "https://www.googleapis.com/", "batch/drive/v3"),
+    # Drive again, with drive.readonly: only for the export folders the communications office fills by hand.
+    "drive_exports": ("drive", "v3", "https://www.googleapis.com/", "batch/drive/v3"),
     "sheets": ("sheets", "v4", "https://sheets.googleapis.com/", "batch"),
     "forms": ("forms", "v1", "https://forms.googleapis.com/", "batch"),
     "youtube": ("youtube", "v3", "https://youtube.googleapis.com/", "batch"),
@@ -41,7 +43,7 @@ API_TABLE: dict[str, tuple[str, str, str, str]] = {
 # Public data read with the project's API key (``settings.google.api_key``), no delegated identity.
 PUBLIC_APIS = frozenset({"youtube", "blogger"})
 # Drive's discovery document has servicePath "drive/v3/"; api_endpoint replaces rootUrl + servicePath.
-_SERVICE_PATH = {"drive": "drive/v3/"}
+_SERVICE_PATH = {"drive": "drive/v3/", "drive_exports": "drive/v3/"}
 
 
 GMAIL_SEND_UNITS = 100  # quota units of messages.send (Gmail API usage limits)
@@ -208,6 +210,21 @@ class GoogleClients:
                 cache_discovery=False,
             )
         return cache[ckey]
+
+    def youtube_owner(self, owner: str) -> Any:
+        """YouTube as the mailbox that owns a school's channel (delegated, youtube.readonly): the channel's
+        unlisted and private videos are listed too, which no API key sees."""
+        if not owner:
+            raise ValueError("youtube_owner() needs the channel owner's mailbox")
+        return self.service("youtube", owner)
+
+    def drive_exports(self, subject: str | None = None) -> Any:
+        """Drive v3 read-only (drive.readonly), as ``subject`` or ``google.admin_subject``: export folders only.
+
+        Why not ``drive()``: drive.file reaches only files this app created or opened, and exports are uploaded
+        by a person, so listing their folder needs read access to what the subject was shared.
+        """
+        return self.service("drive_exports", subject or self.default_subject())
 
     def directory(self, subject: str | None = None) -> Any:
         """Admin SDK Directory (read-only users and org units), as ``subject`` or ``google.admin_subject``."""

@@ -32,6 +32,12 @@ DIRECTORY_SCOPES: tuple[str, ...] = (
 DRIVE_SCOPES: tuple[str, ...] = (_AUTH + "drive.file",)  # only files this app created or was given
 SHEETS_SCOPES: tuple[str, ...] = (_AUTH + "spreadsheets.readonly",)
 FORMS_SCOPES: tuple[str, ...] = (_AUTH + "forms.body", _AUTH + "forms.responses.readonly")
+# A school's own YouTube channel, read as its owner mailbox: read-only, and it lists the owner's unlisted and
+# private uploads too (an API key sees public videos only).
+YOUTUBE_SCOPES: tuple[str, ...] = (_AUTH + "youtube.readonly",)
+# Platform exports the communications office drops in a Drive folder: files a person uploaded are not the app's,
+# so drive.file cannot reach them; read-only Drive, used for that folder listing and download only.
+DRIVE_EXPORT_SCOPES: tuple[str, ...] = (_AUTH + "drive.readonly",)
 
 SCOPES_BY_API: dict[str, tuple[str, ...]] = {
     "gmail": GMAIL_SCOPES,
@@ -39,6 +45,8 @@ SCOPES_BY_API: dict[str, tuple[str, ...]] = {
     "drive": DRIVE_SCOPES,
     "sheets": SHEETS_SCOPES,
     "forms": FORMS_SCOPES,
+    "youtube": YOUTUBE_SCOPES,
+    "drive_exports": DRIVE_EXPORT_SCOPES,
 }
 
 
@@ -131,11 +139,13 @@ def authorized_http(
 
 __all__ = [
     "DIRECTORY_SCOPES",
+    "DRIVE_EXPORT_SCOPES",
     "DRIVE_SCOPES",
     "FORMS_SCOPES",
     "GMAIL_SCOPES",
     "SCOPES_BY_API",
     "SHEETS_SCOPES",
+    "YOUTUBE_SCOPES",
     "CredentialsError",
     "auth_request",
     "authorized_http",

@@ -10,6 +10,7 @@ channel's purpose (``video`` for YouTube unless the profile says otherwise, ``we
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session
@@ -69,7 +70,8 @@ def read_site(
         assert clients is not None
         account = account_row(session, site_id, Platform.YOUTUBE, channel_id)
         read = youtube.read_channel(clients, channel_id, known_versions(session, account), counter,
-                                    full_read_at=account.full_read_at, now=now)
+                                    full_read_at=account.full_read_at, now=now, owner=site.youtube_owner(channel_id),
+                                    domain=settings.district.domain)
         add({"youtube videos " + k: v for k, v in apply_read(session, account, read, now,
                                                                full=bool(read.counts.get("full read"))).items()})
         add({"accounts held": int(read.held_reason is not None), **{f"youtube {k}": v for k, v in read.counts.items()}})
@@ -113,7 +115,11 @@ def judge_site(
     purpose = purpose_of(site, platform)
     items = live_items(session, site_id, platform)
     matched: list[tuple[str, str, list, str]] = []  # (url, image_url, matches, kind)
+    hidden: dict[str, str] = {}  # url -> privacyStatus of a video only its owner (or its link) shows
     for item in items:
+        privacy = (item.evidence or {}).get("privacy")
+        if privacy and privacy != "public":
+            hidden[item.url] = str(privacy)
         appearances = [(a["image_url"], dict(a["texts"])) for a in (item.evidence or {}).get("appearances", [])]
         if platform == Platform.BLOGGER:
             found, _ = match_appearances([(site_id, item.url, img, texts) for img, texts in appearances], index)
@@ -126,8 +132,15 @@ def judge_site(
     consents = load_consents(session, {m.student_id for _, _, ms, _ in matched for m in ms})
     out: list[Judgement] = []
     for url, img, ms, kind in matched:
-        out += judge_matches(site_id, url, img, ms, consents, on, school_year_start=settings.district.school_year_start,
-                             purpose=purpose, kind=kind, platform=platform)
+        judged = judge_matches(site_id, url, img, ms, consents, on,
+                               school_year_start=settings.district.school_year_start, purpose=purpose, kind=kind,
+                               platform=platform)
+        if url in hidden:
+            # Judged as any video (a link shared with a class is a publication), and said to be unlisted or private
+            # so whoever takes it down knows where to look in YouTube Studio.
+            judged = [replace(j, evidence=f"{hidden[url]} video; {j.evidence}")
+                      for j in judged]
+        out += judged
     return out
 
 

@@ -24,9 +24,16 @@ class ItemRead:
     version: str
     kind: str = FindingKind.POST
     appearances: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # YouTube's privacyStatus of a video read as the channel's owner (public, unlisted, private); None otherwise.
+    privacy: str | None = None
 
     def evidence(self) -> dict[str, Any]:
-        return {"appearances": [{"image_url": url, "texts": dict(texts)} for url, texts in self.appearances]}
+        out: dict[str, Any] = {
+            "appearances": [{"image_url": url, "texts": dict(texts)} for url, texts in self.appearances]
+        }
+        if self.privacy:
+            out["privacy"] = self.privacy
+        return out
 
 
 @dataclass
