@@ -15,7 +15,7 @@ from typing import Any
 from emulator.auth import AccessToken
 from emulator.clock import rfc3339
 from emulator.core import Call, Context, Result, decode_token, encode_token
-from emulator.errors import ApiError, bad_request
+from emulator.errors import ApiError, bad_request, insufficient_scopes
 
 GOOGLE_DOC = "application/vnd.google-apps.document"
 GOOGLE_SHEET = "application/vnd.google-apps.spreadsheet"
@@ -33,6 +33,8 @@ _AUTH = "https://www.googleapis.com/auth/"
 # that were opened with / shared to the app (Google: "Choose Google Drive API scopes": drive.file is per-file access
 # to files the app created or the user opened with it). Each API's own broad scopes count for that API's files.
 DRIVE_WIDE = frozenset({_AUTH + "drive", _AUTH + "drive.readonly", _AUTH + "drive.metadata.readonly"})
+# Scopes that may download a file's content (drive.metadata.readonly may not).
+CONTENT_SCOPES = frozenset({_AUTH + "drive", _AUTH + "drive.readonly", _AUTH + "drive.file", _AUTH + "drive.appdata"})
 SHEETS_WIDE = DRIVE_WIDE | {_AUTH + "spreadsheets", _AUTH + "spreadsheets.readonly"}
 FORMS_WIDE = DRIVE_WIDE | {_AUTH + "forms.body", _AUTH + "forms.body.readonly", _AUTH + "forms.responses.readonly"}
 # Addresses Google knows as Google accounts without a Directory entry (consumer accounts).
@@ -225,14 +227,26 @@ class Drive:
             extra={"locationType": "parameter", "location": location},
         )
 
-    def role(self, f: DriveFile, subject: str, *, published: bool = False) -> str | None:
+    def _parent_folders(self, f: DriveFile) -> list[DriveFile]:
+        return [p for p in (self.files.get(pid) for pid in f.parents) if p is not None and p.mime_type == GOOGLE_FOLDER]
+
+    def role(self, f: DriveFile, subject: str, *, published: bool = False, _depth: int = 0) -> str | None:
         """The best role ``subject`` holds on ``f`` (owner, direct, domain or anyone-with-link), or None.
 
         Permissions in the ``published`` view (form responders) grant no Drive access; with ``published=True``
-        only those count (who may respond to a form).
+        only those count (who may respond to a form). A folder's permissions are inherited by what it holds, as
+        in Drive (a file dropped in a folder shared with someone is theirs to read); the folder's owner holds
+        the files others put in it as a writer, never as their owner.
         """
         subject = subject.lower()
         best: str | None = None
+        if not published and _depth < 20:
+            for folder in self._parent_folders(f):
+                inherited = self.role(folder, subject, _depth=_depth + 1)
+                if inherited == "owner":
+                    inherited = "writer"
+                if inherited and (best is None or _RANK[inherited] > _RANK[best]):
+                    best = inherited
         for perm in f.permissions:
             if (perm.get("view") == "published") != published:
                 continue
@@ -246,6 +260,12 @@ class Drive:
             if hit and (best is None or _RANK[perm["role"]] > _RANK[best]):
                 best = perm["role"]
         return best
+
+    def _given(self, f: DriveFile, subject: str, _depth: int = 0) -> bool:
+        """Owned by or shared with ``subject`` (or its domain), directly or through a folder holding it."""
+        if f.owner == subject or any(_grants(p, subject) for p in f.permissions):
+            return True
+        return _depth < 20 and any(self._given(p, subject, _depth + 1) for p in self._parent_folders(f))
 
     def reaches(self, f: DriveFile, token: AccessToken, wide: frozenset[str]) -> bool:
         """True when the token's scopes reach ``f``: a wide scope, or ``drive.file`` and the app has the file."""
@@ -428,6 +448,9 @@ class Drive:
     def get(self, call: Call) -> Any:
         f = self._file(call)
         if call.query.get("alt") == "media":
+            if not call.token.scopes & CONTENT_SCOPES:
+                # metadata scopes list and describe files but never download them (Drive API scopes table)
+                raise insufficient_scopes("drive.googleapis.com", call.spec.id)
             if f.mime_type.startswith("application/vnd.google-apps."):
                 raise ApiError(
                     403,
@@ -490,7 +513,7 @@ class Drive:
             for f in self.files.values()
             if self.reaches(f, call.token, DRIVE_WIDE)
             and self.role(f, call.subject) is not None
-            and (f.owner == call.subject or any(_grants(p, call.subject) for p in f.permissions))
+            and self._given(f, call.subject)
             and all(p(f) for p in preds)
         ]
         if "trashed" not in call.query.get("q", ""):

@@ -28,7 +28,7 @@ def audit_social_site(site_id: str, now: datetime) -> dict[str, int]:
     """Read what changed on one site's channels, blogs and exports, then judge its live items against consent."""
     settings = resources.settings()
     site = settings.site(site_id)
-    clients = resources.google() if site.youtube_channels or site.blogs else None
+    clients = resources.google() if site.youtube_channels or site.blogs or site.drive_export_folders() else None
     alumni = (
         alumni_names(resources.load_source(settings.sis_alumni_export), settings.sis_alumni_export)
         if settings.sis_alumni_export

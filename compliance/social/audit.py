@@ -9,25 +9,31 @@ channel's purpose (``video`` for YouTube unless the profile says otherwise, ``we
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.consent import load_consents, read_students
 from compliance.google.channels import CallCounter
 from compliance.google.clients import GoogleClients
+from compliance.models import SocialAccount
 from compliance.photos.findings import Judgement, apply_judgements, identify, judge_matches, match_appearances
 from compliance.photos.matching import NameIndex
-from compliance.settings import Settings, Site
-from compliance.social import blogger, exports, youtube
+from compliance.settings import DRIVE_PREFIX, Settings, Site
+from compliance.social import blogger, drive_exports, exports, youtube
 from compliance.social.items import AccountRead, ItemRead
 from compliance.social.store import account_row, apply_read, known_versions, live_items
 from compliance.tabular import Source
 from compliance.vocabulary import SOCIAL_PLATFORMS, FindingKind, Platform
 
 EXPORT_PLATFORMS = (Platform.FACEBOOK, Platform.INSTAGRAM, Platform.X)
+# The account row of a Drive export folder itself: keeps the listing's version, never items or a held reason.
+EXPORT_FOLDER = "export"
+logger = logging.getLogger(__name__)
 
 
 def purpose_of(site: Site, platform: str) -> str:
@@ -50,12 +56,78 @@ def _export_read(posts: Sequence[exports.ExportPost]) -> AccountRead:
     return read
 
 
+def _store_export(
+    session: Session, site_id: str, folder: str, found: exports.ExportRead, now: datetime,
+    extra_problems: Sequence[tuple[str, str]] = (),
+) -> dict[str, int]:
+    """Store what an export folder held, per platform (a platform whose newest export is broken is held)."""
+    problems = list(extra_problems) + list(found.problems)
+    totals = {"export problems": len(problems)}
+    for platform in EXPORT_PLATFORMS:
+        if platform not in found.posts and platform not in found.errors:
+            continue
+        account = account_row(session, site_id, platform, folder)
+        if platform in found.errors:
+            read = AccountRead(complete=False, held_reason=found.errors[platform])
+        else:
+            read = _export_read(found.posts[platform])
+            read.title = found.sources[platform]
+        read.problems = problems
+        for k, v in apply_read(session, account, read, now).items():
+            totals[f"{platform} posts {k}"] = totals.get(f"{platform} posts {k}", 0) + v
+        totals["accounts held"] = totals.get("accounts held", 0) + int(read.held_reason is not None)
+    return totals
+
+
+def _folder_accounts(session: Session, site_id: str, folder: str) -> list[SocialAccount]:
+    return list(session.scalars(select(SocialAccount).where(
+        SocialAccount.site_id == site_id, SocialAccount.account == folder,
+        SocialAccount.platform.in_([str(p) for p in EXPORT_PLATFORMS]))))
+
+
+def _drive_folder(
+    session: Session, clients: GoogleClients, site_id: str, folder: str, now: datetime
+) -> dict[str, int]:
+    """A ``drive:<folder id>`` entry: downloaded and read only when its listing changed (``drive_exports``).
+
+    The listing's version is kept on the folder's own account row (platform ``export``, never holding items);
+    a folder not shared with the admin subject, or not listable tonight, holds the folder's platform accounts
+    with the reason (their posts stay as last read) and is logged with the fix.
+    """
+    state = account_row(session, site_id, EXPORT_FOLDER, folder)
+    folder_id = folder.removeprefix(DRIVE_PREFIX).strip()
+    try:
+        result = drive_exports.read_drive_folder(clients, folder_id, last_version=state.resolved_id)
+    except drive_exports.FolderNotShared as exc:
+        result = drive_exports.DriveFolderRead(held_reason=str(exc))
+    state.audited_at = now
+    if result.held_reason is not None:
+        logger.warning("site %s: %s", site_id, result.held_reason)
+        for account in _folder_accounts(session, site_id, folder):
+            account.held_reason, account.audited_at = result.held_reason, now
+        return {"export folders held": 1, **result.counts}
+    state.title = result.title[:500]
+    state.counts = {**result.counts, "problems": len(result.problems)}
+    if result.unchanged or result.read is None:
+        for account in _folder_accounts(session, site_id, folder):
+            account.audited_at = now
+            if (account.held_reason or "").startswith(drive_exports.HELD_PREFIX):
+                account.held_reason = None  # held for the folder (not shared, not listable), which is read again
+        session.flush()
+        return {"export folders unchanged": 1, **result.counts}
+    totals = _store_export(session, site_id, folder, result.read, now, result.problems)
+    state.resolved_id = result.version
+    session.flush()
+    return {**totals, **result.counts}
+
+
 def read_site(
     session: Session, settings: Settings, clients: GoogleClients | None, site_id: str, now: datetime
 ) -> dict[str, int]:
     """Read every account of the site and store what changed; counts by what happened (no names).
 
-    ``clients`` may be None when the site has no YouTube channel or blog (exports need no Google call).
+    ``clients`` may be None when the site has no YouTube channel, blog or Drive export folder (local export
+    folders need no Google call).
     Accounts that could not be read tonight keep their items and say why in ``SocialAccount.held_reason``.
     """
     site = settings.site(site_id)
@@ -83,20 +155,11 @@ def read_site(
         add({"accounts held": int(read.held_reason is not None), "problems": len(read.problems),
              **{f"blog {k}": v for k, v in read.counts.items()}})
     for folder in site.social_exports:
-        found = exports.read_export_folder(settings.input_path(folder))
-        add({"export problems": len(found.problems)})
-        for platform in EXPORT_PLATFORMS:
-            if platform not in found.posts and platform not in found.errors:
-                continue
-            account = account_row(session, site_id, platform, folder)
-            if platform in found.errors:
-                read = AccountRead(complete=False, held_reason=found.errors[platform])
-            else:
-                read = _export_read(found.posts[platform])
-                read.title = found.sources[platform]
-            read.problems = list(found.problems)
-            add({f"{platform} posts " + k: v for k, v in apply_read(session, account, read, now).items()})
-            add({"accounts held": int(read.held_reason is not None)})
+        if folder.startswith(DRIVE_PREFIX):
+            assert clients is not None
+            add(_drive_folder(session, clients, site_id, folder, now))
+            continue
+        add(_store_export(session, site_id, folder, exports.read_export_folder(settings.input_path(folder)), now))
     add({f"calls {k}": v for k, v in counter.calls.items()})
     add({"youtube units": counter.youtube_units})
     return totals
