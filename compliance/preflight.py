@@ -99,7 +99,18 @@ def _identities(settings: Settings) -> list[tuple[str, str | None]]:
     admin = settings.google.admin_subject
     pairs: list[tuple[str, str | None]] = [(api, admin) for api in ("directory", "drive", "sheets", "forms")]
     pairs += [("gmail", str(sender)) for sender in settings.senders]
+    # Drive export folders are read as the admin subject with drive.readonly; a school's own YouTube channel as
+    # its owner mailbox with youtube.readonly.
+    if any(site.drive_export_folders() for site in settings.sites):
+        pairs.append(("drive_exports", admin))
+    pairs += [("youtube", owner) for owner in sorted({o for _, _, o in owned_channels(settings)})]
     return pairs
+
+
+def owned_channels(settings: Settings) -> list[tuple[str, str, str]]:
+    """Every YouTube channel the profile reads as its owner, as (site id, channel id, owner mailbox)."""
+    return [(site.id, cid, owner) for site in settings.sites for cid in site.youtube_channels
+            if (owner := site.youtube_owner(cid))]
 
 
 def check_tokens(settings: Settings, clients: GoogleClients) -> list[Check]:
@@ -186,6 +197,48 @@ def check_sheets(settings: Settings, clients: GoogleClients) -> list[Check]:
             out.append(_failure(name, exc, _api_fix(exc, "sheets", "retry; if it persists check the sheet id")))
         else:
             out.append(Check(name, True, f"{len(tabs)} tab(s)"))
+    return out
+
+
+# -- social media read with delegation ------------------------------------------------------------------------
+
+
+def check_social(settings: Settings, clients: GoogleClients) -> list[Check]:
+    """Each Drive export folder opens for the admin subject, and each owned channel is its owner's."""
+    from compliance.errors import ConfigurationError
+    from compliance.google.retry import execute
+    from compliance.social import drive_exports
+
+    admin = settings.google.admin_subject
+    out: list[Check] = []
+    for site in settings.sites:
+        for folder_id in site.drive_export_folders():
+            name = f"Drive export folder {folder_id} ({site.id}) readable"
+            try:
+                title = drive_exports.folder_title(clients, folder_id, admin)
+            except drive_exports.FolderNotShared as exc:
+                out.append(Check(name, False, f"not found for {admin}", str(exc)))
+            except ConfigurationError as exc:
+                out.append(Check(name, False, str(exc)[:300], f"{DELEGATION_PATH}: add "
+                                 f"{', '.join(creds_mod.DRIVE_EXPORT_SCOPES)} to the pipeline's client ID"))
+            except GoogleApiError as exc:
+                out.append(_failure(name, exc, "retry; if it persists check the folder id"))
+            else:
+                out.append(Check(name, True, f"folder {title!r} opens with drive.readonly"))
+    for site_id, channel_id, owner in owned_channels(settings):
+        name = f"YouTube channel {channel_id} ({site_id}) read as {owner}"
+        fix = (f"{owner} must own channel {channel_id} (YouTube Studio > Settings > Permissions, or the Brand "
+               "Account's owner); name the mailbox that owns it in youtube_channels")
+        try:
+            page = execute(clients.youtube_owner(owner).channels().list(part="id", mine=True, maxResults=50),
+                           policy=clients.policy)
+        except GoogleApiError as exc:
+            out.append(_failure(name, exc, _api_fix(exc, "youtube", fix)))
+        else:
+            owned = {str(c.get("id")) for c in page.get("items") or []}
+            out.append(Check(name, channel_id in owned,
+                             "the owner's channels include it" if channel_id in owned else
+                             f"{owner} owns {len(owned)} channel(s), not this one", "" if channel_id in owned else fix))
     return out
 
 
@@ -389,6 +442,7 @@ def run_preflight(
         ("senders usable", lambda: check_senders(settings, clients, send_test=send_test)),
         ("form created, published and answerable by staff and community", lambda: check_form(settings, clients)),
         ("policy readable by an outside recipient", lambda: check_policy(settings, clients, published_policy)),
+        ("social media folders and owned channels", lambda: check_social(settings, clients)),
     ]
     for name, step in steps:
         results += _guarded(name, step)
@@ -430,8 +484,10 @@ __all__ = [
     "check_quotas",
     "check_senders",
     "check_sheets",
+    "check_social",
     "check_tokens",
     "configured_sheets",
+    "owned_channels",
     "published_policy_files",
     "run_preflight",
 ]
