@@ -37,6 +37,7 @@ from compliance.models import Site as SiteRow
 from compliance.roster import normalize_email
 from compliance.settings import Settings
 from compliance.vocabulary import (
+    HIDDEN_VIDEO_REMOVAL,
     TAKEDOWN_KINDS,
     CampaignStatus,
     DeliveryKind,
@@ -44,6 +45,7 @@ from compliance.vocabulary import (
     FindingState,
     Platform,
     Verdict,
+    hidden_video,
 )
 
 
@@ -292,6 +294,16 @@ class TakedownNotices:
             f.reminded_at = now
 
 
+def _where(f: Finding) -> dict[str, str]:
+    """The platform a finding is on and its own removal path; a video of the school's channel that is unlisted
+    or private says so, with the path that fits it."""
+    platform = Platform(f.platform or "website")
+    hidden = hidden_video(platform, f.evidence)
+    if hidden:
+        return {"platform_label": f"{platform.label}, {hidden} video", "removal": HIDDEN_VIDEO_REMOVAL[hidden]}
+    return {"platform_label": platform.label, "removal": platform.removal_path}
+
+
 def plan_takedown_notices(session: Session, settings: Settings, now: datetime) -> TakedownNotices:
     """Per site, new violations go to the site administrator and web contact (ids and reasons, no names);
     a reminder follows while they are still online after the configured days. Call :meth:`TakedownNotices.mark`
@@ -333,8 +345,7 @@ def plan_takedown_notices(session: Session, settings: Settings, now: datetime) -
                 "findings": [
                     {"page_url": f.page_url, "image_url": f.image_url, "student_id": f.student_id, "reason": f.reason,
                      "kind": f.kind or "photo", "channel": f.channel or "", "platform": f.platform or "website",
-                     "platform_label": Platform(f.platform or "website").label,
-                     "removal": Platform(f.platform or "website").removal_path}
+                     **_where(f)}
                     for f in batch
                 ],
                 "respond_by": (today + remind_after).isoformat(),

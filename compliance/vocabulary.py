@@ -352,6 +352,28 @@ _REMOVAL_PATHS = {
     Platform.X: "the post > ... (More) > Delete",
 }
 SOCIAL_PLATFORMS: tuple[Platform, ...] = tuple(p for p in Platform if p != Platform.WEBSITE)
+# A video of a school's own channel read as its owner may be unlisted or private: its finding's evidence begins
+# "unlisted video; " / "private video; " (no name in that part), and the takedown digest says so with the path
+# that fits (an unlisted video is still watched by anyone with its link; a private one is already hidden).
+HIDDEN_VIDEO_REMOVAL = {
+    "unlisted": "YouTube Studio > Content > the video > Visibility: Private (unlisted, anyone with the link can "
+                "still watch it), or Options > Delete forever",
+    "private": "YouTube Studio > Content > the video > Details: remove the name from the title, description and "
+               "tags (private: only the channel and the people it is shared with see it), or Options > Delete "
+               "forever",
+}
+
+
+def hidden_video_evidence(privacy: str, evidence: str) -> str:
+    """The evidence of a finding on a video that is not public: its privacyStatus first."""
+    return f"{privacy} video; {evidence}"
+
+
+def hidden_video(platform: str | None, evidence: str | None) -> str | None:
+    """``unlisted`` or ``private`` when a YouTube finding's evidence says so (:func:`hidden_video_evidence`)."""
+    if platform != Platform.YOUTUBE:
+        return None
+    return next((p for p in HIDDEN_VIDEO_REMOVAL if (evidence or "").startswith(f"{p} video; ")), None)
 
 
 class FindingState(StrEnum):

@@ -9,7 +9,7 @@ are not public.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import httplib2
 import pytest
@@ -20,7 +20,9 @@ from googleapiclient.errors import HttpError
 from sqlalchemy import select
 
 from compliance.errors import ConfigurationError
+from compliance.followup import plan_takedown_notices
 from compliance.google.clients import GoogleClients
+from compliance.mail import render_email
 from compliance.models import Finding, Site, SocialAccount, SocialItem, Student
 from compliance.photos.findings import roster_index
 from compliance.photos.matching import IndexCache
@@ -144,6 +146,17 @@ def test_an_owned_channel_is_read_as_its_owner_and_its_hidden_videos_are_judged(
         assert finding.verdict == "violation" and finding.page_url.endswith("v=unl00000001")
         assert finding.evidence.startswith("unlisted video; title:")
     assert owned.admin.stats()["quota_units"]["youtube.v3"] > 0  # the owner's calls spend the project's units
+
+    # the takedown digest says where the video is, that it is unlisted, and the removal path that fits
+    with store.session() as s:
+        notices = plan_takedown_notices(s, _settings(owned, OWNER), NOW)
+    (digest,) = [d for d in notices.digests if d.recipient == "a@x.org"]
+    variables = {**digest.context["vars"], "district_name": "T",
+                 "respond_by": date.fromisoformat(digest.context["vars"]["respond_by"])}
+    text = render_email(digest.context["template"], variables, "en")[1]
+    assert ("Where: YouTube, unlisted video (to remove it: YouTube Studio > Content > the video > Visibility: "
+            "Private (unlisted, anyone with the link can still watch it), or Options > Delete forever)") in text
+    assert STUDENT[1] not in text  # ids only, never the evidence that names the student
 
 
 def test_an_owner_outside_the_domain_holds_the_channel_and_says_why(owned: WorkspaceEmulator,

@@ -28,7 +28,7 @@ from compliance.social import blogger, drive_exports, exports, youtube
 from compliance.social.items import AccountRead, ItemRead
 from compliance.social.store import account_row, apply_read, known_versions, live_items
 from compliance.tabular import Source
-from compliance.vocabulary import SOCIAL_PLATFORMS, FindingKind, Platform
+from compliance.vocabulary import SOCIAL_PLATFORMS, FindingKind, Platform, hidden_video_evidence
 
 EXPORT_PLATFORMS = (Platform.FACEBOOK, Platform.INSTAGRAM, Platform.X)
 # The account row of a Drive export folder itself: keeps the listing's version, never items or a held reason.
@@ -201,7 +201,7 @@ def judge_site(
         if url in hidden:
             # Judged as any video (a link shared with a class is a publication), and said to be unlisted or private
             # so whoever takes it down knows where to look in YouTube Studio.
-            judged = [replace(j, evidence=f"{hidden[url]} video; {j.evidence}")
+            judged = [replace(j, evidence=hidden_video_evidence(hidden[url], j.evidence))
                       for j in judged]
         out += judged
     return out
