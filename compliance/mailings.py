@@ -37,12 +37,17 @@ from compliance.vocabulary import DeliveryKind, EmailTemplate, PersonCategory, P
 # into artifacts and the CLI, which carry no personal data.
 MASKED_NAME = "[name]"
 MASKED_LINK = "(personal link)"
+POLICY_NOT_UPLOADED = "(the policy's link: the real run uploads the policy to Drive first)"
 
 
 def policy_url(version: PolicyVersion, language: str = "en") -> str:
     """The policy Doc in ``language`` when the version has that translation, else the English one."""
     translated = (version.translations or {}).get(language) if language != "en" else None
     file_id = translated["drive_file_id"] if translated else version.drive_file_id
+    if not file_id:
+        # Only a dry run's draft version has no Drive file yet (a real run uploads before it plans): its sample
+        # says where the link will be instead of showing a link that leads nowhere.
+        return POLICY_NOT_UPLOADED
     return f"https://docs.google.com/document/d/{file_id}/view"
 
 

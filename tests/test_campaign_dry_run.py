@@ -75,6 +75,8 @@ def test_dry_runs_leave_store_and_emulator_unchanged(district: LocalDistrict, db
     assert "new policy version for 2026-2027" in first["summary"]["policy_version"]
     assert "created nothing" in first["summary"]["policy_version"]
     assert first["summary"]["individual_messages"] > 600 and "[name]" in first["sample"]["text"]
+    # The policy is not in Drive yet: the sample says the real run links it, not a link to nowhere.
+    assert "document/d//" not in first["sample"]["text"] and "the real run uploads" in first["sample"]["text"]
     assert not before[0]["policy_versions"] and not before[0]["campaigns"]  # nothing there to begin with
 
     # The real run does change both: the dumps see it (this comparison can fail).
