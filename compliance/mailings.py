@@ -106,6 +106,8 @@ class MessageFactory:
         self._campaigns: dict[int, Campaign] = {}
         self._versions: dict[int, PolicyVersion] = {}
         self._sites = {s.id: s for s in self.session.scalars(select(SiteRow))}
+        # The district's date of sending: a message after its deadline is worded as overdue.
+        self._today = self.now.astimezone(self.settings.tz).date()
 
     def __call__(self, delivery: Delivery, sender: str) -> tuple[bytes, str]:
         template, context, language, to_name, bcc = self._inputs(delivery)
@@ -206,7 +208,7 @@ class MessageFactory:
     def _deadline_wording(self, kind: str, deadline: date) -> dict[str, Any]:
         """Whether the message goes out after its deadline (then it asks "as soon as you can", never "by" a
         past date) and, for a reminder, its stage in the cadence: worded on the day it is sent."""
-        today = self.now.astimezone(self.settings.tz).date()
+        today = self._today
         wording: dict[str, Any] = {"past_deadline": today > deadline}
         if (number := reminder_number(kind)) is not None:
             total = len(self.settings.reminders.reminder_days)
