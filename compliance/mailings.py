@@ -199,7 +199,7 @@ class MessageFactory:
             "policy_language": text,
             "form_url": MASKED_LINK if masked else form_url(person, version, TokenKeys.of(self.settings), text),
             "deadline": deadline,
-            # Staff get the staff form's one link: it must not be called personal (compliance.greetings).
+            # Staff get the staff form's one link: the announcement must not call it personal to them.
             "personal_link": not signs_in(person),
             **self._deadline_wording(delivery.kind, deadline),
         }
