@@ -166,7 +166,7 @@ def _with_reference(text: str, html: str, reference: str) -> tuple[str, str]:
 FONT = "Arial, Helvetica, sans-serif"
 LINK_COLOR = "#1a5fb4"
 # The style each bare tag of an HTML template gets. Body text is 16 px (the container's), tables 14 px: both
-# readable on a phone without zooming. Long words and addresses wrap instead of widening the message.
+# readable on a phone without zooming. Addresses wrap instead of widening the message.
 INLINE_STYLES: dict[str, str] = {
     "p": "margin:0 0 16px",
     "ol": "margin:0 0 16px;padding:0 0 0 24px",
@@ -177,8 +177,9 @@ INLINE_STYLES: dict[str, str] = {
              "line-height:1.4;color:#1f1f1f",
     "th": "text-align:left;vertical-align:bottom;padding:6px 8px;border-bottom:1px solid #999999;font-size:14px;"
           "font-weight:bold",
+    # A cell wraps between words (a name is never cut while the table has room); links break anywhere.
     "td": "text-align:left;vertical-align:top;padding:6px 8px;border-bottom:1px solid #e5e5e5;font-size:14px;"
-          "overflow-wrap:anywhere;word-break:break-word",
+          "overflow-wrap:break-word",
     "code": "font-family:Consolas, Menlo, monospace;font-size:14px;background:#f2f2f2;padding:1px 4px;"
             "overflow-wrap:anywhere;word-break:break-all",
 }

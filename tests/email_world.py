@@ -213,6 +213,10 @@ def all_emails(session: Session, settings: Settings | None = None) -> dict[str, 
     factory = MessageFactory(session, settings, day28)
     add(factory, by_recipient["superintendent@standard-sd.org"], "superintendent_escalation-en")
     add(factory, by_recipient["chief-of-staff@standard-sd.org"], "superintendent_escalation-es")
+    # The same escalation with its 35 people listed in the message (a profile with a higher inline_list_max).
+    roomy = settings.model_copy(update={"reminders": settings.reminders.model_copy(update={"inline_list_max": 50})})
+    inline = plan_acknowledgement_follow_up(session, roomy, day28).escalations[0]
+    add(factory, inline, "superintendent_escalation-en-inline")
 
     night = START + timedelta(days=2, hours=10)
     notices = plan_takedown_notices(session, settings, night)
