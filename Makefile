@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo stack stack-down test test-fast bench lint clean office
+.PHONY: install demo stack stack-down test test-fast bench lint clean office browser
 
 # Install output goes to a log (shown only if the install fails) so a first run reads as cleanly as later ones.
 $(STAMP): pyproject.toml
@@ -41,8 +41,22 @@ office:
 	     || echo "LibreOffice could not be installed; the PDF test will skip"; \
 	  else echo "LibreOffice missing and not installable here; the PDF test will skip"; fi; }
 
+# The email layout test (tests/test_email_layout.py) opens every email in headless Chromium at phone and desktop
+# widths; install Debian's chromium, its driver and the Liberation fonts (Arial's metrics, so screenshots compare
+# across machines) when this machine can (root + apt), else that test skips and says why.
+BROWSER_PACKAGES := chromium chromium-driver fonts-liberation
+browser:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && \
+	   fc-list 2>/dev/null | grep -q LiberationSans-Regular; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium (headless) and its driver for the email layout test"; \
+	    (apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null 2>&1)) \
+	     || echo "Chromium could not be installed; the email layout test will skip"; \
+	  else echo "Chromium missing and not installable here; the email layout test will skip"; fi; }
+
 # Everything, the slow drills included (what CI runs).
-test: $(STAMP) office
+test: $(STAMP) office browser
 	$(BIN)/pytest
 
 # Unit and component tests while working: the drills marked `slow` (Prefect server, whole flows, crash and

@@ -28,7 +28,14 @@ from email.utils import formataddr
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from compliance.mail import TEMPLATES_DIR, compose_email, default_renderer, make_environment, message_id_for
+from compliance.mail import (
+    TEMPLATES_DIR,
+    InlineStyles,
+    compose_email,
+    default_renderer,
+    make_environment,
+    message_id_for,
+)
 from compliance.tokens import issue_token, prefilled_link
 
 TARGET = 175_000
@@ -90,8 +97,10 @@ def naive(batch: list[tuple[str, str, str, dict]]) -> int:
     total = 0
     for i, (key, email, name, ctx) in enumerate(batch):
         env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(["html"]),
-                          undefined=StrictUndefined)
-        env.filters.update(make_environment().filters)  # same filters, so only the per-message setup differs
+                          undefined=StrictUndefined, extensions=[InlineStyles])
+        reference = make_environment()  # same filters, globals and inline styles: only the per-message setup differs
+        env.filters.update(reference.filters)
+        env.globals.update(reference.globals)
         lang = language(i)
         text_t = env.get_template(f"announcement.{lang}.txt")
         html_t = env.get_template(f"announcement.{lang}.html")

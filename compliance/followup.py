@@ -30,6 +30,7 @@ from compliance.campaign import (
     plan_campaign,
 )
 from compliance.deliveries import PlannedDelivery, delivery_key
+from compliance.greetings import name_for, roster_names, site_admin_title, web_contact_title
 from compliance.languages import language_context, message_language
 from compliance.mail import template_language
 from compliance.models import Campaign, Delivery, Finding, Person
@@ -50,7 +51,11 @@ from compliance.vocabulary import (
 
 
 def message_context(template: str, recipient_name: str, **variables: Any) -> dict[str, Any]:
-    """The stored render context of a group message (digest, escalation, takedown notice, report)."""
+    """The stored render context of a group message (digest, escalation, takedown notice, report).
+
+    ``recipient_name`` is the reader's name from the roster ('' when it does not know the address); pass
+    ``recipient_title`` (the role the profile gives the address) for the greeting to fall back on.
+    """
     return {"template": template, "language": "en", "vars": {"recipient_name": recipient_name, **variables}}
 
 
@@ -118,19 +123,23 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
     sites = {s.id: s for s in session.scalars(select(SiteRow))}
     # Site administrators and the superintendent's recipients are on the roster too: each reads their own language.
     speaks = {p.email_normalized: p.preferred_language for p in people.values() if p.active and p.email_normalized}
+    # ... and are greeted by their name (the roster's), else by their role's title (compliance.greetings).
+    names = roster_names(people.values())
     for site_id, outstanding in sorted(plan.site_digests.items()):
         site = sites.get(site_id)
         if site is None:
             continue
         listed = [_listed(o, people) for o in outstanding]
+        written = _written_in(EmailTemplate.SITE_ADMIN_DIGEST,
+                              message_language(speaks.get(normalize_email(site.site_admin_email) or ""), None))
         context = message_context(
-            EmailTemplate.SITE_ADMIN_DIGEST, f"{site.name} administrator",
+            EmailTemplate.SITE_ADMIN_DIGEST, name_for(site.site_admin_email, names),
+            recipient_title=site_admin_title(site.kind, written["language"]),
             site_name=site.name, policy_title=version.title, deadline=deadline, people=listed,
             total=len(listed), no_email=sum(1 for p in listed if p["no_email"]),
             inline=len(listed) <= inline_max, as_of=today,
         )
-        context.update(_written_in(EmailTemplate.SITE_ADMIN_DIGEST,
-                                   message_language(speaks.get(normalize_email(site.site_admin_email) or ""), None)))
+        context.update(written)
         planned.site_digests.append(PlannedDelivery(
             idempotency_key=delivery_key(campaign_id, f"site:{site_id}:{today}", DeliveryKind.SITE_DIGEST),
             kind=DeliveryKind.SITE_DIGEST,
@@ -150,8 +159,11 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
                 kind=DeliveryKind.SUPERINTENDENT_ESCALATION,
                 recipient=str(recipient),
                 campaign_id=campaign_id,
+                # Named by the roster; an address it does not know is greeted without a name: the profile says
+                # only that this address gets the escalations, not whether it is the superintendent's.
                 context={**message_context(
-                    EmailTemplate.SUPERINTENDENT_ESCALATION, "Superintendent", policy_title=version.title,
+                    EmailTemplate.SUPERINTENDENT_ESCALATION, name_for(str(recipient), names),
+                    policy_title=version.title,
                     threshold_days=settings.reminders.superintendent_days, as_of=today, **variables,
                 ), **_written_in(EmailTemplate.SUPERINTENDENT_ESCALATION,
                                  message_language(speaks.get(normalize_email(str(recipient)) or ""), None)),
@@ -313,6 +325,11 @@ def plan_takedown_notices(session: Session, settings: Settings, now: datetime) -
     remind_after = timedelta(days=settings.reminders.takedown_reminder_days)
     notices = TakedownNotices()
     sites = {s.id: s for s in session.scalars(select(SiteRow))}
+    recipients = {a for s in sites.values() for a in (s.site_admin_email, s.web_contact_email) if a}
+    names = roster_names(session.scalars(
+        select(Person).where(Person.email_normalized.in_(sorted({a.strip().lower() for a in recipients})))
+        .order_by(Person.id)
+    ))
     open_violations = session.scalars(
         select(Finding)
         .where(Finding.verdict == Verdict.VIOLATION, Finding.state != FindingState.RESOLVED)
@@ -353,11 +370,14 @@ def plan_takedown_notices(session: Session, settings: Settings, now: datetime) -
             }
             key_base = f"{site_id}:{today.isoformat()}:{kind}"
             for recipient in sorted({site.site_admin_email, site.web_contact_email}):
+                # The principal is greeted as the principal even when also the site's web contact.
+                title = (site_admin_title(site.kind) if recipient == site.site_admin_email
+                         else web_contact_title())
                 out.append(PlannedDelivery(
                     idempotency_key=delivery_key("takedown", f"{key_base}:{recipient}", kind),
                     kind=kind,
                     recipient=recipient,
                     site_id=site_id,
-                    context=message_context(kind, f"{site.name} web team", **variables),
+                    context=message_context(kind, name_for(recipient, names), recipient_title=title, **variables),
                 ))
     return notices

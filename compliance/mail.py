@@ -2,23 +2,33 @@
 
 Templates live in ``templates/email/``: ``<name>.<lang>.txt`` holds the ``subject`` block and the plain-text
 body, ``<name>.<lang>.html`` the HTML body; both extend a shared layout (``_layout.txt`` / ``_layout.html``)
-so greeting, signature and footer exist once. HTML is autoescaped, every variable must exist
-(``StrictUndefined``), and templates are compiled once per process.
+so signature and footer exist once, and every greeting is ``greet()`` (:mod:`compliance.greetings`). HTML is
+autoescaped, every variable must exist (``StrictUndefined``), and templates are compiled once per process.
+
+HTML emails carry their styles inline: Gmail, Outlook and many webmail clients drop a ``<style>`` block or the
+classes it names, so a button styled by a class arrives as a plain link. Templates are written as plain HTML
+(``<p>``, ``<td>``, ``<a>``...) and :class:`InlineStyles` writes the district's style onto each bare tag when
+the template is compiled (never per message); a tag that has its own ``style`` keeps it. The layout is a
+centred table at most 640 px wide with the viewport meta, so a phone lays it out at its own width (390 px)
+instead of 980 px, and the one action of a message is a table button (``_macros.html``), which every client
+draws.
 
 Messages are bytes ready for ``gmail.users.messages.send``. The stdlib ``EmailMessage`` with policy SMTP builds
 about 300 messages a second, far too slow for 175,000 announcements, so :func:`build_message` assembles the
 MIME structure itself and leaves every encoding decision to the stdlib (``email.header``, ``email.utils``,
 ``email.charset``); tests parse the result back with the stdlib parser to prove it is well formed.
 
-Context each template needs (all: ``recipient_name``, ``district_name``; dates aware or ``date``, shown in
-America/Los_Angeles in the message's language):
+Context each template needs (all: ``recipient_name``, ``district_name``, optional ``recipient_title`` the
+greeting falls back on; dates aware or ``date``, shown in America/Los_Angeles in the message's language):
 
-- announcement: category, site_name, policy_title, policy_url, form_url, deadline
-- reminder: as announcement, plus reminder_number
+- announcement: category, site_name, policy_title, policy_url, form_url, deadline; optional personal_link
+  (False: the staff form, the same link for everyone, signed in with the district account) and past_deadline
+- reminder: as announcement, plus reminder_number and reminder_stage (first, later, final, overdue)
 - site_admin_digest: site_name, policy_title, deadline, people [{name, category, days_outstanding}]
 - superintendent_escalation: policy_title, total_outstanding, threshold_days,
   sites [{site_name, outstanding, oldest_days}], people [{name, site_name, category, days_outstanding}]
-- takedown_digest: site_name, respond_by, findings [{page_url, image_url, student_id, reason}] (ids, no names)
+- takedown_digest: site_name, respond_by, findings [{page_url, image_url, student_id, reason}] (ids, no names),
+  listed and counted by photo (``takedown_items``: one photo naming two students is one photo to take down)
 - takedown_reminder: as takedown_digest, plus first_notified_at
 - compliance_report: generated_at, acknowledged, required, outstanding, percent_acknowledged,
   open_violations, resolved_violations, report_url (None when only attached)
@@ -40,7 +50,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, pass_context, select_autoescape
+from jinja2.ext import Extension
 
+from compliance.greetings import greeting
 from compliance.vocabulary import category_label
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -133,13 +145,68 @@ def delivery_reference(idempotency_key: str) -> str:
     return "DC" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:18].upper()
 
 
+# Where the layout's footer wants the delivery reference (inside the message's card, under the footer text).
+REFERENCE_MARK = "<!--reference-->"
+
+
 def _with_reference(text: str, html: str, reference: str) -> tuple[str, str]:
     note = f"Ref. {reference}"
     text = text.rstrip("\n") + f"\n\n{note}\n"
-    tag = f'<p style="margin:12px 0 0;color:#6b6b6b;font-size:11px">{note}</p>'
+    tag = f'<p style="margin:8px 0 0;color:#6b6b6b;font-size:12px">{note}</p>'
+    at = html.rfind(REFERENCE_MARK)
+    if at >= 0:
+        return text, html[:at] + tag + html[at + len(REFERENCE_MARK):]
     at = html.rfind("</body>")
     html = html[:at] + tag + "\n" + html[at:] if at >= 0 else html + tag
     return text, html
+
+
+# -- inline styles ----------------------------------------------------------------------------------------
+
+FONT = "Arial, Helvetica, sans-serif"
+LINK_COLOR = "#1a5fb4"
+# The style each bare tag of an HTML template gets. Body text is 16 px (the container's), tables 14 px: both
+# readable on a phone without zooming. Addresses wrap instead of widening the message.
+INLINE_STYLES: dict[str, str] = {
+    "p": "margin:0 0 16px",
+    "ol": "margin:0 0 16px;padding:0 0 0 24px",
+    "ul": "margin:0 0 16px;padding:0 0 0 24px",
+    "li": "margin:0 0 8px",
+    "a": f"color:{LINK_COLOR};text-decoration:underline;overflow-wrap:anywhere;word-break:break-word",
+    "table": f"width:100%;border-collapse:collapse;margin:0 0 16px;font-family:{FONT};font-size:14px;"
+             "line-height:1.4;color:#1f1f1f",
+    "th": "text-align:left;vertical-align:bottom;padding:6px 8px;border-bottom:1px solid #999999;font-size:14px;"
+          "font-weight:bold",
+    # A cell wraps between words (a name is never cut while the table has room); links break anywhere.
+    "td": "text-align:left;vertical-align:top;padding:6px 8px;border-bottom:1px solid #e5e5e5;font-size:14px;"
+          "overflow-wrap:break-word",
+    "code": "font-family:Consolas, Menlo, monospace;font-size:14px;background:#f2f2f2;padding:1px 4px;"
+            "overflow-wrap:anywhere;word-break:break-all",
+}
+_BARE_TAG = re.compile(r"<(" + "|".join(INLINE_STYLES) + r")((?:\s[^<>]*)?)>")
+_HTML_COMMENT = re.compile(r"(<!--.*?-->)", re.DOTALL)
+
+
+def inline_styles(source: str) -> str:
+    """Write :data:`INLINE_STYLES` onto every bare tag of an HTML template's source (a tag with its own
+    ``style`` keeps it; HTML comments, such as Outlook's conditional tables, are left as written). Applied to
+    the template text, so Jinja compiles the styled markup once."""
+
+    def styled(match: re.Match[str]) -> str:
+        tag, attrs = match.group(1), match.group(2) or ""
+        if "style=" in attrs:
+            return match.group(0)
+        return f'<{tag}{attrs} style="{INLINE_STYLES[tag]}">'
+
+    parts = _HTML_COMMENT.split(source)  # odd indexes are the comments
+    return "".join(p if i % 2 else _BARE_TAG.sub(styled, p) for i, p in enumerate(parts))
+
+
+class InlineStyles(Extension):
+    """Jinja extension: :func:`inline_styles` on every ``.html`` template as it is loaded."""
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return inline_styles(source) if name and name.endswith(".html") else source
 
 
 # -- rendering --------------------------------------------------------------------------------------------
@@ -185,8 +252,40 @@ def _finding_kind(ctx: Any, value: str) -> str:
     return KIND_LABELS[ctx.get("language", "en")].get(value, value)
 
 
+@pass_context
+def _greet(ctx: Any) -> str:
+    # The reader's name, else the title of their role, else no name (compliance.greetings).
+    return greeting(ctx.get("recipient_name"), ctx.get("recipient_title"), ctx.get("language", "en"))
+
+
+def takedown_items(findings: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Findings grouped by what is to be taken down: one photo (or video, post, page text) per item, with the
+    students it identifies. Findings are stored one per student and image, so a group photo of three students
+    without consent is three findings and one photo to take down; counting findings overstated the work."""
+    items: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for f in findings:
+        kind = str(f.get("kind") or "photo")
+        key = (str(f.get("platform") or "website"), str(f.get("page_url") or ""), str(f.get("image_url") or ""), kind)
+        item = items.get(key)
+        if item is None:
+            item = items[key] = {**f, "kind": kind, "students": [], "channels": []}
+        item["students"].append({"student_id": f.get("student_id"), "reason": f.get("reason")})
+        channel = f.get("channel") or ""
+        if channel and channel not in item["channels"]:
+            item["channels"].append(channel)
+    return list(items.values())
+
+
+def takedown_counts(findings: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """What a takedown notice counts: distinct photos, and the other items (videos, posts, names in text)."""
+    items = takedown_items(findings)
+    photos = sum(1 for i in items if i["kind"] == "photo")
+    return {"photos": photos, "others": len(items) - photos, "items": len(items), "findings": len(findings)}
+
+
 def make_environment(template_dir: Path = TEMPLATES_DIR) -> Environment:
-    """The one Jinja2 environment: autoescape for .html, StrictUndefined, no reload checks in production."""
+    """The one Jinja2 environment: autoescape for .html, StrictUndefined, no reload checks in production, inline
+    styles written into the HTML templates as they compile."""
     env = Environment(
         loader=FileSystemLoader(str(template_dir)),
         autoescape=select_autoescape(["html"], default_for_string=False, default=False),
@@ -196,8 +295,11 @@ def make_environment(template_dir: Path = TEMPLATES_DIR) -> Environment:
         keep_trailing_newline=True,
         auto_reload=False,
         cache_size=-1,
+        extensions=[InlineStyles],
     )
-    env.filters.update(long_date=_long_date, category=_category, reason=_reason, finding_kind=_finding_kind)
+    env.filters.update(long_date=_long_date, category=_category, reason=_reason, finding_kind=_finding_kind,
+                       takedown_items=takedown_items, takedown_counts=takedown_counts)
+    env.globals.update(greet=_greet)
     return env
 
 

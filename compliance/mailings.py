@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from compliance.greetings import reminder_stage, staff_title
 from compliance.languages import LANGUAGE_ANSWERS, policy_language
 from compliance.mail import (
     Attachment,
@@ -69,11 +70,17 @@ def staff_form_url(version: PolicyVersion, language: str = "en") -> str:
     return prefilled_link(staff.responder_uri, answers) if answers else staff.responder_uri
 
 
+def signs_in(person: Person) -> bool:
+    """Staff with a district account sign the staff form (one link for all, the account says who signed);
+    everyone else gets a link carrying their personal code. The email tells them which, honestly."""
+    return person.kind == PersonKind.EMPLOYEE and bool(person.has_district_account)
+
+
 def form_url(person: Person, version: PolicyVersion, keys: TokenKeys, language: str = "en") -> str:
     """Staff sign in to the staff form; everyone else gets the community form with their personal code.
     ``language``: the policy text the message linked, pre-filled as the language read."""
     questions = version.form_questions or {}
-    if person.kind == PersonKind.EMPLOYEE and person.has_district_account:
+    if signs_in(person):
         return staff_form_url(version, language)
     community = FormQuestions.from_json(questions["community"])
     token = keys.issue(person.person_key, version.id)
@@ -99,6 +106,8 @@ class MessageFactory:
         self._campaigns: dict[int, Campaign] = {}
         self._versions: dict[int, PolicyVersion] = {}
         self._sites = {s.id: s for s in self.session.scalars(select(SiteRow))}
+        # The district's date of sending: a message after its deadline is worded as overdue.
+        self._today = self.now.astimezone(self.settings.tz).date()
 
     def __call__(self, delivery: Delivery, sender: str) -> tuple[bytes, str]:
         template, context, language, to_name, bcc = self._inputs(delivery)
@@ -180,6 +189,7 @@ class MessageFactory:
         language = (delivery.context or {}).get("language") or campaign.language or "en"
         text = (delivery.context or {}).get("policy_language") or policy_language(version.translations, language)
         name = MASKED_NAME if masked else f"{person.given_name} {person.family_name}".strip()
+        deadline = date.fromisoformat(campaign.plan["deadline"])
         context: dict[str, Any] = {
             "recipient_name": name,
             "category": person.category,
@@ -188,11 +198,22 @@ class MessageFactory:
             "policy_url": policy_url(version, text),
             "policy_language": text,
             "form_url": MASKED_LINK if masked else form_url(person, version, TokenKeys.of(self.settings), text),
-            "deadline": date.fromisoformat(campaign.plan["deadline"]),
+            "deadline": deadline,
+            # Staff get the staff form's one link: the announcement must not call it personal to them.
+            "personal_link": not signs_in(person),
+            **self._deadline_wording(delivery.kind, deadline),
         }
-        if (number := reminder_number(delivery.kind)) is not None:
-            context["reminder_number"] = number
         return context, language, name
+
+    def _deadline_wording(self, kind: str, deadline: date) -> dict[str, Any]:
+        """Whether the message goes out after its deadline (then it asks "as soon as you can", never "by" a
+        past date) and, for a reminder, its stage in the cadence: worded on the day it is sent."""
+        today = self._today
+        wording: dict[str, Any] = {"past_deadline": today > deadline}
+        if (number := reminder_number(kind)) is not None:
+            total = len(self.settings.reminders.reminder_days)
+            wording.update(reminder_number=number, reminder_stage=reminder_stage(number, total, deadline, today))
+        return wording
 
     def _group_context(self, delivery: Delivery) -> tuple[dict[str, Any], str, str]:
         """A site's staff in one Bcc message: they sign the staff form with their district account."""
@@ -202,15 +223,19 @@ class MessageFactory:
         site_name = site.name if site else self.settings.district.name
         language = (delivery.context or {}).get("language") or campaign.language or "en"
         text = (delivery.context or {}).get("policy_language") or policy_language(version.translations, language)
+        written = template_language(EmailTemplate.ANNOUNCEMENT, language)
+        deadline = date.fromisoformat(campaign.plan["deadline"])
         context: dict[str, Any] = {
-            "recipient_name": f"{site_name} staff",
+            "recipient_name": staff_title(site_name, written),
             "category": PersonCategory.EMPLOYEE,
             "site_name": site_name,
             "policy_title": policy_title(version, text),
             "policy_url": policy_url(version, text),
             "policy_language": text,
             "form_url": staff_form_url(version, text),
-            "deadline": date.fromisoformat(campaign.plan["deadline"]),
+            "deadline": deadline,
+            "personal_link": False,  # the staff form: one link for all, signed in with the district account
+            **self._deadline_wording(delivery.kind, deadline),
         }
         return context, language, context["recipient_name"]
 

@@ -16,7 +16,7 @@ from compliance.google.workspace import share_file_with_each, upload_file
 from compliance.mail import Attachment
 from compliance.models import ReportRun
 from compliance.report import collect_report_data, record_report_run, report_filename, write_workbook
-from compliance.report.emails import plan_report_emails, record_emailed
+from compliance.report.emails import plan_report_emails, recipient_names, record_emailed
 from tasks import resources
 from tasks.guard import retry_unless_configuration
 
@@ -107,11 +107,12 @@ def email_report(
     runs on the wall clock unless ``replayed`` (Gmail's minute is counted across processes on that clock).
     """
     settings = resources.settings()
-    planned = plan_report_emails([str(r) for r in settings.superintendent_recipients], summary,
-                                 drive_file_id, now, settings.district.time_zone)
-    keys = [p.idempotency_key for p in planned]
+    recipients = [str(r) for r in settings.superintendent_recipients]
     with resources.store().session() as session:
+        planned = plan_report_emails(recipients, summary, drive_file_id, now, settings.district.time_zone,
+                                     names=recipient_names(session, recipients))
         queue_deliveries(session, planned, now)
+    keys = [p.idempotency_key for p in planned]
     workbook = Attachment(Path(path).name, Path(path).read_bytes(), XLSX)
     # Campaign rows another process is sending right now are left to it (see compliance.outbox).
     outbox = resources.outbox(resources.clock_from(now) if replayed else None)

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compliance.deliveries import PlannedDelivery, delivery_key
-from compliance.models import Delivery, ReportRun
+from compliance.greetings import name_for, roster_names
+from compliance.models import Delivery, Person, ReportRun
 from compliance.vocabulary import DeliveryKind, DeliveryStatus
 
 REPORT_KIND = DeliveryKind.COMPLIANCE_REPORT
@@ -44,15 +45,27 @@ def heads_in_text(body: str) -> list[tuple[int, str]]:
     return [(int(seq), short) for seq, short in HEAD_LINE.findall(body)]
 
 
+def recipient_names(session: Session, addresses: Sequence[str]) -> dict[str, str]:
+    """The roster's names of ``addresses`` (normalized address -> name); unknown addresses are left out."""
+    wanted = sorted({a.strip().lower() for a in addresses if a})
+    return roster_names(session.scalars(select(Person).where(Person.email_normalized.in_(wanted)).order_by(Person.id)))
+
+
 def plan_report_emails(
     recipients: Sequence[str],
     summary: Mapping[str, object],
     drive_file_id: str,
     now: datetime,
     time_zone: str = "America/Los_Angeles",
+    names: Mapping[str, str] | None = None,
 ) -> list[PlannedDelivery]:
     """The report email for each named recipient: headline numbers in the body, a link to the Drive copy,
-    and the ledger's head with how to check it."""
+    and the ledger's head with how to check it.
+
+    ``names``: the roster's names by normalized address (:func:`compliance.greetings.roster_names`). A
+    recipient greeted by name, or with no name when the roster does not know them: never by the address's
+    local part ("Hello superintendent"), and never by a title the profile does not give them.
+    """
     ack_rate = summary.get("ack_rate") or 0.0
     variables = {
         "generated_at": now.isoformat(),
@@ -73,7 +86,7 @@ def plan_report_emails(
             context={
                 "template": REPORT_KIND,
                 "language": "en",
-                "vars": {"recipient_name": str(recipient).split("@")[0], **variables},
+                "vars": {"recipient_name": name_for(str(recipient), names or {}), **variables},
             },
         )
         for recipient in recipients
