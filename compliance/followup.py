@@ -326,10 +326,13 @@ def plan_takedown_notices(session: Session, settings: Settings, now: datetime) -
     notices = TakedownNotices()
     sites = {s.id: s for s in session.scalars(select(SiteRow))}
     recipients = {a for s in sites.values() for a in (s.site_admin_email, s.web_contact_email) if a}
-    names = roster_names(session.scalars(
+    readers = session.scalars(
         select(Person).where(Person.email_normalized.in_(sorted({a.strip().lower() for a in recipients})))
         .order_by(Person.id)
-    ))
+    ).all()
+    names = roster_names(readers)
+    # Each reader in their own language, like the acknowledgement digests (issue 13).
+    speaks = {p.email_normalized: p.preferred_language for p in readers if p.active and p.email_normalized}
     open_violations = session.scalars(
         select(Finding)
         .where(Finding.verdict == Verdict.VIOLATION, Finding.state != FindingState.RESOLVED)
@@ -370,14 +373,16 @@ def plan_takedown_notices(session: Session, settings: Settings, now: datetime) -
             }
             key_base = f"{site_id}:{today.isoformat()}:{kind}"
             for recipient in sorted({site.site_admin_email, site.web_contact_email}):
+                written = _written_in(kind, message_language(speaks.get(normalize_email(recipient) or ""), None))
                 # The principal is greeted as the principal even when also the site's web contact.
-                title = (site_admin_title(site.kind) if recipient == site.site_admin_email
-                         else web_contact_title())
+                title = (site_admin_title(site.kind, written["language"]) if recipient == site.site_admin_email
+                         else web_contact_title(written["language"]))
                 out.append(PlannedDelivery(
                     idempotency_key=delivery_key("takedown", f"{key_base}:{recipient}", kind),
                     kind=kind,
                     recipient=recipient,
                     site_id=site_id,
-                    context=message_context(kind, name_for(recipient, names), recipient_title=title, **variables),
+                    context={**message_context(kind, name_for(recipient, names), recipient_title=title, **variables),
+                             **written},
                 ))
     return notices

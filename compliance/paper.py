@@ -129,3 +129,11 @@ def read_paper_acknowledgements(
                 )
             )
     return found, rejected
+
+
+def signed_by(found: Sequence[PaperAcknowledgement], day: date) -> tuple[list[PaperAcknowledgement],
+                                                                          list[PaperAcknowledgement]]:
+    """(lines signed on or before ``day``, lines dated after it): a line dated in the future is not a signature
+    yet, whatever the binder says; it is recorded on the night of its date."""
+    return [p for p in found if p.signed_on <= day], [p for p in found if p.signed_on > day]
+

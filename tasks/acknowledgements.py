@@ -23,7 +23,7 @@ from compliance.acknowledgements import (
 from compliance.google.workspace import list_responses
 from compliance.ledger import append_acknowledgement
 from compliance.models import Person, PolicyVersion, SyncState
-from compliance.paper import PaperPerson, read_paper_acknowledgements
+from compliance.paper import PaperPerson, read_paper_acknowledgements, signed_by
 from compliance.policy import FormKind, FormQuestions, version_in_force
 from compliance.quarantine import Rejected, quarantine
 from compliance.roster import normalize_email
@@ -31,6 +31,7 @@ from compliance.tabular import Source
 from compliance.tokens import TokenKeys, token_index
 from compliance.vocabulary import AckMethod
 from tasks import resources
+from tasks.artifacts import warn
 from tasks.guard import retry_unless_configuration
 
 
@@ -146,6 +147,12 @@ def import_paper_acknowledgements(now: datetime) -> dict[str, int]:
             label=settings.paper_acknowledgements,
         )
         recorded = 0
+        # A line dated after tonight is not signed yet as far as anyone can know (a typo, or a form dated
+        # ahead): it waits in the binder and is recorded on the night of its date, counted meanwhile.
+        found, waiting = signed_by(found, now.astimezone(settings.tz).date())
+        for paper in waiting:
+            warn("paper binder %s: a line dated %s, after tonight, waits for that day", paper.where,
+                 paper.signed_on.isoformat())
         for paper in found:
             version = version_in_force(versions, paper.signed_on, settings.district.time_zone,
                                        settings.district.school_year_start)
@@ -162,7 +169,7 @@ def import_paper_acknowledgements(now: datetime) -> dict[str, int]:
             recorded += _record(session, version, people, verified, now) == "recorded"
         quarantined = quarantine(session, rejected)
     return {"paper rows recorded": recorded, "paper rows refused": len(rejected), "newly quarantined": quarantined,
-            "paper binder changed": int(changed)}
+            "paper rows dated after tonight": len(waiting), "paper binder changed": int(changed)}
 
 
 def _note_binder_content(session: Session, label: str, source: Source) -> bool:

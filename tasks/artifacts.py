@@ -101,6 +101,11 @@ def _logger():  # type: ignore[no-untyped-def]
         return logging.getLogger("district_compliance")
 
 
+def warn(message: str, *args: object) -> None:
+    """One warning line in the run's log (ids, dates and counts only: never a name)."""
+    _logger().warning(message, *args)
+
+
 def log_source_checks(checks: list) -> None:
     """One warning line per held source (compliance.sources.SourceCheck.line: ids and counts only)."""
     logger = _logger()

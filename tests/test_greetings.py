@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime, timedelta
 
 import pytest
-from email_world import DEADLINE, START, Email, all_emails, build_world
+from email_world import DEADLINE, START, Email, _person, all_emails, build_world
 
 from compliance.followup import plan_takedown_notices
 from compliance.greetings import greeting, reminder_stage, site_admin_title, staff_title, web_contact_title
@@ -159,3 +159,29 @@ def test_staff_are_not_told_their_link_is_personal(emails: dict[str, Email]) -> 
         mail = emails[name]
         assert "personal to you" not in mail.text and "es personal" not in mail.text, name
         assert "district Google account" in mail.text or "cuenta de Google del distrito" in mail.text, name
+
+
+def test_takedown_notices_are_written_in_each_readers_language(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from compliance.models import Person
+    from compliance.store import Store
+
+    settings = load_settings()
+    with Store(f"sqlite:///{tmp_path / 'store.db'}").session() as session:
+        build_world(session, settings)
+        session.add(Finding(finding_key="w1", site_id="washington-ms", page_url="https://w/p", image_url="https://w/i.jpg",
+                            student_id="2001", verdict="violation", reason="no_consent", confidence=1.0))
+        session.add(_person("principal-w", "Rosa", "Campos", "principal.washington@standard-sd.org",
+                            kind="employee", category="administrator", site="washington-ms", language="es",
+                            account=True))
+        session.flush()
+        assert session.scalar(select(Person.preferred_language).where(Person.person_key == "principal-w")) == "es"
+        night = START + timedelta(days=1)
+        notices = plan_takedown_notices(session, settings, night)
+        washington = {p.recipient: p for p in notices.digests if p.site_id == "washington-ms"}
+        principal = washington["principal.washington@standard-sd.org"]
+        web = washington["web.washington@standard-sd.org"]
+        assert principal.context["language"] == "es" and web.context["language"] == "en"
+        rendered = MessageFactory(session, settings, night).preview(principal.to_row())
+        assert rendered.text.startswith("Hola, Rosa Campos:\n"), rendered.text[:80]

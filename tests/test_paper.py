@@ -80,3 +80,16 @@ def test_paper_binds_to_the_version_in_force_on_the_signing_date() -> None:
     assert at(date(2027, 8, 1)) is None  # new school year, its version not opened yet: refused, not guessed
     assert at(date(2027, 8, 3)) == 3
     assert at(date(2026, 8, 20)) is None  # before any version
+
+
+def test_a_line_dated_after_tonight_waits_for_its_day(tmp_path: Path) -> None:
+    from compliance.paper import signed_by
+
+    lines = [("Roberto Garcia", "Lincoln", "volunteer", "2026-09-10"),
+             ("Ann Baker", "Lincoln", "volunteer", "2026-10-02")]  # dated ahead (or a typo)
+    found, _ = read_paper_acknowledgements(_binder(tmp_path / "binder.xlsx", lines), PEOPLE, SITES)
+    signed, waiting = signed_by(found, date(2026, 9, 11))
+    assert [a.signed_on for a in signed] == [date(2026, 9, 10)]
+    assert [a.signed_on for a in waiting] == [date(2026, 10, 2)]
+    signed, waiting = signed_by(found, date(2026, 10, 2))  # the night of its date: recorded
+    assert len(signed) == 2 and waiting == []

@@ -303,12 +303,13 @@ def test_a_school_year(sample_dir: Path, sqlite_url: str, tmp_path: Path, prefec
 
         # -- Day 21: a digest to each site with anyone overdue, paper-only people included -------------------
         at = night(CAMPAIGN + timedelta(days=22))
-        waiting, paper = year.outstanding(v1.id)
         with year.store().session() as s:
             site_of = {p.id: p.site_id for p in s.scalars(select(Person))}
+        result = year.nightly(at)
+        # Read after the night: a paper line dated since the last night was recorded tonight, before the digests.
+        waiting, paper = year.outstanding(v1.id)
         overdue = {p for p in waiting | paper if year.days(p, at, CAMPAIGN) >= 21}
         sites_overdue = {site_of[p] for p in overdue if site_of[p]}
-        result = year.nightly(at)
         digests = [d for d in year.sent_since(at) if d.kind == "site_digest"]
         assert {d.site_id for d in digests} == sites_overdue and result["follow-up"]["site digests"] == len(digests)
         for d in digests:
@@ -318,8 +319,8 @@ def test_a_school_year(sample_dir: Path, sqlite_url: str, tmp_path: Path, prefec
 
         # -- Day 28: the superintendent's escalation of everyone past 28 days; the second weekly digest -------
         at = night(CAMPAIGN + timedelta(days=29))
-        waiting, paper = year.outstanding(v1.id)
         year.nightly(at)
+        waiting, paper = year.outstanding(v1.id)  # after the night, as on day 21
         kinds = year.by_kind(at)
         escalations = [d for d in year.sent_since(at) if d.kind == "superintendent_escalation"]
         assert len(escalations) == len(settings.superintendent_recipients)
