@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo stack stack-down test test-fast bench lint clean office browser
+.PHONY: install demo stack stack-down test test-fast bench lint clean office browser docs
 
 # Install output goes to a log (shown only if the install fails) so a first run reads as cleanly as later ones.
 $(STAMP): pyproject.toml
@@ -54,6 +54,10 @@ browser:
 	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null 2>&1)) \
 	     || echo "Chromium could not be installed; the email layout test will skip"; \
 	  else echo "Chromium missing and not installable here; the email layout test will skip"; fi; }
+
+# The README's screenshots of the Prefect UI (docs/screenshots/), taken from the running stack (started if down).
+docs: $(STAMP) browser
+	$(BIN)/district-compliance docs screenshots
 
 # Everything, the slow drills included (what CI runs).
 test: $(STAMP) office browser

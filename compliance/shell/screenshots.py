@@ -9,8 +9,6 @@ way the UI starts them, so they show what this version of the pipeline really pu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,49 +17,30 @@ import typer
 from rich.console import Console
 
 from compliance.settings import PROJECT_ROOT
+from compliance.shell.browser import HeadlessChromium, headless_chromium, unavailable_reason
 
 SHOTS = PROJECT_ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 docs_app = typer.Typer(help="Documentation: the README's screenshots of the Prefect UI.", no_args_is_help=True)
 console = Console(soft_wrap=True)
 
 
-@contextmanager
-def _browser(width: int, height: int) -> Iterator[Any]:
-    """Headless Chromium through chromedriver at a fixed window size and scale (stable pictures)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                f"--window-size={width},{height}", "--force-device-scale-factor=1"):  # fmt: skip
-        options.add_argument(arg)
-    options.binary_location = CHROMIUM
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _shoot(driver: Any, url: str, path: Path, ready_text: str, tab: str | None = None, timeout: float = 60.0) -> None:
+def _shoot(browser: HeadlessChromium, url: str, path: Path, ready_text: str, tab: str | None = None,
+           timeout: float = 60.0) -> None:
     """Open ``url`` (and its ``tab``), wait until ``ready_text`` is on the page and the UI's fade-in is over,
-    save a PNG."""
+    save a full-page PNG."""
     from selenium.webdriver.support.ui import WebDriverWait
 
+    driver = browser.driver
     driver.get(url)
     if tab is not None:
         WebDriverWait(driver, timeout).until(lambda d: d.find_elements("xpath", f"//*[normalize-space()='{tab}']"))
         driver.find_elements("xpath", f"//*[normalize-space()='{tab}']")[-1].click()
     WebDriverWait(driver, timeout).until(lambda d: ready_text in d.find_element("tag name", "body").text)
     time.sleep(1.5)  # the page is there; its transitions end within a second (only the picture waits for it)
-    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-    driver.set_window_size(driver.get_window_size()["width"], min(max(height, 800), 3000))
     path.parent.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(path))
+    path.write_bytes(browser.screenshot())
     console.print(f"wrote {path.relative_to(PROJECT_ROOT)}")
 
 
@@ -90,8 +69,8 @@ def screenshots() -> None:
     """Start the stack if it is not up, run a roster night and a dry run, and photograph the UI."""
     from compliance.shell import stack
 
-    if not Path(CHROMEDRIVER).exists():
-        raise SystemExit("chromium-driver is missing: run `make browser` first")
+    if (reason := unavailable_reason()) is not None:
+        raise SystemExit(f"{reason}: run `make browser` first")
     if not stack.read_pids():
         stack.up(port=0)
     recorded = stack.read_pids()
@@ -102,12 +81,13 @@ def screenshots() -> None:
         dry_run = _run(api, campaign, {"dry_run": True})
         artifacts = api.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [dry_run]}}})
         plan = next(a for a in artifacts.raise_for_status().json() if a.get("key") == "campaign-plan")
-    with _browser(1280, 1600) as driver:
-        _shoot(driver, f"{ui}/deployments/deployment/{campaign}/run", SHOTS / "campaign-form.png",
+    with headless_chromium() as browser:
+        browser.set_viewport(1280, 1000, mobile=False)
+        _shoot(browser, f"{ui}/deployments/deployment/{campaign}/run", SHOTS / "campaign-form.png",
                "Dry run: plan only")
-        _shoot(driver, f"{ui}/runs/flow-run/{dry_run}", SHOTS / "dry-run-artifacts.png", "campaign-plan",
+        _shoot(browser, f"{ui}/runs/flow-run/{dry_run}", SHOTS / "dry-run-artifacts.png", "campaign-plan",
                tab="Artifacts")
-        _shoot(driver, f"{ui}/artifacts/artifact/{plan['id']}", SHOTS / "dry-run-plan.png", "Campaign plan")
+        _shoot(browser, f"{ui}/artifacts/artifact/{plan['id']}", SHOTS / "dry-run-plan.png", "Campaign plan")
 
 
 __all__ = ["docs_app", "screenshots"]
