@@ -33,6 +33,7 @@ from compliance.deliveries import PlannedDelivery, delivery_key
 from compliance.greetings import name_for, roster_names, site_admin_title, web_contact_title
 from compliance.languages import language_context, message_language
 from compliance.mail import template_language
+from compliance.mailings import policy_title
 from compliance.models import Campaign, Delivery, Finding, Person
 from compliance.models import Site as SiteRow
 from compliance.roster import normalize_email
@@ -135,7 +136,8 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
         context = message_context(
             EmailTemplate.SITE_ADMIN_DIGEST, name_for(site.site_admin_email, names),
             recipient_title=site_admin_title(site.kind, written["language"]),
-            site_name=site.name, policy_title=version.title, deadline=deadline, people=listed,
+            site_name=site.name, policy_title=policy_title(version, written["language"]), deadline=deadline,
+            people=listed,
             total=len(listed), no_email=sum(1 for p in listed if p["no_email"]),
             inline=len(listed) <= inline_max, as_of=today,
         )
@@ -153,6 +155,8 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
         variables["still_overdue"] = len(plan.overdue)
         variables["inline"] = len(plan.superintendent) <= inline_max
         for recipient in settings.superintendent_recipients:
+            written = _written_in(EmailTemplate.SUPERINTENDENT_ESCALATION,
+                                  message_language(speaks.get(normalize_email(str(recipient)) or ""), None))
             planned.escalations.append(PlannedDelivery(
                 idempotency_key=delivery_key(campaign_id, f"superintendent:{recipient}:{today}",
                                              DeliveryKind.SUPERINTENDENT_ESCALATION),
@@ -163,10 +167,9 @@ def plan_acknowledgement_follow_up(session: Session, settings: Settings, now: da
                 # only that this address gets the escalations, not whether it is the superintendent's.
                 context={**message_context(
                     EmailTemplate.SUPERINTENDENT_ESCALATION, name_for(str(recipient), names),
-                    policy_title=version.title,
+                    policy_title=policy_title(version, written["language"]),
                     threshold_days=settings.reminders.superintendent_days, as_of=today, **variables,
-                ), **_written_in(EmailTemplate.SUPERINTENDENT_ESCALATION,
-                                 message_language(speaks.get(normalize_email(str(recipient)) or ""), None)),
+                ), **written,
                    "planned_at": now.isoformat(), "person_ids": [o.person_id for o in plan.superintendent]},
             ))
     return planned

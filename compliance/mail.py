@@ -76,14 +76,14 @@ REASON_LABELS: dict[str, dict[str, str]] = {
         "revoked": "consent revoked",
         "expired": "consent expired (earlier school year)",
         "principal_missing": "principal approval missing",
-        "purpose_not_covered": "consent does not cover the website",
+        "purpose_not_covered": "consent does not cover this use (website, video or social media)",
     },
     "es": {
         "no_consent": "no hay consentimiento de los padres",
         "revoked": "consentimiento revocado",
         "expired": "consentimiento vencido (año escolar anterior)",
         "principal_missing": "falta la aprobación del director/a",
-        "purpose_not_covered": "el consentimiento no cubre el sitio web",
+        "purpose_not_covered": "el consentimiento no cubre este uso (sitio web, video o redes sociales)",
     },
 }
 _MONTHS_ES = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
@@ -247,6 +247,47 @@ def _reason(ctx: Any, value: str) -> str:
     return REASON_LABELS[ctx.get("language", "en")].get(value, value)
 
 
+# Where on the page a finding was read (compliance.photos.evidence's channels), as a web coordinator says it.
+CHANNEL_LABELS: dict[str, dict[str, str]] = {
+    "en": {"alt": "alt text", "figcaption": "caption", "shared_caption": "caption shared by several photos",
+           "caption": "caption", "title": "title", "description": "description", "tags": "tags",
+           "filename": "file name", "page_text": "the page's text", "text": "text", "aria_label": "screen-reader label",
+           "data_title": "gallery title", "data_caption": "gallery caption", "link_title": "link title",
+           "table_cell": "table", "card": "card text", "context": "text next to it", "cue": "subtitles",
+           "metadata": "the photo's embedded details (EXIF/IPTC)", "pdf_page": "PDF page"},
+    "es": {"alt": "texto alternativo", "figcaption": "pie de foto", "shared_caption": "pie compartido por varias fotos",
+           "caption": "pie de foto", "title": "título", "description": "descripción", "tags": "etiquetas",
+           "filename": "nombre del archivo", "page_text": "el texto de la página", "text": "texto",
+           "aria_label": "etiqueta para lectores de pantalla", "data_title": "título de la galería",
+           "data_caption": "pie de la galería", "link_title": "título del enlace", "table_cell": "tabla",
+           "card": "texto de la tarjeta", "context": "texto junto a la foto", "cue": "subtítulos",
+           "metadata": "los datos incrustados de la foto (EXIF/IPTC)", "pdf_page": "página del PDF"},
+}
+
+
+def channel_label(code: str, language: str = "en") -> str:
+    """'alt' -> 'alt text', 'pdf_page_3' -> 'PDF page 3', 'exif_user_comment' -> the photo's embedded details;
+    an unknown code is shown with spaces (never dropped)."""
+    words = CHANNEL_LABELS.get(language, CHANNEL_LABELS["en"])
+    if code in words:
+        return words[code]
+    if code.startswith("pdf_page_"):
+        return f"{words['pdf_page']} {code.removeprefix('pdf_page_')}"
+    if code.startswith(("exif", "iptc", "xmp")):
+        return words["metadata"]
+    return code.replace("_", " ")
+
+
+@pass_context
+def _channels(ctx: Any, codes: Sequence[str]) -> str:
+    labels: list[str] = []
+    for code in codes:
+        label = channel_label(str(code), ctx.get("language", "en"))
+        if label not in labels:  # several metadata fields read as one "embedded details"
+            labels.append(label)
+    return ", ".join(labels)
+
+
 @pass_context
 def _finding_kind(ctx: Any, value: str) -> str:
     return KIND_LABELS[ctx.get("language", "en")].get(value, value)
@@ -298,6 +339,7 @@ def make_environment(template_dir: Path = TEMPLATES_DIR) -> Environment:
         extensions=[InlineStyles],
     )
     env.filters.update(long_date=_long_date, category=_category, reason=_reason, finding_kind=_finding_kind,
+                       channels=_channels,
                        takedown_items=takedown_items, takedown_counts=takedown_counts)
     env.globals.update(greet=_greet)
     return env

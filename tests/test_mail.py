@@ -132,10 +132,13 @@ def test_takedown_digest_names_no_student() -> None:
 
 
 def test_takedown_digest_says_what_kind_and_where() -> None:
+    where = {"en": ("caption", "PDF page 2"), "es": ("pie de foto", "página del PDF 2")}
     for language, name_kind in (("en", "Name in the text"), ("es", "Nombre en el texto")):
         _, text, html = render_email("takedown_digest", CONTEXTS["takedown_digest"], language)
         for body in (text, html):
-            assert "figcaption" in body and "pdf_page_2" in body and name_kind in body
+            caption, pdf = where[language]
+            assert caption in body and pdf in body and name_kind in body  # where it was read, in words
+            assert "figcaption" not in body and "pdf_page_2" not in body
         assert 'href=""' not in html  # a name in the text has no image to link to
         what = "What: Name in the text" if language == "en" else "Qué: Nombre en el texto"
         assert f"\n  {what}\n" in text
@@ -266,3 +269,13 @@ def test_every_template_builds_a_clean_message(template: str, language: str) -> 
     assert msg["Subject"] == subject
     reference = f"Ref. {delivery_reference(f'{template}-{language}')}"  # what crash recovery searches for
     assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == text.rstrip("\n") + f"\n\n{reference}\n"
+
+
+def test_where_a_finding_was_read_is_said_in_words() -> None:
+    from compliance.mail import channel_label
+
+    assert channel_label("alt") == "alt text" and channel_label("figcaption", "es") == "pie de foto"
+    assert channel_label("pdf_page_3") == "PDF page 3" and channel_label("pdf_page_3", "es") == "página del PDF 3"
+    assert channel_label("exif_user_comment") == channel_label("iptc_caption") == \
+        "the photo's embedded details (EXIF/IPTC)"
+    assert channel_label("some_new_place") == "some new place"  # unknown: shown, never dropped

@@ -67,7 +67,7 @@ REASONS = {
     "revoked": "Consent revoked",
     "expired": "Consent expired",
     "principal_missing": "No principal approval",
-    "purpose_not_covered": "Consent does not cover the website",
+    "purpose_not_covered": "Consent does not cover this use",
     "opted_out": "Directory opt-out (FERPA)",
 }
 KINDS = {k.value: k.label for k in PersonKind}
