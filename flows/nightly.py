@@ -13,13 +13,14 @@ configure_prefect_env()
 
 from prefect import flow, get_run_logger  # noqa: E402
 
+from compliance.artifact_text import nightly_headline  # noqa: E402
 from compliance.campaign import CampaignParameters  # noqa: E402
 from compliance.photos.store import held_line  # noqa: E402
 from compliance.policy import RevisionDecision  # noqa: E402
 from flows.site_audit import audit_sites  # noqa: E402
 from tasks import resources  # noqa: E402
 from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements  # noqa: E402
-from tasks.artifacts import publish_summary, publish_table  # noqa: E402
+from tasks.artifacts import publish_steps, publish_table  # noqa: E402
 from tasks.campaign import check_bounces, plan_and_queue, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
 from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
@@ -77,6 +78,7 @@ def nightly(
     now = now or datetime.now(UTC)
     settings = resources.checked_settings()
     site_ids = [s.id for s in settings.sites]
+    site_names = {s.id: s.name for s in settings.sites}
     results: dict[str, dict[str, int]] = {}
     notes: list[str] = []  # one line each, shown in the run's summary artifact (e.g. the sites held tonight)
 
@@ -111,12 +113,14 @@ def nightly(
             "nightly-crawl-coverage",
             "Crawl coverage by site: pages, images, videos, PDFs, and what was refused and why (counts only)",
             coverage_rows(web_sites, crawls),
+            site_names,
         )
         results["photos"] = _total(per_site)
         publish_table(
             "nightly-photos-by-site",
             "Photo consent findings by site (counts only)",
             [{"site": site_id, **counts} for site_id, counts in zip(web_sites, per_site, strict=True)],
+            site_names,
         )
 
     if social if social is not None else crawl:
@@ -127,6 +131,7 @@ def nightly(
             "nightly-social-by-site",
             "Social media by site: videos, blog posts and exported posts read, calls made, findings (counts only)",
             [{"site": site_id, **counts} for site_id, counts in zip(social_sites, per_site, strict=True)],
+            site_names,
         )
     if crawl or "social" in results:
         results["takedown"] = queue_takedown_digests(now)
@@ -134,10 +139,11 @@ def nightly(
     results["mail"] = send_queued_mail(None, replayed)
     results["ledger"] = anchor_ledger(now)
 
-    publish_summary(
+    publish_steps(
         "nightly",
         f"Nightly run {now.astimezone(settings.tz):%Y-%m-%d %H:%M} {settings.district.time_zone}",
-        {f"{step}: {name}": value for step, counts in results.items() for name, value in counts.items()},
+        results,
+        headline=nightly_headline(results),
         output=settings.database_url.split("@")[-1],
         notes=notes,
     )
