@@ -93,9 +93,14 @@ def run_demo(work_dir: Path | None = None, out_dir: Path | None = None) -> Path:
 
     work = work_dir or DEMO_DIR
     out = out_dir or DEMO_OUT
+    marker = work / ".district-compliance-demo"
+    if work.exists() and any(work.iterdir()) and not marker.exists() and work != DEMO_DIR:
+        # A folder given on the command line is emptied only when an earlier demo made it.
+        raise SystemExit(f"{work} is not empty and is not a demo folder: choose an empty or new folder")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    marker.touch()
     started = time.perf_counter()
     sample = _step("sample district ready (5 schools, ~700 people, 3,000 students)", ensure_sample)
     district = LocalDistrict(
