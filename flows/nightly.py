@@ -6,6 +6,7 @@ Reads top to bottom as the night's recipe; each step is a task (or one task per 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from compliance.runtime import configure_prefect_env
 
@@ -20,7 +21,7 @@ from compliance.policy import RevisionDecision  # noqa: E402
 from flows.site_audit import audit_sites  # noqa: E402
 from tasks import resources  # noqa: E402
 from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements  # noqa: E402
-from tasks.artifacts import publish_steps, publish_table  # noqa: E402
+from tasks.artifacts import publish_link, publish_steps, publish_table  # noqa: E402
 from tasks.campaign import check_bounces, plan_and_queue, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
 from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
@@ -90,6 +91,10 @@ def nightly(
         name = f"policy version {version_id} ({now.astimezone(settings.tz):%Y-%m-%d})"
         opened = plan_and_queue(CampaignParameters(name=name, dry_run=False), version_id, now)
         results["policy"]["announcements queued"] = opened["queued"]
+        if opened.get("print_list_path"):  # who needs the new version on paper: a file for the office, linked
+            path = Path(opened["print_list_path"])
+            publish_link("campaign-print-list", f"Print list: {opened['summary']['print_list']:,} paper copies "
+                         f"({path.name})", path.resolve().as_uri(), f"{name}: who needs a paper copy of the policy")
     results["acknowledgements"] = {**sync_acknowledgements(now), **import_paper_acknowledgements(now)}
     results["bounces"] = check_bounces(now, replayed)
     results["follow-up"] = {**announce_to_joiners(now), **queue_follow_up(now)}
