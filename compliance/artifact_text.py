@@ -313,7 +313,8 @@ def _slug(text: str) -> str:
 def print_list_filename(campaign: str, day: date) -> str:
     """``print-list-ar-1114-2026-27-2026-12-01.xlsx`` (a dry run's name starts "DRY RUN", so its file's does):
     a name for people, with no personal data."""
-    return f"print-list-{_slug(campaign)}-{day.isoformat()}.xlsx"
+    slug = _slug(campaign)
+    return f"print-list-{slug}.xlsx" if slug.endswith(day.isoformat()) else f"print-list-{slug}-{day.isoformat()}.xlsx"
 
 
 def category_words(category: str) -> str:
