@@ -143,6 +143,8 @@ class _Styles:
         self.title = self.make(font=Font(bold=True, size=18, color=HEADER_FILL))
         self.subtitle = self.make(font=Font(size=12, color="404040"))
         self.section = self.make(font=Font(bold=True, size=13, color=HEADER_FILL))
+        self.note = self.make(font=Font(bold=True, size=13, color=HEADER_FILL),
+                              alignment=Alignment(wrap_text=True, vertical="top"))
         self.sentence = self.make(font=Font(size=12), alignment=Alignment(wrap_text=True, vertical="top"))
         self.label = self.make(font=Font(size=12), alignment=Alignment(vertical="center"))
         self.big = {
@@ -681,7 +683,10 @@ class _Writer:
         ws.freeze_panes = "A3"
         ws.auto_filter.ref = f"A2:D{len(heads) + 2}"
         self._page(ws, title_rows="1:2")
-        ws.append([st.cell(ws, LEDGER_EXPLANATION, st.section)])
+        # The explanation wraps inside the table's width (unwrapped, it ran past column D and was cut in print).
+        ws.merged_cells.add("A1:D1")
+        ws.row_dimensions[1].height = row_height([(LEDGER_EXPLANATION, sum(w for _, w in columns) * 11 / 13)], 18)
+        ws.append([st.cell(ws, LEDGER_EXPLANATION, st.note)])
         ws.row_dimensions[2].height = 32
         ws.append([st.cell(ws, name, st.header) for name, _ in columns])
         for h in heads:
