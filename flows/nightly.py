@@ -14,7 +14,7 @@ configure_prefect_env()
 
 from prefect import flow, get_run_logger  # noqa: E402
 
-from compliance.artifact_text import nightly_headline  # noqa: E402
+from compliance.artifact_text import nightly_headline, site_label  # noqa: E402
 from compliance.campaign import CampaignParameters  # noqa: E402
 from compliance.photos.store import held_line  # noqa: E402
 from compliance.policy import RevisionDecision  # noqa: E402
@@ -109,7 +109,7 @@ def nightly(
         # Crawl and reconciliation site by site, in this run or on the pool's workers (scale_out.site_audits).
         crawls, per_site = audit_sites(web_sites, now)
         results["crawl"] = _total(crawls)
-        held = held_line(dict(zip(web_sites, crawls, strict=True)))
+        held = held_line({site_label(site, site_names): c for site, c in zip(web_sites, crawls, strict=True)})
         results["crawl"]["held sites"] = sum(1 for c in crawls if c.get("held"))
         if held:
             notes.append(held)
