@@ -60,7 +60,7 @@ def write_incidents_sheet(writer: Any, figures: IncidentFigures, site_names: Map
                 safe_text(ws, status),
                 age,
                 overdue,
-                safe_text(ws, agency),
+                writer.text(ws, agency, st.indent) if agency else None,  # after a number column: indented
                 st.cell(ws, against, centre),
             ]
         )

@@ -140,6 +140,10 @@ class _Styles:
         self.wrap = self.make(alignment=Alignment(wrap_text=True, vertical="top"))
         # Short words (Yes/No) centred: left-aligned beside a right-aligned number they read as one ("0No").
         self.centre = self.make(alignment=Alignment(horizontal="center"))
+        # A date followed by text is centred for the same reason (a date is a styled cell anyway).
+        self.centred_date = self.make(number_format="yyyy-mm-dd", alignment=Alignment(horizontal="center"))
+        # Text right after a number column starts one indent in ("4" beside a fingerprint read as one).
+        self.indent = self.make(alignment=Alignment(indent=1))
         self.title = self.make(font=Font(bold=True, size=18, color=HEADER_FILL))
         self.subtitle = self.make(font=Font(size=12, color="404040"))
         self.section = self.make(font=Font(bold=True, size=13, color=HEADER_FILL))
@@ -221,8 +225,8 @@ class _Writer:
         ws.append([self.styles.cell(ws, name, header) for name, _ in columns])
         return ws
 
-    def text(self, ws: Any, value: object) -> str | Cell | None:
-        return safe_text(ws, value)
+    def text(self, ws: Any, value: object, style: StyleArray | None = None) -> str | Cell | None:
+        return safe_text(ws, value, style)
 
     # --- sheets
     def write(self, path: Path) -> Path:
@@ -453,6 +457,7 @@ class _Writer:
                   for f in rows[:SAMPLE_ROWS]]  # fmt: skip
         ws = self._table("Photo Consent Findings", columns, len(rows), sample)
         append, text, link_style = ws.append, safe_text, st.link
+        cell, centred_date = st.cell, st.centred_date
         links = 0
         titles: dict[str, str] = {}  # many findings share a page: its title is worked out once
 
@@ -464,12 +469,15 @@ class _Writer:
 
         def linked(url: str, shown: str) -> Any:
             nonlocal links
-            if links < MAX_HYPERLINKS and _linkable(url):
+            if not _linkable(url):
+                # Not a web address (a platform export's post, a javascript: link): inert text, its end kept.
+                return text(ws, _shorten_start(url.rsplit("#", 1)[-1] if "#" in url else url, len(shown) + 8))
+            if links < MAX_HYPERLINKS:
                 cell = text(ws, shown, link_style)
                 cell.hyperlink = url  # type: ignore[union-attr]
                 links += 1
                 return cell
-            return text(ws, url)
+            return text(ws, url)  # past Excel's limit: the whole address, to copy
 
         for f in rows:
             append(
@@ -482,10 +490,10 @@ class _Writer:
                     text(ws, f.student_id),
                     verdicts.get(f.verdict) or text(ws, f.verdict),
                     reasons.get(f.reason) or text(ws, f.reason),
-                    f.first_seen,
+                    cell(ws, f.first_seen, centred_date),
                     states.get(f.state) or text(ws, f.state),
                     f.days_online,
-                    f.resolved,
+                    cell(ws, f.resolved, centred_date) if f.resolved else None,
                     PLATFORMS.get(f.platform) or text(ws, f.platform),
                 ]
             )
@@ -601,7 +609,7 @@ class _Writer:
         chart.y_axis.scaling.min = 0
         chart.y_axis.scaling.max = 1
         chart.add_data(Reference(trends, min_col=2, min_row=1, max_row=n + 1), titles_from_data=True)
-        _date_axis(chart, Reference(trends, min_col=1, min_row=2, max_row=n + 1), span)
+        _date_axis(chart, Reference(trends, min_col=1, min_row=2, max_row=n + 1), span, labels=4)
         chart.legend = None
         chart.height, chart.width = 6.5, 16
         ws.add_chart(chart, f"A{self.summary_rows + 2}")
@@ -667,7 +675,7 @@ class _Writer:
                         s.held_since,
                         s.last_good,
                         s.last_good_rows,
-                        safe_text(ws, s.reason),
+                        safe_text(ws, s.reason, st.indent),
                     ]
                 )
 
@@ -691,7 +699,8 @@ class _Writer:
         ws.append([st.cell(ws, name, st.header) for name, _ in columns])
         for h in heads:
             local = h.at.astimezone(self.tz).replace(tzinfo=None)
-            ws.append([h.seq, safe_text(ws, h.hash), st.cell(ws, local, st.moment), safe_text(ws, h.where)])
+            ws.append([h.seq, safe_text(ws, h.hash, st.indent), st.cell(ws, local, st.moment),
+                       safe_text(ws, h.where, st.indent)])
         if not heads:
             ws.append([None, "No event has been chained yet."])
 
@@ -708,7 +717,7 @@ class _Writer:
             ws.append([st.cell(ws, term, st.wrap), st.cell(ws, meaning, st.wrap), st.cell(ws, how, st.wrap)])
 
 
-def _date_axis(chart: LineChart, dates: Reference, span: tuple[date, date]) -> None:
+def _date_axis(chart: LineChart, dates: Reference, span: tuple[date, date], labels: int = 8) -> None:
     """A date axis in days from a few days before the first report to a few after the last one.
 
     Without a base unit of days and bounds, a single report's date was rounded to its year (a 2026-12-01
@@ -724,7 +733,7 @@ def _date_axis(chart: LineChart, dates: Reference, span: tuple[date, date]) -> N
     chart.x_axis.number_format = "yyyy-mm-dd"
     chart.x_axis.baseTimeUnit = "days"
     chart.x_axis.majorTimeUnit = "days"
-    chart.x_axis.majorUnit = max(1, -(-(span_days + 2 * pad) // 8))  # about eight date labels at any length
+    chart.x_axis.majorUnit = max(1, -(-(span_days + 2 * pad) // labels))  # about that many labels at any length
     chart.x_axis.scaling.min = to_excel(first) - pad
     chart.x_axis.scaling.max = to_excel(last) + pad
     for series in chart.series:
@@ -754,6 +763,9 @@ def page_title(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return _shorten(url, PAGE_TITLE_CHARS)
+    video = re.search(r"(?:^|&)v=([\w-]+)", parts.query)
+    if video and "watch" in parts.path:
+        return f"Video {video.group(1)}"
     segments = [unquote(x) for x in parts.path.split("/") if x]
     while segments and segments[-1].rsplit(".", 1)[0].lower() in ("index", "default", "home", ""):
         segments.pop()
@@ -779,6 +791,10 @@ def image_name(url: str) -> str:
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _shorten_start(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
 
 
 def _copy(ws: Any, cell: Cell) -> Cell:
