@@ -99,7 +99,8 @@ def label(key: str) -> str:
     if known:
         return known
     words = key.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
+    words = re.sub(r"\byoutube\b", "YouTube", words[:1].upper() + words[1:], flags=re.I)
+    return words
 
 
 def percent(fraction: float | None) -> str:
@@ -270,7 +271,8 @@ def plan_headline(summary: Mapping[str, object], site_count: int) -> list[str]:
     channel = summary.get("staff_channel")
     staff = ("staff get one message per site (Bcc)" if channel == "site_group" else "everyone gets their own message")
     return [
-        f"Policy: {summary.get('policy_version', 'the newest version')}",
+        # The Drive revision id means nothing to a reader: "policy version 1 (AR 1114 ..., revision 1WhF...)".
+        f"Policy: {re.sub(r', revision [^),]+', '', str(summary.get('policy_version', 'the newest version')))}",
         f"People reached by email: {int(summary.get('people_reached') or 0):,} at {_n(site_count, 'site')} "
         f"({int(summary.get('individual_messages') or 0):,} individual messages, {group:,} site-group messages; "
         f"{staff})",

@@ -114,6 +114,8 @@ def test_plan_headline_and_sites_in_words() -> None:
                "quota": {"days": 1, "senders": 3, "sending_minutes": 4}, "deadline": "2026-12-22",
                "staff_channel": "individual", "by_site": {"lincoln-es": 400, "(none)": 10, "dist": 280}}  # fmt: skip
     text = "\n".join(plan_headline(summary, 2))
+    assert "Policy: policy version 1 (AR 1114 Social Media Policy 2026-2027)" in text and "revision" not in text
+    assert label("youtube videos read") == "YouTube videos read"
     assert "People reached by email: 690 at 2 sites" in text and "Paper copies to print: 14" in text
     assert "Paper only (gets a printed copy): 12" in text and "Already acknowledged this policy version: 3" in text
     assert "1 day of Gmail quota with 3 sender mailboxes, about 4 minutes" in text
