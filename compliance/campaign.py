@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from compliance.artifact_text import dry_run_name
 from compliance.deliveries import PlannedDelivery, delivery_key
 from compliance.languages import message_language, policy_language
 from compliance.mail import HeaderInjection, check_address, check_header_value
@@ -617,9 +618,10 @@ def announced_person_ids(
 
 
 def campaign_name(params: CampaignParameters, version: PolicyVersion, now: datetime, settings: Settings) -> str:
-    """The given name, or policy title and local date; a dry run's name says it is one (it is never stored)."""
+    """The given name, or policy title and local date; a dry run's name says it is one ("DRY RUN — ...", never
+    stored, so it needs no timestamp to be unique)."""
     name = params.name or f"{version.title} ({now.astimezone(settings.tz):%Y-%m-%d})"
-    return f"dry run {now:%Y%m%dT%H%M%S.%f} · {name}" if params.dry_run else name
+    return dry_run_name(name) if params.dry_run else name
 
 
 def open_campaign(

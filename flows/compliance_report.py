@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from compliance.runtime import configure_prefect_env
 
@@ -10,8 +11,9 @@ configure_prefect_env()
 
 from prefect import flow  # noqa: E402
 
+from compliance.artifact_text import drive_link, report_headline  # noqa: E402
 from tasks import resources  # noqa: E402
-from tasks.artifacts import publish_summary  # noqa: E402
+from tasks.artifacts import publish_link, publish_summary  # noqa: E402
 from tasks.guard import stops_on_configuration_error  # noqa: E402
 from tasks.report import build_workbook, email_report, store_in_drive  # noqa: E402
 
@@ -48,10 +50,16 @@ def compliance_report(now: datetime | None = None) -> dict[str, object]:
     drive_file_id = store_in_drive(path, now)
     emailed = email_report(path, summary, drive_file_id, now, replayed)
     headline = {name: summary.get(name) for name in HEADLINES}
+    day = f"{now.astimezone(settings.tz):%Y-%m-%d}"
+    drive = drive_link(drive_file_id)
     publish_summary(
         "compliance-report",
-        f"Compliance report {now.astimezone(settings.tz):%Y-%m-%d}",
-        {**headline, **emailed, "drive file": drive_file_id},
+        f"Compliance report {day}",
+        {**headline, **emailed},
+        headline=report_headline(summary),
+        links=[(f"The workbook in Drive (shared with the named recipients only): {Path(path).name}", drive)],
         output=path,
     )
+    publish_link("compliance-report-workbook", f"Compliance report {day} (workbook in Drive)", drive,
+                 f"The superintendent's workbook of {day}; this server's copy: {path}")
     return {"path": path, "drive_file_id": drive_file_id, **emailed, **headline}

@@ -9,6 +9,7 @@ sender pool's windows allow; the nightly job keeps sending what is left, and rem
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from compliance.runtime import configure_prefect_env
@@ -19,6 +20,7 @@ from prefect import flow  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from pydantic import Field  # noqa: E402
 
+from compliance.artifact_text import NO_SITE, plan_headline, plan_site_rows, run_marker, summary_markdown  # noqa: E402
 from compliance.campaign import CampaignParameters  # noqa: E402
 from compliance.campaign_form import (  # noqa: E402
     TITLES,
@@ -31,37 +33,28 @@ from compliance.campaign_form import (  # noqa: E402
 )
 from compliance.settings import get_settings  # noqa: E402
 from tasks import resources  # noqa: E402
-from tasks.artifacts import publish_summary, publish_table  # noqa: E402
+from tasks.artifacts import publish_link, publish_summary, publish_table  # noqa: E402
 from tasks.campaign import plan_and_queue, send_queued_mail  # noqa: E402
 from tasks.guard import stops_on_configuration_error  # noqa: E402
 from tasks.policy import ensure_policy_version, probe_policy_version  # noqa: E402
 
 
-def _plan_markdown(result: dict) -> str:
+def _plan_markdown(result: dict, site_names: dict[str, str], dry_run: bool) -> str:
     s = result["summary"]
-    quota = s["quota"]
-    lines = [
-        f"## Campaign plan: {s['campaign_name']}",
-        "",
-        f"- planned against {s['policy_version']}",
-        f"- messages: {s['individual_messages']:,} individual, {s['group_messages']:,} site-group",
-        f"- people reached: {s['people_reached']:,}; paper copies to print: {s['print_list']:,}",
-        f"- skipped: {', '.join(f'{k} {v:,}' for k, v in s['skipped'].items()) or 'nobody'}",
-        f"- announced again on request (resend): {s['resent']:,}",
-        f"- staff channel: {s['staff_channel']} ({s['staff_channel_reason']})",
-        f"- quota: {quota['days']} day(s) with {quota['senders']} sender(s), "
-        f"{quota['messages_per_day']:,} messages a day, about {quota['sending_minutes']:,} minutes of sending",
-        f"- deadline: {s['deadline']}",
-    ]
+    details = ["| Site | People |", "| --- | ---: |"]
+    details += [f"| {row['Site']} | {row['People']} |" for row in plan_site_rows(s["by_site"], site_names)]
     sample = result.get("sample") or {}
     if sample:
-        lines += ["", "### Sample message (first person planned)", "", f"**{sample['subject']}**", "", "```"]
-        lines += [sample["text"], "```"]
-    return "\n".join(lines)
+        details += ["", "### Sample message (first person planned, name and link masked)", "",
+                    f"**{sample['subject']}**", "", "```", sample["text"], "```"]
+    headline = plan_headline(s, len(set(s["by_site"]) - {NO_SITE}))
+    return summary_markdown(f"Campaign plan: {s['campaign_name']}", headline, marker=run_marker(dry_run),
+                            details=details, details_title="People by site")
 
 
 def _campaign(params: CampaignParameters, now: datetime, replayed: bool = False) -> dict:
-    resources.checked_settings()  # refuses production with the public demo token secret
+    settings = resources.checked_settings()  # refuses production with the public demo token secret
+    site_names = {site.id: site.name for site in settings.sites}
     if params.dry_run:
         # A dry run finds the version a real run would use and creates nothing (no version, form, Drive file).
         probe = None if params.policy_version_id else probe_policy_version(now)
@@ -70,14 +63,18 @@ def _campaign(params: CampaignParameters, now: datetime, replayed: bool = False)
         version_id = params.policy_version_id or ensure_policy_version(now, params.policy_revision, params.decided_by)
         result = plan_and_queue(params, version_id, now)
     summary = result["summary"]
+    marker = run_marker(params.dry_run)
     # Plan artifacts hold counts and, for a dry run, the first planned person's announcement as the message
     # factory renders it, with name and personal link masked (compliance.campaign.sample_announcement).
-    create_markdown_artifact(_plan_markdown(result), key="campaign-plan", description="Campaign plan")
-    publish_table(
-        "campaign-plan-by-site",
-        "Planned messages by site",
-        [{"site": site, "people": n} for site, n in summary["by_site"].items()],
-    )
+    create_markdown_artifact(_plan_markdown(result, site_names, params.dry_run), key="campaign-plan",
+                             description=f"{marker} · Campaign plan")
+    publish_table("campaign-plan-by-site", f"{marker} · People planned by site",
+                  [{"site": site or None, "people": n} for site, n in summary["by_site"].items()], site_names)
+    if result.get("print_list_path"):
+        # Names are in the file (an output for the office), never in the artifact: the artifact links to it.
+        path = Path(result["print_list_path"])
+        publish_link("campaign-print-list", f"Print list: {summary['print_list']:,} paper copies ({path.name})",
+                     path.resolve().as_uri(), f"{marker} · Who needs a paper copy of the policy")
     if params.dry_run:
         return result
     # The outbox keeps the wall clock unless this run replays a given time (see flows.nightly).
@@ -85,7 +82,11 @@ def _campaign(params: CampaignParameters, now: datetime, replayed: bool = False)
     publish_summary(
         "campaign",
         f"Campaign {summary['campaign_name']}",
-        {"queued": result["queued"], **sent, "quota days": summary["quota"]["days"]},
+        {"queued": result["queued"], **sent, "Days of Gmail quota": summary["quota"]["days"]},
+        headline=[f"Messages queued: {result['queued']:,}; sent: {sent.get('sent', 0):,}; waiting for a later "
+                  f"window: {sent.get('deferred to a later window', 0):,}",
+                  f"Paper copies to print: {summary['print_list']:,}"],
+        marker=marker,
     )
     return {**result, "sent": sent}
 

@@ -15,8 +15,9 @@ configure_prefect_env()
 
 from prefect import flow  # noqa: E402
 
+from compliance.artifact_text import steps_headline  # noqa: E402
 from tasks import resources  # noqa: E402
-from tasks.artifacts import publish_summary  # noqa: E402
+from tasks.artifacts import publish_steps  # noqa: E402
 from tasks.guard import stops_on_configuration_error  # noqa: E402
 from tasks.incidents import queue_incident_follow_up, send_incident_mail, sync_incident_reports  # noqa: E402
 
@@ -35,11 +36,11 @@ def incident_intake(now: datetime | None = None) -> dict[str, dict[str, int]]:
         "follow-up": queue_incident_follow_up(now),
         "mail": send_incident_mail(),
     }
-    publish_summary(
+    publish_steps(
         "incident-intake",
         f"Incident intake {now.astimezone(settings.tz):%Y-%m-%d %H:%M} {settings.district.time_zone}",
-        {f"{step}: {name}": value for step, counts in results.items() for name, value in counts.items()},
+        results,
+        headline=steps_headline(results, ("reports", "follow-up", "mail")),
         output=settings.database_url.split("@")[-1],
-        notes=[],
     )
     return results

@@ -6,6 +6,7 @@ Reads top to bottom as the night's recipe; each step is a task (or one task per 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from compliance.runtime import configure_prefect_env
 
@@ -13,13 +14,14 @@ configure_prefect_env()
 
 from prefect import flow, get_run_logger  # noqa: E402
 
+from compliance.artifact_text import nightly_headline, site_label  # noqa: E402
 from compliance.campaign import CampaignParameters  # noqa: E402
 from compliance.photos.store import held_line  # noqa: E402
 from compliance.policy import RevisionDecision  # noqa: E402
 from flows.site_audit import audit_sites  # noqa: E402
 from tasks import resources  # noqa: E402
 from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements  # noqa: E402
-from tasks.artifacts import publish_summary, publish_table  # noqa: E402
+from tasks.artifacts import publish_link, publish_steps, publish_table  # noqa: E402
 from tasks.campaign import check_bounces, plan_and_queue, send_queued_mail  # noqa: E402
 from tasks.consent import sync_consents, sync_students  # noqa: E402
 from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests  # noqa: E402
@@ -77,6 +79,7 @@ def nightly(
     now = now or datetime.now(UTC)
     settings = resources.checked_settings()
     site_ids = [s.id for s in settings.sites]
+    site_names = {s.id: s.name for s in settings.sites}
     results: dict[str, dict[str, int]] = {}
     notes: list[str] = []  # one line each, shown in the run's summary artifact (e.g. the sites held tonight)
 
@@ -88,6 +91,10 @@ def nightly(
         name = f"policy version {version_id} ({now.astimezone(settings.tz):%Y-%m-%d})"
         opened = plan_and_queue(CampaignParameters(name=name, dry_run=False), version_id, now)
         results["policy"]["announcements queued"] = opened["queued"]
+        if opened.get("print_list_path"):  # who needs the new version on paper: a file for the office, linked
+            path = Path(opened["print_list_path"])
+            publish_link("campaign-print-list", f"Print list: {opened['summary']['print_list']:,} paper copies "
+                         f"({path.name})", path.resolve().as_uri(), f"{name}: who needs a paper copy of the policy")
     results["acknowledgements"] = {**sync_acknowledgements(now), **import_paper_acknowledgements(now)}
     results["bounces"] = check_bounces(now, replayed)
     results["follow-up"] = {**announce_to_joiners(now), **queue_follow_up(now)}
@@ -102,7 +109,7 @@ def nightly(
         # Crawl and reconciliation site by site, in this run or on the pool's workers (scale_out.site_audits).
         crawls, per_site = audit_sites(web_sites, now)
         results["crawl"] = _total(crawls)
-        held = held_line(dict(zip(web_sites, crawls, strict=True)))
+        held = held_line({site_label(site, site_names): c for site, c in zip(web_sites, crawls, strict=True)})
         results["crawl"]["held sites"] = sum(1 for c in crawls if c.get("held"))
         if held:
             notes.append(held)
@@ -111,12 +118,14 @@ def nightly(
             "nightly-crawl-coverage",
             "Crawl coverage by site: pages, images, videos, PDFs, and what was refused and why (counts only)",
             coverage_rows(web_sites, crawls),
+            site_names,
         )
         results["photos"] = _total(per_site)
         publish_table(
             "nightly-photos-by-site",
             "Photo consent findings by site (counts only)",
             [{"site": site_id, **counts} for site_id, counts in zip(web_sites, per_site, strict=True)],
+            site_names,
         )
 
     if social if social is not None else crawl:
@@ -127,6 +136,7 @@ def nightly(
             "nightly-social-by-site",
             "Social media by site: videos, blog posts and exported posts read, calls made, findings (counts only)",
             [{"site": site_id, **counts} for site_id, counts in zip(social_sites, per_site, strict=True)],
+            site_names,
         )
     if crawl or "social" in results:
         results["takedown"] = queue_takedown_digests(now)
@@ -134,10 +144,11 @@ def nightly(
     results["mail"] = send_queued_mail(None, replayed)
     results["ledger"] = anchor_ledger(now)
 
-    publish_summary(
+    publish_steps(
         "nightly",
         f"Nightly run {now.astimezone(settings.tz):%Y-%m-%d %H:%M} {settings.district.time_zone}",
-        {f"{step}: {name}": value for step, counts in results.items() for name, value in counts.items()},
+        results,
+        headline=nightly_headline(results),
         output=settings.database_url.split("@")[-1],
         notes=notes,
     )

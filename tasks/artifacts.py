@@ -1,6 +1,7 @@
 """Every flow run leaves a short artifact (what it did, counts, where the output is) and shows progress.
 
-Artifacts carry counts and ids only: never student names or personal email addresses.
+Artifacts carry counts, labels and links only: never student names, people's names or personal email addresses.
+What they say (labels, percentages, site names) is compliance.artifact_text; these helpers hand it to Prefect.
 """
 
 from __future__ import annotations
@@ -9,15 +10,14 @@ from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from prefect.artifacts import (
+    create_link_artifact,
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
 
-
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+from compliance.artifact_text import counts_table, labelled_rows, step_table, summary_markdown
 
 
 def publish_summary(
@@ -27,21 +27,41 @@ def publish_summary(
     *,
     output: str | None = None,
     notes: Sequence[str] = (),
+    headline: Sequence[str] = (),
+    marker: str | None = None,
+    links: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """A markdown artifact: a title, one line per note (what a reader must not miss), a two-column table of
-    counts, and where the output went."""
-    lines = [f"## {title}", ""]
-    lines += [f"**{_cell(note)}**\n" for note in notes]
-    lines += ["| what | count |", "| --- | ---: |"]
-    lines += [f"| {_cell(name)} | {_cell(value)} |" for name, value in counts.items()]
-    if output:
-        lines += ["", f"Output: `{output}`"]
-    create_markdown_artifact("\n".join(lines), key=key, description=title)
+    """A markdown artifact, read top down: the run's marker, a title, what a reader must not miss, the
+    headline lines, links, then the detail table of labelled counts, and where the output went (wording:
+    compliance.artifact_text)."""
+    text = summary_markdown(title, headline, marker=marker, notes=notes, links=links,
+                            details=counts_table(counts) if counts else (), output=output)
+    create_markdown_artifact(text, key=key, description=f"{marker} · {title}" if marker else title)
 
 
-def publish_table(key: str, title: str, rows: list[dict[str, object]]) -> None:
-    """A table artifact (e.g. counts by site); rows must hold ids and numbers only."""
-    create_table_artifact(rows, key=key, description=title)
+def publish_steps(
+    key: str,
+    title: str,
+    results: Mapping[str, Mapping[str, object]],
+    *,
+    headline: Sequence[str],
+    output: str | None = None,
+    notes: Sequence[str] = (),
+) -> None:
+    """A run with steps (the nightly): headline lines first, then one detail row per step and count."""
+    text = summary_markdown(title, headline, notes=notes, details=step_table(results), output=output)
+    create_markdown_artifact(text, key=key, description=title)
+
+
+def publish_table(key: str, title: str, rows: list[dict[str, object]], site_names: Mapping[str, str]) -> None:
+    """A table artifact (e.g. counts by site) with labelled columns and sites by name and id; rows must hold
+    ids and numbers only."""
+    create_table_artifact(labelled_rows(rows, site_names), key=key, description=title)  # type: ignore[arg-type]
+
+
+def publish_link(key: str, text: str, address: str, description: str) -> None:
+    """A link artifact (the workbook, a print list): what people open from the run's page."""
+    create_link_artifact(address, link_text=text, key=key, description=description)
 
 
 class RunProgress:

@@ -25,6 +25,7 @@ from compliance.deliveries import queue_deliveries
 from compliance.models import Delivery, Person, PolicyVersion
 from compliance.outbox import OutboxCounts
 from compliance.policy import VersionProbe
+from compliance.print_list import write_campaign_print_list
 from compliance.quarantine import quarantine
 from tasks import resources
 from tasks.guard import retry_unless_configuration
@@ -72,14 +73,18 @@ def plan_and_queue(
         check_plan(campaign.plan)
         campaign.plan["policy_version"] = described
         queued, sample = 0, {}
+        # Who needs a paper copy, by name: a file for the office in the output folder (never in the artifact).
+        print_list = write_campaign_print_list(session, plan, settings, campaign.name, now)
         if params.dry_run:
             sample = sample_announcement(session, settings, campaign, plan, now, version)
             session.rollback()  # nothing of a dry run stays, whatever planning loaded or touched
-            return {"campaign_id": None, "summary": campaign.plan, "queued": 0, "sample": sample}
+            return {"campaign_id": None, "summary": campaign.plan, "queued": 0, "sample": sample,
+                    "print_list_path": print_list}
         queued = queue_deliveries(session, announcement_deliveries(plan, campaign.id, str(settings.senders[0])), now)
         start_sending(campaign, now)
         quarantine(session, unsafe_name_rejections(plan))
-        return {"campaign_id": campaign.id, "summary": campaign.plan, "queued": queued, "sample": sample}
+        return {"campaign_id": campaign.id, "summary": campaign.plan, "queued": queued, "sample": sample,
+                "print_list_path": print_list}
 
 
 def send_queued(

@@ -41,8 +41,9 @@ def configuration_failure(flow_name: str, exc: ConfigurationError) -> State:
     publish_summary(
         f"{flow_name}-stopped",
         f"{flow_name} stopped before doing anything more: configuration needs fixing",
-        {"what to fix": str(exc)},
+        {},
         notes=["Nothing was retried: fix the setting named below, then run again."],
+        headline=[f"What to fix: {exc}"],
     )
     return Failed(message=message, data=exc)
 

@@ -583,9 +583,15 @@ def test_findings_sheet_has_ids_links_and_no_student_names(built: dict[str, Any]
     assert len(rows) == n
     assert rows[0]["Status"] in ("New", "Open") and rows[-1]["Status"] == "Taken down"
     ws = openpyxl.load_workbook(path)["Photo Consent Findings"]
-    links = {c.value: c.hyperlink.target for c in ws["C"][1:] if c.hyperlink is not None}
-    assert links and all(v == k and k.startswith("https://") for k, v in links.items())
-    assert "javascript:alert(1)" not in links  # shown, never clickable
+    # Pages and images by a short name linking to the whole address (the printed sheet stays legible).
+    from compliance.report.workbook import image_name, page_title
+
+    links = {c.hyperlink.target: c.value for c in ws["C"][1:] if c.hyperlink is not None}
+    assert links and all(k.startswith("https://") and v == image_name(k) and len(v) < len(k) for k, v in links.items())
+    pages = {c.hyperlink.target: c.value for c in ws["B"][1:] if c.hyperlink is not None}
+    assert pages and all(k.startswith("https://") and v == page_title(k) for k, v in pages.items())
+    assert "javascript:alert(1)" in {c.value for c in ws["C"]}  # shown whole, never clickable
+    assert not any(c.hyperlink is not None and not c.hyperlink.target.startswith("http") for c in ws["C"])
     assert ws["I2"].number_format == "yyyy-mm-dd"
     # No student name anywhere in the file, on any sheet.
     with zipfile.ZipFile(path) as zf:
@@ -750,7 +756,8 @@ def test_hyperlinks_stop_at_the_cap(
     monkeypatch.setattr(workbook, "MAX_HYPERLINKS", 1)
     path = write_workbook(built["data"], tmp_path / "capped.xlsx", district_name="D", generated_at=NOW)
     ws = openpyxl.load_workbook(path)["Photo Consent Findings"]
-    assert sum(c.hyperlink is not None for c in ws["C"]) == 1
+    assert sum(c.hyperlink is not None for column in ("B", "C") for c in ws[column]) == 1
+    assert any(str(c.value).startswith("https://") for c in ws["C"])  # past the cap: the address as text
 
 
 def test_safe_text() -> None:
@@ -853,3 +860,179 @@ def test_same_figures_on_every_backend(db_url: str, settings: Any, tmp_path: Pat
             data = collect_report_data(session, NOW, settings)
         results.append((data.summary, [r[1:] for r in data.outstanding], [r[1:] for r in data.findings]))
     assert all(r == results[0] for r in results)
+
+
+# --- readable and printable (issue 14 item 7)
+
+
+def _chart_xml(path: Path) -> dict[str, str]:
+    with zipfile.ZipFile(path) as zf:
+        return {n: zf.read(n).decode() for n in zf.namelist() if n.startswith("xl/charts/chart")}
+
+
+def test_first_report_charts_show_their_point_on_the_right_date(store: Any, settings: Any, tmp_path: Path) -> None:
+    from openpyxl.utils.datetime import to_excel
+
+    from compliance.report import collect_report_data, write_workbook
+    from compliance.report.workbook import FIRST_REPORT
+
+    first = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)  # the issue's case: the axis read 2026-01-01
+    with store.session() as session:
+        data = collect_report_data(session, first, settings)
+    path = write_workbook(data, tmp_path / "first.xlsx", district_name="D", generated_at=first)
+    charts = _chart_xml(path)
+    charts = {n: re.sub(r"<(/?)c:", r"<\1", x) for n, x in charts.items()}  # with or without the c: prefix
+    lines = [x for x in charts.values() if "<lineChart>" in x]
+    assert len(lines) == 3  # two on Trends, one on Summary
+    day = to_excel(date(2026, 12, 1))
+    for xml in lines:
+        assert re.search(r'<symbol val="circle" ?/>', xml)  # a single report shows as a point, not an empty chart
+        assert re.search(r'<baseTimeUnit val="days" ?/>', xml)  # not rounded to the year (2026-01-01)
+        date_axis = xml[xml.index("<dateAx>"): xml.index("</dateAx>")]
+        low = float(re.search(r'<min val="([\d.]+)"', date_axis).group(1))
+        high = float(re.search(r'<max val="([\d.]+)"', date_axis).group(1))
+        assert low < day < high and high - low <= 10
+    wb = openpyxl.load_workbook(path)
+    assert len(wb["Summary"]._charts) == 1 and len(wb["Trends"]._charts) == 2  # no site yet: no bar chart
+    # "First report" once, and the change column empty instead of "no earlier figure" on every row.
+    ws = wb["Summary"]
+    texts = [str(c.value) for row in ws.iter_rows() for c in row if c.value is not None]
+    assert sum(FIRST_REPORT in t for t in texts) == 1
+    assert not any("no earlier figure" in t for t in texts)
+
+
+def test_later_report_compares_and_does_not_say_first(built: dict[str, Any]) -> None:
+    from compliance.report.workbook import FIRST_REPORT
+
+    ws = openpyxl.load_workbook(built["path"])["Summary"]
+    texts = [str(c.value) for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not any(FIRST_REPORT in t for t in texts)
+    assert "Compared with the report of 2026-11-17" in texts[2]
+    values = summary_values(built["path"])
+    assert values["Acknowledgement rate"][2].startswith("▲")
+
+
+def test_columns_fit_their_content_and_short_words_are_centred(built: dict[str, Any]) -> None:
+    wb = openpyxl.load_workbook(built["path"])
+    for name in ("By Site", "Outstanding Acknowledgements", "Photo Consent Findings", "Takedown Aging"):
+        ws = wb[name]
+        for column in ws.iter_cols(min_row=1, max_row=ws.max_row):
+            letter = column[0].column_letter
+            width = ws.column_dimensions[letter].width
+            longest_word = max(len(w) for w in str(column[0].value).split())
+            assert width >= longest_word + 1, (name, letter)  # the header never breaks inside a word
+            for c in column[1:]:
+                if isinstance(c.value, str):
+                    assert width >= min(len(c.value), 46), (name, letter, c.value)
+    outstanding = wb["Outstanding Acknowledgements"]
+    header = [c.value for c in outstanding[1]]
+    for title in ("Escalated", "Paper only"):
+        col = header.index(title)
+        cells = [row[col] for row in outstanding.iter_rows(min_row=2) if row[col].value]
+        assert cells and all(c.alignment.horizontal == "center" for c in cells)  # never "0No"
+
+
+def test_wrapped_rows_are_tall_enough() -> None:
+    from compliance.report.workbook import row_height
+
+    assert row_height([("short", 30)]) == 19
+    one = row_height([("x" * 40, 60)])
+    three = row_height([("word " * 40, 60)])  # 200 characters in a 60-wide column: at least 4 lines
+    assert three >= 4 * 15 and three > one
+
+
+def test_definitions_rows_have_the_height_their_text_needs(built: dict[str, Any]) -> None:
+    ws = openpyxl.load_workbook(built["path"])["Definitions"]
+    widths = [ws.column_dimensions[x].width for x in "ABC"]
+    for row in ws.iter_rows(min_row=2):
+        # An independent estimate: full lines of the column's width (no allowance for word wrapping).
+        lines = max(-(-len(str(c.value or "")) // int(w)) for c, w in zip(row, widths, strict=True))
+        height = ws.row_dimensions[row[0].row].height
+        assert height is not None and height >= lines * 14, (row[0].value, height, lines)
+
+
+def test_page_titles_and_image_names_from_addresses() -> None:
+    from compliance.report.workbook import PAGE_TITLE_CHARS, image_name, page_title
+
+    assert page_title("https://lincoln.example.org/news/2026/field-day.html") == "Field day"
+    assert page_title("https://lincoln.example.org/") == "Home page"
+    assert page_title("https://lincoln.example.org/athletics/index.html") == "Athletics"
+    assert page_title("https://lincoln.example.org/gallery?page=2") == "Gallery (page=2)"
+    assert page_title("https://x.org/" + "a-very-long-page-name-" * 5).endswith("…")
+    assert len(page_title("https://x.org/" + "a-very-long-page-name-" * 5)) == PAGE_TITLE_CHARS
+    assert image_name("https://cdn.example.org/u/2026/field%20day-03.jpg?w=800") == "field day-03.jpg"
+
+
+def test_headline_names_sources_not_google_ids(built: dict[str, Any]) -> None:
+    import dataclasses
+
+    from compliance.report import attention_sentences
+    from compliance.report.data import QuarantineRow
+
+    data = built["data"]
+    form = QuarantineRow("acknowledgement", "forms:1FAIpQLSe-form-id", 40, 40, date(2026, 11, 23))
+    sentences = attention_sentences(dataclasses.replace(data, quarantine=[form, *data.quarantine]))
+    text = " ".join(sentences)
+    assert "in quarantine, most from the acknowledgement forms' responses (40)" in text
+    assert "1FAIpQLSe" not in text and "forms:" not in text
+
+
+# Letter landscape less the default margins (0.7 in each side) at 96 px an inch, and Excel's column width in
+# pixels for Calibri 11 (7 px a character plus 5 px padding): fit-to-width must not shrink a sheet below half.
+PRINTABLE_PX = (11 - 1.4) * 96
+
+
+def test_every_sheet_fits_the_page_width_at_a_legible_scale(built: dict[str, Any]) -> None:
+    wb = openpyxl.load_workbook(built["path"])
+    for ws in wb:
+        used = range(1, ws.max_column + 1)
+        letters = [openpyxl.utils.get_column_letter(i) for i in used]
+        total = sum(7 * (ws.column_dimensions[x].width or 8.43) + 5 for x in letters)
+        assert PRINTABLE_PX / total >= 0.5, (ws.title, total)
+
+
+PDFTOTEXT = shutil.which("pdftotext")
+
+
+@pytest.mark.skipif(
+    SOFFICE is None or PDFTOTEXT is None,
+    reason="LibreOffice and poppler-utils are needed: apt-get install libreoffice-calc-nogui poppler-utils",
+)
+def test_every_sheet_prints_one_page_wide_with_nothing_cut(built: dict[str, Any], tmp_path: Path) -> None:
+    from compliance.report import SHEETS
+
+    out = tmp_path / "pdf"
+    _soffice(["--convert-to", "pdf", "--outdir", str(out), str(built["path"])], tmp_path)
+    pdf = out / built["path"].with_suffix(".pdf").name
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
+    n_pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    width, height = (float(x) for x in re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups())
+    assert (round(width), round(height)) == (792, 612)  # Letter, landscape
+    pages: dict[str, list[str]] = {}
+    for page in range(1, n_pages + 1):
+        text = subprocess.run([PDFTOTEXT, "-layout", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                              check=True, capture_output=True, text=True).stdout  # fmt: skip
+        top = next(line for line in text.splitlines() if line.strip())
+        # The page header names the sheet (workbook._page: district centre, sheet right).
+        sheet = next(name for name in sorted(SHEETS, key=len, reverse=True) if top.rstrip().endswith(name))
+        pages.setdefault(sheet, []).append(text)
+    assert list(pages) == list(SHEETS)  # every sheet printed, in order
+    # The fixture's tables are short: one page each; the Summary (sentences, tables, chart) and the Definitions
+    # (some thirty terms in wrapped rows) take two, three at most.
+    counts = {name: len(p) for name, p in pages.items()}
+    assert counts["Summary"] <= 3 and counts["Definitions"] <= 3, counts
+    assert all(n == 1 for name, n in counts.items() if name not in ("Summary", "Definitions")), counts
+    # One page wide: each sheet's last column header is on its first page, beside the first one.
+    wb = openpyxl.load_workbook(built["path"])
+    for name in SHEETS[1:]:
+        ws = wb[name]
+        header_row = 2 if name == "Ledger" else 1
+        cells = [c.value for c in ws[header_row] if c.value]
+        first_word, last_word = cells[0].split()[0], max(cells[-1].split(), key=len)
+        assert first_word in pages[name][0] and last_word in pages[name][0], (name, last_word)
+    # And as images (what a person sees): every page renders with content.
+    png = tmp_path / "png"
+    png.mkdir()
+    subprocess.run(["pdftoppm", "-png", "-r", "40", str(pdf), str(png / "page")], check=True, capture_output=True)
+    images = sorted(png.glob("page*.png"))
+    assert len(images) == n_pages and all(p.stat().st_size > 2000 for p in images)

@@ -41,18 +41,27 @@ def write_incidents_sheet(writer: Any, figures: IncidentFigures, site_names: Map
     # The count tables sit under the case list; the filter spans them all so a reader can sort either.
     sections = _sections(figures, site_names)
     below = sum(3 + len(rows) for _, _, rows in sections)
-    ws = writer._table(SHEET, CASE_COLUMNS, len(cases) + below)
-    for c in cases:
+    plain = [
+        (c.case_ref, _label(c.category, CaseCategory), site_names.get(c.site_id or "", "Not known"),
+         _label(c.status, CaseState), c.age_days, c.overdue_steps, c.agency or "",
+         "Yes" if c.against_administrator else "No")
+        for c in cases
+    ]  # fmt: skip
+    # Columns sized to the cases and the count tables below them (they share the columns).
+    sample = [*plain, *(row for _, header, rows in sections for row in (header, *rows))]
+    ws = writer._table(SHEET, CASE_COLUMNS, len(cases) + below, sample)
+    centre = st.centre  # Yes/No beside a number reads as one word ("0No") unless centred
+    for ref, category, site, status, age, overdue, agency, against in plain:
         ws.append(
             [
-                safe_text(ws, c.case_ref),
-                safe_text(ws, _label(c.category, CaseCategory)),
-                safe_text(ws, site_names.get(c.site_id or "", "Not known")),
-                safe_text(ws, _label(c.status, CaseState)),
-                c.age_days,
-                c.overdue_steps,
-                safe_text(ws, c.agency or ""),
-                "Yes" if c.against_administrator else "No",
+                safe_text(ws, ref),
+                safe_text(ws, category),
+                safe_text(ws, site),
+                safe_text(ws, status),
+                age,
+                overdue,
+                writer.text(ws, agency, st.indent) if agency else None,  # after a number column: indented
+                st.cell(ws, against, centre),
             ]
         )
     for title, header, rows in sections:

@@ -4,6 +4,7 @@ this folder (the shell); the library functions they call live in ``compliance``.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -90,12 +91,16 @@ def demo(
     use_api: bool = typer.Option(
         False, "--use-api", help="Record the demo's runs on the Prefect API in PREFECT_API_URL (default: its own)."
     ),
+    work_dir: Path | None = typer.Option(
+        None, help="The demo's store and emulator files, emptied first (default: var/demo)."
+    ),
+    out_dir: Path | None = typer.Option(None, help="Where the demo's workbook goes (default: out/demo)."),
 ) -> None:
     """Run the whole pipeline offline on the sample district (what ``make demo`` does)."""
     from compliance.shell.demo import isolate_prefect, run_demo
 
     isolate_prefect(use_api=use_api)
-    run_demo()
+    run_demo(work_dir, out_dir)
 
 
 # Sub-command groups register here, one line each.

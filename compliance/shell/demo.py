@@ -8,6 +8,7 @@ superintendent's workbook under out/.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,7 +21,39 @@ from sqlalchemy import select
 
 from compliance.settings import PROJECT_ROOT
 
-console = Console()
+
+def demo_console(stream=None) -> Console:  # type: ignore[no-untyped-def]
+    """The demo's console: on a terminal as wide as it is; piped to a file or a log, lines are never hard
+    wrapped (rich would break them at 80 columns, in the middle of URLs and commands)."""
+    stream = stream or sys.stdout
+    if stream.isatty():
+        return Console(file=stream)
+    return Console(file=stream, soft_wrap=True, width=200, no_color=True, emoji=False)
+
+
+console = demo_console()
+
+
+def runnable(program: str, cwd: Path | None = None) -> str:
+    """A command people can paste as printed: the project's own executable (``.venv/bin/district-compliance``,
+    relative to where they are when inside it), not a bare name that needs an activated venv."""
+    path = Path(sys.executable).parent / program
+    if not path.exists():
+        return program
+    here = (cwd or Path.cwd()).resolve()
+    try:
+        return str(path.relative_to(here))
+    except ValueError:
+        return str(path)
+
+
+def shown_path(path: Path, cwd: Path | None = None) -> str:
+    """A path relative to the current directory when it is under it (what people type), else absolute."""
+    here = (cwd or Path.cwd()).resolve()
+    try:
+        return str(path.resolve().relative_to(here))
+    except ValueError:
+        return str(path.resolve())
 
 
 def _step(title: str, action: Callable[[], Any]) -> Any:
@@ -60,9 +93,14 @@ def run_demo(work_dir: Path | None = None, out_dir: Path | None = None) -> Path:
 
     work = work_dir or DEMO_DIR
     out = out_dir or DEMO_OUT
+    marker = work / ".district-compliance-demo"
+    if work.exists() and any(work.iterdir()) and not marker.exists() and work != DEMO_DIR:
+        # A folder given on the command line is emptied only when an earlier demo made it.
+        raise SystemExit(f"{work} is not empty and is not a demo folder: choose an empty or new folder")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    marker.touch()
     started = time.perf_counter()
     sample = _step("sample district ready (5 schools, ~700 people, 3,000 students)", ensure_sample)
     district = LocalDistrict(
@@ -104,7 +142,7 @@ def run_demo(work_dir: Path | None = None, out_dir: Path | None = None) -> Path:
             "superintendent report written, stored in Drive, emailed",
             lambda: compliance_report(now=datetime.now(UTC)),
         )
-    _summary(real, signing, night, report, time.perf_counter() - started)
+    _summary(real, signing, night, report, time.perf_counter() - started, work / "compliance.db")
     return Path(report["path"])
 
 
@@ -118,7 +156,8 @@ def _print_plan(summary: dict[str, Any]) -> None:
 
 
 def _summary(
-    real: dict[str, Any], signing: Any, night: dict[str, dict[str, int]], report: dict[str, Any], seconds: float
+    real: dict[str, Any], signing: Any, night: dict[str, dict[str, int]], report: dict[str, Any], seconds: float,
+    database: Path,
 ) -> None:
     table = Table(title="Sample district after the demo", show_header=True, header_style="bold")
     table.add_column("what")
@@ -139,8 +178,15 @@ def _summary(
     for name, value in rows:
         table.add_row(name, "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
-    console.print(f"Workbook: [bold]{report['path']}[/bold]   (demo took {seconds:.0f} s)")
+    workbook = shown_path(Path(report["path"]))
+    console.print(f"Workbook: [bold]{workbook}[/bold]   (demo took {seconds:.0f} s)")
+    # The emulator is stopped by now: the check reads the database, the workbook's Ledger sheet, not Drive.
     console.print(
-        "Evidence ledger check: district-compliance verify-ledger --database-url sqlite:///var/demo/compliance.db",
-        soft_wrap=True,
+        f"Evidence ledger check: {verify_command(database, Path(report['path']))}", soft_wrap=True, highlight=False
     )
+
+
+def verify_command(database: Path, workbook: Path) -> str:
+    """The verify-ledger command for the demo's store and workbook, runnable as printed (see ``runnable``)."""
+    return (f"{runnable('district-compliance')} verify-ledger --database-url sqlite:///{shown_path(database)} "
+            f"--no-drive --workbook {shown_path(workbook)}")
