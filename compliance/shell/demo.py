@@ -11,7 +11,8 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from compliance.sample.context import AS_OF, YEAR_START
 from compliance.settings import PROJECT_ROOT
+from compliance.shell.output import readable_console
 
 
 def demo_console(stream=None) -> Console:  # type: ignore[no-untyped-def]
-    """The demo's console: on a terminal as wide as it is; piped to a file or a log, lines are never hard
-    wrapped (rich would break them at 80 columns, in the middle of URLs and commands)."""
-    stream = stream or sys.stdout
-    if stream.isatty():
-        return Console(file=stream)
-    return Console(file=stream, soft_wrap=True, width=200, no_color=True, emoji=False)
+    """The demo's console (compliance.shell.output.readable_console)."""
+    return readable_console(stream)
 
 
 console = demo_console()
@@ -122,7 +121,12 @@ def run_demo(work_dir: Path | None = None, out_dir: Path | None = None) -> Path:
         from flows.nightly import nightly
         from tasks import resources
 
-        now = datetime.now(UTC)
+        # The sample's own calendar, not today's: its paper binder, consent forms and pages are dated in the
+        # autumn of its school year, so the campaign opens in August and the story ends on the sample's truth
+        # date. Every run tells the same story whatever day it is run on.
+        admin = district.emulator.admin
+        now = datetime.combine(YEAR_START + timedelta(days=9), dt_time(16, 0), tzinfo=UTC)
+        admin.set_clock(now)
         _step("first nightly run: roster and consents, websites crawled", lambda: nightly(now=now))
         plan = _step("campaign dry run: plan recorded, nothing sent", lambda: run_campaign(now=now))
         _print_plan(plan["summary"])
@@ -132,15 +136,19 @@ def run_demo(work_dir: Path | None = None, out_dir: Path | None = None) -> Path:
         )
         with resources.store().session() as session:
             forms = session.scalars(select(PolicyVersion)).one().form_questions
+        admin.set_clock(now + timedelta(days=2))
         signing = _step(
             "about 80% of people signed from their email links (some made mistakes)",
-            lambda: simulate_signatures(district.emulator.admin, forms),
+            lambda: simulate_signatures(admin, forms),
         )
-        night = _step("nightly job: acknowledgements synced, reminders queued, photos reconciled",
-                      lambda: nightly(now=datetime.now(UTC)))
+        later = datetime.combine(AS_OF, dt_time(10, 0), tzinfo=UTC)  # 02:00 in the district
+        admin.set_clock(later)
+        night = _step("nightly job: acknowledgements synced, paper binder read, reminders queued, photos reconciled",
+                      lambda: nightly(now=later))
+        admin.set_clock(later + timedelta(hours=4))
         report = _step(
             "superintendent report written, stored in Drive, emailed",
-            lambda: compliance_report(now=datetime.now(UTC)),
+            lambda: compliance_report(now=later + timedelta(hours=4)),
         )
     _summary(real, signing, night, report, time.perf_counter() - started, work / "compliance.db")
     return Path(report["path"])

@@ -63,9 +63,10 @@ def verify_ledger_command(
     from compliance.ledger import verify_events, verify_ledger
     from compliance.models import Acknowledgement
     from compliance.settings import get_settings
+    from compliance.shell.output import readable_console
     from compliance.store import Store, missing_database
 
-    console = Console()
+    console = readable_console()
     settings = get_settings()
     url = database_url or settings.database_url
     problem = missing_database(url)
@@ -107,13 +108,12 @@ def verify_ledger_command(
 def _bundle(kind: str, subject_id: int, out: Path | None, database_url: str | None, drive: bool) -> None:
     from datetime import UTC, datetime
 
-    from rich.console import Console
-
     from compliance.evidence_export import finding_bundle, person_bundle
     from compliance.settings import get_settings
+    from compliance.shell.output import readable_console
     from compliance.store import Store
 
-    console = Console()
+    console = readable_console()
     settings = get_settings()
     now = datetime.now(UTC)
     with Store(database_url or settings.database_url).session() as session:
