@@ -45,8 +45,10 @@ def _plan_markdown(result: dict, site_names: dict[str, str], dry_run: bool) -> s
     details += [f"| {row['Site']} | {row['People']} |" for row in plan_site_rows(s["by_site"], site_names)]
     sample = result.get("sample") or {}
     if sample:
+        # A quote, not a code block: the UI wraps a quote's lines; it cut a code block's long lines off.
         details += ["", "### Sample message (first person planned, name and link masked)", "",
-                    f"**{sample['subject']}**", "", "```", sample["text"], "```"]
+                    f"**{sample['subject']}**", "", *(f"> {line}  " if line else ">" for line in
+                                                      sample["text"].splitlines())]
     headline = plan_headline(s, len(set(s["by_site"]) - {NO_SITE}))
     return summary_markdown(f"Campaign plan: {s['campaign_name']}", headline, marker=run_marker(dry_run),
                             details=details, details_title="People by site")

@@ -87,6 +87,7 @@ def screenshots() -> None:
                "Dry run: plan only")
         _shoot(browser, f"{ui}/runs/flow-run/{dry_run}", SHOTS / "dry-run-artifacts.png", "campaign-plan",
                tab="Artifacts")
+        browser.set_viewport(1280, 1900, mobile=False)  # the UI scrolls inside the page: show the sample too
         _shoot(browser, f"{ui}/artifacts/artifact/{plan['id']}", SHOTS / "dry-run-plan.png", "Campaign plan")
 
 
