@@ -99,14 +99,19 @@ def test_each_reader_is_greeted_by_their_name_in_their_language(emails: dict[str
         assert emails[name].html.count(line) == 1, name  # the same greeting in the HTML, once
 
 
+def _world_with_a_washington_photo(session, settings) -> None:  # type: ignore[no-untyped-def]
+    """The email world and one photo of a student without consent on Washington Middle School's site."""
+    build_world(session, settings)
+    session.add(Finding(finding_key="w1", site_id="washington-ms", page_url="https://w/p", image_url="https://w/i.jpg",
+                        student_id="2001", verdict="violation", reason="no_consent", confidence=1.0))
+
+
 def test_an_address_the_roster_does_not_know_gets_its_role_title_or_no_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from compliance.store import Store
 
     settings = load_settings()
     with Store(f"sqlite:///{tmp_path / 'store.db'}").session() as session:
-        build_world(session, settings)
-        session.add(Finding(finding_key="w1", site_id="washington-ms", page_url="https://w/p", image_url="https://w/i.jpg",
-                            student_id="2001", verdict="violation", reason="no_consent", confidence=1.0))
+        _world_with_a_washington_photo(session, settings)
         session.flush()
         night = START + timedelta(days=1)
         notices = plan_takedown_notices(session, settings, night)
@@ -169,9 +174,7 @@ def test_takedown_notices_are_written_in_each_readers_language(tmp_path) -> None
 
     settings = load_settings()
     with Store(f"sqlite:///{tmp_path / 'store.db'}").session() as session:
-        build_world(session, settings)
-        session.add(Finding(finding_key="w1", site_id="washington-ms", page_url="https://w/p", image_url="https://w/i.jpg",
-                            student_id="2001", verdict="violation", reason="no_consent", confidence=1.0))
+        _world_with_a_washington_photo(session, settings)
         session.add(_person("principal-w", "Rosa", "Campos", "principal.washington@standard-sd.org",
                             kind="employee", category="administrator", site="washington-ms", language="es",
                             account=True))
