@@ -65,7 +65,7 @@ def test_dry_run_sample_is_the_message_the_factory_sends_with_name_and_link_mask
         version = _district(session, settings)
         campaign = open_campaign(session, params, version, settings, NOW)
         # A dry run's campaign is a draft: never added to the session, so it leaves no row behind.
-        assert campaign.status == CampaignStatus.DRY_RUN and campaign.name.startswith("dry run ")
+        assert campaign.status == CampaignStatus.DRY_RUN and campaign.name.startswith("DRY RUN — ")
         assert campaign.id is None and campaign not in session
         plan = plan_stored_campaign(session, campaign, params, version, settings, NOW)
         sample = sample_announcement(session, settings, campaign, plan, NOW, version)
