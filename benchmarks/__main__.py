@@ -1,5 +1,6 @@
 """Run every benchmark (``make bench``) or the ones named: ``python -m benchmarks render matching``
-(``audit-independent`` runs ``bench_audit_independent``).
+(``audit-independent`` runs ``bench_audit_independent``). With one name, the options after it go to that
+module: ``python -m benchmarks nightly --scale lausd``.
 
 Each module prints its own medians and its ratio against the baseline it names; nothing here is a test.
 ``--quick`` gives each module the smaller arguments in :data:`QUICK_ARGS` (fewer repeats, smaller volumes):
@@ -35,7 +36,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. render or bench_render")
     parser.add_argument("--quick", action="store_true", help="smaller volumes and one repeat per module")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and len(args.names) != 1:
+        parser.error(f"options {' '.join(extra)} need exactly one benchmark named (they are passed to it)")
     here = Path(__file__).parent
     names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
     # Dashed names on the command line (``audit-independent``) are the module's underscored name.
@@ -46,6 +49,7 @@ def main(argv: list[str]) -> int:
             print(f"unknown benchmark {name!r}; known: {', '.join(names)}")
             return 2
         module_args = QUICK_ARGS.get(name, []) if args.quick else []
+        module_args += extra
         shown = " ".join([name, *module_args])
         print(f"\n=== {shown} ===", flush=True)
         started = time.perf_counter()

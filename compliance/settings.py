@@ -444,6 +444,11 @@ class Settings(BaseSettings):
     sites_base_url: str = Field(
         "https://www.example.org", description="Replaces {sites_base_url} in site web roots (demo and tests)"
     )
+    sites_base_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per site id, replaces {sites_base_url} in that site's web roots: a local web with a host "
+        "of its own for each school (the LAUSD-scale benchmark)",
+    )
 
     database_url: str = Field(
         default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'var' / 'compliance.db'}",
@@ -519,7 +524,8 @@ class Settings(BaseSettings):
         return path if path.is_absolute() else self.data_dir / path
 
     def site_roots(self, site: Site) -> list[str]:
-        return [root.replace("{sites_base_url}", self.sites_base_url.rstrip("/")) for root in site.web_roots]
+        base = self.sites_base_urls.get(site.id, self.sites_base_url).rstrip("/")
+        return [root.replace("{sites_base_url}", base) for root in site.web_roots]
 
     @model_validator(mode="after")
     def _token_keys(self) -> Settings:

@@ -6,6 +6,7 @@ through the environment (restored on exit). The demo and the end-to-end tests us
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +22,7 @@ class LocalDistrict:
     """Emulator seeded from ``sample_dir`` and its ``sites/`` served over HTTP, settings aimed at both.
 
     ``database_url`` is where the pipeline's store goes; ``limits`` and ``fault_seed`` go to the emulator.
+    ``host_per_site`` serves each school's website on a port of its own (``SampleWebsites``).
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class LocalDistrict:
         fault_seed: int = 0,
         extra_env: dict[str, str] | None = None,
         sends_per_minute: int | None = None,
+        host_per_site: bool = False,
     ) -> None:
         self.sample_dir = Path(sample_dir)
         self.database_url = database_url
@@ -48,7 +51,7 @@ class LocalDistrict:
         self.emulator = WorkspaceEmulator(
             seed_dir=self.sample_dir, limits=limits, fault_seed=fault_seed, refuse_unknown_subjects=True
         )
-        self.websites = SampleWebsites(self.sample_dir / "sites")
+        self.websites = SampleWebsites(self.sample_dir / "sites", host_per_site=host_per_site)
         self._saved: dict[str, str | None] = {}
 
     @property
@@ -59,6 +62,7 @@ class LocalDistrict:
             "DC_PROFILE": str(self.sample_dir / "profile.toml"),
             "DATABASE_URL": self.database_url,
             "DC_SITES_BASE_URL": self.websites.base_url,
+            **({"DC_SITES_BASE_URLS": json.dumps(self.websites.site_urls)} if self.websites.site_urls else {}),
             "DC_CRAWL__ALLOW_LOOPBACK": "true",
             "DC_GOOGLE__ADMIN_SUBJECT": ADMIN_SUBJECT,
             "DC_OUT_DIR": str(self.work_dir / "out"),

@@ -14,6 +14,7 @@ counter keyed by (method, path, status) lets tests assert what the crawler actua
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -26,11 +27,13 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
-from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 IMAGE_CACHE_CONTROL = "public, max-age=604800"
+# Requests and bytes served so far, as JSON, for a benchmark whose server runs in another process.
+STATS_PATH = "/_sample-websites/stats"
 PAGE_CACHE_CONTROL = "no-cache"
 
 
@@ -72,11 +75,17 @@ class _Recorder:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
+        if path == STATS_PATH:
+            await JSONResponse(self.owner.stats())(scope, receive, send)
+            return
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 with self.owner._lock:
                     self.owner.counts[(method, path, int(message["status"]))] += 1
+            elif message["type"] == "http.response.body":
+                with self.owner._lock:
+                    self.owner.bytes_sent += len(message.get("body", b""))
             await send(message)
 
         hook = self.owner._hooks.get(path)
@@ -89,6 +98,10 @@ class SampleWebsites:
 
     ``base_url`` is ``http://127.0.0.1:PORT`` (no trailing slash): a file ``root/lincoln-es/index.html`` is
     ``{base_url}/lincoln-es/index.html``, so ``base_url`` is what the profile's ``sites_base_url`` should be.
+
+    ``host_per_site`` also listens on one more port for each site folder of ``root``: ``site_urls`` maps the
+    folder to its own ``http://127.0.0.1:PORT``, a host of its own for the crawler's per-host politeness, as
+    when every school of a large district has its own web host (settings ``sites_base_urls``).
     """
 
     def __init__(
@@ -98,17 +111,21 @@ class SampleWebsites:
         *,
         image_cache_control: str | None = IMAGE_CACHE_CONTROL,
         page_cache_control: str | None = PAGE_CACHE_CONTROL,
+        host_per_site: bool = False,
     ) -> None:
         self.root = Path(root)
+        self.host_per_site = host_per_site
+        self.site_urls: dict[str, str] = {}
         self.host = host
         self.image_cache_control = image_cache_control
         self.page_cache_control = page_cache_control
         self.counts: Counter[tuple[str, str, int]] = Counter()
+        self.bytes_sent = 0
         self._lock = threading.Lock()
         self._hooks: dict[str, ASGIApp] = {}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
         self.port = 0
 
     @property
@@ -162,6 +179,15 @@ class SampleWebsites:
     def reset_counts(self) -> None:
         with self._lock:
             self.counts.clear()
+            self.bytes_sent = 0
+
+    def stats(self) -> dict[str, object]:
+        """Responses so far by status and method, and the body bytes sent (also served at ``STATS_PATH``)."""
+        with self._lock:
+            by_status: Counter[str] = Counter()
+            for (method, _, status), n in self.counts.items():
+                by_status[f"{method} {status}"] += n
+            return {"responses": sum(self.counts.values()), "bytes": self.bytes_sent, "by_status": dict(by_status)}
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def _app(self) -> ASGIApp:
@@ -169,18 +195,25 @@ class SampleWebsites:
         app.mount("/", _CachingStaticFiles(self, directory=self.root, html=True, check_dir=True))
         return _Recorder(app, self)
 
-    def __enter__(self) -> SampleWebsites:
+    def _listen(self) -> socket.socket:
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP, and
         # without it every 200 response waits ~40 ms for a delayed ACK (Nagle) between headers and body.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        self._socket = sock
+        self._sockets.append(sock)
+        return sock
+
+    def __enter__(self) -> SampleWebsites:
+        self.port = self._listen().getsockname()[1]
+        if self.host_per_site:
+            folders = sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / "index.html").is_file())
+            for folder in folders:
+                self.site_urls[folder] = f"http://{self.host}:{self._listen().getsockname()[1]}"
         config = uvicorn.Config(self._app(), log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="sample-websites", daemon=True
+            target=self._server.run, kwargs={"sockets": self._sockets}, name="sample-websites", daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + 10
@@ -201,16 +234,18 @@ class SampleWebsites:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+        self._server = self._thread = None
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"SampleWebsites(root={self.root!s}, base_url={self.base_url})"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m emulator.websites ROOT``: serve ROOT, print the base URL on one line, run until stopped.
+    """``python -m emulator.websites ROOT [--host-per-site]``: serve ROOT, print the base URL on one line
+    (and with ``--host-per-site`` the JSON of ``site_urls`` on the next), run until stopped.
 
     A separate process gives benchmarks a server that does not share the crawler's interpreter lock.
     """
@@ -219,11 +254,14 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="Serve the sample school websites on 127.0.0.1")
     parser.add_argument("root", type=Path)
+    parser.add_argument("--host-per-site", action="store_true", help="also one port for each site folder")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with SampleWebsites(args.root) as sites:
+    with SampleWebsites(args.root, host_per_site=args.host_per_site) as sites:
         print(sites.base_url, flush=True)
+        if args.host_per_site:
+            print(json.dumps(sites.site_urls), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
 

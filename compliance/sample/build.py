@@ -103,8 +103,8 @@ def lausd_sites(ctx: Ctx) -> None:
     }
     used: set[str] = set()
     kinds = ["elementary"] * 70 + ["middle"] * 14 + ["high"] * 12 + ["k8"] * 4
-    web = ctx.scale.website_schools or 0
     assert ctx.scale.schools is not None
+    web = ctx.scale.schools if ctx.scale.website_schools is None else ctx.scale.website_schools
     for i in range(ctx.scale.schools):
         kind = rng.choice(kinds)
         word, suffix = KIND_WORDS[kind]

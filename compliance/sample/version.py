@@ -2,5 +2,5 @@
 generator (``build``) both read it without importing each other."""
 
 # Bump whenever the output changes shape or content: cached samples under var/sample are then rebuilt.
-# Social media (channels, blogs, exports, alumni) and Spanish preferences and policy.
-GENERATOR_VERSION = "2026.12.02-social-and-languages-1"
+# A website for every LAUSD-scale school (about 100 photos each).
+GENERATOR_VERSION = "2026.12.03-lausd-websites-1"
