@@ -121,7 +121,9 @@ def _minus(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 def _plain_night(now: datetime, counts: Callable[[], dict[str, int]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """flows/nightly.py's recipe as a plain loop over the same task bodies (``.fn``): no Prefect at all."""
+    from compliance.photos.traversal import site_shares, site_targets
     from flows.nightly import SITES_PER_CONSENT_TASK
+    from flows.site_audit import SITES_PER_TASK
     from tasks import resources
     from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements
     from tasks.campaign import check_bounces, send_queued_mail
@@ -129,16 +131,18 @@ def _plain_night(now: datetime, counts: Callable[[], dict[str, int]]) -> tuple[d
     from tasks.followup import announce_to_joiners, queue_follow_up, queue_takedown_digests
     from tasks.incidents import queue_incident_follow_up, sync_incident_reports
     from tasks.ledger import anchor_ledger
-    from tasks.photos import crawl_site, reconcile_site
+    from tasks.photos import crawl_sites, reconcile_sites
     from tasks.policy import follow_policy_document
     from tasks.roster import sync_roster
-    from tasks.social import audit_social_site
+    from tasks.social import audit_social_sites
 
     settings = resources.checked_settings()
     site_ids = [s.id for s in settings.sites]
     web = [s.id for s in settings.sites if s.web_roots]
     social = [s.id for s in settings.sites if s.youtube_channels or s.blogs or s.social_exports]
     chunks = [site_ids[i : i + SITES_PER_CONSENT_TASK] for i in range(0, len(site_ids), SITES_PER_CONSENT_TASK)]
+    shares = site_shares(site_targets(settings, web), SITES_PER_TASK)
+    social_shares = [social[i : i + SITES_PER_TASK] for i in range(0, len(social), SITES_PER_TASK)]
     stages: list[tuple[str, Callable[[], object]]] = [
         ("roster", lambda: sync_roster.fn(now)),
         ("policy", lambda: follow_policy_document.fn(now, None, None)),
@@ -148,9 +152,9 @@ def _plain_night(now: datetime, counts: Callable[[], dict[str, int]]) -> tuple[d
         ("incidents", lambda: (sync_incident_reports.fn(now), queue_incident_follow_up.fn(now))),
         ("students", lambda: sync_students.fn(now)),
         ("consent", lambda: [sync_consents.fn(chunk) for chunk in chunks]),
-        ("crawl", lambda: [crawl_site.fn(site, now) for site in web]),
-        ("photos", lambda: [reconcile_site.fn(site, now) for site in web]),
-        ("social", lambda: [audit_social_site.fn(site, now=now) for site in social]),
+        ("crawl", lambda: [crawl_sites.fn(share, now) for share in shares]),
+        ("photos", lambda: [reconcile_sites.fn(share, now) for share in shares]),
+        ("social", lambda: [audit_social_sites.fn(share, now=now) for share in social_shares]),
         ("takedown", lambda: queue_takedown_digests.fn(now)),
         ("mail", lambda: send_queued_mail.fn(None, now)),
         ("ledger", lambda: anchor_ledger.fn(now)),
@@ -197,16 +201,74 @@ def _prefect_night(now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]
     return results, sorted(rows.values(), key=lambda r: -r["run time"])
 
 
+LEDGER_FUNCTIONS = (
+    "append_acknowledgement",
+    "append_events",
+    "record_acknowledgements",
+    "record_consents",
+    "record_findings",
+    "record_missing_sends",
+    "record_sends",
+    "record_withdrawn_consents",
+    "write_anchor",
+)
+
+
+def _time_ledger() -> dict[str, float]:
+    """Time every call into the ledger (issue 18's cost), wherever a module imported the function by name.
+
+    Only the outermost ledger call of a thread is counted, so ``record_findings`` -> ``append_events`` is
+    counted once; ``seconds`` sums the calls of every thread (sequential in the plain loop: a share of its wall).
+    """
+    import threading
+
+    import compliance.anchors
+    import compliance.ledger
+
+    spent = {"seconds": 0.0, "calls": 0}
+    depth = threading.local()
+    originals = {getattr(compliance.ledger, n, None) or getattr(compliance.anchors, n) for n in LEDGER_FUNCTIONS}
+
+    def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            level = getattr(depth, "level", 0)
+            depth.level = level + 1
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth.level = level
+                if level == 0:
+                    spent["seconds"] += time.perf_counter() - started
+                    spent["calls"] += 1
+
+        return wrapper
+
+    wrappers = {id(fn): timed(fn) for fn in originals}
+    for module in list(sys.modules.values()):
+        for name, value in list(vars(module).items()) if module is not None else ():
+            if id(value) in wrappers and value in originals:
+                setattr(module, name, wrappers[id(value)])
+    return spent
+
+
 def night(mode: str, now: datetime, info_file: Path, out: Path) -> None:
     """Child process: one night (``prefect`` or ``plain``) against the district of ``info_file``; JSON to ``out``."""
     info = json.loads(info_file.read_text(encoding="utf-8"))
+    profile = os.environ.get("DC_PROFILE")  # the benchmark's (maybe trimmed) profile, not the district's
     os.environ.update(info["env"])
+    if profile:
+        os.environ["DC_PROFILE"] = profile
     from compliance.runtime import configure_prefect_env
 
     configure_prefect_env()
 
     def counts() -> dict[str, int]:
         return district_counts(info["env"], info["websites"])
+
+    import flows.nightly  # noqa: F401  (every task module, so the ledger's callers are all in sys.modules)
+
+    ledger = _time_ledger()
 
     before = counts()
     wall, cpu = time.perf_counter(), time.process_time()
@@ -227,6 +289,8 @@ def night(mode: str, now: datetime, info_file: Path, out: Path) -> None:
         "cpu": cpu,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "counting": counting,
+        "ledger seconds": ledger["seconds"],
+        "ledger calls": ledger["calls"],
         **_minus(counts(), before),
         "stages": stages,
         "results": _summary(results),
@@ -240,7 +304,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
     def total(value: Any, key: str) -> int:
         if isinstance(value, dict):
             return int(value.get(key, 0) or 0)
-        if isinstance(value, list | tuple):
+        if isinstance(value, list | tuple):  # per share, per site
             return sum(total(v, key) for v in value)
         return 0
 
@@ -304,6 +368,9 @@ def _print_night(label: str, r: dict[str, Any]) -> None:
         f"responses, {r['web bytes'] / 1e6:8.1f} MB  district CPU {r['district cpu']:6.1f} s"
     )
     print(f"{'':34} did: " + ", ".join(f"{k} {v:,}" for k, v in r["results"].items()))
+    threads = ", summed over threads" if r["mode"] == "prefect" else ""
+    print(f"{'':34} ledger: {r['ledger calls']:,} calls, {r['ledger seconds']:.1f} s "
+          f"({r['ledger seconds'] / r['wall']:.1%} of the night's wall{threads})")
 
 
 def _print_stages(r: dict[str, Any]) -> None:

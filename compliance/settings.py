@@ -386,6 +386,8 @@ class Crawl(BaseModel):
     allow_private: bool = False
     per_host_concurrency: int = 4
     per_host_delay_seconds: float = 0.0
+    # Sites one crawl task crawls at once (each on its own host, or sharing one host's allowance).
+    concurrent_sites: int = Field(8, ge=1)
     max_pages_per_site: int = 2000
     max_bytes_per_response: int = 15_000_000
     max_seconds_per_site: float = 600.0

@@ -18,6 +18,18 @@ from emulator.websites import SampleWebsites
 ADMIN_SUBJECT = "it-admin@standard-sd.org"
 
 
+def admin_subject(sample_dir: Path) -> str:
+    """The sample's IT administrator (``it-admin@`` its district's domain): the subject the pipeline acts as."""
+    import tomllib
+
+    profile = Path(sample_dir) / "profile.toml"
+    if profile.is_file():
+        domain = tomllib.loads(profile.read_text(encoding="utf-8")).get("district", {}).get("domain")
+        if domain:
+            return f"it-admin@{domain}"
+    return ADMIN_SUBJECT
+
+
 class LocalDistrict:
     """Emulator seeded from ``sample_dir`` and its ``sites/`` served over HTTP, settings aimed at both.
 
@@ -64,7 +76,7 @@ class LocalDistrict:
             "DC_SITES_BASE_URL": self.websites.base_url,
             **({"DC_SITES_BASE_URLS": json.dumps(self.websites.site_urls)} if self.websites.site_urls else {}),
             "DC_CRAWL__ALLOW_LOOPBACK": "true",
-            "DC_GOOGLE__ADMIN_SUBJECT": ADMIN_SUBJECT,
+            "DC_GOOGLE__ADMIN_SUBJECT": admin_subject(self.sample_dir),
             "DC_OUT_DIR": str(self.work_dir / "out"),
             # The sample district runs with the public demo token secret (production refuses it).
             "DC_ENVIRONMENT": "demo",

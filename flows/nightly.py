@@ -18,7 +18,7 @@ from compliance.artifact_text import nightly_headline, site_label  # noqa: E402
 from compliance.campaign import CampaignParameters  # noqa: E402
 from compliance.photos.store import held_line  # noqa: E402
 from compliance.policy import RevisionDecision  # noqa: E402
-from flows.site_audit import audit_sites  # noqa: E402
+from flows.site_audit import SITES_PER_TASK, audit_sites  # noqa: E402
 from tasks import resources  # noqa: E402
 from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements  # noqa: E402
 from tasks.artifacts import publish_link, publish_steps, publish_table  # noqa: E402
@@ -31,7 +31,7 @@ from tasks.ledger import anchor_ledger  # noqa: E402
 from tasks.photos import coverage_rows  # noqa: E402
 from tasks.policy import follow_policy_document  # noqa: E402
 from tasks.roster import sync_roster  # noqa: E402
-from tasks.social import audit_social_site  # noqa: E402
+from tasks.social import audit_social_sites  # noqa: E402
 
 SITES_PER_CONSENT_TASK = 50
 
@@ -130,7 +130,8 @@ def nightly(
 
     if social if social is not None else crawl:
         social_sites = [s.id for s in settings.sites if s.youtube_channels or s.blogs or s.social_exports]
-        per_site = audit_social_site.map(social_sites, now=now).result()
+        shares = [social_sites[i : i + SITES_PER_TASK] for i in range(0, len(social_sites), SITES_PER_TASK)]
+        per_site = [counts for share in audit_social_sites.map(shares, now=now).result() for counts in share]
         results["social"] = _total(per_site)
         publish_table(
             "nightly-social-by-site",

@@ -21,14 +21,18 @@ configure_prefect_env()
 from prefect import flow, get_run_logger  # noqa: E402
 
 from compliance.errors import ConfigurationError  # noqa: E402
+from compliance.photos.traversal import site_shares, site_targets  # noqa: E402
+from compliance.settings import Settings  # noqa: E402
 from compliance.vocabulary import SiteAuditPlacement  # noqa: E402
 from tasks import resources  # noqa: E402
 from tasks.guard import stops_on_configuration_error  # noqa: E402
-from tasks.photos import crawl_site, reconcile_site  # noqa: E402
+from tasks.photos import crawl_sites, reconcile_sites  # noqa: E402
 from tasks.site_audits import read_site_audits, record_site_audits, sites_to_audit  # noqa: E402
 
 # The registry's job (compliance/shell/deployments.py): flow name / deployment name.
 DEPLOYMENT = "site-audit/site-audit"
+# Sites per crawl task (and reconcile task) in a run: 999 schools are 40 task runs, not 999.
+SITES_PER_TASK = 25
 
 Counts = dict[str, Any]
 
@@ -54,10 +58,9 @@ def site_audit(site_ids: list[str], now: datetime, night: str) -> dict[str, int]
     Started by the nightly (one run per share of the sites), not by a schedule. Sites already audited for
     ``night`` are skipped, so running the same share again changes nothing.
     """
-    resources.checked_settings()
+    settings = resources.checked_settings()
     todo = sites_to_audit(night, site_ids)
-    crawls = crawl_site.map(todo, now=now).result()
-    photos = reconcile_site.map(todo, now=now).result()
+    crawls, photos = _audit_in_run(settings, todo, now)
     recorded = record_site_audits(night, todo, crawls, photos, now)
     return {"sites audited": recorded, "sites already audited tonight": len(site_ids) - len(todo)}
 
@@ -69,20 +72,34 @@ def audit_sites(site_ids: list[str], now: datetime) -> tuple[list[Counts], list[
     """
     settings = resources.settings()
     if settings.scale_out.site_audits is SiteAuditPlacement.IN_RUN:
-        crawls = crawl_site.map(site_ids, now=now).result()
-        return crawls, reconcile_site.map(site_ids, now=now).result()
-    return _audit_on_workers(site_ids, now, settings.scale_out.sites_per_audit, settings.scale_out.poll_seconds)
+        return _audit_in_run(settings, site_ids, now)
+    return _audit_on_workers(settings, site_ids, now)
 
 
-def _audit_on_workers(
-    site_ids: list[str], now: datetime, per_run: int, poll_seconds: float
-) -> tuple[list[Counts], list[Counts]]:
+def _shares(settings: Settings, site_ids: list[str], per_share: int) -> list[list[str]]:
+    return site_shares(site_targets(settings, site_ids), per_share)
+
+
+def _audit_in_run(settings: Settings, site_ids: list[str], now: datetime) -> tuple[list[Counts], list[Counts]]:
+    """Crawl, then reconcile, one task per share of sites (at most the runner's threads at once)."""
+    shares = _shares(settings, site_ids, SITES_PER_TASK)
+    crawled = dict(zip(_flat(shares), _flat(crawl_sites.map(shares, now=now).result()), strict=True))
+    judged = dict(zip(_flat(shares), _flat(reconcile_sites.map(shares, now=now).result()), strict=True))
+    return [crawled[s] for s in site_ids], [judged[s] for s in site_ids]
+
+
+def _flat(lists: list[list[Any]]) -> list[Any]:
+    return [item for part in lists for item in part]
+
+
+def _audit_on_workers(settings: Settings, site_ids: list[str], now: datetime) -> tuple[list[Counts], list[Counts]]:
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
     from prefect.runtime import flow_run
 
     night = str(flow_run.id or now.isoformat())
-    shares = [site_ids[i : i + per_run] for i in range(0, len(site_ids), per_run)]
+    shares = _shares(settings, site_ids, settings.scale_out.sites_per_audit)
+    poll_seconds = settings.scale_out.poll_seconds
     runs = []
     for share in shares:
         # Keyed by the night and its sites: a retried nightly finds the runs it already started.

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from compliance.consent import (
     STUDENTS_JOB,
+    RosterCache,
     ingest_site_consents,
     load_roster,
     read_students,
@@ -23,6 +24,9 @@ from compliance.sources import check_source, content_hash, unreadable_reason
 from tasks import resources
 from tasks.artifacts import log_rejected, log_source_checks
 from tasks.guard import retry_unless_configuration
+
+# One roster for every consent chunk of a night (and the next nights while the students stay the same).
+_ROSTERS = RosterCache()
 
 
 @task(
@@ -81,7 +85,7 @@ def sync_consents(site_ids: Sequence[str]) -> dict[str, int]:
     names); unknown students, id/name mismatches and bad values are quarantined, unusual principal marks noted."""
     store = resources.store()
     with store.session() as session:
-        roster = load_roster(session)
+        roster = load_roster(session, _ROSTERS)
     totals: dict[str, int] = {}
     with roster_settled():
         for site_id in site_ids:

@@ -333,19 +333,24 @@ async def crawl_and_store_async(
 ) -> dict[str, dict[str, Any]]:
     """Crawl sites with validators from the store, build evidence, store it; returns counts per site.
 
-    Each site is stored in its own transaction, so one site's failure keeps the others' results; failures
-    are raised together afterwards as :class:`CrawlStoreError`.
+    Each site's evidence is built and stored as soon as its crawl ends, in a worker thread while the other
+    sites are still crawled, and its photos' bytes are let go then: a share of many sites never holds more
+    than ``crawl.concurrent_sites`` sites' photos at once. Each site is stored in its own transaction, so one
+    site's failure keeps the others' results; failures are raised together afterwards as :class:`CrawlStoreError`.
     """
     targets = site_targets(settings, site_ids)
     with store.session() as session:
         caches = {site_id: StoreCache(session, site_id) for site_id, _ in targets}
     # Freshness is reckoned at the run's own time, so a replayed or tested night is consistent with itself.
     hosts = {site.id: site.asset_hosts for site in settings.sites if site.asset_hosts}
-    results = await crawl_sites(targets, settings.crawl, caches.__getitem__, now=lambda: now, asset_hosts=hosts)
     summary: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
-    for site_id, result in results.items():
+
+    def keep(result: CrawlResult) -> None:
+        site_id = result.site_id
         evidence = build_evidence(result, settings.crawl.max_image_pixels)
+        for fetched in result.images.values():
+            fetched.body = None
         seen = coverage(result)
         try:
             with store.session() as session:
@@ -356,7 +361,7 @@ async def crawl_and_store_async(
                     row.crawl_coverage, row.crawled_at = seen, now
         except Exception as exc:
             failures.append(f"{site_id}: {type(exc).__name__}: {exc}"[:300])
-            continue
+            return
         summary[site_id] = {
             "held": result.held,
             "held_since": since.isoformat() if since else None,
@@ -368,9 +373,16 @@ async def crawl_and_store_async(
             "complete": result.complete,
             "seconds": round(result.seconds, 3),
         }
+
+    async def crawled(result: CrawlResult) -> None:
+        await asyncio.to_thread(keep, result)
+
+    await crawl_sites(
+        targets, settings.crawl, caches.__getitem__, now=lambda: now, asset_hosts=hosts, on_crawled=crawled
+    )
     if failures:
         raise CrawlStoreError(summary, failures)
-    return summary
+    return {site_id: summary[site_id] for site_id, _ in targets if site_id in summary}
 
 
 def crawl_and_store(

@@ -791,26 +791,71 @@ async def crawl_sites(
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = utcnow,
     asset_hosts: Mapping[str, Iterable[str]] | None = None,
+    on_crawled: Callable[[CrawlResult], Awaitable[None]] | None = None,
 ) -> dict[str, CrawlResult]:
     """Crawl several sites at once sharing one client and per-host limits (sites on a host share it);
-    ``asset_hosts`` maps a site id to the image hosts its profile allows."""
+    ``asset_hosts`` maps a site id to the image hosts its profile allows.
+
+    ``on_crawled`` is awaited with each site's result as soon as that site is done, while it still holds its
+    place among the ``crawl.concurrent_sites`` (what it keeps in memory counts against the bound).
+    """
     limiter = HostLimiter(crawl, clock)
+    # Sites crawled at once: each holds its host's connections and its pages' evidence in memory.
+    at_once = asyncio.Semaphore(max(1, crawl.concurrent_sites))
 
     async def one(client: httpx.AsyncClient, site_id: str, roots: Sequence[str]) -> CrawlResult:
-        try:
-            return await crawl_site(
-                site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock, now=now,
-                asset_hosts=(asset_hosts or {}).get(site_id, ()),
-            )
-        except Exception as exc:  # one site's failure must not lose the other sites' crawls
-            failed = CrawlResult(site_id=site_id, roots=list(roots), complete=False)
-            failed.held = f"crawl failed: {type(exc).__name__}"
-            failed.stats.errors.append(CrawlError(url=",".join(roots), reason=f"crawl failed: {type(exc).__name__}"))
-            return failed
+        async with at_once:
+            try:
+                result = await crawl_site(
+                    site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock,
+                    now=now, asset_hosts=(asset_hosts or {}).get(site_id, ()),
+                )
+            except Exception as exc:  # one site's failure must not lose the other sites' crawls
+                result = CrawlResult(site_id=site_id, roots=list(roots), complete=False)
+                result.held = f"crawl failed: {type(exc).__name__}"
+                result.stats.errors.append(
+                    CrawlError(url=",".join(roots), reason=f"crawl failed: {type(exc).__name__}")
+                )
+            if on_crawled is not None:
+                await on_crawled(result)
+            return result
 
     async with make_client(crawl, limiter.addresses) as client:
         results = await asyncio.gather(*(one(client, site_id, roots) for site_id, roots in sites))
     return {r.site_id: r for r in results}
+
+
+def site_shares(targets: Sequence[tuple[str, Sequence[str]]], per_share: int) -> list[list[str]]:
+    """The sites cut into shares of about ``per_share``, for one crawl task each; sites on one host share one.
+
+    Per-host politeness (concurrency, delay, robots.txt) lives in the crawl of one share: two schools under the
+    same web host crawled by two tasks at once would each take the host's whole allowance. So sites whose roots
+    name a common host stay together, even when that makes one share larger (a district on one CMS host is one
+    share, crawled politely, however many schools it has).
+    """
+    owner: dict[str, int] = {}  # host -> group
+    groups: list[list[str]] = []
+    for site_id, roots in targets:
+        hosts = {urlsplit(root).netloc.lower() for root in roots}
+        found = sorted({owner[h] for h in hosts if h in owner})
+        if not found:
+            groups.append([site_id])
+            index = len(groups) - 1
+        else:
+            index = found[0]
+            groups[index].append(site_id)
+            for other in found[1:]:  # this site joins hosts that were apart: one group from now on
+                groups[index] += groups[other]
+                groups[other] = []
+                owner.update({h: index for h, g in owner.items() if g == other})
+        owner.update({h: index for h in hosts})
+    shares: list[list[str]] = []
+    for group in filter(None, groups):
+        if shares and len(shares[-1]) + len(group) <= max(1, per_share):
+            shares[-1] += group
+        else:
+            shares.append(list(group))
+    return shares
 
 
 def site_targets(settings: Settings, site_ids: Iterable[str] | None = None) -> list[tuple[str, list[str]]]:
