@@ -539,12 +539,14 @@ def _consent_key(record_sha: str, source: str) -> str:
     return f"consent:{source}:{record_sha}"
 
 
-def consent_draft(row: ConsentRecord, source_sha256: str | None = None) -> EventDraft:
+def consent_draft(
+    row: ConsentRecord, source_sha256: str | None = None, identity: tuple[dict[str, Any], str, str] | None = None
+) -> EventDraft:
     """The event for one consent record as applied: its source (file, sheet, row), the hash of the source's
     content as read (``source_sha256``: the file's bytes or the sheet's values, None when unknown) and a hash
     of its values, so a later change to the row is a new event, an edit of the stored row shows against the
     hash, and the copy of the school's file the record came from can be proven to be that file."""
-    values, record_sha, source = _consent_identity(row)
+    values, record_sha, source = identity or _consent_identity(row)
     kind = LedgerEventKind.CONSENT_REVOKED if row.revoked_on is not None else LedgerEventKind.CONSENT_APPLIED
     return EventDraft(kind, _consent_key(record_sha, source), {
         "consent_record_id": row.id,
@@ -585,10 +587,12 @@ def record_consents(session: Session, source_files: Iterable[str] | Mapping[str,
         stmt = (select(*columns).where(ConsentRecord.source_file.in_(files[i:i + _IN_CHUNK]))
                 .order_by(ConsentRecord.source_file, ConsentRecord.source_sheet, ConsentRecord.source_row))
         for part in session.execute(stmt.execution_options(yield_per=5000)).partitions():
-            keyed = [(_consent_key(*_consent_identity(row)[1:]), row) for row in part]
-            known = _known_keys(session, [k for k, _ in keyed])
-            drafts.extend(consent_draft(row, hashes.get(row.source_file))  # type: ignore[arg-type]
-                          for k, row in keyed if k not in known)
+            identities = [_consent_identity(row) for row in part]  # type: ignore[arg-type]
+            keyed = [(_consent_key(sha, source), row, ident) for row, ident in zip(part, identities, strict=True)
+                     for _, sha, source in [ident]]
+            known = _known_keys(session, [k for k, _, _ in keyed])
+            drafts.extend(consent_draft(row, hashes.get(row.source_file), ident)  # type: ignore[arg-type]
+                          for k, row, ident in keyed if k not in known)
     return append_events(session, drafts, now)
 
 

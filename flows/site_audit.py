@@ -31,8 +31,10 @@ from tasks.site_audits import read_site_audits, record_site_audits, sites_to_aud
 
 # The registry's job (compliance/shell/deployments.py): flow name / deployment name.
 DEPLOYMENT = "site-audit/site-audit"
-# Sites per crawl task (and reconcile task) in a run: 999 schools are 40 task runs, not 999.
-SITES_PER_TASK = 25
+# Sites per crawl (and reconcile) task in a run: 999 schools are 4 task runs, one a thread of the runner
+# (PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS, 4), not 999. A share reads the roster's name index once
+# (420,000 students at LAUSD scale, seconds each time) and crawls ``crawl.concurrent_sites`` sites at once.
+SITES_PER_TASK = 250
 
 Counts = dict[str, Any]
 
