@@ -88,6 +88,10 @@ class _Recorder:
                     self.owner.bytes_sent += len(message.get("body", b""))
             await send(message)
 
+        site = self.owner._site_by_port.get((scope.get("server") or ("", 0))[1])
+        if site is not None and path == "/robots.txt" and (self.owner.root / site / "robots.txt").is_file():
+            # A school's own host answers with that school's robots.txt, not the whole district's.
+            scope = {**scope, "path": f"/{site}/robots.txt", "raw_path": f"/{site}/robots.txt".encode()}
         hook = self.owner._hooks.get(path)
         target = hook if hook is not None else self.app
         await target(scope, receive, counting_send)
@@ -101,7 +105,8 @@ class SampleWebsites:
 
     ``host_per_site`` also listens on one more port for each site folder of ``root``: ``site_urls`` maps the
     folder to its own ``http://127.0.0.1:PORT``, a host of its own for the crawler's per-host politeness, as
-    when every school of a large district has its own web host (settings ``sites_base_urls``).
+    when every school of a large district has its own web host (settings ``sites_base_urls``); such a port
+    answers ``/robots.txt`` with the school's own ``<site>/robots.txt``.
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class SampleWebsites:
         self.root = Path(root)
         self.host_per_site = host_per_site
         self.site_urls: dict[str, str] = {}
+        self._site_by_port: dict[int, str] = {}
         self.host = host
         self.image_cache_control = image_cache_control
         self.page_cache_control = page_cache_control
@@ -209,7 +215,9 @@ class SampleWebsites:
         if self.host_per_site:
             folders = sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / "index.html").is_file())
             for folder in folders:
-                self.site_urls[folder] = f"http://{self.host}:{self._listen().getsockname()[1]}"
+                port = self._listen().getsockname()[1]
+                self.site_urls[folder] = f"http://{self.host}:{port}"
+                self._site_by_port[port] = folder
         config = uvicorn.Config(self._app(), log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -46,7 +46,9 @@ def test_one_host_per_site_each_school_on_its_own_port(tmp_path: Path) -> None:
     for site in ("north-es", "south-ms"):
         (tmp_path / site).mkdir()
         (tmp_path / site / "index.html").write_text(f"<h1>{site}</h1>", encoding="utf-8")
-    (tmp_path / "robots.txt").write_text("User-agent: *\n", encoding="utf-8")
+        (tmp_path / site / "robots.txt").write_text(f"User-agent: *\nDisallow: /{site}/private/\n", encoding="utf-8")
+    (tmp_path / "robots.txt").write_text("User-agent: *\nDisallow: /north-es/private/\nDisallow: /south-ms/private/\n",
+                                         encoding="utf-8")
     with SampleWebsites(tmp_path, host_per_site=True) as web:
         assert set(web.site_urls) == {"north-es", "south-ms"}
         ports = {urlsplit(url).port for url in web.site_urls.values()}
@@ -55,6 +57,9 @@ def test_one_host_per_site_each_school_on_its_own_port(tmp_path: Path) -> None:
         assert page.text == "<h1>south-ms</h1>"
         stats = httpx.get(f"{web.base_url}{STATS_PATH}").json()
         assert stats["responses"] == 1 and stats["bytes"] == len(page.content)
+        # Each school's host has its own robots.txt; the shared address keeps the district's.
+        assert httpx.get(f"{web.site_urls['north-es']}/robots.txt").text.count("Disallow") == 1
+        assert httpx.get(f"{web.base_url}/robots.txt").text.count("Disallow") == 2
 
 
 def test_the_standard_sample_crawled_one_host_per_school_finds_what_one_host_does(

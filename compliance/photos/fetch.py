@@ -71,13 +71,15 @@ def _remove_dot_segments(path: str) -> str:
     return joined if joined.startswith("/") else "/" + joined
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalize_url(url: str) -> str:
     """The one form of a URL that scope, robots.txt, de-duplication and the request all use.
 
     Lower-case scheme and host, no default port, no fragment, escapes normalised and dot segments removed (so
     ``/site/a/../../outside/`` is checked as ``/outside/``, the path the server will serve), then encoded as
     the HTTP client sends it (spaces and non-ASCII percent-encoded): the client changes nothing after the
-    checks. Raises ValueError for what is not a URL (bad port, bad host).
+    checks. Raises ValueError for what is not a URL (bad port, bad host). Cached: a site's pages name the same
+    images and links over and over, and httpx's URL parsing is most of the cost.
     """
     parts = urlsplit(urldefrag(url.strip())[0])
     scheme = parts.scheme.lower()

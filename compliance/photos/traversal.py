@@ -793,7 +793,7 @@ async def crawl_sites(
     asset_hosts: Mapping[str, Iterable[str]] | None = None,
     on_crawled: Callable[[CrawlResult], Awaitable[None]] | None = None,
 ) -> dict[str, CrawlResult]:
-    """Crawl several sites at once sharing one client and per-host limits (sites on a host share it);
+    """Crawl several sites at once sharing per-host limits (sites on a host share them);
     ``asset_hosts`` maps a site id to the image hosts its profile allows.
 
     ``on_crawled`` is awaited with each site's result as soon as that site is done, while it still holds its
@@ -803,11 +803,13 @@ async def crawl_sites(
     # Sites crawled at once: each holds its host's connections and its pages' evidence in memory.
     at_once = asyncio.Semaphore(max(1, crawl.concurrent_sites))
 
-    async def one(client: httpx.AsyncClient, site_id: str, roots: Sequence[str]) -> CrawlResult:
+    async def one(site_id: str, roots: Sequence[str]) -> CrawlResult:
         async with at_once:
             try:
+                # A client (connection pool) per site: one pool for many hosts closes one host's idle
+                # connections to open another's and scans all of them for every request.
                 result = await crawl_site(
-                    site_id, roots, crawl, cache_for(site_id), client=client, limiter=limiter, clock=clock,
+                    site_id, roots, crawl, cache_for(site_id), limiter=limiter, clock=clock,
                     now=now, asset_hosts=(asset_hosts or {}).get(site_id, ()),
                 )
             except Exception as exc:  # one site's failure must not lose the other sites' crawls
@@ -820,8 +822,7 @@ async def crawl_sites(
                 await on_crawled(result)
             return result
 
-    async with make_client(crawl, limiter.addresses) as client:
-        results = await asyncio.gather(*(one(client, site_id, roots) for site_id, roots in sites))
+    results = await asyncio.gather(*(one(site_id, roots) for site_id, roots in sites))
     return {r.site_id: r for r in results}
 
 
