@@ -25,6 +25,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_emulator": ["--users", "20000", "--repeat", "1"],
     "bench_ledger": ["--events", "10000", "--consent-rows", "20000", "--repeat", "1"],
     "bench_matching": ["--scale", "standard", "--repeat", "1"],
+    "bench_nightly": ["--scale", "standard"],
     "bench_render": ["--messages", "5000", "--runs", "3", "--baseline-sample", "200"],
     "bench_report": ["--repeat", "1", "--people", "20000", "--findings", "10000", "--sites", "200"],
     "bench_roster": ["--scale", "standard", "--repeat", "1", "--people", "20000"],
