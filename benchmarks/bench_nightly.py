@@ -310,7 +310,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
 
     picks = {
         "people": ("roster", "people"),
-        "consent records": ("consent", "records"),
+        "consent records added": ("consent", "added"),
         "pages": ("crawl", "pages"),
         "images": ("crawl", "images"),
         "violations": ("photos", "violations"),
