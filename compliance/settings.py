@@ -295,8 +295,9 @@ class OutboxSettings(BaseModel):
 class ScaleOut(BaseModel):
     """Where the nightly's per-site work runs (README, "Scale-out: several workers").
 
-    ``site_audits = "in-run"`` (default): each site is a task of the nightly's own flow run. ``"workers"``: the
-    nightly starts one ``site-audit`` flow run per ``sites_per_audit`` sites through the work pool, so every
+    ``site_audits = "in-run"`` (default): the sites are crawled by the nightly's own flow run, a task per share of
+    sites. ``"workers"``: the nightly starts one ``site-audit`` flow run per ``sites_per_audit`` sites (sites on
+    one web host always in the same run, for that host's politeness) through the work pool, so every
     worker of the pool, on any machine, takes a share; it needs the deployments applied (``prefect deploy``)
     and a store every worker reaches (PostgreSQL). The nightly looks at its site-audit runs every
     ``poll_seconds`` until they have all ended.

@@ -128,7 +128,9 @@ def test_two_workers_on_postgresql_run_a_nightly_and_a_campaign_at_once(
         "DC_QUOTAS__GMAIL_SENDS_PER_MINUTE": str(PER_MINUTE),
         "DC_QUOTAS__GMAIL_DAILY_PER_SENDER": str(PER_DAY),
         "DC_SCALE_OUT__SITE_AUDITS": "workers",
-        "DC_SCALE_OUT__SITES_PER_AUDIT": "1",  # one site-audit run per website: five for the two workers
+        # One site-audit run per website (each school on a web host of its own: sites sharing a host share a run,
+        # for that host's politeness): five for the two workers.
+        "DC_SCALE_OUT__SITES_PER_AUDIT": "1",
         "DC_SCALE_OUT__POLL_SECONDS": "1",
     }
     with ExitStack() as cleanup:
@@ -137,7 +139,9 @@ def test_two_workers_on_postgresql_run_a_nightly_and_a_campaign_at_once(
         server = stack.start("server", "server", "start", "--host", "127.0.0.1", "--port", str(port))
         cleanup.callback(lambda: [_stop(proc) for proc in reversed(stack.processes)])
         district = cleanup.enter_context(
-            LocalDistrict(sample_dir, store_url, work_dir=stack.work_dir, limits=limits, extra_env=pipeline)
+            LocalDistrict(
+                sample_dir, store_url, work_dir=stack.work_dir, limits=limits, extra_env=pipeline, host_per_site=True
+            )
         )
         admin = district.emulator.admin
         web_sites = sorted(site.id for site in get_settings().sites if site.web_roots)
