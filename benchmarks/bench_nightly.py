@@ -122,7 +122,7 @@ def _minus(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 def _plain_night(now: datetime, counts: Callable[[], dict[str, int]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """flows/nightly.py's recipe as a plain loop over the same task bodies (``.fn``): no Prefect at all."""
     from compliance.photos.traversal import site_shares, site_targets
-    from flows.nightly import SITES_PER_CONSENT_TASK
+    from flows.nightly import SITES_PER_CONSENT_TASK, in_chunks
     from flows.site_audit import SITES_PER_TASK
     from tasks import resources
     from tasks.acknowledgements import import_paper_acknowledgements, sync_acknowledgements
@@ -140,9 +140,9 @@ def _plain_night(now: datetime, counts: Callable[[], dict[str, int]]) -> tuple[d
     site_ids = [s.id for s in settings.sites]
     web = [s.id for s in settings.sites if s.web_roots]
     social = [s.id for s in settings.sites if s.youtube_channels or s.blogs or s.social_exports]
-    chunks = [site_ids[i : i + SITES_PER_CONSENT_TASK] for i in range(0, len(site_ids), SITES_PER_CONSENT_TASK)]
+    chunks = in_chunks(site_ids, SITES_PER_CONSENT_TASK)
     shares = site_shares(site_targets(settings, web), SITES_PER_TASK)
-    social_shares = [social[i : i + SITES_PER_TASK] for i in range(0, len(social), SITES_PER_TASK)]
+    social_shares = in_chunks(social, SITES_PER_TASK)
     stages: list[tuple[str, Callable[[], object]]] = [
         ("roster", lambda: sync_roster.fn(now)),
         ("policy", lambda: follow_policy_document.fn(now, None, None)),

@@ -46,6 +46,11 @@ def _run_name() -> str:
     return nightly_run_name(dict(flow_run.parameters), datetime.now(UTC), get_settings().tz)
 
 
+def in_chunks(items: list[str], size: int) -> list[list[str]]:
+    """``items`` cut in order into lists of ``size`` (the last one shorter): one task run each."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def _total(per_site: list[dict[str, object]]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for counts in per_site:
@@ -101,8 +106,7 @@ def nightly(
     results["incidents"] = {**sync_incident_reports(now), **queue_incident_follow_up(now)}
 
     results["students"] = sync_students(now)
-    chunks = [site_ids[i : i + SITES_PER_CONSENT_TASK] for i in range(0, len(site_ids), SITES_PER_CONSENT_TASK)]
-    results["consent"] = _total(sync_consents.map(chunks).result())
+    results["consent"] = _total(sync_consents.map(in_chunks(site_ids, SITES_PER_CONSENT_TASK)).result())
 
     if crawl:
         web_sites = [s.id for s in settings.sites if s.web_roots]
@@ -130,7 +134,7 @@ def nightly(
 
     if social if social is not None else crawl:
         social_sites = [s.id for s in settings.sites if s.youtube_channels or s.blogs or s.social_exports]
-        shares = [social_sites[i : i + SITES_PER_TASK] for i in range(0, len(social_sites), SITES_PER_TASK)]
+        shares = in_chunks(social_sites, SITES_PER_TASK)
         per_site = [counts for share in audit_social_sites.map(shares, now=now).result() for counts in share]
         results["social"] = _total(per_site)
         publish_table(
